@@ -1,0 +1,306 @@
+//! The `scimitar` command: `serve`, `migrate`, `tenant …` and `client …`. Results that scripts
+//! read go to stdout; everything meant for a person goes to stderr.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::access::credentials::{self, CredentialKind, NewCredential};
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::config::{Config, Overrides};
+use crate::http::{self, AppState, SCIM_PATH, ServerSettings};
+use crate::scim::ScimService;
+use crate::scim::list::PageLimits;
+use crate::scim::schema::Registry;
+use crate::store::{DatabaseUrl, Store};
+use crate::{telemetry, tenancy};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scimitar",
+    version,
+    about = "SCIM 2.0 provisioning endpoint that cuts access the moment an identity provider says so"
+)]
+pub struct Cli {
+    /// TOML configuration file [default: scimitar.toml in the working directory, if present]
+    #[arg(long, global = true, env = "SCIMITAR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database: a SQLite file path or a postgres:// URL [env: SCIMITAR_DATABASE_URL] [default: scimitar.db]
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (applies pending migrations first)
+    Serve {
+        /// Address to listen on [env: SCIMITAR_BIND] [default: 127.0.0.1:8080]
+        #[arg(long)]
+        bind: Option<String>,
+        /// Public base URL used in Location headers, e.g. https://scim.example.com [env: SCIMITAR_PUBLIC_URL]
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Manage tenants
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage credentials of identity providers and operators
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints it as JSON
+    Create { name: String },
+    /// List tenants
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Create a credential; prints {"client_id", "secret"} as JSON, the only time the secret is shown
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Tenant name or id [default: the default tenant]
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_enum, default_value_t = KindArg::Scim)]
+        kind: KindArg,
+    },
+    /// List credentials: name, kind, tenant, created, last used
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a credential; it stops working at once
+    Revoke { client_id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum KindArg {
+    Scim,
+    Admin,
+}
+
+impl From<KindArg> for CredentialKind {
+    fn from(kind: KindArg) -> Self {
+        match kind {
+            KindArg::Scim => CredentialKind::Scim,
+            KindArg::Admin => CredentialKind::Admin,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let (bind, public_url) = match &cli.command {
+        Command::Serve { bind, public_url } => (bind.clone(), public_url.clone()),
+        _ => (None, None),
+    };
+    let overrides = Overrides {
+        bind,
+        database_url: cli.database.clone(),
+        public_url,
+    };
+    let config =
+        Config::load(cli.config.as_deref(), &overrides).context("invalid configuration")?;
+    let serving = matches!(cli.command, Command::Serve { .. });
+    telemetry::init(
+        if serving { &config.log_level } else { "warn" },
+        config.log_format,
+    );
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = open_store(&config)?;
+    match cli.command {
+        Command::Serve { .. } => serve(&config, store, clock),
+        Command::Migrate => {
+            eprintln!("migrations are up to date");
+            Ok(())
+        }
+        Command::Tenant { command } => tenant(command, &store, clock.as_ref()),
+        Command::Client { command } => client(command, &store, clock.as_ref()),
+    }
+}
+
+/// Opens the database, applying pending migrations: every command does this first.
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = DatabaseUrl::parse(&config.database_url).map_err(anyhow::Error::msg)?;
+    Store::open(&url, &config.pool_settings())
+        .with_context(|| format!("cannot open the database {}", url.redacted()))
+}
+
+fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()> {
+    let registry = Arc::new(
+        Registry::load()
+            .map_err(anyhow::Error::msg)
+            .context("embedded SCIM schemas")?,
+    );
+    let listener = TcpListener::bind(&config.bind)
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let address = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
+    let scim_url = format!("{}{SCIM_PATH}", public_url.trim_end_matches('/'));
+    if let Some(credential) = credentials::bootstrap(&store, clock.now())? {
+        print_bootstrap_credential(&credential, &scim_url);
+    }
+    let limits = PageLimits {
+        default_count: config.default_page_size.into(),
+        max_count: config.max_page_size.into(),
+    };
+    let state = AppState {
+        scim: ScimService::new(store.clone(), registry, clock.clone(), limits),
+        store,
+        clock,
+        public_url: config.public_url.clone(),
+    };
+    let settings = ServerSettings {
+        max_body_bytes: config.max_body_bytes,
+        workers: config.workers,
+    };
+    println!("Scimitar is listening on http://{address}");
+    println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
+    tracing::info!(%address, backend = ?state.store.backend(), "listening");
+    actix_web::rt::System::new()
+        .block_on(async move { http::server(state, &settings, listener)?.await })?;
+    Ok(())
+}
+
+fn print_bootstrap_credential(credential: &NewCredential, scim_url: &str) {
+    let token = credential.secret.expose();
+    println!(
+        "No credential existed, so a SCIM credential was created (client id {}).",
+        credential.client_id
+    );
+    println!("It is shown only this once; store it in your identity provider now.");
+    println!();
+    println!("SCIM bearer token: {token}");
+    println!();
+    println!(
+        "Okta / Entra: tenant URL {scim_url}, secret token as above (Authorization: Bearer <token>)."
+    );
+    println!("Try it: curl -H 'Authorization: Bearer {token}' {scim_url}/Users");
+    println!(
+        "Revoke it later with: scimitar client revoke {}",
+        credential.client_id
+    );
+    println!();
+}
+
+fn tenant(command: TenantCommand, store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create { name } => {
+            let tenant = tenancy::create(store, &name, clock.now())?;
+            println!("{}", json!({"id": tenant.id, "name": tenant.name}));
+            eprintln!("tenant `{}` created", tenant.name);
+        }
+        TenantCommand::List { json } => {
+            let tenants = tenancy::list(store)?;
+            if json {
+                let rows: Vec<_> = tenants
+                    .iter()
+                    .map(|t| json!({"id": t.id, "name": t.name, "created": t.created.and_utc().to_rfc3339()}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!("{:<36}  {:<24}  CREATED", "ID", "NAME");
+                for t in tenants {
+                    println!(
+                        "{:<36}  {:<24}  {}",
+                        t.id,
+                        t.name,
+                        t.created.and_utc().to_rfc3339()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn client(command: ClientCommand, store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Create { name, tenant, kind } => {
+            let created =
+                credentials::create(store, tenant.as_deref(), &name, kind.into(), clock.now())?;
+            println!(
+                "{}",
+                json!({"client_id": created.client_id, "secret": created.secret.expose()})
+            );
+            eprintln!("credential `{name}` created; the secret is shown only this once");
+        }
+        ClientCommand::List { json } => {
+            let all = credentials::list(store)?;
+            let when = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
+            if json {
+                let rows: Vec<_> = all
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "client_id": c.client_id, "name": c.name, "kind": c.kind, "tenant": c.tenant,
+                            "created": c.created.to_rfc3339(), "last_used": when(c.last_used),
+                            "revoked": when(c.revoked),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!(
+                    "{:<36}  {:<20}  {:<5}  {:<16}  {:<25}  {:<25}  STATUS",
+                    "CLIENT ID", "NAME", "KIND", "TENANT", "CREATED", "LAST USED"
+                );
+                for c in all {
+                    println!(
+                        "{:<36}  {:<20}  {:<5}  {:<16}  {:<25}  {:<25}  {}",
+                        c.client_id,
+                        c.name,
+                        c.kind,
+                        c.tenant,
+                        c.created.to_rfc3339(),
+                        when(c.last_used).unwrap_or_else(|| "never".into()),
+                        if c.revoked.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        },
+                    );
+                }
+            }
+        }
+        ClientCommand::Revoke { client_id } => {
+            credentials::revoke(store, &client_id, clock.now())?;
+            eprintln!("credential {client_id} revoked");
+        }
+    }
+    Ok(())
+}

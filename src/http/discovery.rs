@@ -1,0 +1,79 @@
+//! `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas`. They require a SCIM credential
+//! like the rest of the API: identity providers send one anyway, and it keeps the surface closed.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::auth::ScimCaller;
+use super::{AppState, base_url, scim_json};
+use crate::scim::{ScimError, discovery};
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route(
+            "/ServiceProviderConfig",
+            web::get().to(service_provider_config),
+        )
+        .route("/ResourceTypes", web::get().to(resource_types))
+        .route("/ResourceTypes/{name}", web::get().to(resource_type))
+        .route("/Schemas", web::get().to(schemas))
+        .route("/Schemas/{id}", web::get().to(schema));
+}
+
+async fn service_provider_config(
+    _: ScimCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let base = base_url(&request, &state);
+    scim_json(
+        StatusCode::OK,
+        &discovery::service_provider_config(state.scim.registry(), state.scim.limits(), &base),
+    )
+}
+
+async fn resource_types(
+    _: ScimCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let base = base_url(&request, &state);
+    scim_json(
+        StatusCode::OK,
+        &discovery::resource_types(state.scim.registry(), &base),
+    )
+}
+
+async fn resource_type(
+    _: ScimCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let base = base_url(&request, &state);
+    Ok(scim_json(
+        StatusCode::OK,
+        &discovery::resource_type(state.scim.registry(), &name, &base)?,
+    ))
+}
+
+async fn schemas(_: ScimCaller, state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let base = base_url(&request, &state);
+    scim_json(
+        StatusCode::OK,
+        &discovery::schemas(state.scim.registry(), &base),
+    )
+}
+
+async fn schema(
+    _: ScimCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let base = base_url(&request, &state);
+    Ok(scim_json(
+        StatusCode::OK,
+        &discovery::schema(state.scim.registry(), &id, &base)?,
+    ))
+}

@@ -1,0 +1,71 @@
+//! The one place where errors become HTTP responses. Handler errors are `ScimError`s; anything
+//! the framework answers by itself (unknown route, wrong method, oversized or unreadable body)
+//! is rewritten by `scim_error_bodies` into the same RFC 7644 §3.12 shape.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::scim::ScimError;
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+impl ResponseError for ScimError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(SCIM_CONTENT_TYPE);
+        match self {
+            ScimError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"scimitar\""));
+            }
+            ScimError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.body(self.body().to_string())
+    }
+}
+
+/// Middleware: any error response that is not already a SCIM error becomes one.
+pub async fn scim_error_bodies(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = match next.call(request).await {
+        Ok(response) => response,
+        Err(error) if error.as_error::<ScimError>().is_some() => return Err(error),
+        Err(error) => {
+            tracing::debug!(%error, "request failed before a response");
+            return Err(
+                ScimError::from_status(error.as_response_error().status_code().as_u16()).into(),
+            );
+        }
+    };
+    let status = response.status();
+    let failed = status.is_client_error() || status.is_server_error();
+    if !failed || is_scim_json(response.headers().get(header::CONTENT_TYPE)) {
+        return Ok(response.map_into_left_body());
+    }
+    if let Some(error) = response.response().error() {
+        tracing::debug!(%error, "framework error rewritten as a SCIM error");
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let (http_request, _) = response.into_parts();
+    let mut replacement = ScimError::from_status(status.as_u16()).error_response();
+    if let Some(allow) = allow {
+        replacement.headers_mut().insert(header::ALLOW, allow);
+    }
+    Ok(ServiceResponse::new(http_request, replacement).map_into_right_body())
+}
+
+fn is_scim_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type.is_some_and(|v| v.as_bytes().starts_with(SCIM_CONTENT_TYPE.as_bytes()))
+}

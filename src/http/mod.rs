@@ -1,0 +1,149 @@
+//! HTTP: routes, middleware and the translation between requests and the SCIM service.
+//! Kept thin: handlers authenticate, parse, call `ScimService` on a blocking thread and
+//! shape the response.
+
+mod auth;
+mod discovery;
+pub mod error;
+mod health;
+mod resources;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::Value;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::clock::SharedClock;
+use crate::scim::{ScimError, ScimService};
+use crate::store::Store;
+use error::SCIM_CONTENT_TYPE;
+
+/// Where the SCIM API lives; a tenant's URL in Okta or Entra is `https://HOST/scim/v2`.
+pub const SCIM_PATH: &str = "/scim/v2";
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub scim: ScimService,
+    pub store: Store,
+    pub clock: SharedClock,
+    /// Scheme and host clients reach us at, when configured; otherwise taken from each request.
+    pub public_url: Option<String>,
+}
+
+/// Server settings that are not part of the application state.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub max_body_bytes: usize,
+    pub workers: Option<usize>,
+}
+
+/// Builds the server on a bound listener; the caller runs or spawns the returned future.
+pub fn server(
+    state: AppState,
+    settings: &ServerSettings,
+    listener: TcpListener,
+) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let max_body_bytes = settings.max_body_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(max_body_bytes))
+            .configure(routes)
+            .default_service(web::to(not_found))
+            .wrap(from_fn(error::scim_error_bodies))
+            .wrap(from_fn(request_id_header))
+            .wrap(TracingLogger::default())
+    })
+    .listen(listener)?;
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers.max(1));
+    }
+    Ok(server.run())
+}
+
+fn routes(config: &mut web::ServiceConfig) {
+    config.configure(health::routes).service(
+        web::scope(SCIM_PATH)
+            .configure(discovery::routes)
+            .configure(resources::routes)
+            .default_service(web::to(not_found)),
+    );
+}
+
+async fn not_found() -> Result<HttpResponse, ScimError> {
+    Err(ScimError::NotFound("no such endpoint".into()))
+}
+
+/// Echoes the request id that every log line of the request carries.
+async fn request_id_header(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.to_string());
+    let mut response = next.call(request).await?;
+    if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(response)
+}
+
+/// Runs storage work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
+) -> Result<T, ScimError> {
+    web::block(work).await.map_err(|_| ScimError::Internal)?
+}
+
+/// The SCIM base URL for locations: the configured public URL, or scheme and host of the request.
+pub(crate) fn base_url(request: &HttpRequest, state: &AppState) -> String {
+    match &state.public_url {
+        Some(public) => format!("{}{SCIM_PATH}", public.trim_end_matches('/')),
+        None => {
+            let info = request.connection_info();
+            format!("{}://{}{SCIM_PATH}", info.scheme(), info.host())
+        }
+    }
+}
+
+/// Reads a JSON request body. `application/scim+json` and `application/json` are accepted,
+/// and so is a body sent without a content type.
+pub(crate) fn parse_body(request: &HttpRequest, body: &[u8]) -> Result<Value, ScimError> {
+    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let accepted = ["application/scim+json", "application/json"];
+        if !accepted.iter().any(|a| a.eq_ignore_ascii_case(essence)) {
+            return Err(ScimError::UnsupportedMediaType(format!(
+                "content type `{essence}` is not accepted: use application/scim+json"
+            )));
+        }
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::InvalidSyntax("the request body is empty".into()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ScimError::InvalidSyntax(format!("the request body is not valid JSON: {e}")))
+}
+
+/// A SCIM JSON response.
+pub(crate) fn scim_json(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(SCIM_CONTENT_TYPE)
+        .body(body.to_string())
+}

@@ -1,0 +1,117 @@
+//! `/Users` and `/Groups`: the same handlers serve both, told apart by the scope's `ResourceKind`.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::auth::ScimCaller;
+use super::{AppState, base_url, blocking, parse_body, scim_json};
+use crate::scim::ScimError;
+use crate::scim::list::ListRequest;
+use crate::scim::resource::Resource;
+use crate::scim::schema::ResourceKind;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    for kind in [ResourceKind::User, ResourceKind::Group] {
+        config.service(
+            web::scope(&format!("/{}", kind.endpoint()))
+                .app_data(web::Data::new(kind))
+                .service(web::resource("").get(list).post(create))
+                .service(web::resource("/{id}").get(get).put(replace).delete(delete)),
+        );
+    }
+}
+
+type Query = web::Query<Vec<(String, String)>>;
+
+async fn list(
+    ScimCaller(caller): ScimCaller,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: Query,
+) -> Result<HttpResponse, ScimError> {
+    let list_request = ListRequest::from_query(
+        query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        state.scim.limits(),
+    )?;
+    let base = base_url(&request, &state);
+    let kind = **kind;
+    let body = blocking(move || {
+        state
+            .scim
+            .list(kind, &caller.tenant_id, &list_request, &base)
+    })
+    .await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+async fn create(
+    ScimCaller(caller): ScimCaller,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ScimError> {
+    let body = parse_body(&request, &body)?;
+    let base = base_url(&request, &state);
+    let kind = **kind;
+    let created =
+        blocking(move || state.scim.create(kind, &caller.tenant_id, &body, &base)).await?;
+    let mut response = resource_response(StatusCode::CREATED, &created);
+    if let Ok(location) = header::HeaderValue::from_str(&created.location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn get(
+    ScimCaller(caller): ScimCaller,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let base = base_url(&request, &state);
+    let kind = **kind;
+    let found = blocking(move || state.scim.get(kind, &caller.tenant_id, &id, &base)).await?;
+    Ok(resource_response(StatusCode::OK, &found))
+}
+
+async fn replace(
+    ScimCaller(caller): ScimCaller,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ScimError> {
+    let body = parse_body(&request, &body)?;
+    let base = base_url(&request, &state);
+    let kind = **kind;
+    let replaced = blocking(move || {
+        state
+            .scim
+            .replace(kind, &caller.tenant_id, &id, &body, &base)
+    })
+    .await?;
+    Ok(resource_response(StatusCode::OK, &replaced))
+}
+
+async fn delete(
+    ScimCaller(caller): ScimCaller,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let kind = **kind;
+    blocking(move || state.scim.delete(kind, &caller.tenant_id, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn resource_response(status: StatusCode, resource: &Resource) -> HttpResponse {
+    let mut response = scim_json(status, &resource.body);
+    if let Ok(etag) = header::HeaderValue::from_str(&resource.etag()) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}

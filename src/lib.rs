@@ -1,0 +1,14 @@
+//! Scimitar: a SCIM 2.0 provisioning endpoint that cuts access the moment an identity provider
+//! says so. Modules by domain: `scim` (protocol), `store` (persistence), `access` (credentials),
+//! `tenancy`, `http` (routes and middleware), `cli` (commands), plus `config`, `clock` and
+//! `telemetry`.
+
+pub mod access;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod scim;
+pub mod store;
+pub mod telemetry;
+pub mod tenancy;

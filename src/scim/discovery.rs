@@ -1,0 +1,64 @@
+//! Discovery documents (RFC 7644 §4): the embedded documents, with absolute locations and the
+//! limits this server really enforces.
+
+use serde_json::{Value, json};
+
+use super::error::ScimError;
+use super::list::{PageLimits, list_response};
+use super::schema::Registry;
+
+pub fn service_provider_config(registry: &Registry, limits: PageLimits, base: &str) -> Value {
+    let mut document = registry.service_provider_config.clone();
+    document["filter"]["maxResults"] = json!(limits.max_count);
+    absolute_location(document, base)
+}
+
+pub fn resource_types(registry: &Registry, base: &str) -> Value {
+    let all: Vec<Value> = registry
+        .resource_types
+        .iter()
+        .map(|rt| absolute_location(rt.clone(), base))
+        .collect();
+    list_response(all.len() as i64, 1, all)
+}
+
+pub fn resource_type(registry: &Registry, name: &str, base: &str) -> Result<Value, ScimError> {
+    registry
+        .resource_types
+        .iter()
+        .find(|rt| {
+            rt["id"]
+                .as_str()
+                .is_some_and(|id| id.eq_ignore_ascii_case(name))
+        })
+        .map(|rt| absolute_location(rt.clone(), base))
+        .ok_or_else(|| ScimError::NotFound(format!("no resource type `{name}`")))
+}
+
+pub fn schemas(registry: &Registry, base: &str) -> Value {
+    let all: Vec<Value> = registry
+        .schemas
+        .iter()
+        .map(|s| absolute_location(s.document.clone(), base))
+        .collect();
+    list_response(all.len() as i64, 1, all)
+}
+
+pub fn schema(registry: &Registry, id: &str, base: &str) -> Result<Value, ScimError> {
+    registry
+        .schemas
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(id))
+        .map(|s| absolute_location(s.document.clone(), base))
+        .ok_or_else(|| ScimError::NotFound(format!("no schema `{id}`")))
+}
+
+/// The embedded documents carry locations relative to the SCIM base URL.
+fn absolute_location(mut document: Value, base: &str) -> Value {
+    if let Some(location) = document.pointer_mut("/meta/location")
+        && let Some(relative) = location.as_str().filter(|l| l.starts_with('/'))
+    {
+        *location = Value::String(format!("{base}{relative}"));
+    }
+    document
+}

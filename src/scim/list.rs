@@ -1,0 +1,134 @@
+//! List requests: paging parameters in, `ListResponse` out (RFC 7644 §3.4.2).
+
+use serde_json::{Value, json};
+
+use super::error::ScimError;
+use super::schema::LIST_RESPONSE_SCHEMA;
+
+/// Page-size limits, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimits {
+    pub default_count: i64,
+    pub max_count: i64,
+}
+
+/// A validated list request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListRequest {
+    /// 1-based index of the first result.
+    pub start_index: i64,
+    pub count: i64,
+}
+
+impl ListRequest {
+    /// Reads query parameters, whose names are matched case-insensitively. Out-of-range values are
+    /// clamped as RFC 7644 §3.4.2.4 says: a `startIndex` below 1 means 1, a negative `count` means 0.
+    pub fn from_query<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+        limits: PageLimits,
+    ) -> Result<Self, ScimError> {
+        let mut request = ListRequest {
+            start_index: 1,
+            count: limits.default_count,
+        };
+        for (name, value) in params {
+            if name.eq_ignore_ascii_case("startIndex") {
+                request.start_index = parse_integer(name, value)?.max(1);
+            } else if name.eq_ignore_ascii_case("count") {
+                request.count = parse_integer(name, value)?.clamp(0, limits.max_count);
+            } else if name.eq_ignore_ascii_case("filter") {
+                return Err(ScimError::InvalidFilter(
+                    "filtering is not supported by this server yet".into(),
+                ));
+            }
+        }
+        Ok(request)
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.start_index - 1
+    }
+}
+
+fn parse_integer(name: &str, value: &str) -> Result<i64, ScimError> {
+    value
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| ScimError::InvalidValue(format!("`{name}` must be an integer")))
+}
+
+pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+/// Groups rows loaded for a whole page by the resource they belong to.
+pub fn group_by<T>(
+    rows: Vec<T>,
+    key: impl Fn(&T) -> String,
+) -> std::collections::HashMap<String, Vec<T>> {
+    let mut grouped: std::collections::HashMap<String, Vec<T>> = std::collections::HashMap::new();
+    for row in rows {
+        grouped.entry(key(&row)).or_default().push(row);
+    }
+    grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: PageLimits = PageLimits {
+        default_count: 100,
+        max_count: 1000,
+    };
+
+    fn parse(params: &[(&str, &str)]) -> Result<ListRequest, ScimError> {
+        ListRequest::from_query(params.iter().copied(), LIMITS)
+    }
+
+    #[test]
+    fn paging_parameters_are_clamped_to_their_valid_ranges() {
+        type Params = &'static [(&'static str, &'static str)];
+        let cases: [(Params, i64, i64); 6] = [
+            (&[], 1, 100),
+            (&[("startIndex", "0")], 1, 100),
+            (&[("startIndex", "-5")], 1, 100),
+            (&[("count", "-1")], 1, 0),
+            (&[("count", "5000")], 1, 1000),
+            (&[("STARTINDEX", "11"), ("Count", "10")], 11, 10),
+        ];
+        for (params, start_index, count) in cases {
+            assert_eq!(
+                parse(params),
+                Ok(ListRequest { start_index, count }),
+                "{params:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_numeric_paging_parameters_are_invalid_values() {
+        assert!(matches!(
+            parse(&[("count", "ten")]),
+            Err(ScimError::InvalidValue(_))
+        ));
+        assert!(matches!(
+            parse(&[("startIndex", "1.5")]),
+            Err(ScimError::InvalidValue(_))
+        ));
+    }
+
+    #[test]
+    fn the_list_response_counts_its_page() {
+        let body = list_response(7, 3, vec![json!({}), json!({})]);
+        assert_eq!(body["totalResults"], json!(7));
+        assert_eq!(body["startIndex"], json!(3));
+        assert_eq!(body["itemsPerPage"], json!(2));
+    }
+}

@@ -1,0 +1,15 @@
+//! The SCIM 2.0 protocol (RFC 7643/7644): schemas, validation of what identity providers send,
+//! the resources' operations and their representation. Knows nothing of HTTP frameworks.
+
+pub mod discovery;
+pub mod error;
+mod groups;
+pub mod list;
+pub mod normalize;
+pub mod resource;
+pub mod schema;
+mod service;
+mod users;
+
+pub use error::ScimError;
+pub use service::ScimService;

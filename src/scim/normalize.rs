@@ -1,0 +1,448 @@
+//! Turns what an identity provider sends into what Scimitar stores: attribute names in their
+//! canonical case, values checked against the schema and converted where the intent is clear
+//! (`"False"` for a boolean, a bare id for a complex `manager`), read-only attributes dropped,
+//! unknown attributes ignored (RFC 7644 §3.3 lets a provider ignore what it does not define).
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Schema};
+
+/// Keys that a client may send but never sets.
+const SERVER_KEYS: [&str; 3] = ["schemas", "id", "meta"];
+
+/// A resource as it will be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// Core and common attributes by canonical name; extension attributes under their URN.
+    pub attributes: Map<String, Value>,
+    /// A write-only attribute (`password`) was supplied; its value is not kept.
+    pub write_only_supplied: bool,
+}
+
+pub fn normalize(resource: &ResourceSchema, input: &Value) -> Result<Normalized, ScimError> {
+    let Some(object) = input.as_object() else {
+        return Err(ScimError::InvalidSyntax(
+            "the request body must be a JSON object".into(),
+        ));
+    };
+    check_schemas(object.get("schemas"))?;
+    let mut out = Normalized {
+        attributes: Map::new(),
+        write_only_supplied: false,
+    };
+    for (key, value) in object {
+        if value.is_null() || SERVER_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        if let Some(extension) = resource.extension(key) {
+            let Value::Object(fields) = value else {
+                return Err(ScimError::InvalidSyntax(format!(
+                    "`{}` must be an object",
+                    extension.id
+                )));
+            };
+            for (name, value) in fields {
+                put_extension_attribute(&mut out, extension, name, value)?;
+            }
+        } else if let Some((extension, name)) = resource.split_extension_path(key) {
+            put_extension_attribute(&mut out, extension, name, value)?;
+        } else if let Some(attribute) = resource.attribute(key) {
+            put_attribute(
+                &mut out.attributes,
+                &mut out.write_only_supplied,
+                attribute,
+                value,
+                &attribute.name,
+            )?;
+        }
+    }
+    for attribute in resource
+        .common
+        .iter()
+        .chain(&resource.core.attributes)
+        .filter(|a| a.required)
+    {
+        let present = match out.attributes.get(&attribute.name) {
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(_) => true,
+            None => false,
+        };
+        if !present {
+            return Err(ScimError::InvalidValue(format!(
+                "`{}` is required",
+                attribute.name
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn check_schemas(schemas: Option<&Value>) -> Result<(), ScimError> {
+    match schemas {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(ScimError::InvalidSyntax(
+            "`schemas` must be an array of schema URIs".into(),
+        )),
+    }
+}
+
+fn put_extension_attribute(
+    out: &mut Normalized,
+    extension: &Schema,
+    name: &str,
+    value: &Value,
+) -> Result<(), ScimError> {
+    let Some(attribute) = AttributeDef::find(&extension.attributes, name) else {
+        return Ok(());
+    };
+    let path = format!("{}:{}", extension.id, attribute.name);
+    let mut fields = match out.attributes.remove(&extension.id) {
+        Some(Value::Object(fields)) => fields,
+        _ => Map::new(),
+    };
+    put_attribute(
+        &mut fields,
+        &mut out.write_only_supplied,
+        attribute,
+        value,
+        &path,
+    )?;
+    if !fields.is_empty() {
+        out.attributes
+            .insert(extension.id.clone(), Value::Object(fields));
+    }
+    Ok(())
+}
+
+fn put_attribute(
+    into: &mut Map<String, Value>,
+    write_only_supplied: &mut bool,
+    attribute: &AttributeDef,
+    value: &Value,
+    path: &str,
+) -> Result<(), ScimError> {
+    match attribute.mutability {
+        Mutability::ReadOnly => Ok(()),
+        Mutability::WriteOnly => {
+            if normalize_value(attribute, value, path)?.is_some() {
+                *write_only_supplied = true;
+            }
+            Ok(())
+        }
+        Mutability::ReadWrite | Mutability::Immutable => {
+            if let Some(normalized) = normalize_value(attribute, value, path)? {
+                into.insert(attribute.name.clone(), normalized);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The normalized value, or `None` when it amounts to no value (null, empty list or object).
+fn normalize_value(
+    attribute: &AttributeDef,
+    value: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if !attribute.multi_valued {
+        if value.is_array() {
+            return Err(ScimError::InvalidValue(format!(
+                "`{path}` takes a single value, not a list"
+            )));
+        }
+        return normalize_single(attribute, value, path);
+    }
+    let items = match value {
+        Value::Array(items) => items.iter().collect::<Vec<_>>(),
+        single => vec![single],
+    };
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(normalized) = normalize_single(attribute, item, path)? {
+            values.push(normalized);
+        }
+    }
+    keep_one_primary(&mut values);
+    Ok(if values.is_empty() {
+        None
+    } else {
+        Some(Value::Array(values))
+    })
+}
+
+fn normalize_single(
+    attribute: &AttributeDef,
+    value: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
+    let wrong = |expected: &str| ScimError::InvalidValue(format!("`{path}` must be {expected}"));
+    let normalized = match (attribute.kind, value) {
+        (_, Value::Null) => return Ok(None),
+        (
+            AttributeType::String | AttributeType::Reference | AttributeType::Binary,
+            Value::String(s),
+        ) => Value::String(s.clone()),
+        (AttributeType::String, Value::Number(n)) => Value::String(n.to_string()),
+        (AttributeType::Boolean, Value::Bool(b)) => Value::Bool(*b),
+        (AttributeType::Boolean, Value::String(s)) => {
+            match s.trim().to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(wrong("a boolean")),
+            }
+        }
+        (AttributeType::Integer, Value::Number(n)) if n.is_i64() => Value::Number(n.clone()),
+        (AttributeType::Integer, Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| wrong("an integer"))?,
+        (AttributeType::Decimal, Value::Number(n)) => Value::Number(n.clone()),
+        (AttributeType::Decimal, Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| wrong("a decimal number"))?,
+        (AttributeType::DateTime, Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| Value::String(t.to_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true)))
+            .map_err(|_| wrong("an RFC 3339 date-time"))?,
+        (AttributeType::Complex, Value::Object(fields)) => {
+            return normalize_complex(attribute, fields, path);
+        }
+        // A bare value for a complex attribute with a `value` sub-attribute (Entra's `manager`).
+        (AttributeType::Complex, Value::String(_))
+            if AttributeDef::find(&attribute.sub_attributes, "value").is_some() =>
+        {
+            let mut fields = Map::new();
+            fields.insert("value".into(), value.clone());
+            return normalize_complex(attribute, &fields, path);
+        }
+        (AttributeType::String | AttributeType::Reference | AttributeType::Binary, _) => {
+            return Err(wrong("a string"));
+        }
+        (AttributeType::Boolean, _) => return Err(wrong("a boolean")),
+        (AttributeType::Integer, _) => return Err(wrong("an integer")),
+        (AttributeType::Decimal, _) => return Err(wrong("a decimal number")),
+        (AttributeType::DateTime, _) => return Err(wrong("an RFC 3339 date-time string")),
+        (AttributeType::Complex, _) => return Err(wrong("an object")),
+    };
+    Ok(Some(normalized))
+}
+
+fn normalize_complex(
+    attribute: &AttributeDef,
+    fields: &Map<String, Value>,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
+    let mut out = Map::new();
+    let mut ignored = false;
+    for (name, value) in fields {
+        let Some(sub) = AttributeDef::find(&attribute.sub_attributes, name) else {
+            continue;
+        };
+        let sub_path = format!("{path}.{}", sub.name);
+        put_attribute(&mut out, &mut ignored, sub, value, &sub_path)?;
+    }
+    if out.is_empty() {
+        return Ok(None);
+    }
+    if let Some(missing) = attribute
+        .sub_attributes
+        .iter()
+        .find(|s| s.required && !out.contains_key(&s.name))
+    {
+        return Err(ScimError::InvalidValue(format!(
+            "`{path}.{}` is required",
+            missing.name
+        )));
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+/// At most one value of a multi-valued attribute is primary (RFC 7643 §2.4): the first wins.
+fn keep_one_primary(values: &mut [Value]) {
+    let mut seen = false;
+    for value in values.iter_mut() {
+        if let Some(primary) = value.get_mut("primary")
+            && *primary == Value::Bool(true)
+        {
+            if seen {
+                *primary = Value::Bool(false);
+            }
+            seen = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::schema::{ENTERPRISE_USER_SCHEMA, Registry, ResourceKind};
+
+    fn normalize_user(input: Value) -> Result<Normalized, ScimError> {
+        let registry = Registry::load().map_err(ScimError::InvalidSyntax)?;
+        normalize(registry.resource(ResourceKind::User), &input)
+    }
+
+    fn attributes(input: Value) -> Value {
+        match normalize_user(input) {
+            Ok(n) => Value::Object(n.attributes),
+            Err(e) => panic!("expected the input to be accepted: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn attribute_names_are_matched_case_insensitively_and_stored_canonically() {
+        let stored = attributes(
+            json!({"USERNAME": "alice", "Name": {"GivenName": "Alice"}, "EXTERNALID": "e1"}),
+        );
+        assert_eq!(
+            stored,
+            json!({"userName": "alice", "name": {"givenName": "Alice"}, "externalId": "e1"})
+        );
+    }
+
+    #[test]
+    fn booleans_sent_as_strings_become_booleans() {
+        for (sent, stored) in [("False", false), ("TRUE", true), ("false", false)] {
+            assert_eq!(
+                attributes(json!({"userName": "a", "active": sent}))["active"],
+                json!(stored),
+                "{sent}"
+            );
+        }
+        assert!(matches!(
+            normalize_user(json!({"userName": "a", "active": "nope"})),
+            Err(ScimError::InvalidValue(_))
+        ));
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_invalid_values() {
+        let cases = [
+            json!({"userName": true}),
+            json!({"userName": "a", "active": 1}),
+            json!({"userName": "a", "name": "Alice"}),
+            json!({"userName": "a", "emails": [{"value": {"x": 1}}]}),
+            json!({"userName": "a", "displayName": ["a", "b"]}),
+        ];
+        for input in cases {
+            assert!(
+                matches!(
+                    normalize_user(input.clone()),
+                    Err(ScimError::InvalidValue(_))
+                ),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_or_blank_user_name_is_rejected() {
+        for input in [
+            json!({}),
+            json!({"userName": "  "}),
+            json!({"userName": null}),
+        ] {
+            assert!(
+                matches!(
+                    normalize_user(input.clone()),
+                    Err(ScimError::InvalidValue(_))
+                ),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_body_must_be_an_object_with_a_list_of_schemas() {
+        assert!(matches!(
+            normalize_user(json!(["userName"])),
+            Err(ScimError::InvalidSyntax(_))
+        ));
+        assert!(matches!(
+            normalize_user(json!({"schemas": "x", "userName": "a"})),
+            Err(ScimError::InvalidSyntax(_))
+        ));
+    }
+
+    #[test]
+    fn read_only_server_and_unknown_attributes_are_not_stored() {
+        let stored = attributes(json!({
+            "userName": "a", "id": "chosen-by-client", "meta": {"version": "x"},
+            "groups": [{"value": "g1"}], "favouriteColour": "blue",
+        }));
+        assert_eq!(stored, json!({"userName": "a"}));
+    }
+
+    #[test]
+    fn passwords_are_noted_but_never_stored() {
+        let Ok(normalized) = normalize_user(json!({"userName": "a", "password": "hunter2"})) else {
+            panic!()
+        };
+        assert!(normalized.write_only_supplied);
+        assert!(
+            !Value::Object(normalized.attributes)
+                .to_string()
+                .contains("hunter2")
+        );
+    }
+
+    #[test]
+    fn nulls_and_empty_lists_mean_no_value() {
+        assert_eq!(
+            attributes(json!({"userName": "a", "title": null, "emails": [], "name": {}})),
+            json!({"userName": "a"})
+        );
+    }
+
+    #[test]
+    fn enterprise_attributes_are_accepted_nested_or_as_urn_paths() {
+        let nested = attributes(
+            json!({"userName": "a", ENTERPRISE_USER_SCHEMA: {"Department": "R&D", "manager": "m1"}}),
+        );
+        let flat = attributes(json!({
+            "userName": "a",
+            format!("{ENTERPRISE_USER_SCHEMA}:department"): "R&D",
+            format!("{ENTERPRISE_USER_SCHEMA}:manager"): {"value": "m1"},
+        }));
+        let expected = json!({"userName": "a", ENTERPRISE_USER_SCHEMA: {"department": "R&D", "manager": {"value": "m1"}}});
+        assert_eq!(nested, expected);
+        assert_eq!(flat, expected);
+    }
+
+    #[test]
+    fn only_the_first_primary_value_stays_primary() {
+        let stored = attributes(json!({"userName": "a", "emails": [
+            {"value": "a@x", "primary": true}, {"value": "b@x", "primary": "True"}
+        ]}));
+        assert_eq!(stored["emails"][0]["primary"], json!(true));
+        assert_eq!(stored["emails"][1]["primary"], json!(false));
+    }
+
+    #[test]
+    fn date_times_are_validated_and_stored_in_utc() {
+        let attribute: AttributeDef = match serde_json::from_value(json!({
+            "name": "when", "type": "dateTime", "multiValued": false, "required": false, "caseExact": false,
+            "mutability": "readWrite", "returned": "default", "uniqueness": "none"
+        })) {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            normalize_value(&attribute, &json!("2026-11-29T10:00:00+01:00"), "when"),
+            Ok(Some(json!("2026-11-29T09:00:00Z")))
+        );
+        assert!(normalize_value(&attribute, &json!("yesterday"), "when").is_err());
+    }
+}

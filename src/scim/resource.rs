@@ -1,0 +1,102 @@
+//! How a stored resource is shown: `schemas`, `id`, `externalId`, the attributes, and `meta`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use super::error::ScimError;
+use super::schema::ResourceSchema;
+
+/// A resource as returned by the API, with what the HTTP layer needs for headers.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub id: String,
+    pub version: i64,
+    pub location: String,
+    pub body: Value,
+}
+
+impl Resource {
+    pub fn etag(&self) -> String {
+        etag(self.version)
+    }
+}
+
+/// A weak entity tag: the version counts writes, so equal versions mean equal content.
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+pub fn location(base: &str, endpoint: &str, id: &str) -> String {
+    format!("{base}/{endpoint}/{id}")
+}
+
+pub fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The bookkeeping every stored resource has.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    pub id: String,
+    pub version: i64,
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Reads a stored attributes document.
+pub fn parse_attributes(id: &str, text: &str) -> Result<Map<String, Value>, ScimError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => {
+            tracing::error!(resource = id, "stored attributes are not a JSON object");
+            Err(ScimError::Internal)
+        }
+    }
+}
+
+/// Builds the response body. `derived` holds attributes computed at read time (`groups`, `members`).
+pub fn render(
+    schema: &ResourceSchema,
+    base: &str,
+    stamp: &Stamp,
+    mut attributes: Map<String, Value>,
+    derived: Vec<(&'static str, Value)>,
+) -> Resource {
+    let location = location(base, schema.kind.endpoint(), &stamp.id);
+    let mut schemas = vec![Value::String(schema.core.id.clone())];
+    schemas.extend(
+        schema
+            .extensions
+            .iter()
+            .filter(|ext| attributes.contains_key(&ext.id))
+            .map(|ext| Value::String(ext.id.clone())),
+    );
+    let mut body = Map::new();
+    body.insert("schemas".into(), Value::Array(schemas));
+    body.insert("id".into(), Value::String(stamp.id.clone()));
+    if let Some(external_id) = attributes.remove("externalId") {
+        body.insert("externalId".into(), external_id);
+    }
+    body.extend(attributes);
+    for (name, value) in derived {
+        if value.as_array().is_none_or(|values| !values.is_empty()) {
+            body.insert(name.into(), value);
+        }
+    }
+    body.insert(
+        "meta".into(),
+        json!({
+            "resourceType": schema.kind.name(),
+            "created": timestamp(stamp.created),
+            "lastModified": timestamp(stamp.last_modified),
+            "location": location,
+            "version": etag(stamp.version),
+        }),
+    );
+    Resource {
+        id: stamp.id.clone(),
+        version: stamp.version,
+        location,
+        body: Value::Object(body),
+    }
+}

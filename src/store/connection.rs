@@ -1,0 +1,217 @@
+//! One connection type over both backends, and the pool that hands it out.
+//!
+//! The backend is chosen by the URL's scheme, never by trial: the derived
+//! `MultiConnection::establish` tries each backend in turn, hides the Postgres
+//! error and may create a SQLite file named after a mistyped Postgres URL.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, CustomizeConnection, ManageConnection};
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A database location, parsed once from configuration.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    backend: Backend,
+    /// What the driver receives: the URL for Postgres, a file path for SQLite.
+    target: String,
+}
+
+impl DatabaseUrl {
+    /// `postgres://` and `postgresql://` select Postgres; `sqlite://PATH`, `sqlite:PATH`
+    /// or a bare path select SQLite. Anything else with a scheme is refused.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err("the database URL is empty".into());
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self {
+                backend: Backend::Postgres,
+                target: url.to_string(),
+            });
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err("the SQLite database path is empty".into());
+        }
+        if let Some((scheme, _)) = url.split_once("://")
+            && scheme != "sqlite"
+        {
+            return Err(format!(
+                "unsupported database scheme `{scheme}://`: use postgres:// or a SQLite file path"
+            ));
+        }
+        Ok(Self {
+            backend: Backend::Sqlite,
+            target: path.to_string(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL with any password replaced, fit for logs and error messages.
+    pub fn redacted(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.target.clone(),
+            Backend::Postgres => redact_password(&self.target),
+        }
+    }
+
+    pub fn establish(&self) -> ConnectionResult<AnyConnection> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.target).map(AnyConnection::Postgres),
+            Backend::Sqlite => SqliteConnection::establish(&self.target).map(AnyConnection::Sqlite),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// r2d2 manager that establishes connections by URL scheme and reports the driver's real error.
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        self.url.establish().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// Per-connection settings. SQLite: WAL so readers never block the writer, foreign keys
+/// (off by default in SQLite), and a busy timeout so concurrent writers queue instead of failing.
+#[derive(Debug)]
+pub struct ConnectionSetup {
+    pub busy_timeout: Duration,
+}
+
+impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        match conn {
+            AnyConnection::Sqlite(c) => c
+                .batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                    self.busy_timeout.as_millis()
+                ))
+                .map_err(r2d2::Error::QueryError),
+            AnyConnection::Postgres(c) => c
+                .batch_execute("SET TIME ZONE 'UTC'")
+                .map_err(r2d2::Error::QueryError),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_select_postgres() {
+        for url in ["postgres://u@h/db", "postgresql://h/db?sslmode=require"] {
+            assert_eq!(
+                DatabaseUrl::parse(url).map(|u| u.backend()).ok(),
+                Some(Backend::Postgres),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_and_sqlite_urls_select_sqlite() {
+        for (url, path) in [
+            ("scimitar.db", "scimitar.db"),
+            ("sqlite://data/x.db", "data/x.db"),
+            ("sqlite:x.db", "x.db"),
+        ] {
+            let parsed = DatabaseUrl::parse(url).ok();
+            assert_eq!(
+                parsed.as_ref().map(|u| u.backend()),
+                Some(Backend::Sqlite),
+                "{url}"
+            );
+            assert_eq!(parsed.map(|u| u.target), Some(path.to_string()));
+        }
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused_rather_than_becoming_a_sqlite_file() {
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        assert!(DatabaseUrl::parse("postgress://h/db").is_err());
+        assert!(DatabaseUrl::parse("").is_err());
+    }
+
+    #[test]
+    fn redaction_hides_only_the_password() {
+        let url =
+            DatabaseUrl::parse("postgres://scim:s3cret@db.internal:5432/scim?sslmode=require").ok();
+        assert_eq!(
+            url.map(|u| u.redacted()),
+            Some("postgres://scim:***@db.internal:5432/scim?sslmode=require".to_string())
+        );
+        let no_password = DatabaseUrl::parse("postgres://scim@db/scim").ok();
+        assert_eq!(
+            no_password.map(|u| u.redacted()),
+            Some("postgres://scim@db/scim".to_string())
+        );
+    }
+}

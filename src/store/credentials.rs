@@ -1,0 +1,71 @@
+//! Credentials: who may call the SCIM and admin APIs. Only a digest of each secret is stored.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{credentials, tenants};
+use super::{AnyConnection, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credentials)]
+pub struct CredentialRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub kind: String,
+    pub secret_hash: String,
+    pub created: NaiveDateTime,
+    pub last_used: Option<NaiveDateTime>,
+    pub revoked: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut AnyConnection, row: &CredentialRow) -> Result<(), StoreError> {
+    diesel::insert_into(credentials::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The unrevoked credential whose secret has this digest (an indexed lookup).
+pub fn find_active_by_hash(
+    conn: &mut AnyConnection,
+    secret_hash: &str,
+) -> Result<Option<CredentialRow>, StoreError> {
+    Ok(credentials::table
+        .filter(credentials::secret_hash.eq(secret_hash))
+        .filter(credentials::revoked.is_null())
+        .select(CredentialRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every credential with its tenant's name, oldest first.
+pub fn list(conn: &mut AnyConnection) -> Result<Vec<(CredentialRow, String)>, StoreError> {
+    Ok(credentials::table
+        .inner_join(tenants::table)
+        .order(credentials::created.asc())
+        .select((CredentialRow::as_select(), tenants::name))
+        .load(conn)?)
+}
+
+pub fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(credentials::table.count().get_result(conn)?)
+}
+
+/// Marks a credential revoked; returns false when no unrevoked credential has this id.
+pub fn revoke(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
+    let changed = diesel::update(credentials::table)
+        .filter(credentials::id.eq(id))
+        .filter(credentials::revoked.is_null())
+        .set(credentials::revoked.eq(now))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn touch(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(credentials::table)
+        .filter(credentials::id.eq(id))
+        .set(credentials::last_used.eq(now))
+        .execute(conn)?;
+    Ok(())
+}

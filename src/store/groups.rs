@@ -1,0 +1,202 @@
+//! Groups and their membership table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{group_members, groups, users};
+use super::{AnyConnection, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = groups)]
+pub struct GroupRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub display_name: String,
+    pub display_name_key: String,
+    pub external_id: Option<String>,
+    pub attributes: String,
+    pub version: i64,
+    pub created: NaiveDateTime,
+    pub last_modified: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = groups, treat_none_as_null = true)]
+pub struct GroupChanges {
+    pub display_name: String,
+    pub display_name_key: String,
+    pub external_id: Option<String>,
+    pub attributes: String,
+    pub last_modified: NaiveDateTime,
+}
+
+/// A member of a group as rendered in the group's `members` attribute.
+#[derive(Debug, Clone, Queryable)]
+pub struct Member {
+    pub group_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub display_name: Option<String>,
+}
+
+pub fn insert(conn: &mut AnyConnection, row: &GroupRow) -> Result<(), StoreError> {
+    diesel::insert_into(groups::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<GroupRow>, StoreError> {
+    Ok(groups::table
+        .filter(groups::tenant_id.eq(tenant_id))
+        .filter(groups::id.eq(id))
+        .select(GroupRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn update(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+    changes: &GroupChanges,
+) -> Result<Option<GroupRow>, StoreError> {
+    Ok(diesel::update(groups::table)
+        .filter(groups::tenant_id.eq(tenant_id))
+        .filter(groups::id.eq(id))
+        .set((changes, groups::version.eq(groups::version + 1)))
+        .returning(groups::all_columns)
+        .get_result::<GroupRow>(conn)
+        .optional()?)
+}
+
+pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+    let deleted = diesel::delete(groups::table)
+        .filter(groups::tenant_id.eq(tenant_id))
+        .filter(groups::id.eq(id))
+        .execute(conn)?;
+    Ok(deleted == 1)
+}
+
+pub fn page(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<GroupRow>, StoreError> {
+    Ok(groups::table
+        .filter(groups::tenant_id.eq(tenant_id))
+        .order(groups::id.asc())
+        .offset(offset)
+        .limit(limit)
+        .select(GroupRow::as_select())
+        .load(conn)?)
+}
+
+pub fn count(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
+    Ok(groups::table
+        .filter(groups::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)?)
+}
+
+/// The members of each of `group_ids`, ordered by group then user.
+pub fn members(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_ids: &[String],
+) -> Result<Vec<Member>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in group_ids.chunks(super::MAX_BOUND_IDS) {
+        found.extend(
+            group_members::table
+                .inner_join(users::table.on(users::id.eq(group_members::user_id)))
+                .filter(group_members::tenant_id.eq(tenant_id))
+                .filter(group_members::group_id.eq_any(chunk))
+                .order((group_members::group_id.asc(), group_members::user_id.asc()))
+                .select((
+                    group_members::group_id,
+                    users::id,
+                    users::user_name,
+                    users::display_name,
+                ))
+                .load::<Member>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// Ids of the current members of one group.
+pub fn member_ids(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(group_members::table
+        .filter(group_members::tenant_id.eq(tenant_id))
+        .filter(group_members::group_id.eq(group_id))
+        .select(group_members::user_id)
+        .load(conn)?)
+}
+
+/// Adds members; a member already present is left as it is (concurrent adds do not fail).
+pub fn add_members(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_id: &str,
+    user_ids: &[String],
+) -> Result<(), StoreError> {
+    use diesel::sql_types::Text;
+    for user_id in user_ids {
+        diesel::sql_query(
+            "INSERT INTO group_members (tenant_id, group_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind::<Text, _>(tenant_id)
+        .bind::<Text, _>(group_id)
+        .bind::<Text, _>(user_id)
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn remove_members(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_id: &str,
+    user_ids: &[String],
+) -> Result<(), StoreError> {
+    for chunk in user_ids.chunks(super::MAX_BOUND_IDS) {
+        diesel::delete(group_members::table)
+            .filter(group_members::tenant_id.eq(tenant_id))
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::user_id.eq_any(chunk))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Marks every group that `user_id` belongs to as changed: its member list is about to change.
+pub fn touch_groups_of_member(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let of_member = group_members::table
+        .filter(group_members::tenant_id.eq(tenant_id))
+        .filter(group_members::user_id.eq(user_id))
+        .select(group_members::group_id);
+    diesel::update(groups::table)
+        .filter(groups::tenant_id.eq(tenant_id))
+        .filter(groups::id.eq_any(of_member))
+        .set((
+            groups::version.eq(groups::version + 1),
+            groups::last_modified.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! Persistence: the connection pool, migrations, transactions and the queries of each table.
+//!
+//! This is the only module that knows there are two backends. Everything above it receives an
+//! `&mut AnyConnection` inside a transaction and calls the query functions of the submodules.
+
+mod connection;
+pub mod credentials;
+pub mod groups;
+pub mod schema;
+pub mod tenants;
+pub mod users;
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{self, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use connection::{AnyConnection, Backend, DatabaseUrl};
+use connection::{ConnectionManager, ConnectionSetup};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// Serialises migrations when several replicas start at once on one Postgres database.
+const MIGRATION_LOCK_KEY: i64 = 0x5c1a_0001;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("a unique constraint was violated: {0}")]
+    Conflict(String),
+    #[error("no such record")]
+    NotFound,
+    #[error("a stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(DieselError),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => StoreError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Conflict(info.message().to_string())
+            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_string()),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+impl From<r2d2::PoolError> for StoreError {
+    fn from(error: r2d2::PoolError) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}
+
+/// Pool sizing and timeouts; defaults suit a single node with an embedded SQLite file.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it is answered 503.
+    pub acquire_timeout: Duration,
+    /// How long a SQLite writer waits for the write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager>,
+    url: DatabaseUrl,
+}
+
+impl Store {
+    /// Connects, applies pending migrations and makes sure the default tenant exists.
+    pub fn open(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        let store = Self::connect(url, settings)?;
+        store.migrate()?;
+        store.write(|conn| tenants::ensure_default(conn, now()))?;
+        Ok(store)
+    }
+
+    /// Connects without migrating; the first connection is made now so a wrong URL fails at once.
+    pub fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        let pool = Pool::builder()
+            .max_size(settings.max_connections.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(settings.acquire_timeout)
+            .connection_customizer(Box::new(ConnectionSetup {
+                busy_timeout: settings.busy_timeout,
+            }))
+            .error_handler(Box::new(r2d2::LoggingErrorHandler))
+            .build(ConnectionManager::new(url.clone()))
+            .map_err(|e| StoreError::Unavailable(format!("{} ({})", e, url.redacted())))?;
+        Ok(Self {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    /// Applies the embedded migrations of this backend; returns the names of those applied now.
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.connection()?;
+        let applied = match &mut *conn {
+            AnyConnection::Sqlite(c) => run_migrations(c, SQLITE_MIGRATIONS),
+            AnyConnection::Postgres(c) => {
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+                let result = run_migrations(c, POSTGRES_MIGRATIONS);
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+                result
+            }
+        }?;
+        Ok(applied)
+    }
+
+    /// Checks that the database answers: the readiness probe.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.connection()?
+            .batch_execute("SELECT 1")
+            .map_err(StoreError::from)
+    }
+
+    /// Runs `work` on a connection outside any explicit transaction (single reads).
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.connection()?;
+        work(&mut conn)
+    }
+
+    /// Runs `work` in one transaction that takes the write lock at once, so every change made
+    /// inside commits together or not at all. On SQLite the transaction begins `IMMEDIATE`:
+    /// a deferred one that upgrades from read to write fails under concurrency instead of waiting.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        type Manager = <AnyConnection as Connection>::TransactionManager;
+        let mut conn = self.connection()?;
+        let conn = &mut *conn;
+        match conn {
+            AnyConnection::Sqlite(c) => {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+            }
+            AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
+        }
+        .map_err(StoreError::from)?;
+        match work(conn) {
+            Ok(value) => {
+                Manager::commit_transaction(conn).map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = Manager::rollback_transaction(conn) {
+                    tracing::warn!(error = %rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn connection(&self) -> Result<PooledConnection<ConnectionManager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+}
+
+fn run_migrations<C>(
+    conn: &mut C,
+    migrations: EmbeddedMigrations,
+) -> Result<Vec<String>, StoreError>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+{
+    conn.run_pending_migrations(migrations)
+        .map(|versions| versions.iter().map(|v| v.to_string()).collect())
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Timestamps are stored as UTC without zone, truncated to microseconds: Postgres keeps
+/// microseconds and SQLite would keep nanoseconds, and both must read back the same value.
+pub fn to_stored(time: DateTime<Utc>) -> NaiveDateTime {
+    time.naive_utc().trunc_subsecs(6)
+}
+
+pub fn from_stored(time: NaiveDateTime) -> DateTime<Utc> {
+    time.and_utc()
+}
+
+/// Wall-clock time for start-up work that happens before any clock is injected.
+fn now() -> NaiveDateTime {
+    to_stored(Utc::now())
+}
+
+/// Upper bound on ids bound in one `IN (…)` list, under SQLite's and Postgres' parameter limits.
+const MAX_BOUND_IDS: usize = 500;

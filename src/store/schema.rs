@@ -1,0 +1,64 @@
+//! Diesel table definitions, written by hand to match both trees under `migrations/`.
+//! Only types that `MultiConnection` supports on both backends appear here.
+
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        name -> Text,
+        created -> Timestamp,
+    }
+}
+
+diesel::table! {
+    credentials (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        kind -> Text,
+        secret_hash -> Text,
+        created -> Timestamp,
+        last_used -> Nullable<Timestamp>,
+        revoked -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        tenant_id -> Text,
+        user_name -> Text,
+        user_name_key -> Text,
+        external_id -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        active -> Bool,
+        attributes -> Text,
+        version -> BigInt,
+        created -> Timestamp,
+        last_modified -> Timestamp,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        tenant_id -> Text,
+        display_name -> Text,
+        display_name_key -> Text,
+        external_id -> Nullable<Text>,
+        attributes -> Text,
+        version -> BigInt,
+        created -> Timestamp,
+        last_modified -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        tenant_id -> Text,
+        group_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::joinable!(credentials -> tenants (tenant_id));
+diesel::allow_tables_to_appear_in_same_query!(tenants, credentials, users, groups, group_members);

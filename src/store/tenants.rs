@@ -1,0 +1,57 @@
+//! Tenants: every other record belongs to one.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::tenants;
+use super::{AnyConnection, StoreError};
+
+/// Name of the tenant created at first start, used when nothing else is said.
+pub const DEFAULT_TENANT: &str = "default";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tenants)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut AnyConnection, tenant: &Tenant) -> Result<(), StoreError> {
+    diesel::insert_into(tenants::table)
+        .values(tenant)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn list(conn: &mut AnyConnection) -> Result<Vec<Tenant>, StoreError> {
+    Ok(tenants::table
+        .order(tenants::created.asc())
+        .select(Tenant::as_select())
+        .load(conn)?)
+}
+
+/// Finds a tenant by id or by name.
+pub fn find(conn: &mut AnyConnection, id_or_name: &str) -> Result<Option<Tenant>, StoreError> {
+    Ok(tenants::table
+        .filter(tenants::id.eq(id_or_name).or(tenants::name.eq(id_or_name)))
+        .select(Tenant::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Creates the default tenant unless it exists; safe when several replicas start at once.
+pub fn ensure_default(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<(), StoreError> {
+    if find(conn, DEFAULT_TENANT)?.is_some() {
+        return Ok(());
+    }
+    let tenant = Tenant {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: DEFAULT_TENANT.into(),
+        created: now,
+    };
+    match insert(conn, &tenant) {
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(other) => Err(other),
+    }
+}

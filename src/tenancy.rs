@@ -1,0 +1,43 @@
+//! Tenants: independent directories in one Scimitar. Every stored record belongs to one, and a
+//! request's tenant is its credential's. Single-IdP installs only ever see the default tenant.
+
+use chrono::{DateTime, Utc};
+
+use crate::store::tenants::{self, Tenant};
+use crate::store::{Store, StoreError, to_stored};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("a tenant name is 1 to 64 characters: letters, digits, `.`, `_` or `-`")]
+    InvalidName,
+    #[error("a tenant named `{0}` already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+pub fn create(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Tenant, TenantError> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        return Err(TenantError::InvalidName);
+    }
+    let tenant = Tenant {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: name.to_string(),
+        created: to_stored(now),
+    };
+    store
+        .write(|conn| tenants::insert(conn, &tenant))
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => TenantError::Exists(name.to_string()),
+            other => TenantError::Store(other),
+        })?;
+    Ok(tenant)
+}
+
+pub fn list(store: &Store) -> Result<Vec<Tenant>, StoreError> {
+    store.read(tenants::list)
+}
