@@ -3,6 +3,11 @@
 //! `tenancy`, `http` (routes and middleware), `cli` (commands), plus `config`, `clock` and
 //! `telemetry`.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod access;
 pub mod cli;
 pub mod clock;

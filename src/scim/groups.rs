@@ -6,12 +6,14 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
+use super::filter::AttrPath;
 use super::list::{ListRequest, group_by, list_response};
 use super::normalize::normalize;
+use super::query::{ColumnKind, Filterable, resolve, to_condition};
 use super::resource::{self, Resource, Stamp, parse_attributes, render};
-use super::schema::ResourceKind;
+use super::schema::{GROUP_SCHEMA, ResourceKind};
 use super::service::ScimService;
-use crate::store::groups::{self as rows, GroupChanges, GroupRow, Member};
+use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::{AnyConnection, from_stored, to_stored, users};
 
 /// A group's columns and its member ids, from the normalized attributes.
@@ -187,9 +189,20 @@ pub(super) fn list(
     request: &ListRequest,
     base: &str,
 ) -> Result<Value, ScimError> {
+    let condition = request
+        .filter
+        .as_ref()
+        .map(|f| to_condition(f, &filterable))
+        .transpose()?;
     let (total, page, members) = service.store.read(|conn| {
-        let total = rows::count(conn, tenant_id)?;
-        let page = rows::page(conn, tenant_id, request.offset(), request.count)?;
+        let total = rows::count(conn, tenant_id, condition.as_ref())?;
+        let page = rows::page(
+            conn,
+            tenant_id,
+            condition.as_ref(),
+            request.offset(),
+            request.count,
+        )?;
         let ids: Vec<String> = page.iter().map(|row| row.id.clone()).collect();
         let members = rows::members(conn, tenant_id, &ids)?;
         Ok::<_, ScimError>((total, page, members))
@@ -246,4 +259,37 @@ fn show(
         attributes,
         vec![("members", Value::Array(members))],
     ))
+}
+
+/// The attributes a group filter can use: name, sub-attribute, column, storage.
+const FILTERABLE: [Filterable<GroupColumn>; 5] = [
+    ("id", None, GroupColumn::Id, ColumnKind::ExactText),
+    (
+        "displayName",
+        None,
+        GroupColumn::DisplayNameKey,
+        ColumnKind::FoldedText,
+    ),
+    (
+        "externalId",
+        None,
+        GroupColumn::ExternalId,
+        ColumnKind::OptionalExactText,
+    ),
+    (
+        "meta",
+        Some("created"),
+        GroupColumn::Created,
+        ColumnKind::Time,
+    ),
+    (
+        "meta",
+        Some("lastModified"),
+        GroupColumn::LastModified,
+        ColumnKind::Time,
+    ),
+];
+
+fn filterable(path: &AttrPath) -> Option<(GroupColumn, ColumnKind)> {
+    resolve(path, GROUP_SCHEMA, &FILTERABLE)
 }

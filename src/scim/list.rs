@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::error::ScimError;
+use super::filter::{self, Filter};
 use super::schema::LIST_RESPONSE_SCHEMA;
 
 /// Page-size limits, from configuration.
@@ -18,6 +19,7 @@ pub struct ListRequest {
     /// 1-based index of the first result.
     pub start_index: i64,
     pub count: i64,
+    pub filter: Option<Filter>,
 }
 
 impl ListRequest {
@@ -30,6 +32,7 @@ impl ListRequest {
         let mut request = ListRequest {
             start_index: 1,
             count: limits.default_count,
+            filter: None,
         };
         for (name, value) in params {
             if name.eq_ignore_ascii_case("startIndex") {
@@ -37,9 +40,9 @@ impl ListRequest {
             } else if name.eq_ignore_ascii_case("count") {
                 request.count = parse_integer(name, value)?.clamp(0, limits.max_count);
             } else if name.eq_ignore_ascii_case("filter") {
-                return Err(ScimError::InvalidFilter(
-                    "filtering is not supported by this server yet".into(),
-                ));
+                let parsed =
+                    filter::parse(value).map_err(|e| ScimError::InvalidFilter(e.to_string()))?;
+                request.filter = Some(parsed);
             }
         }
         Ok(request)
@@ -106,7 +109,11 @@ mod tests {
         for (params, start_index, count) in cases {
             assert_eq!(
                 parse(params),
-                Ok(ListRequest { start_index, count }),
+                Ok(ListRequest {
+                    start_index,
+                    count,
+                    filter: None
+                }),
                 "{params:?}"
             );
         }

@@ -3,9 +3,11 @@
 
 pub mod discovery;
 pub mod error;
+pub mod filter;
 mod groups;
 pub mod list;
 pub mod normalize;
+pub mod query;
 pub mod resource;
 pub mod schema;
 mod service;

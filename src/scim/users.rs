@@ -3,12 +3,14 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
+use super::filter::AttrPath;
 use super::list::{ListRequest, group_by, list_response};
 use super::normalize::normalize;
+use super::query::{ColumnKind, Filterable, resolve, to_condition};
 use super::resource::{self, Resource, Stamp, parse_attributes, render};
-use super::schema::ResourceKind;
+use super::schema::{ResourceKind, USER_SCHEMA};
 use super::service::ScimService;
-use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserRow};
+use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
 
 /// The indexed columns, derived from the normalized attributes in one place.
@@ -150,9 +152,20 @@ pub(super) fn list(
     request: &ListRequest,
     base: &str,
 ) -> Result<Value, ScimError> {
+    let condition = request
+        .filter
+        .as_ref()
+        .map(|f| to_condition(f, &filterable))
+        .transpose()?;
     let (total, page, memberships) = service.store.read(|conn| {
-        let total = rows::count(conn, tenant_id)?;
-        let page = rows::page(conn, tenant_id, request.offset(), request.count)?;
+        let total = rows::count(conn, tenant_id, condition.as_ref())?;
+        let page = rows::page(
+            conn,
+            tenant_id,
+            condition.as_ref(),
+            request.offset(),
+            request.count,
+        )?;
         let ids: Vec<String> = page.iter().map(|row| row.id.clone()).collect();
         let memberships = rows::memberships(conn, tenant_id, &ids)?;
         Ok::<_, ScimError>((total, page, memberships))
@@ -213,4 +226,38 @@ fn show(
         attributes,
         vec![("groups", Value::Array(groups))],
     ))
+}
+
+/// The attributes a user filter can use: name, sub-attribute, column, storage.
+const FILTERABLE: [Filterable<UserColumn>; 6] = [
+    ("id", None, UserColumn::Id, ColumnKind::ExactText),
+    (
+        "userName",
+        None,
+        UserColumn::UserNameKey,
+        ColumnKind::FoldedText,
+    ),
+    (
+        "externalId",
+        None,
+        UserColumn::ExternalId,
+        ColumnKind::OptionalExactText,
+    ),
+    ("active", None, UserColumn::Active, ColumnKind::Bool),
+    (
+        "meta",
+        Some("created"),
+        UserColumn::Created,
+        ColumnKind::Time,
+    ),
+    (
+        "meta",
+        Some("lastModified"),
+        UserColumn::LastModified,
+        ColumnKind::Time,
+    ),
+];
+
+fn filterable(path: &AttrPath) -> Option<(UserColumn, ColumnKind)> {
+    resolve(path, USER_SCHEMA, &FILTERABLE)
 }

@@ -138,7 +138,8 @@ impl ManageConnection for ConnectionManager {
 }
 
 /// Per-connection settings. SQLite: WAL so readers never block the writer, foreign keys
-/// (off by default in SQLite), and a busy timeout so concurrent writers queue instead of failing.
+/// (off by default in SQLite), LIKE that respects case as Postgres' does, and a busy timeout
+/// so concurrent writers queue instead of failing.
 #[derive(Debug)]
 pub struct ConnectionSetup {
     pub busy_timeout: Duration,
@@ -150,7 +151,8 @@ impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
             AnyConnection::Sqlite(c) => c
                 .batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                     PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; \
+                     PRAGMA busy_timeout = {};",
                     self.busy_timeout.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError),

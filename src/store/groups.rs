@@ -3,8 +3,77 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::filter::{
+    self, Condition, Db, Predicate, nullable_text_predicate, order_predicate, text_predicate,
+};
 use super::schema::{group_members, groups, users};
 use super::{AnyConnection, StoreError};
+
+/// The columns a filter on groups can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupColumn {
+    Id,
+    /// `displayName`, lower-cased: compared case-insensitively.
+    DisplayNameKey,
+    ExternalId,
+    Created,
+    LastModified,
+}
+
+fn leaf(condition: &Condition<GroupColumn>) -> Predicate<groups::table> {
+    use diesel::dsl::{not, sql};
+    use diesel::sql_types::Bool;
+    match condition {
+        Condition::Text {
+            column: GroupColumn::Id,
+            op,
+            value,
+        } => text_predicate!(groups::id, op, value),
+        Condition::Text {
+            column: GroupColumn::DisplayNameKey,
+            op,
+            value,
+        } => {
+            text_predicate!(groups::display_name_key, op, value)
+        }
+        Condition::Text {
+            column: GroupColumn::ExternalId,
+            op,
+            value,
+        } => {
+            nullable_text_predicate!(groups::external_id, op, value)
+        }
+        Condition::Time {
+            column: GroupColumn::Created,
+            op,
+            value,
+        } => order_predicate!(groups::created, op, value),
+        Condition::Time {
+            column: GroupColumn::LastModified,
+            op,
+            value,
+        } => {
+            order_predicate!(groups::last_modified, op, value)
+        }
+        Condition::Present(GroupColumn::ExternalId) => Box::new(groups::external_id.is_not_null()),
+        Condition::Present(_) => Box::new(not(sql::<Bool>("1 = 0"))),
+        // The SCIM layer only builds the leaves above; anything else matches nothing.
+        _ => Box::new(sql::<Bool>("1 = 0")),
+    }
+}
+
+fn matching(
+    tenant_id: &str,
+    condition: Option<&Condition<GroupColumn>>,
+) -> groups::BoxedQuery<'static, Db> {
+    let query = groups::table
+        .into_boxed::<Db>()
+        .filter(groups::tenant_id.eq(tenant_id.to_string()));
+    match condition {
+        Some(condition) => query.filter(filter::compile(condition, &leaf)),
+        None => query,
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = groups)]
@@ -82,14 +151,15 @@ pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<boo
     Ok(deleted == 1)
 }
 
+/// One page of a tenant's groups that match `condition`, in a stable order.
 pub fn page(
     conn: &mut AnyConnection,
     tenant_id: &str,
+    condition: Option<&Condition<GroupColumn>>,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<GroupRow>, StoreError> {
-    Ok(groups::table
-        .filter(groups::tenant_id.eq(tenant_id))
+    Ok(matching(tenant_id, condition)
         .order(groups::id.asc())
         .offset(offset)
         .limit(limit)
@@ -97,11 +167,12 @@ pub fn page(
         .load(conn)?)
 }
 
-pub fn count(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
-    Ok(groups::table
-        .filter(groups::tenant_id.eq(tenant_id))
-        .count()
-        .get_result(conn)?)
+pub fn count(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    condition: Option<&Condition<GroupColumn>>,
+) -> Result<i64, StoreError> {
+    Ok(matching(tenant_id, condition).count().get_result(conn)?)
 }
 
 /// The members of each of `group_ids`, ordered by group then user.

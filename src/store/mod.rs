@@ -5,6 +5,7 @@
 
 mod connection;
 pub mod credentials;
+pub mod filter;
 pub mod groups;
 pub mod schema;
 pub mod tenants;
@@ -101,22 +102,26 @@ impl Store {
         Ok(store)
     }
 
-    /// Connects without migrating; the first connection is made now so a wrong URL fails at once.
+    /// Connects without migrating; one connection is made now so a wrong URL fails at once.
     pub fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        // No idle minimum: r2d2 would otherwise open replacement connections on a background
+        // thread, and a process exiting during a libpq connect crashes in OpenSSL's teardown.
         let pool = Pool::builder()
             .max_size(settings.max_connections.max(1))
-            .min_idle(Some(1))
+            .min_idle(Some(0))
             .connection_timeout(settings.acquire_timeout)
             .connection_customizer(Box::new(ConnectionSetup {
                 busy_timeout: settings.busy_timeout,
             }))
-            .error_handler(Box::new(r2d2::LoggingErrorHandler))
+            .error_handler(Box::new(ConnectionErrorLog))
             .build(ConnectionManager::new(url.clone()))
             .map_err(|e| StoreError::Unavailable(format!("{} ({})", e, url.redacted())))?;
-        Ok(Self {
+        let store = Self {
             pool,
             url: url.clone(),
-        })
+        };
+        store.ping()?;
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
@@ -187,6 +192,17 @@ impl Store {
 
     fn connection(&self) -> Result<PooledConnection<ConnectionManager>, StoreError> {
         Ok(self.pool.get()?)
+    }
+}
+
+/// Logs each failed connection attempt once, as a warning; the request that waited for it
+/// reports the outcome.
+#[derive(Debug)]
+struct ConnectionErrorLog;
+
+impl r2d2::HandleError<r2d2::Error> for ConnectionErrorLog {
+    fn handle_error(&self, error: r2d2::Error) {
+        tracing::warn!(%error, "database connection attempt failed");
     }
 }
 

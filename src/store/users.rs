@@ -4,8 +4,76 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::filter::{
+    self, Condition, Db, Predicate, nullable_text_predicate, order_predicate, text_predicate,
+};
 use super::schema::{group_members, groups, users};
 use super::{AnyConnection, StoreError};
+
+/// The columns a filter on users can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserColumn {
+    Id,
+    /// `userName`, lower-cased: compared case-insensitively.
+    UserNameKey,
+    ExternalId,
+    Active,
+    Created,
+    LastModified,
+}
+
+fn leaf(condition: &Condition<UserColumn>) -> Predicate<users::table> {
+    use diesel::dsl::{not, sql};
+    use diesel::sql_types::Bool;
+    match condition {
+        Condition::Text {
+            column: UserColumn::Id,
+            op,
+            value,
+        } => text_predicate!(users::id, op, value),
+        Condition::Text {
+            column: UserColumn::UserNameKey,
+            op,
+            value,
+        } => text_predicate!(users::user_name_key, op, value),
+        Condition::Text {
+            column: UserColumn::ExternalId,
+            op,
+            value,
+        } => nullable_text_predicate!(users::external_id, op, value),
+        Condition::Bool {
+            column: UserColumn::Active,
+            value,
+        } => Box::new(users::active.eq(*value)),
+        Condition::Time {
+            column: UserColumn::Created,
+            op,
+            value,
+        } => order_predicate!(users::created, op, value),
+        Condition::Time {
+            column: UserColumn::LastModified,
+            op,
+            value,
+        } => order_predicate!(users::last_modified, op, value),
+        Condition::Present(UserColumn::ExternalId) => Box::new(users::external_id.is_not_null()),
+        Condition::Present(_) => Box::new(not(sql::<Bool>("1 = 0"))),
+        // The SCIM layer only builds the leaves above; anything else matches nothing.
+        _ => Box::new(sql::<Bool>("1 = 0")),
+    }
+}
+
+fn matching(
+    tenant_id: &str,
+    condition: Option<&Condition<UserColumn>>,
+) -> users::BoxedQuery<'static, Db> {
+    let query = users::table
+        .into_boxed::<Db>()
+        .filter(users::tenant_id.eq(tenant_id.to_string()));
+    match condition {
+        Some(condition) => query.filter(filter::compile(condition, &leaf)),
+        None => query,
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -89,15 +157,16 @@ pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<boo
     Ok(deleted == 1)
 }
 
-/// One page of a tenant's users in a stable order (ids are time-ordered UUIDv7).
+/// One page of a tenant's users that match `condition`, in a stable order (ids are
+/// time-ordered UUIDv7).
 pub fn page(
     conn: &mut AnyConnection,
     tenant_id: &str,
+    condition: Option<&Condition<UserColumn>>,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<UserRow>, StoreError> {
-    Ok(users::table
-        .filter(users::tenant_id.eq(tenant_id))
+    Ok(matching(tenant_id, condition)
         .order(users::id.asc())
         .offset(offset)
         .limit(limit)
@@ -105,11 +174,12 @@ pub fn page(
         .load(conn)?)
 }
 
-pub fn count(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
-    Ok(users::table
-        .filter(users::tenant_id.eq(tenant_id))
-        .count()
-        .get_result(conn)?)
+pub fn count(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    condition: Option<&Condition<UserColumn>>,
+) -> Result<i64, StoreError> {
+    Ok(matching(tenant_id, condition).count().get_result(conn)?)
 }
 
 /// Those of `ids` that name users of this tenant.

@@ -1,5 +1,6 @@
 -- Foundation schema (Postgres). Kept column-for-column in step with migrations/sqlite.
 -- Ids are text (UUIDs); timestamps are UTC, truncated to microseconds by the application.
+-- Compared text uses the "C" collation: byte order, the same as SQLite's BINARY.
 
 CREATE TABLE tenants (
     id          TEXT COLLATE "C" PRIMARY KEY NOT NULL,
@@ -23,8 +24,8 @@ CREATE TABLE users (
     id            TEXT COLLATE "C" PRIMARY KEY NOT NULL,
     tenant_id     TEXT NOT NULL REFERENCES tenants (id),
     user_name     TEXT NOT NULL,
-    user_name_key TEXT NOT NULL,
-    external_id   TEXT,
+    user_name_key TEXT COLLATE "C" NOT NULL,
+    external_id   TEXT COLLATE "C",
     display_name  TEXT,
     active        BOOLEAN NOT NULL,
     attributes    TEXT NOT NULL,
@@ -40,8 +41,8 @@ CREATE TABLE groups (
     id               TEXT COLLATE "C" PRIMARY KEY NOT NULL,
     tenant_id        TEXT NOT NULL REFERENCES tenants (id),
     display_name     TEXT NOT NULL,
-    display_name_key TEXT NOT NULL,
-    external_id      TEXT,
+    display_name_key TEXT COLLATE "C" NOT NULL,
+    external_id      TEXT COLLATE "C",
     attributes       TEXT NOT NULL,
     version          BIGINT NOT NULL,
     created          TIMESTAMP NOT NULL,

@@ -1,0 +1,166 @@
+//! Conditions on indexed columns, compiled to SQL for both backends.
+//!
+//! The SCIM layer translates a filter into a `Condition` over a table's column enum; this module
+//! turns it into a boxed diesel expression. Every leaf yields TRUE or FALSE, never NULL (a
+//! comparison with an absent value is false), so `not` and `or` keep two-valued logic.
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+use diesel::expression::BoxableExpression;
+use diesel::sql_types::Bool;
+
+use super::AnyConnection;
+
+pub type Db = <AnyConnection as Connection>::Backend;
+pub type Predicate<T> = Box<dyn BoxableExpression<T, Db, SqlType = Bool>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextOp {
+    Eq,
+    Ne,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition<C> {
+    Text {
+        column: C,
+        op: TextOp,
+        value: String,
+    },
+    Bool {
+        column: C,
+        value: bool,
+    },
+    Time {
+        column: C,
+        op: OrderOp,
+        value: NaiveDateTime,
+    },
+    Present(C),
+    And(Box<Condition<C>>, Box<Condition<C>>),
+    Or(Box<Condition<C>>, Box<Condition<C>>),
+    Not(Box<Condition<C>>),
+    Const(bool),
+}
+
+/// Compiles a condition tree; `leaf` compiles the column-specific leaves of one table.
+pub fn compile<T: 'static, C>(
+    condition: &Condition<C>,
+    leaf: &dyn Fn(&Condition<C>) -> Predicate<T>,
+) -> Predicate<T>
+where
+    diesel::dsl::And<Predicate<T>, Predicate<T>>: BoxableExpression<T, Db, SqlType = Bool>,
+    diesel::dsl::Or<Predicate<T>, Predicate<T>>: BoxableExpression<T, Db, SqlType = Bool>,
+    diesel::dsl::not<Predicate<T>>: BoxableExpression<T, Db, SqlType = Bool>,
+    diesel::dsl::AsExprOf<bool, Bool>: BoxableExpression<T, Db, SqlType = Bool>,
+{
+    use diesel::BoolExpressionMethods;
+    use diesel::IntoSql;
+    match condition {
+        Condition::And(a, b) => Box::new(compile(a, leaf).and(compile(b, leaf))),
+        Condition::Or(a, b) => Box::new(compile(a, leaf).or(compile(b, leaf))),
+        Condition::Not(a) => Box::new(diesel::dsl::not(compile(a, leaf))),
+        Condition::Const(value) => Box::new((*value).into_sql::<Bool>()),
+        other => leaf(other),
+    }
+}
+
+/// A LIKE pattern that matches `value` literally, with `\` as the escape character.
+pub fn like_pattern(prefix: &str, value: &str, suffix: &str) -> String {
+    let mut pattern = String::with_capacity(value.len() + 2);
+    pattern.push_str(prefix);
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str(suffix);
+    pattern
+}
+
+/// Compiles a text comparison on a NOT NULL column.
+macro_rules! text_predicate {
+    ($column:expr, $op:expr, $value:expr) => {{
+        use diesel::{ExpressionMethods, TextExpressionMethods};
+        use $crate::store::filter::{TextOp, like_pattern};
+        let value: String = $value.clone();
+        let predicate: $crate::store::filter::Predicate<_> = match $op {
+            TextOp::Eq => Box::new($column.eq(value)),
+            TextOp::Ne => Box::new($column.ne(value)),
+            TextOp::Contains => Box::new($column.like(like_pattern("%", &value, "%")).escape('\\')),
+            TextOp::StartsWith => {
+                Box::new($column.like(like_pattern("", &value, "%")).escape('\\'))
+            }
+            TextOp::EndsWith => Box::new($column.like(like_pattern("%", &value, "")).escape('\\')),
+            TextOp::Gt => Box::new($column.gt(value)),
+            TextOp::Ge => Box::new($column.ge(value)),
+            TextOp::Lt => Box::new($column.lt(value)),
+            TextOp::Le => Box::new($column.le(value)),
+        };
+        predicate
+    }};
+}
+
+/// Compiles a text comparison on a nullable column: an absent value matches only `ne`.
+macro_rules! nullable_text_predicate {
+    ($column:expr, $op:expr, $value:expr) => {{
+        use diesel::{BoolExpressionMethods, ExpressionMethods, NullableExpressionMethods};
+        use $crate::store::filter::TextOp;
+        let present =
+            $crate::store::filter::text_predicate!($column.assume_not_null(), $op, $value);
+        let predicate: $crate::store::filter::Predicate<_> = match $op {
+            TextOp::Ne => Box::new($column.is_null().or(present)),
+            _ => Box::new($column.is_not_null().and(present)),
+        };
+        predicate
+    }};
+}
+
+/// Compiles an ordered comparison (timestamps) on a NOT NULL column.
+macro_rules! order_predicate {
+    ($column:expr, $op:expr, $value:expr) => {{
+        use diesel::ExpressionMethods;
+        use $crate::store::filter::OrderOp;
+        let value = *$value;
+        let predicate: $crate::store::filter::Predicate<_> = match $op {
+            OrderOp::Eq => Box::new($column.eq(value)),
+            OrderOp::Ne => Box::new($column.ne(value)),
+            OrderOp::Gt => Box::new($column.gt(value)),
+            OrderOp::Ge => Box::new($column.ge(value)),
+            OrderOp::Lt => Box::new($column.lt(value)),
+            OrderOp::Le => Box::new($column.le(value)),
+        };
+        predicate
+    }};
+}
+
+pub(crate) use {nullable_text_predicate, order_predicate, text_predicate};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("%", "50%_off\\", "%"), "%50\\%\\_off\\\\%");
+        assert_eq!(like_pattern("", "plain", "%"), "plain%");
+    }
+}

@@ -1,0 +1,214 @@
+//! The `scimitar` binary itself: what scripts and first-time users see.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{Backend, TestDb, expect_status};
+
+/// Runs the binary in `dir` against `database`, with no `SCIMITAR_*` variables inherited.
+fn scimitar(dir: &Path, database: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scimitar"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .arg("--database")
+        .arg(database);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
+        command.env_remove(key);
+    }
+    command.output().expect("run scimitar")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON value ({e}): {:?}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+macro_rules! cli_on_both_backends {
+    ($( fn $name:ident($db:ident, $dir:ident) $body:block )*) => {
+        $(
+            mod $name {
+                use super::*;
+                fn run($db: TestDb, $dir: &Path) $body
+
+                #[test]
+                fn sqlite() {
+                    let dir = tempfile::tempdir().expect("dir");
+                    if let Some(db) = TestDb::create(Backend::Sqlite) { run(db, dir.path()) }
+                }
+
+                #[test]
+                fn postgres() {
+                    let dir = tempfile::tempdir().expect("dir");
+                    if let Some(db) = TestDb::create(Backend::Postgres) { run(db, dir.path()) }
+                }
+            }
+        )*
+    };
+}
+
+cli_on_both_backends! {
+    fn client_create_prints_exactly_one_json_object_with_the_secret(db, dir) {
+        let output = scimitar(dir, &db.url, &["client", "create", "--name", "okta"]);
+        let created = stdout_json(&output);
+        let keys: Vec<&String> = created.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        assert_eq!(keys, vec!["client_id", "secret"]);
+        let secret = created["secret"].as_str().unwrap_or_default();
+        assert!(secret.starts_with("scimitar_") && secret.len() >= 9 + 43, "{secret}");
+        assert!(!String::from_utf8_lossy(&output.stderr).contains(secret), "the secret goes to stdout only");
+    }
+
+    fn client_list_shows_name_kind_tenant_created_and_last_used_but_never_secrets(db, dir) {
+        let created = stdout_json(&scimitar(dir, &db.url, &["client", "create", "--name", "entra", "--kind", "admin"]));
+        let list = stdout_json(&scimitar(dir, &db.url, &["client", "list", "--json"]));
+        let entry = list.as_array().and_then(|all| all.iter().find(|c| c["name"] == "entra")).cloned().unwrap_or(Value::Null);
+        assert_eq!(entry["client_id"], created["client_id"]);
+        assert_eq!(entry["kind"], "admin");
+        assert_eq!(entry["tenant"], "default");
+        assert!(entry["created"].is_string());
+        assert_eq!(entry["last_used"], Value::Null);
+        let table = scimitar(dir, &db.url, &["client", "list"]);
+        let text = String::from_utf8_lossy(&table.stdout);
+        assert!(text.contains("entra") && text.contains("LAST USED"), "{text}");
+        assert!(!text.contains(created["secret"].as_str().unwrap_or("-")) && !list.to_string().contains(created["secret"].as_str().unwrap_or("-")));
+    }
+
+    fn client_revoke_marks_the_credential_revoked(db, dir) {
+        let created = stdout_json(&scimitar(dir, &db.url, &["client", "create", "--name", "old"]));
+        let client_id = created["client_id"].as_str().unwrap_or_default();
+        assert!(scimitar(dir, &db.url, &["client", "revoke", client_id]).status.success());
+        let list = stdout_json(&scimitar(dir, &db.url, &["client", "list", "--json"]));
+        assert!(list[0]["revoked"].is_string(), "{list}");
+        assert!(!scimitar(dir, &db.url, &["client", "revoke", client_id]).status.success(), "revoking twice fails");
+    }
+
+    fn tenants_are_created_listed_and_used_by_client_create(db, dir) {
+        let tenant = stdout_json(&scimitar(dir, &db.url, &["tenant", "create", "acme"]));
+        assert_eq!(tenant["name"], "acme");
+        let tenants = stdout_json(&scimitar(dir, &db.url, &["tenant", "list", "--json"]));
+        let names: Vec<&str> = tenants.as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+        assert_eq!(names, vec!["default", "acme"]);
+        stdout_json(&scimitar(dir, &db.url, &["client", "create", "--name", "okta", "--tenant", "acme"]));
+        let list = stdout_json(&scimitar(dir, &db.url, &["client", "list", "--json"]));
+        assert_eq!(list[0]["tenant"], "acme");
+        assert!(!scimitar(dir, &db.url, &["tenant", "create", "acme"]).status.success(), "duplicate tenant");
+        assert!(!scimitar(dir, &db.url, &["tenant", "create", "bad name!"]).status.success(), "invalid name");
+        let unknown = scimitar(dir, &db.url, &["client", "create", "--name", "x", "--tenant", "nope"]);
+        assert!(!unknown.status.success() && unknown.stdout.is_empty());
+    }
+
+    fn migrate_applies_migrations_and_is_idempotent(db, dir) {
+        assert!(scimitar(dir, &db.url, &["migrate"]).status.success());
+        assert!(scimitar(dir, &db.url, &["migrate"]).status.success());
+    }
+}
+
+#[test]
+fn an_unknown_database_scheme_is_refused_without_creating_a_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = scimitar(dir.path(), "mysql://localhost/x", &["migrate"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported database scheme"));
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+}
+
+/// The README's first command: a fresh `serve` prints a token that works at once.
+async fn first_start(backend: Backend) {
+    let Some(db) = TestDb::create(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimitar"));
+    command
+        .current_dir(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0", "--database", &db.url])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
+        command.env_remove(key);
+    }
+    let mut child = command.spawn().expect("spawn scimitar serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut token, mut base) = (None, None);
+    let read = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(t) = line.strip_prefix("SCIM bearer token: ") {
+                token = Some(t.trim().to_string());
+            }
+            if let Some(url) = line.strip_prefix("SCIM base URL (tenant URL for Okta or Entra): ") {
+                base = Some(url.trim().to_string());
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the server starts");
+    let (token, base) = (
+        token.expect("a bootstrap token is printed"),
+        base.expect("the base URL is printed"),
+    );
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/Users"))
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(json!({"userName": "first@example.com"}).to_string())
+        .send()
+        .await
+        .expect("POST");
+    let created = expect_status(created, StatusCode::CREATED).await;
+    let location = created["meta"]["location"]
+        .as_str()
+        .expect("location")
+        .to_string();
+    let read = client
+        .get(&location)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        expect_status(read, StatusCode::OK).await["userName"],
+        "first@example.com"
+    );
+    child.kill().await.expect("stop the server");
+
+    let again = scimitar(dir.path(), &db.url, &["client", "list", "--json"]);
+    assert_eq!(
+        stdout_json(&again).as_array().map(Vec::len),
+        Some(1),
+        "one bootstrap credential, created once"
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_serve_prints_a_token_that_works_at_once_on_sqlite() {
+    first_start(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn a_fresh_serve_prints_a_token_that_works_at_once_on_postgres() {
+    first_start(Backend::Postgres).await
+}

@@ -1,0 +1,127 @@
+//! `filter` on list requests, answered by the database on both backends.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, expect_scim_error, expect_status};
+use crate::on_both_backends;
+
+async fn seed_users(app: &TestApp) {
+    for body in [
+        json!({"userName": "Alice@Example.com", "externalId": "ext-A"}),
+        json!({"userName": "bob@example.com", "externalId": "ext-a"}),
+        json!({"userName": "carol_50%@x.org", "active": false}),
+    ] {
+        expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await;
+    }
+}
+
+async fn user_names(app: &TestApp, filter: &str) -> BTreeSet<String> {
+    let response = app
+        .request(reqwest::Method::GET, "/Users")
+        .query(&[("filter", filter)])
+        .send()
+        .await
+        .expect("GET");
+    let list = expect_status(response, StatusCode::OK).await;
+    let names: BTreeSet<String> = list["Resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["userName"].as_str().map(String::from))
+        .collect();
+    assert_eq!(list["totalResults"], json!(names.len()), "{filter}");
+    names
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+const ALICE: &str = "Alice@Example.com";
+const BOB: &str = "bob@example.com";
+const CAROL: &str = "carol_50%@x.org";
+
+on_both_backends! {
+    async fn filters_select_exactly_the_matching_users(app) {
+        seed_users(&app).await;
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            (r#"userName eq "alice@example.com""#, vec![ALICE]),
+            (r#"USERNAME EQ "ALICE@EXAMPLE.COM""#, vec![ALICE]),
+            (r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "BOB@example.com""#, vec![BOB]),
+            (r#"userName eq "nobody""#, vec![]),
+            (r#"externalId eq "ext-a""#, vec![BOB]),
+            (r#"externalId co "A""#, vec![ALICE]),
+            (r#"userName sw "ALI""#, vec![ALICE]),
+            (r#"userName ew "example.com""#, vec![ALICE, BOB]),
+            (r#"userName co "_50%""#, vec![CAROL]),
+            (r#"userName co "%""#, vec![CAROL]),
+            (r#"userName gt "b""#, vec![BOB, CAROL]),
+            ("externalId pr", vec![ALICE, BOB]),
+            ("not (externalId pr)", vec![CAROL]),
+            ("externalId eq null", vec![CAROL]),
+            (r#"externalId ne "ext-a""#, vec![ALICE, CAROL]),
+            ("active eq false", vec![CAROL]),
+            ("active ne false", vec![ALICE, BOB]),
+            (r#"userName eq "x" or active eq false"#, vec![CAROL]),
+            (r#"userName ew "example.com" and not (externalId eq "ext-a")"#, vec![ALICE]),
+            (r#"(userName sw "a" or userName sw "b") and externalId pr"#, vec![ALICE, BOB]),
+            (r#"meta.created gt "2000-01-01T00:00:00Z""#, vec![ALICE, BOB, CAROL]),
+            (r#"meta.lastModified lt "2000-01-01T00:00:00Z""#, vec![]),
+            ("userName pr", vec![ALICE, BOB, CAROL]),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(user_names(&app, filter).await, set(&expected), "{filter}");
+        }
+    }
+
+    async fn a_filter_that_matches_nothing_is_200_with_an_empty_list(app) {
+        let response = app.request(reqwest::Method::GET, "/Users").query(&[("filter", r#"userName eq "ghost""#)]).send().await.expect("GET");
+        let list = expect_status(response, StatusCode::OK).await;
+        assert_eq!(list["totalResults"], json!(0));
+        assert_eq!(list["Resources"], json!([]));
+    }
+
+    async fn total_results_counts_all_matches_while_the_page_is_limited(app) {
+        seed_users(&app).await;
+        let response = app.request(reqwest::Method::GET, "/Users")
+            .query(&[("filter", "externalId pr"), ("count", "1"), ("startIndex", "2")]).send().await.expect("GET");
+        let list = expect_status(response, StatusCode::OK).await;
+        assert_eq!(list["totalResults"], json!(2));
+        assert_eq!(list["itemsPerPage"], json!(1));
+        assert_eq!(list["Resources"][0]["userName"], BOB);
+    }
+
+    async fn filters_that_cannot_be_answered_are_invalid_filter_errors(app) {
+        for filter in [
+            r#"nickName eq "x""#,
+            r#"emails[type eq "work"]"#,
+            "active gt true",
+            r#"userName eq 42"#,
+            r#"meta.created eq "yesterday""#,
+            r#"urn:example:Other:userName eq "x""#,
+            r#"userName eq "unterminated"#,
+        ] {
+            let response = app.request(reqwest::Method::GET, "/Users").query(&[("filter", filter)]).send().await.expect("GET");
+            expect_scim_error(response, StatusCode::BAD_REQUEST, Some("invalidFilter")).await;
+        }
+    }
+
+    async fn groups_are_found_by_display_name_whatever_its_case_and_by_external_id(app) {
+        expect_status(app.post("/Groups", &json!({"displayName": "Engineering", "externalId": "g-1"})).await, StatusCode::CREATED).await;
+        expect_status(app.post("/Groups", &json!({"displayName": "Sales"})).await, StatusCode::CREATED).await;
+        for (filter, expected) in [
+            (r#"displayName eq "engineering""#, vec!["Engineering"]),
+            (r#"externalId eq "g-1""#, vec!["Engineering"]),
+            (r#"displayName eq "Sales" and externalId pr"#, vec![]),
+        ] {
+            let response = app.request(reqwest::Method::GET, "/Groups").query(&[("filter", filter)]).send().await.expect("GET");
+            let list = expect_status(response, StatusCode::OK).await;
+            let names: Vec<&str> = list["Resources"].as_array().into_iter().flatten().filter_map(|g| g["displayName"].as_str()).collect();
+            assert_eq!(names, expected, "{filter}");
+            assert_eq!(list["totalResults"], json!(expected.len()));
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! Test harness: a real Scimitar server on a random port, on a fresh database of either
+//! backend, and an HTTP client that speaks to it.
+//!
+//! Postgres: `SCIMITAR_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
+//! names a database to connect to for creating one fresh database per test. When it cannot be
+//! reached the Postgres tests skip with a message, except under `CI=true`, where they fail.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use chrono::Utc;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use scimitar::access::credentials::{self, CredentialKind};
+use scimitar::clock::ManualClock;
+use scimitar::http::{self, AppState, ServerSettings};
+use scimitar::scim::ScimService;
+use scimitar::scim::list::PageLimits;
+use scimitar::scim::schema::Registry;
+use scimitar::store::{DatabaseUrl, PoolSettings, Store};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each test once and runs it on both backends, as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($( $(#[$meta:meta])* async fn $name:ident($app:ident) $body:block )*) => {
+        $(
+            $(#[$meta])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                #[allow(unused_mut)]
+                async fn run(mut $app: $crate::helpers::TestApp) $body
+
+                #[tokio::test]
+                async fn sqlite() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await {
+                        run(app).await
+                    }
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                        run(app).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// The Postgres server to create test databases on, or `None` (with a message) to skip.
+pub fn postgres_admin_url() -> Option<&'static str> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        let url = std::env::var("SCIMITAR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
+        match PgConnection::establish(&url) {
+            Ok(_) => Some(url),
+            Err(error) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("CI=true but Postgres at {url} cannot be reached: {error}")
+            }
+            Err(error) => {
+                // Written past the test harness's capture so the skip is visible.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** Postgres at {url} is unreachable ({error}); Postgres tests are SKIPPED. \
+                     Set SCIMITAR_TEST_POSTGRES_URL to run them. ***\n"
+                );
+                None
+            }
+        }
+    })
+    .as_deref()
+}
+
+/// A fresh, empty database, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = dir.path().join("scimitar.db").display().to_string();
+                Some(Self {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url()?;
+                let name = format!("scimitar_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(admin).expect("connect to Postgres");
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut conn)
+                    .expect("create database");
+                let url = replace_database(admin, &name);
+                Some(Self {
+                    url,
+                    _dir: None,
+                    postgres: Some((admin.to_string(), name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres
+            && let Ok(mut conn) = PgConnection::establish(admin)
+        {
+            let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let _ = diesel::sql_query(drop).execute(&mut conn);
+        }
+    }
+}
+
+/// The same server URL with another database name.
+pub fn replace_database(url: &str, database: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = before_query.find("://").map_or(0, |i| i + 3);
+    let path_start = before_query[scheme_end..]
+        .find('/')
+        .map_or(before_query.len(), |i| scheme_end + i);
+    format!("{}/{database}{query}", &before_query[..path_start])
+}
+
+/// Knobs for tests that need a server configured differently.
+#[derive(Clone)]
+pub struct Options {
+    pub max_body_bytes: usize,
+    pub db_timeout: Duration,
+    /// Connect the server through this URL instead of the test database's own.
+    pub database_url: Option<String>,
+    pub max_page_size: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 2 * 1024 * 1024,
+            db_timeout: Duration::from_secs(5),
+            database_url: None,
+            max_page_size: 1000,
+        }
+    }
+}
+
+pub struct TestApp {
+    /// The SCIM base URL, e.g. `http://127.0.0.1:PORT/scim/v2`.
+    pub base: String,
+    /// Scheme, host and port.
+    pub root: String,
+    /// Bearer token of a SCIM credential of the default tenant.
+    pub token: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    server: ServerHandle,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Options) -> Option<Self> {
+        let db = TestDb::create(backend)?;
+        Some(Self::start(db, options))
+    }
+
+    pub fn start(db: TestDb, options: Options) -> Self {
+        let url = DatabaseUrl::parse(options.database_url.as_deref().unwrap_or(&db.url))
+            .expect("database URL");
+        let pool = PoolSettings {
+            max_connections: 4,
+            acquire_timeout: options.db_timeout,
+            ..PoolSettings::default()
+        };
+        let store = Store::open(&url, &pool).expect("open the store");
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let token = credentials::create(&store, None, "test-idp", CredentialKind::Scim, Utc::now())
+            .expect("create a credential")
+            .secret
+            .expose()
+            .to_string();
+        let registry = Arc::new(Registry::load().expect("schemas"));
+        let limits = PageLimits {
+            default_count: 100,
+            max_count: options.max_page_size,
+        };
+        let state = AppState {
+            scim: ScimService::new(store.clone(), registry, clock.clone(), limits),
+            store: store.clone(),
+            clock: clock.clone(),
+            public_url: None,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+        let port = listener.local_addr().expect("local address").port();
+        let settings = ServerSettings {
+            max_body_bytes: options.max_body_bytes,
+            workers: Some(1),
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = http::server(state, &settings, listener).expect("build the server");
+                let _ = sender.send(server.handle());
+                let _ = server.await;
+            })
+        });
+        let server = receiver.recv().expect("server started");
+        let root = format!("http://127.0.0.1:{port}");
+        Self {
+            base: format!("{root}/scim/v2"),
+            root,
+            token,
+            client: reqwest::Client::new(),
+            store,
+            clock,
+            server,
+            _db: db,
+        }
+    }
+
+    /// A request to a path under the SCIM base URL, authenticated with the default token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request_as(&self.token, method, path)
+    }
+
+    /// A request under the SCIM base URL with another bearer token.
+    pub fn request_as(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::PUT, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path)
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a user and returns its representation.
+    pub async fn create_user(&self, user_name: &str) -> Value {
+        let response = self
+            .post("/Users", &serde_json::json!({"userName": user_name}))
+            .await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    pub async fn create_group(&self, display_name: &str, members: &[&str]) -> Value {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|id| serde_json::json!({"value": id}))
+            .collect();
+        let body = serde_json::json!({"displayName": display_name, "members": members});
+        expect_status(self.post("/Groups", &body).await, StatusCode::CREATED).await
+    }
+
+    /// A second SCIM token, for a tenant created for the test.
+    pub fn token_for_new_tenant(&self, tenant: &str) -> String {
+        scimitar::tenancy::create(&self.store, tenant, Utc::now()).expect("create a tenant");
+        credentials::create(
+            &self.store,
+            Some(tenant),
+            "other-idp",
+            CredentialKind::Scim,
+            Utc::now(),
+        )
+        .expect("create a credential")
+        .secret
+        .expose()
+        .to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the server's own thread completes it.
+        drop(self.server.stop(false));
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_status(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let body = response.text().await.expect("response body");
+    assert_eq!(actual, status, "unexpected status; body: {body}");
+    if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).expect("a JSON body")
+    }
+}
+
+/// Asserts a SCIM error response (RFC 7644 §3.12) and returns its body.
+pub async fn expect_scim_error(
+    response: Response,
+    status: StatusCode,
+    scim_type: Option<&str>,
+) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/scim+json"),
+        "error content type"
+    );
+    let body = expect_status(response, status).await;
+    assert_eq!(
+        body["schemas"],
+        serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+        "{body}"
+    );
+    assert_eq!(
+        body["status"],
+        Value::String(status.as_u16().to_string()),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        body.get("scimType").and_then(Value::as_str),
+        scim_type,
+        "{body}"
+    );
+    body
+}
+
+pub fn id_of(resource: &Value) -> String {
+    resource["id"].as_str().expect("an id").to_string()
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: each starts a real server on a random port with a fresh database, and
+//! most run twice, on SQLite and on Postgres (see `helpers::on_both_backends`).
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod discovery;
+mod errors;
+mod filters;
+mod groups;
+mod health;
+mod tenancy;
+mod users;
