@@ -57,7 +57,7 @@ pub fn server(
             .configure(routes)
             .default_service(web::to(not_found))
             .wrap(from_fn(error::scim_error_bodies))
-            .wrap(from_fn(request_id_header))
+            .wrap(from_fn(log_request))
             .wrap(TracingLogger::default())
     })
     .listen(listener)?;
@@ -80,16 +80,21 @@ async fn not_found() -> Result<HttpResponse, ScimError> {
     Err(ScimError::NotFound("no such endpoint".into()))
 }
 
-/// Echoes the request id that every log line of the request carries.
-async fn request_id_header(
+/// Logs one line per request, inside the request's span (method, route, request id), and
+/// echoes the request id to the client. Headers and bodies are never logged.
+async fn log_request(
     request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
     let request_id = request
         .extensions()
         .get::<RequestId>()
         .map(|id| id.to_string());
     let mut response = next.call(request).await?;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(status, elapsed_ms, "request");
     if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response
             .headers_mut()

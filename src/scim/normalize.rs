@@ -284,6 +284,7 @@ fn keep_one_primary(values: &mut [Value]) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -444,5 +445,51 @@ mod tests {
             Ok(Some(json!("2026-11-29T09:00:00Z")))
         );
         assert!(normalize_value(&attribute, &json!("yesterday"), "when").is_err());
+    }
+
+    fn arbitrary_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[a-zA-Z0-9 :.$\\-]{0,12}".prop_map(Value::String),
+            prop_oneof![Just("True"), Just("false"), Just("2026-11-29T10:00:00Z")]
+                .prop_map(|s| Value::String(s.into())),
+        ];
+        let keys = prop_oneof![
+            Just("userName".to_string()),
+            Just("name".to_string()),
+            Just("emails".to_string()),
+            Just("active".to_string()),
+            Just("value".to_string()),
+            Just("primary".to_string()),
+            Just("givenName".to_string()),
+            Just("manager".to_string()),
+            Just("schemas".to_string()),
+            Just(format!("{ENTERPRISE_USER_SCHEMA}:manager")),
+            Just(ENTERPRISE_USER_SCHEMA.to_string()),
+            "[a-zA-Z]{1,8}",
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever an identity provider sends, the result is an error or a stored document
+        /// that normalizes to itself.
+        #[test]
+        fn normalizing_never_panics_and_is_idempotent(input in arbitrary_json()) {
+            if let Ok(first) = normalize_user(input) {
+                let again = normalize_user(Value::Object(first.attributes.clone()));
+                prop_assert_eq!(again.map(|n| n.attributes), Ok(first.attributes));
+            }
+        }
     }
 }

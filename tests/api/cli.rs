@@ -137,13 +137,15 @@ async fn first_start(backend: Backend) {
         return;
     };
     let dir = tempfile::tempdir().expect("dir");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimitar"));
     command
         .current_dir(dir.path())
         .args(["serve", "--bind", "127.0.0.1:0", "--database", &db.url])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .kill_on_drop(true);
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
         command.env_remove(key);
@@ -174,7 +176,7 @@ async fn first_start(backend: Backend) {
         .post(format!("{base}/Users"))
         .bearer_auth(&token)
         .header("content-type", "application/scim+json")
-        .body(json!({"userName": "first@example.com"}).to_string())
+        .body(json!({"userName": "first@example.com", "password": "hunter2-Secret!"}).to_string())
         .send()
         .await
         .expect("POST");
@@ -194,6 +196,20 @@ async fn first_start(backend: Backend) {
         "first@example.com"
     );
     child.kill().await.expect("stop the server");
+
+    let logs = std::fs::read_to_string(&log_path).expect("server log");
+    assert!(
+        logs.contains("/scim/v2/Users"),
+        "requests are logged: {logs}"
+    );
+    assert!(
+        !logs.contains(&token),
+        "the bearer token never appears in logs"
+    );
+    assert!(
+        !logs.contains("hunter2-Secret!"),
+        "passwords never appear in logs"
+    );
 
     let again = scimitar(dir.path(), &db.url, &["client", "list", "--json"]);
     assert_eq!(

@@ -11,4 +11,5 @@ mod filters;
 mod groups;
 mod health;
 mod tenancy;
+mod tls;
 mod users;
