@@ -1,20 +1,20 @@
-//! Groups: create, read, replace, delete and list. Members live in their own table; a write
-//! touches only the members that change.
+//! Groups: create, replace and delete, and how a stored group is read and shown.
+//! Members live in their own table; a write touches only the members that change.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
-use super::filter::AttrPath;
-use super::list::{ListRequest, group_by, list_response};
 use super::normalize::normalize;
-use super::query::{ColumnKind, Filterable, resolve, to_condition};
+use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Resource, Stamp, parse_attributes, render};
 use super::schema::{GROUP_SCHEMA, ResourceKind};
 use super::service::ScimService;
+use super::stored::{StoredResource, related_of};
+use crate::store::filter::Condition;
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
-use crate::store::{AnyConnection, from_stored, to_stored, users};
+use crate::store::{AnyConnection, StoreError, from_stored, to_stored, users};
 
 /// A group's columns and its member ids, from the normalized attributes.
 struct Columns {
@@ -118,27 +118,9 @@ pub(super) fn create(
         check_members_exist(conn, tenant_id, &new_members)?;
         rows::insert(conn, &row)?;
         rows::add_members(conn, tenant_id, &row.id, &new_members)?;
-        Ok::<_, ScimError>(rows::members(
-            conn,
-            tenant_id,
-            std::slice::from_ref(&row.id),
-        )?)
+        Ok::<_, ScimError>(related_of(conn, tenant_id, &row)?)
     })?;
-    show(service, base, &row, &members)
-}
-
-pub(super) fn get(
-    service: &ScimService,
-    tenant_id: &str,
-    id: &str,
-    base: &str,
-) -> Result<Resource, ScimError> {
-    let (row, members) = service.store.read(|conn| {
-        let row = rows::get(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
-        let members = rows::members(conn, tenant_id, std::slice::from_ref(&row.id))?;
-        Ok::<_, ScimError>((row, members))
-    })?;
-    show(service, base, &row, &members)
+    row.show(service, base, &members)
 }
 
 pub(super) fn replace(
@@ -167,10 +149,10 @@ pub(super) fn replace(
         check_members_exist(conn, tenant_id, &added)?;
         rows::remove_members(conn, tenant_id, id, &removed)?;
         rows::add_members(conn, tenant_id, id, &added)?;
-        let members = rows::members(conn, tenant_id, std::slice::from_ref(&row.id))?;
+        let members = related_of(conn, tenant_id, &row)?;
         Ok::<_, ScimError>((row, members))
     })?;
-    show(service, base, &row, &members)
+    row.show(service, base, &members)
 }
 
 pub(super) fn delete(service: &ScimService, tenant_id: &str, id: &str) -> Result<(), ScimError> {
@@ -183,82 +165,8 @@ pub(super) fn delete(service: &ScimService, tenant_id: &str, id: &str) -> Result
     })
 }
 
-pub(super) fn list(
-    service: &ScimService,
-    tenant_id: &str,
-    request: &ListRequest,
-    base: &str,
-) -> Result<Value, ScimError> {
-    let condition = request
-        .filter
-        .as_ref()
-        .map(|f| to_condition(f, &filterable))
-        .transpose()?;
-    let (total, page, members) = service.store.read(|conn| {
-        let total = rows::count(conn, tenant_id, condition.as_ref())?;
-        let page = rows::page(
-            conn,
-            tenant_id,
-            condition.as_ref(),
-            request.offset(),
-            request.count,
-        )?;
-        let ids: Vec<String> = page.iter().map(|row| row.id.clone()).collect();
-        let members = rows::members(conn, tenant_id, &ids)?;
-        Ok::<_, ScimError>((total, page, members))
-    })?;
-    let by_owner = group_by(members, |m| m.group_id.clone());
-    let resources = page
-        .iter()
-        .map(|row| {
-            show(
-                service,
-                base,
-                row,
-                by_owner.get(&row.id).map_or(&[][..], Vec::as_slice),
-            )
-            .map(|r| r.body)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(list_response(total, request.start_index, resources))
-}
-
 fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no group with id `{id}`"))
-}
-
-/// Renders a group; `members` are this group's members.
-fn show(
-    service: &ScimService,
-    base: &str,
-    row: &GroupRow,
-    members: &[Member],
-) -> Result<Resource, ScimError> {
-    let attributes = parse_attributes(&row.id, &row.attributes)?;
-    let members: Vec<Value> = members
-        .iter()
-        .map(|m| {
-            json!({
-                "value": m.user_id,
-                "$ref": resource::location(base, ResourceKind::User.endpoint(), &m.user_id),
-                "display": m.display_name.as_deref().unwrap_or(&m.user_name),
-                "type": "User",
-            })
-        })
-        .collect();
-    let stamp = Stamp {
-        id: row.id.clone(),
-        version: row.version,
-        created: from_stored(row.created),
-        last_modified: from_stored(row.last_modified),
-    };
-    Ok(render(
-        service.registry.resource(ResourceKind::Group),
-        base,
-        &stamp,
-        attributes,
-        vec![("members", Value::Array(members))],
-    ))
 }
 
 /// The attributes a group filter can use: name, sub-attribute, column, storage.
@@ -290,6 +198,89 @@ const FILTERABLE: [Filterable<GroupColumn>; 5] = [
     ),
 ];
 
-fn filterable(path: &AttrPath) -> Option<(GroupColumn, ColumnKind)> {
-    resolve(path, GROUP_SCHEMA, &FILTERABLE)
+impl StoredResource for GroupRow {
+    type Column = GroupColumn;
+    type Related = Member;
+    const SCHEMA: &'static str = GROUP_SCHEMA;
+    const FILTERABLE: &'static [Filterable<GroupColumn>] = &FILTERABLE;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn not_found(id: &str) -> ScimError {
+        not_found(id)
+    }
+
+    fn fetch(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        rows::get(conn, tenant_id, id)
+    }
+
+    fn count(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        condition: Option<&Condition<GroupColumn>>,
+    ) -> Result<i64, StoreError> {
+        rows::count(conn, tenant_id, condition)
+    }
+
+    fn page(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        condition: Option<&Condition<GroupColumn>>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        rows::page(conn, tenant_id, condition, offset, limit)
+    }
+
+    fn related(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Member>, StoreError> {
+        rows::members(conn, tenant_id, ids)
+    }
+
+    fn owner(related: &Member) -> &str {
+        &related.group_id
+    }
+
+    /// A group with its `members`.
+    fn show(
+        &self,
+        service: &ScimService,
+        base: &str,
+        members: &[Member],
+    ) -> Result<Resource, ScimError> {
+        let attributes = parse_attributes(&self.id, &self.attributes)?;
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| {
+                json!({
+                    "value": m.user_id,
+                    "$ref": resource::location(base, ResourceKind::User.endpoint(), &m.user_id),
+                    "display": m.display_name.as_deref().unwrap_or(&m.user_name),
+                    "type": "User",
+                })
+            })
+            .collect();
+        let stamp = Stamp {
+            id: self.id.clone(),
+            version: self.version,
+            created: from_stored(self.created),
+            last_modified: from_stored(self.last_modified),
+        };
+        Ok(render(
+            service.registry.resource(ResourceKind::Group),
+            base,
+            &stamp,
+            attributes,
+            vec![("members", Value::Array(members))],
+        ))
+    }
 }

@@ -11,6 +11,7 @@ pub mod query;
 pub mod resource;
 pub mod schema;
 mod service;
+mod stored;
 mod users;
 
 pub use error::ScimError;

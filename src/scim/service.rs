@@ -9,9 +9,11 @@ use super::error::ScimError;
 use super::list::{ListRequest, PageLimits};
 use super::resource::Resource;
 use super::schema::{Registry, ResourceKind};
-use super::{groups, users};
+use super::{groups, stored, users};
 use crate::clock::SharedClock;
 use crate::store::Store;
+use crate::store::groups::GroupRow;
+use crate::store::users::UserRow;
 
 #[derive(Clone)]
 pub struct ScimService {
@@ -61,8 +63,8 @@ impl ScimService {
         base: &str,
     ) -> Result<Resource, ScimError> {
         match kind {
-            ResourceKind::User => users::get(self, tenant_id, id, base),
-            ResourceKind::Group => groups::get(self, tenant_id, id, base),
+            ResourceKind::User => stored::get::<UserRow>(self, tenant_id, id, base),
+            ResourceKind::Group => stored::get::<GroupRow>(self, tenant_id, id, base),
         }
     }
 
@@ -95,8 +97,8 @@ impl ScimService {
         base: &str,
     ) -> Result<Value, ScimError> {
         match kind {
-            ResourceKind::User => users::list(self, tenant_id, request, base),
-            ResourceKind::Group => groups::list(self, tenant_id, request, base),
+            ResourceKind::User => stored::list::<UserRow>(self, tenant_id, request, base),
+            ResourceKind::Group => stored::list::<GroupRow>(self, tenant_id, request, base),
         }
     }
 

@@ -1,15 +1,15 @@
-//! Users: create, read, replace, delete and list, on the store.
+//! Users: create, replace and delete, and how a stored user is read and shown.
 
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
-use super::filter::AttrPath;
-use super::list::{ListRequest, group_by, list_response};
 use super::normalize::normalize;
-use super::query::{ColumnKind, Filterable, resolve, to_condition};
+use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Resource, Stamp, parse_attributes, render};
 use super::schema::{ResourceKind, USER_SCHEMA};
 use super::service::ScimService;
+use super::stored::{StoredResource, related_of};
+use crate::store::filter::Condition;
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
 
@@ -89,21 +89,7 @@ pub(super) fn create(
     service
         .store
         .write(|conn| rows::insert(conn, &row).map_err(taken(&row.user_name)))?;
-    show(service, base, &row, &[])
-}
-
-pub(super) fn get(
-    service: &ScimService,
-    tenant_id: &str,
-    id: &str,
-    base: &str,
-) -> Result<Resource, ScimError> {
-    let (row, memberships) = service.store.read(|conn| {
-        let row = find(conn, tenant_id, id)?;
-        let memberships = rows::memberships(conn, tenant_id, std::slice::from_ref(&row.id))?;
-        Ok::<_, ScimError>((row, memberships))
-    })?;
-    show(service, base, &row, &memberships)
+    row.show(service, base, &[])
 }
 
 pub(super) fn replace(
@@ -128,10 +114,10 @@ pub(super) fn replace(
         let row = rows::update(conn, tenant_id, id, &changes)
             .map_err(taken(&changes.user_name))?
             .ok_or_else(|| not_found(id))?;
-        let memberships = rows::memberships(conn, tenant_id, std::slice::from_ref(&row.id))?;
+        let memberships = related_of(conn, tenant_id, &row)?;
         Ok::<_, ScimError>((row, memberships))
     })?;
-    show(service, base, &row, &memberships)
+    row.show(service, base, &memberships)
 }
 
 pub(super) fn delete(service: &ScimService, tenant_id: &str, id: &str) -> Result<(), ScimError> {
@@ -146,86 +132,8 @@ pub(super) fn delete(service: &ScimService, tenant_id: &str, id: &str) -> Result
     })
 }
 
-pub(super) fn list(
-    service: &ScimService,
-    tenant_id: &str,
-    request: &ListRequest,
-    base: &str,
-) -> Result<Value, ScimError> {
-    let condition = request
-        .filter
-        .as_ref()
-        .map(|f| to_condition(f, &filterable))
-        .transpose()?;
-    let (total, page, memberships) = service.store.read(|conn| {
-        let total = rows::count(conn, tenant_id, condition.as_ref())?;
-        let page = rows::page(
-            conn,
-            tenant_id,
-            condition.as_ref(),
-            request.offset(),
-            request.count,
-        )?;
-        let ids: Vec<String> = page.iter().map(|row| row.id.clone()).collect();
-        let memberships = rows::memberships(conn, tenant_id, &ids)?;
-        Ok::<_, ScimError>((total, page, memberships))
-    })?;
-    let by_owner = group_by(memberships, |m| m.user_id.clone());
-    let resources = page
-        .iter()
-        .map(|row| {
-            show(
-                service,
-                base,
-                row,
-                by_owner.get(&row.id).map_or(&[][..], Vec::as_slice),
-            )
-            .map(|r| r.body)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(list_response(total, request.start_index, resources))
-}
-
-fn find(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<UserRow, ScimError> {
-    rows::get(conn, tenant_id, id)?.ok_or_else(|| not_found(id))
-}
-
 fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no user with id `{id}`"))
-}
-
-/// Renders a user; `memberships` are this user's groups.
-fn show(
-    service: &ScimService,
-    base: &str,
-    row: &UserRow,
-    memberships: &[MembershipOfUser],
-) -> Result<Resource, ScimError> {
-    let attributes = parse_attributes(&row.id, &row.attributes)?;
-    let groups: Vec<Value> = memberships
-        .iter()
-        .map(|m| {
-            json!({
-                "value": m.group_id,
-                "$ref": resource::location(base, ResourceKind::Group.endpoint(), &m.group_id),
-                "display": m.group_display_name,
-                "type": "direct",
-            })
-        })
-        .collect();
-    let stamp = Stamp {
-        id: row.id.clone(),
-        version: row.version,
-        created: from_stored(row.created),
-        last_modified: from_stored(row.last_modified),
-    };
-    Ok(render(
-        service.registry.resource(ResourceKind::User),
-        base,
-        &stamp,
-        attributes,
-        vec![("groups", Value::Array(groups))],
-    ))
 }
 
 /// The attributes a user filter can use: name, sub-attribute, column, storage.
@@ -258,6 +166,89 @@ const FILTERABLE: [Filterable<UserColumn>; 6] = [
     ),
 ];
 
-fn filterable(path: &AttrPath) -> Option<(UserColumn, ColumnKind)> {
-    resolve(path, USER_SCHEMA, &FILTERABLE)
+impl StoredResource for UserRow {
+    type Column = UserColumn;
+    type Related = MembershipOfUser;
+    const SCHEMA: &'static str = USER_SCHEMA;
+    const FILTERABLE: &'static [Filterable<UserColumn>] = &FILTERABLE;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn not_found(id: &str) -> ScimError {
+        not_found(id)
+    }
+
+    fn fetch(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        rows::get(conn, tenant_id, id)
+    }
+
+    fn count(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        condition: Option<&Condition<UserColumn>>,
+    ) -> Result<i64, StoreError> {
+        rows::count(conn, tenant_id, condition)
+    }
+
+    fn page(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        condition: Option<&Condition<UserColumn>>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        rows::page(conn, tenant_id, condition, offset, limit)
+    }
+
+    fn related(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<MembershipOfUser>, StoreError> {
+        rows::memberships(conn, tenant_id, ids)
+    }
+
+    fn owner(related: &MembershipOfUser) -> &str {
+        &related.user_id
+    }
+
+    /// A user with its read-only `groups`.
+    fn show(
+        &self,
+        service: &ScimService,
+        base: &str,
+        memberships: &[MembershipOfUser],
+    ) -> Result<Resource, ScimError> {
+        let attributes = parse_attributes(&self.id, &self.attributes)?;
+        let groups: Vec<Value> = memberships
+            .iter()
+            .map(|m| {
+                json!({
+                    "value": m.group_id,
+                    "$ref": resource::location(base, ResourceKind::Group.endpoint(), &m.group_id),
+                    "display": m.group_display_name,
+                    "type": "direct",
+                })
+            })
+            .collect();
+        let stamp = Stamp {
+            id: self.id.clone(),
+            version: self.version,
+            created: from_stored(self.created),
+            last_modified: from_stored(self.last_modified),
+        };
+        Ok(render(
+            service.registry.resource(ResourceKind::User),
+            base,
+            &stamp,
+            attributes,
+            vec![("groups", Value::Array(groups))],
+        ))
+    }
 }
