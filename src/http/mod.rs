@@ -12,7 +12,7 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{NormalizePath, from_fn};
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::Value;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -57,6 +57,8 @@ pub fn server(
             .configure(routes)
             .default_service(web::to(not_found))
             .wrap(from_fn(error::scim_error_bodies))
+            // `/scim/v2/Users/` and `/scim/v2//Users` route like `/scim/v2/Users`.
+            .wrap(NormalizePath::trim())
             .wrap(from_fn(log_request))
             .wrap(TracingLogger::default())
     })

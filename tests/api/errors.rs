@@ -41,6 +41,11 @@ on_both_backends! {
         }
     }
 
+    async fn trailing_and_doubled_slashes_are_tolerated(app) {
+        expect_status(app.get("/Users/").await, StatusCode::OK).await;
+        expect_status(app.get("//Groups").await, StatusCode::OK).await;
+    }
+
     async fn unknown_routes_outside_the_scim_api_are_scim_errors_too(app) {
         let response = app.client.get(format!("{}/nowhere", app.root)).send().await.expect("GET");
         expect_scim_error(response, StatusCode::NOT_FOUND, None).await;
