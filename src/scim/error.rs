@@ -22,6 +22,15 @@ pub enum ScimError {
     Uniqueness(String),
     #[error("{0}")]
     Mutability(String),
+    /// A PATCH path that does not parse or names no attribute.
+    #[error("{0}")]
+    InvalidPath(String),
+    /// A PATCH operation whose target does not exist.
+    #[error("{0}")]
+    NoTarget(String),
+    /// `If-Match` named another version than the current one.
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -52,12 +61,15 @@ impl ScimError {
             ScimError::InvalidSyntax(_)
             | ScimError::InvalidValue(_)
             | ScimError::InvalidFilter(_)
-            | ScimError::Mutability(_) => 400,
+            | ScimError::Mutability(_)
+            | ScimError::InvalidPath(_)
+            | ScimError::NoTarget(_) => 400,
             ScimError::Unauthorized(_) => 401,
             ScimError::Forbidden(_) => 403,
             ScimError::NotFound(_) => 404,
             ScimError::MethodNotAllowed(_) => 405,
             ScimError::Uniqueness(_) => 409,
+            ScimError::PreconditionFailed(_) => 412,
             ScimError::PayloadTooLarge(_) => 413,
             ScimError::UnsupportedMediaType(_) => 415,
             ScimError::Internal => 500,
@@ -75,6 +87,8 @@ impl ScimError {
             ScimError::InvalidFilter(_) => Some("invalidFilter"),
             ScimError::Uniqueness(_) => Some("uniqueness"),
             ScimError::Mutability(_) => Some("mutability"),
+            ScimError::InvalidPath(_) => Some("invalidPath"),
+            ScimError::NoTarget(_) => Some("noTarget"),
             _ => None,
         }
     }
@@ -102,6 +116,7 @@ impl ScimError {
             405 => {
                 ScimError::MethodNotAllowed("this method is not allowed on this endpoint".into())
             }
+            412 => ScimError::PreconditionFailed("the resource has changed".into()),
             413 => ScimError::PayloadTooLarge("the request body is too large".into()),
             415 => {
                 ScimError::UnsupportedMediaType("use Content-Type: application/scim+json".into())
@@ -145,6 +160,9 @@ mod tests {
             ScimError::InvalidFilter("x".into()),
             ScimError::Uniqueness("x".into()),
             ScimError::Mutability("x".into()),
+            ScimError::InvalidPath("x".into()),
+            ScimError::NoTarget("x".into()),
+            ScimError::PreconditionFailed("x".into()),
             ScimError::NotFound("x".into()),
             ScimError::Unauthorized("x".into()),
             ScimError::Forbidden("x".into()),

@@ -102,6 +102,59 @@ impl fmt::Display for FilterError {
     }
 }
 
+/// A PATCH `path` (RFC 7644 §3.5.2): `attr`, `attr.sub`, `attr[filter]` or `attr[filter].sub`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    pub uri: Option<String>,
+    pub name: String,
+    pub filter: Option<Filter>,
+    pub sub: Option<String>,
+}
+
+pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
+    if input.len() > MAX_FILTER_LENGTH {
+        return Err(FilterError(format!(
+            "the path is longer than {MAX_FILTER_LENGTH} bytes"
+        )));
+    }
+    let mut parser = Parser {
+        input,
+        bytes: input.as_bytes(),
+        at: 0,
+        depth: 0,
+    };
+    parser.skip_spaces();
+    let attr = parser.attr_path()?;
+    let mut path = PatchPath {
+        uri: attr.uri,
+        name: attr.name,
+        filter: None,
+        sub: attr.sub,
+    };
+    if parser.peek() == Some(b'[') {
+        if path.sub.is_some() {
+            return Err(parser.error("a value filter applies to an attribute, not a sub-attribute"));
+        }
+        parser.at += 1;
+        parser.skip_spaces();
+        path.filter = Some(parser.or_expression()?);
+        parser.skip_spaces();
+        if parser.peek() != Some(b']') {
+            return Err(parser.error("expected `]`"));
+        }
+        parser.at += 1;
+        if parser.peek() == Some(b'.') {
+            parser.at += 1;
+            path.sub = Some(parser.name()?);
+        }
+    }
+    parser.skip_spaces();
+    if parser.at < parser.bytes.len() {
+        return Err(parser.error("unexpected text in path"));
+    }
+    Ok(path)
+}
+
 pub fn parse(input: &str) -> Result<Filter, FilterError> {
     if input.len() > MAX_FILTER_LENGTH {
         return Err(FilterError(format!(
@@ -567,7 +620,55 @@ mod tests {
         assert!(parse(&fine).is_ok());
     }
 
+    #[test]
+    fn patch_paths_parse_in_all_four_forms() {
+        let plain = parse_path("displayName").ok();
+        assert_eq!(
+            plain.map(|p| (p.name, p.sub, p.filter.is_none())),
+            Some(("displayName".into(), None, true))
+        );
+        let sub = parse_path("name.givenName").ok();
+        assert_eq!(
+            sub.map(|p| (p.name, p.sub)),
+            Some(("name".into(), Some("givenName".into())))
+        );
+        let Ok(filtered) = parse_path(r#"members[value eq "2819c223"]"#) else {
+            panic!()
+        };
+        assert_eq!(filtered.filter, Some(eq("value", "2819c223")));
+        let Ok(both) = parse_path(r#"emails[type eq "work"].value"#) else {
+            panic!()
+        };
+        assert_eq!(
+            (both.name.as_str(), both.sub.as_deref()),
+            ("emails", Some("value"))
+        );
+        let Ok(urn) =
+            parse_path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            urn.uri.as_deref(),
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        );
+        for bad in [
+            "",
+            "members[",
+            "members[value eq \"x\"",
+            "name.givenName[type eq \"x\"]",
+            "a b",
+        ] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn no_path_makes_the_parser_panic(input in r#"[a-zA-Z:.\[\]() "\\$0-9-]{0,80}"#) {
+            let _ = parse_path(&input);
+        }
+
         #[test]
         fn no_input_makes_the_parser_panic(input in "\\PC{0,200}") {
             let _ = parse(&input);

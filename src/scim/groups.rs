@@ -1,4 +1,4 @@
-//! Groups: create, replace and delete, and how a stored group is read and shown.
+//! Groups: create, replace, patch and delete, and how a stored group is read and shown.
 //! Members live in their own table; a write touches only the members that change.
 
 use std::collections::BTreeSet;
@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
+use super::filter::{CompValue, CompareOp, Filter, PatchPath};
 use super::normalize::normalize;
+use super::patch::{self, Operation, PatchOp};
 use super::query::{ColumnKind, Filterable};
-use super::resource::{self, Resource, Stamp, parse_attributes, render};
+use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
 use super::schema::{GROUP_SCHEMA, ResourceKind};
 use super::service::ScimService;
 use super::stored::{StoredResource, related_of};
@@ -128,10 +130,164 @@ pub(super) fn replace(
     tenant_id: &str,
     id: &str,
     body: &Value,
+    precondition: &Precondition,
     base: &str,
 ) -> Result<Resource, ScimError> {
     let normalized = normalize(service.registry.resource(ResourceKind::Group), body)?;
-    let columns = Columns::from_attributes(normalized.attributes)?;
+    let (changes, members) = changes(service, normalized.attributes)?;
+    let membership = Membership::Replace(members);
+    update(service, tenant_id, id, precondition, base, |_| {
+        Ok((changes, membership))
+    })
+}
+
+pub(super) fn patch(
+    service: &ScimService,
+    tenant_id: &str,
+    id: &str,
+    body: &Value,
+    precondition: &Precondition,
+    base: &str,
+) -> Result<Resource, ScimError> {
+    let schema = service.registry.resource(ResourceKind::Group);
+    let (member_operations, other_operations): (Vec<_>, Vec<_>) = patch::parse(schema, body)?
+        .into_iter()
+        .partition(|o| names_members(&o.path));
+    let mut membership = Membership::Change {
+        add: BTreeSet::new(),
+        remove: BTreeSet::new(),
+    };
+    for operation in &member_operations {
+        membership.apply(operation)?;
+    }
+    update(service, tenant_id, id, precondition, base, |current| {
+        let mut document = parse_attributes(&current.id, &current.attributes)?;
+        patch::apply_all(schema, &mut document, &other_operations)?;
+        let normalized = normalize(schema, &Value::Object(document))?;
+        let (changes, _) = changes(service, normalized.attributes)?;
+        Ok((changes, membership))
+    })
+}
+
+fn names_members(path: &PatchPath) -> bool {
+    path.name.eq_ignore_ascii_case("members")
+        && path
+            .uri
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(GROUP_SCHEMA))
+}
+
+/// How a write changes the member list: replaced whole (PUT), or by the members it names,
+/// which costs in proportion to them and not to the size of the group.
+enum Membership {
+    Replace(BTreeSet<String>),
+    Change {
+        add: BTreeSet<String>,
+        remove: BTreeSet<String>,
+    },
+}
+
+impl Membership {
+    fn apply(&mut self, operation: &Operation) -> Result<(), ScimError> {
+        if operation.path.sub.is_some() {
+            return Err(ScimError::Mutability(
+                "members are added or removed whole".into(),
+            ));
+        }
+        let listed = || member_ids(operation.value.clone());
+        match (operation.op, &operation.path.filter, &operation.value) {
+            (PatchOp::Add, None, _) => self.add(listed()?),
+            (PatchOp::Replace, None, _) => *self = Membership::Replace(listed()?),
+            (PatchOp::Remove, None, None) => *self = Membership::Replace(BTreeSet::new()),
+            // Entra: remove exactly the members listed in `value`, never all of them.
+            (PatchOp::Remove, None, Some(_)) => self.remove(listed()?),
+            (PatchOp::Remove, Some(filter), _) => self.remove(filtered_ids(filter)?),
+            (PatchOp::Add | PatchOp::Replace, Some(_), _) => {
+                return Err(ScimError::InvalidPath(
+                    "add members by value, without a filter".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, ids: BTreeSet<String>) {
+        match self {
+            Membership::Replace(members) => members.extend(ids),
+            Membership::Change { add, remove } => {
+                for id in ids {
+                    remove.remove(&id);
+                    add.insert(id);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, ids: BTreeSet<String>) {
+        match self {
+            Membership::Replace(members) => members.retain(|m| !ids.contains(m)),
+            Membership::Change { add, remove } => {
+                for id in ids {
+                    add.remove(&id);
+                    remove.insert(id);
+                }
+            }
+        }
+    }
+
+    /// Writes the change; only a whole replacement reads the current member list.
+    fn store(
+        self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        group_id: &str,
+    ) -> Result<(), ScimError> {
+        let (added, removed): (Vec<String>, Vec<String>) = match self {
+            Membership::Replace(wanted) => {
+                let current: BTreeSet<String> = rows::member_ids(conn, tenant_id, group_id)?
+                    .into_iter()
+                    .collect();
+                (
+                    wanted.difference(&current).cloned().collect(),
+                    current.difference(&wanted).cloned().collect(),
+                )
+            }
+            Membership::Change { add, remove } => {
+                (add.into_iter().collect(), remove.into_iter().collect())
+            }
+        };
+        check_members_exist(conn, tenant_id, &added)?;
+        rows::remove_members(conn, tenant_id, group_id, &removed)?;
+        rows::add_members(conn, tenant_id, group_id, &added)?;
+        Ok(())
+    }
+}
+
+/// The ids a `members[value eq "…" or value eq "…"]` filter names.
+fn filtered_ids(filter: &Filter) -> Result<BTreeSet<String>, ScimError> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(id),
+        } if path.name.eq_ignore_ascii_case("value") && path.sub.is_none() => {
+            Ok(BTreeSet::from([id.clone()]))
+        }
+        Filter::Or(a, b) => Ok(filtered_ids(a)?
+            .into_iter()
+            .chain(filtered_ids(b)?)
+            .collect()),
+        _ => Err(ScimError::InvalidFilter(
+            "select members with `value eq \"id\"` (joined by `or`)".into(),
+        )),
+    }
+}
+
+fn changes(
+    service: &ScimService,
+    attributes: Map<String, Value>,
+) -> Result<(GroupChanges, BTreeSet<String>), ScimError> {
+    let columns = Columns::from_attributes(attributes)?;
     let changes = GroupChanges {
         display_name: columns.display_name,
         display_name_key: columns.display_name_key,
@@ -139,29 +295,41 @@ pub(super) fn replace(
         attributes: columns.attributes,
         last_modified: to_stored(service.clock.now()),
     };
-    let wanted = columns.members;
+    Ok((changes, columns.members))
+}
+
+/// Read-modify-write of one group and its members in one transaction, under `If-Match`.
+fn update(
+    service: &ScimService,
+    tenant_id: &str,
+    id: &str,
+    precondition: &Precondition,
+    base: &str,
+    change: impl FnOnce(&GroupRow) -> Result<(GroupChanges, Membership), ScimError>,
+) -> Result<Resource, ScimError> {
     let (row, members) = service.store.write(|conn| {
+        let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
+        precondition.check(current.version)?;
+        let (changes, membership) = change(&current)?;
         let row = rows::update(conn, tenant_id, id, &changes)?.ok_or_else(|| not_found(id))?;
-        let current: BTreeSet<String> =
-            rows::member_ids(conn, tenant_id, id)?.into_iter().collect();
-        let added: Vec<String> = wanted.difference(&current).cloned().collect();
-        let removed: Vec<String> = current.difference(&wanted).cloned().collect();
-        check_members_exist(conn, tenant_id, &added)?;
-        rows::remove_members(conn, tenant_id, id, &removed)?;
-        rows::add_members(conn, tenant_id, id, &added)?;
+        membership.store(conn, tenant_id, id)?;
         let members = related_of(conn, tenant_id, &row)?;
         Ok::<_, ScimError>((row, members))
     })?;
     row.show(service, base, &members)
 }
 
-pub(super) fn delete(service: &ScimService, tenant_id: &str, id: &str) -> Result<(), ScimError> {
+pub(super) fn delete(
+    service: &ScimService,
+    tenant_id: &str,
+    id: &str,
+    precondition: &Precondition,
+) -> Result<(), ScimError> {
     service.store.write(|conn| {
-        if rows::delete(conn, tenant_id, id)? {
-            Ok(())
-        } else {
-            Err(not_found(id))
-        }
+        let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
+        precondition.check(current.version)?;
+        rows::delete(conn, tenant_id, id)?;
+        Ok(())
     })
 }
 

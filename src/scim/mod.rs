@@ -3,10 +3,12 @@
 
 pub mod discovery;
 pub mod error;
+pub mod evaluate;
 pub mod filter;
 mod groups;
 pub mod list;
 pub mod normalize;
+pub mod patch;
 pub mod query;
 pub mod resource;
 pub mod schema;

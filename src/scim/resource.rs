@@ -21,6 +21,39 @@ impl Resource {
     }
 }
 
+/// The `If-Match` of a write: the versions the client believes current, or none given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Precondition {
+    if_match: Option<Vec<String>>,
+}
+
+impl Precondition {
+    /// From the `If-Match` header: entity tags separated by commas, or `*`.
+    pub fn if_match(header: Option<&str>) -> Self {
+        let tags = header.map(|h| {
+            h.split(',')
+                .map(|t| t.trim().trim_start_matches("W/").to_string())
+                .collect()
+        });
+        Self { if_match: tags }
+    }
+
+    /// Passes when no `If-Match` was given, when it is `*`, or when it names `version`.
+    pub fn check(&self, version: i64) -> Result<(), ScimError> {
+        let Some(tags) = &self.if_match else {
+            return Ok(());
+        };
+        let current = format!("\"{version}\"");
+        if tags.iter().any(|t| t == "*" || *t == current) {
+            Ok(())
+        } else {
+            Err(ScimError::PreconditionFailed(format!(
+                "the resource is at version W/{current}"
+            )))
+        }
+    }
+}
+
 /// A weak entity tag: the version counts writes, so equal versions mean equal content.
 pub fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
@@ -98,5 +131,26 @@ pub fn render(
         version: stamp.version,
         location,
         body: Value::Object(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_accepts_the_current_version_weak_or_strong_or_a_star() {
+        for header in ["W/\"3\"", "\"3\"", "*", "W/\"1\", W/\"3\""] {
+            assert_eq!(
+                Precondition::if_match(Some(header)).check(3),
+                Ok(()),
+                "{header}"
+            );
+        }
+        assert_eq!(Precondition::if_match(None).check(3), Ok(()));
+        assert!(matches!(
+            Precondition::if_match(Some("W/\"2\"")).check(3),
+            Err(ScimError::PreconditionFailed(_))
+        ));
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::error::ScimError;
 use super::list::{ListRequest, PageLimits};
-use super::resource::Resource;
+use super::resource::{Precondition, Resource};
 use super::schema::{Registry, ResourceKind};
 use super::{groups, stored, users};
 use crate::clock::SharedClock;
@@ -74,18 +74,40 @@ impl ScimService {
         tenant_id: &str,
         id: &str,
         body: &Value,
+        precondition: &Precondition,
         base: &str,
     ) -> Result<Resource, ScimError> {
         match kind {
-            ResourceKind::User => users::replace(self, tenant_id, id, body, base),
-            ResourceKind::Group => groups::replace(self, tenant_id, id, body, base),
+            ResourceKind::User => users::replace(self, tenant_id, id, body, precondition, base),
+            ResourceKind::Group => groups::replace(self, tenant_id, id, body, precondition, base),
         }
     }
 
-    pub fn delete(&self, kind: ResourceKind, tenant_id: &str, id: &str) -> Result<(), ScimError> {
+    pub fn patch(
+        &self,
+        kind: ResourceKind,
+        tenant_id: &str,
+        id: &str,
+        body: &Value,
+        precondition: &Precondition,
+        base: &str,
+    ) -> Result<Resource, ScimError> {
         match kind {
-            ResourceKind::User => users::delete(self, tenant_id, id),
-            ResourceKind::Group => groups::delete(self, tenant_id, id),
+            ResourceKind::User => users::patch(self, tenant_id, id, body, precondition, base),
+            ResourceKind::Group => groups::patch(self, tenant_id, id, body, precondition, base),
+        }
+    }
+
+    pub fn delete(
+        &self,
+        kind: ResourceKind,
+        tenant_id: &str,
+        id: &str,
+        precondition: &Precondition,
+    ) -> Result<(), ScimError> {
+        match kind {
+            ResourceKind::User => users::delete(self, tenant_id, id, precondition),
+            ResourceKind::Group => groups::delete(self, tenant_id, id, precondition),
         }
     }
 

@@ -1,11 +1,12 @@
-//! Users: create, replace and delete, and how a stored user is read and shown.
+//! Users: create, replace, patch and delete, and how a stored user is read and shown.
 
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
 use super::normalize::normalize;
+use super::patch;
 use super::query::{ColumnKind, Filterable};
-use super::resource::{self, Resource, Stamp, parse_attributes, render};
+use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
 use super::schema::{ResourceKind, USER_SCHEMA};
 use super::service::ScimService;
 use super::stored::{StoredResource, related_of};
@@ -97,11 +98,38 @@ pub(super) fn replace(
     tenant_id: &str,
     id: &str,
     body: &Value,
+    precondition: &Precondition,
     base: &str,
 ) -> Result<Resource, ScimError> {
     let normalized = normalize(service.registry.resource(ResourceKind::User), body)?;
-    let columns = Columns::from_attributes(normalized.attributes)?;
-    let changes = UserChanges {
+    let changes = changes(service, normalized.attributes)?;
+    update(service, tenant_id, id, precondition, base, |_| Ok(changes))
+}
+
+pub(super) fn patch(
+    service: &ScimService,
+    tenant_id: &str,
+    id: &str,
+    body: &Value,
+    precondition: &Precondition,
+    base: &str,
+) -> Result<Resource, ScimError> {
+    let schema = service.registry.resource(ResourceKind::User);
+    let operations = patch::parse(schema, body)?;
+    update(service, tenant_id, id, precondition, base, |current| {
+        let mut document = parse_attributes(&current.id, &current.attributes)?;
+        patch::apply_all(schema, &mut document, &operations)?;
+        let normalized = normalize(schema, &Value::Object(document))?;
+        changes(service, normalized.attributes)
+    })
+}
+
+fn changes(
+    service: &ScimService,
+    attributes: Map<String, Value>,
+) -> Result<UserChanges, ScimError> {
+    let columns = Columns::from_attributes(attributes)?;
+    Ok(UserChanges {
         user_name: columns.user_name,
         user_name_key: columns.user_name_key,
         external_id: columns.external_id,
@@ -109,8 +137,22 @@ pub(super) fn replace(
         active: columns.active,
         attributes: columns.attributes,
         last_modified: to_stored(service.clock.now()),
-    };
+    })
+}
+
+/// Read-modify-write of one user in one transaction, under `If-Match`.
+fn update(
+    service: &ScimService,
+    tenant_id: &str,
+    id: &str,
+    precondition: &Precondition,
+    base: &str,
+    change: impl FnOnce(&UserRow) -> Result<UserChanges, ScimError>,
+) -> Result<Resource, ScimError> {
     let (row, memberships) = service.store.write(|conn| {
+        let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
+        precondition.check(current.version)?;
+        let changes = change(&current)?;
         let row = rows::update(conn, tenant_id, id, &changes)
             .map_err(taken(&changes.user_name))?
             .ok_or_else(|| not_found(id))?;
@@ -120,15 +162,19 @@ pub(super) fn replace(
     row.show(service, base, &memberships)
 }
 
-pub(super) fn delete(service: &ScimService, tenant_id: &str, id: &str) -> Result<(), ScimError> {
+pub(super) fn delete(
+    service: &ScimService,
+    tenant_id: &str,
+    id: &str,
+    precondition: &Precondition,
+) -> Result<(), ScimError> {
     let now = to_stored(service.clock.now());
     service.store.write(|conn| {
+        let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
+        precondition.check(current.version)?;
         groups::touch_groups_of_member(conn, tenant_id, id, now)?;
-        if rows::delete(conn, tenant_id, id)? {
-            Ok(())
-        } else {
-            Err(not_found(id))
-        }
+        rows::delete(conn, tenant_id, id)?;
+        Ok(())
     })
 }
 

@@ -143,6 +143,16 @@ pub fn update(
         .optional()?)
 }
 
+/// Reads a group and locks it for the rest of the transaction (read-modify-write).
+pub fn get_for_update(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<GroupRow>, StoreError> {
+    super::lock_row(conn, "groups", tenant_id, id)?;
+    get(conn, tenant_id, id)
+}
+
 pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
     let deleted = diesel::delete(groups::table)
         .filter(groups::tenant_id.eq(tenant_id))

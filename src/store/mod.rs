@@ -233,5 +233,27 @@ fn now() -> NaiveDateTime {
     to_stored(Utc::now())
 }
 
+/// Locks one row until the end of the transaction, so a read-modify-write cannot lose a
+/// concurrent update. Postgres: `SELECT … FOR UPDATE`; SQLite needs nothing, as its write
+/// transactions already run one at a time (`BEGIN IMMEDIATE`).
+fn lock_row(
+    conn: &mut AnyConnection,
+    table: &str,
+    tenant_id: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::Text;
+    if let AnyConnection::Postgres(pg) = conn {
+        diesel::sql_query(format!(
+            "SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+        ))
+        .bind::<Text, _>(tenant_id)
+        .bind::<Text, _>(id)
+        .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Upper bound on ids bound in one `IN (…)` list, under SQLite's and Postgres' parameter limits.
 const MAX_BOUND_IDS: usize = 500;

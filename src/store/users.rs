@@ -149,6 +149,16 @@ pub fn update(
         .optional()?)
 }
 
+/// Reads a user and locks it for the rest of the transaction (read-modify-write).
+pub fn get_for_update(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<UserRow>, StoreError> {
+    super::lock_row(conn, "users", tenant_id, id)?;
+    get(conn, tenant_id, id)
+}
+
 pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
     let deleted = diesel::delete(users::table)
         .filter(users::tenant_id.eq(tenant_id))

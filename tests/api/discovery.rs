@@ -11,7 +11,7 @@ on_both_backends! {
         let config = expect_status(app.get("/ServiceProviderConfig").await, StatusCode::OK).await;
         assert_eq!(config["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]));
         assert_eq!(config["etag"]["supported"], json!(true));
-        assert_eq!(config["patch"]["supported"], json!(false));
+        assert_eq!(config["patch"]["supported"], json!(true));
         assert_eq!(config["bulk"]["supported"], json!(false));
         assert_eq!(config["filter"], json!({"supported": true, "maxResults": 1000}));
         assert_eq!(config["authenticationSchemes"][0]["type"], "oauthbearertoken");

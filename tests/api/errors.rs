@@ -26,7 +26,8 @@ on_both_backends! {
             (Method::GET, "/Users?count=ten", None, "", StatusCode::BAD_REQUEST, Some("invalidValue")),
             (Method::GET, "/Users?filter=userName%20eq", None, "", StatusCode::BAD_REQUEST, Some("invalidFilter")),
             (Method::GET, "/Nope", None, "", StatusCode::NOT_FOUND, None),
-            (Method::PATCH, "/Users/some-id", Some("application/scim+json"), "{}", StatusCode::METHOD_NOT_ALLOWED, None),
+            (Method::PATCH, "/Users/some-id", Some("application/scim+json"), "{}", StatusCode::BAD_REQUEST, Some("invalidSyntax")),
+            (Method::PUT, "/Users", Some("application/scim+json"), "{}", StatusCode::METHOD_NOT_ALLOWED, None),
             (Method::POST, "/Users/some-id", Some("application/scim+json"), "{}", StatusCode::METHOD_NOT_ALLOWED, None),
             (Method::DELETE, "/Users", None, "", StatusCode::METHOD_NOT_ALLOWED, None),
         ];

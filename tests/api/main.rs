@@ -10,6 +10,7 @@ mod errors;
 mod filters;
 mod groups;
 mod health;
+mod patch;
 mod tenancy;
 mod tls;
 mod users;

@@ -1,0 +1,488 @@
+//! PATCH (RFC 7644 §3.5.2) on a resource's attribute document.
+//!
+//! Operations are parsed and checked first, then applied in order to the stored document;
+//! the result is normalized like any other write, so a PATCH cannot store what a PUT could
+//! not. Liberal where identity providers deviate: op names in any case, path-less values
+//! with dotted or URN-qualified keys, `add` (and `replace`) on a value filter that matches
+//! nothing creates the entry, `remove` of a multi-valued attribute with a `value` list
+//! removes exactly the listed values.
+
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::evaluate::{field, matches};
+use super::filter::{CompValue, CompareOp, Filter, PatchPath, parse_path};
+use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema};
+
+pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// Most operations accepted in one PATCH request.
+pub const MAX_OPERATIONS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchOp {
+    Add,
+    Replace,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub op: PatchOp,
+    pub path: PatchPath,
+    pub value: Option<Value>,
+}
+
+/// Reads a PatchOp request; path-less `add`/`replace` become one operation per attribute.
+pub fn parse(resource: &ResourceSchema, body: &Value) -> Result<Vec<Operation>, ScimError> {
+    if !body.is_object() {
+        return Err(ScimError::InvalidSyntax(
+            "the request body must be a JSON object".into(),
+        ));
+    }
+    let operations = field(body, "Operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ScimError::InvalidSyntax("a PATCH needs an `Operations` array".into()))?;
+    if operations.is_empty() || operations.len() > MAX_OPERATIONS {
+        return Err(ScimError::InvalidValue(format!(
+            "a PATCH carries 1 to {MAX_OPERATIONS} operations"
+        )));
+    }
+    let mut parsed = Vec::with_capacity(operations.len());
+    for operation in operations {
+        let op = match field(operation, "op")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("add") => PatchOp::Add,
+            Some("replace") => PatchOp::Replace,
+            Some("remove") => PatchOp::Remove,
+            _ => {
+                return Err(ScimError::InvalidSyntax(
+                    "each operation needs an `op`: add, replace or remove".into(),
+                ));
+            }
+        };
+        let value = field(operation, "value").filter(|v| !v.is_null()).cloned();
+        match field(operation, "path")
+            .and_then(Value::as_str)
+            .filter(|p| !p.trim().is_empty())
+        {
+            Some(path) => {
+                let path = parse_path(path).map_err(|e| ScimError::InvalidPath(e.to_string()))?;
+                if op != PatchOp::Remove && value.is_none() {
+                    return Err(ScimError::InvalidValue(format!(
+                        "`{}` needs a `value`",
+                        path.name
+                    )));
+                }
+                parsed.push(Operation { op, path, value });
+            }
+            None if op == PatchOp::Remove => {
+                return Err(ScimError::NoTarget("`remove` needs a `path`".into()));
+            }
+            None => parsed.extend(expand(resource, op, value)?),
+        }
+    }
+    Ok(parsed)
+}
+
+/// A path-less `add`/`replace`: each key of the value object is a path of its own.
+fn expand(
+    resource: &ResourceSchema,
+    op: PatchOp,
+    value: Option<Value>,
+) -> Result<Vec<Operation>, ScimError> {
+    let Some(Value::Object(fields)) = value else {
+        return Err(ScimError::InvalidValue(
+            "an operation without `path` needs an object `value`".into(),
+        ));
+    };
+    let mut operations = Vec::new();
+    for (key, value) in fields {
+        if value.is_null()
+            || ["schemas", "id", "meta"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&key))
+        {
+            continue;
+        }
+        if let Some(extension) = resource.extension(&key) {
+            let Value::Object(inner) = value else {
+                return Err(ScimError::InvalidValue(format!(
+                    "`{}` must be an object",
+                    extension.id
+                )));
+            };
+            for (name, value) in inner.into_iter().filter(|(_, v)| !v.is_null()) {
+                let path = parse_path(&format!("{}:{name}", extension.id))
+                    .map_err(|e| ScimError::InvalidPath(e.to_string()))?;
+                operations.push(Operation {
+                    op,
+                    path,
+                    value: Some(value),
+                });
+            }
+            continue;
+        }
+        let path = parse_path(&key).map_err(|e| ScimError::InvalidPath(e.to_string()))?;
+        // Read-only attributes in a path-less value (Okta sends `id` with renames) are ignored.
+        if definition(resource, &path).is_ok_and(|d| d.mutability == Mutability::ReadOnly) {
+            continue;
+        }
+        operations.push(Operation {
+            op,
+            path,
+            value: Some(value),
+        });
+    }
+    Ok(operations)
+}
+
+/// The definition a path names, core or extension.
+pub fn definition<'a>(
+    resource: &'a ResourceSchema,
+    path: &PatchPath,
+) -> Result<&'a AttributeDef, ScimError> {
+    let unknown = || ScimError::InvalidPath(format!("no attribute `{}`", path.name));
+    match &path.uri {
+        Some(uri) if !uri.eq_ignore_ascii_case(&resource.core.id) => {
+            let extension = resource.extension(uri).ok_or_else(unknown)?;
+            AttributeDef::find(&extension.attributes, &path.name).ok_or_else(unknown)
+        }
+        _ => resource.attribute(&path.name).ok_or_else(unknown),
+    }
+}
+
+/// Applies the operations in order to `document`.
+pub fn apply_all(
+    resource: &ResourceSchema,
+    document: &mut Map<String, Value>,
+    operations: &[Operation],
+) -> Result<(), ScimError> {
+    for operation in operations {
+        apply(resource, document, operation)?;
+    }
+    Ok(())
+}
+
+fn apply(
+    resource: &ResourceSchema,
+    document: &mut Map<String, Value>,
+    operation: &Operation,
+) -> Result<(), ScimError> {
+    let definition = definition(resource, &operation.path)?;
+    if definition.mutability == Mutability::ReadOnly {
+        return Err(ScimError::Mutability(format!(
+            "`{}` is read-only",
+            definition.name
+        )));
+    }
+    let container = match &operation.path.uri {
+        Some(uri) if !uri.eq_ignore_ascii_case(&resource.core.id) => {
+            let extension = resource
+                .extension(uri)
+                .map(|e| e.id.clone())
+                .unwrap_or_default();
+            let entry = document
+                .entry(extension)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            match entry {
+                Value::Object(map) => map,
+                _ => return Err(ScimError::Internal),
+            }
+        }
+        _ => document,
+    };
+    let key = definition.name.as_str();
+    let path = &operation.path;
+    let value = operation.value.as_ref();
+    match (&path.filter, &path.sub) {
+        (None, None) => apply_to_attribute(container, key, definition, operation.op, value),
+        (None, Some(sub)) => apply_to_sub(container, key, definition, operation.op, sub, value),
+        (Some(filter), sub) => {
+            if !(definition.multi_valued && definition.kind == AttributeType::Complex) {
+                return Err(ScimError::InvalidPath(format!(
+                    "`{key}` is not a multi-valued complex attribute"
+                )));
+            }
+            apply_to_matches(
+                container,
+                key,
+                definition,
+                operation.op,
+                filter,
+                sub.as_deref(),
+                value,
+            )
+        }
+    }
+}
+
+fn apply_to_attribute(
+    container: &mut Map<String, Value>,
+    key: &str,
+    definition: &AttributeDef,
+    op: PatchOp,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    match (op, value) {
+        (PatchOp::Remove, None) => {
+            container.remove(key);
+        }
+        (PatchOp::Remove, Some(listed)) if definition.multi_valued => {
+            // Entra: remove exactly the listed values, never the whole attribute.
+            let listed = items(listed);
+            if let Some(Value::Array(current)) = container.get_mut(key) {
+                current.retain(|item| !listed.iter().any(|l| same_value(item, l)));
+            }
+        }
+        (PatchOp::Remove, Some(_)) => {
+            container.remove(key);
+        }
+        (PatchOp::Add, Some(value)) if definition.multi_valued => {
+            let entry = container
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if !entry.is_array() {
+                *entry = Value::Array(Vec::new());
+            }
+            if let Value::Array(current) = entry {
+                for item in items(value) {
+                    match current
+                        .iter_mut()
+                        .find(|existing| same_value(existing, &item))
+                    {
+                        Some(existing) => merge(existing, &item),
+                        None => current.push(item),
+                    }
+                }
+            }
+        }
+        (PatchOp::Replace, Some(value)) if definition.multi_valued => {
+            container.insert(key.to_string(), Value::Array(items(value)));
+        }
+        (_, Some(value)) if definition.kind == AttributeType::Complex && value.is_object() => {
+            // add and replace on a single complex attribute set the sub-attributes given.
+            let entry = container
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            merge(entry, value);
+        }
+        (_, Some(value)) => {
+            container.insert(key.to_string(), value.clone());
+        }
+        (_, None) => return Err(ScimError::InvalidValue(format!("`{key}` needs a `value`"))),
+    }
+    Ok(())
+}
+
+fn apply_to_sub(
+    container: &mut Map<String, Value>,
+    key: &str,
+    definition: &AttributeDef,
+    op: PatchOp,
+    sub: &str,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    let sub_definition = AttributeDef::find(&definition.sub_attributes, sub)
+        .ok_or_else(|| ScimError::InvalidPath(format!("no sub-attribute `{key}.{sub}`")))?;
+    if sub_definition.mutability == Mutability::ReadOnly {
+        return Err(ScimError::Mutability(format!("`{key}.{sub}` is read-only")));
+    }
+    let sub = sub_definition.name.as_str();
+    if definition.multi_valued {
+        let entry = container
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(current) = entry {
+            if current.is_empty() && op != PatchOp::Remove {
+                current.push(Value::Object(Map::new()));
+            }
+            for item in current.iter_mut() {
+                set_field(item, sub, op, value);
+            }
+        }
+        return Ok(());
+    }
+    if op == PatchOp::Remove {
+        if let Some(parent) = container.get_mut(key) {
+            set_field(parent, sub, op, value);
+        }
+        return Ok(());
+    }
+    let parent = container
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !parent.is_object() {
+        *parent = Value::Object(Map::new());
+    }
+    set_field(parent, sub, op, value);
+    Ok(())
+}
+
+fn apply_to_matches(
+    container: &mut Map<String, Value>,
+    key: &str,
+    definition: &AttributeDef,
+    op: PatchOp,
+    filter: &Filter,
+    sub: Option<&str>,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    let sub = match sub {
+        Some(sub) => {
+            let found = AttributeDef::find(&definition.sub_attributes, sub)
+                .ok_or_else(|| ScimError::InvalidPath(format!("no sub-attribute `{key}.{sub}`")))?;
+            if found.mutability == Mutability::ReadOnly {
+                return Err(ScimError::Mutability(format!("`{key}.{sub}` is read-only")));
+            }
+            Some(found.name.as_str())
+        }
+        None => None,
+    };
+    let entry = container
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !entry.is_array() {
+        *entry = Value::Array(Vec::new());
+    }
+    let Value::Array(items) = entry else {
+        return Err(ScimError::Internal);
+    };
+    let matching: Vec<usize> = (0..items.len())
+        .filter(|i| matches(filter, &items[*i], &definition.sub_attributes))
+        .collect();
+    match op {
+        PatchOp::Remove => {
+            match sub {
+                Some(sub) => matching
+                    .iter()
+                    .for_each(|i| set_field(&mut items[*i], sub, op, None)),
+                None => {
+                    let mut index = 0;
+                    items.retain(|_| {
+                        let keep = !matching.contains(&index);
+                        index += 1;
+                        keep
+                    });
+                }
+            }
+            Ok(())
+        }
+        PatchOp::Add | PatchOp::Replace if matching.is_empty() => {
+            // Entra: a value filter that matches nothing yet creates the entry it describes.
+            let mut created = Value::Object(equalities(filter).ok_or_else(|| {
+                ScimError::NoTarget(format!("no value of `{key}` matches the filter"))
+            })?);
+            match sub {
+                Some(sub) => set_field(&mut created, sub, op, value),
+                None => merge(&mut created, value.unwrap_or(&Value::Null)),
+            }
+            items.push(created);
+            Ok(())
+        }
+        PatchOp::Add | PatchOp::Replace => {
+            for i in matching {
+                match (sub, op) {
+                    (Some(sub), _) => set_field(&mut items[i], sub, op, value),
+                    (None, PatchOp::Replace) => items[i] = value.cloned().unwrap_or(Value::Null),
+                    (None, _) => merge(&mut items[i], value.unwrap_or(&Value::Null)),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The `attr eq value` terms of an `and` chain, as the fields of a new item.
+fn equalities(filter: &Filter) -> Option<Map<String, Value>> {
+    let mut fields = Map::new();
+    let mut pending = vec![filter];
+    while let Some(next) = pending.pop() {
+        match next {
+            Filter::And(a, b) => {
+                pending.push(a);
+                pending.push(b);
+            }
+            Filter::Compare {
+                path,
+                op: CompareOp::Eq,
+                value,
+            } if path.sub.is_none() => {
+                let value = match value {
+                    CompValue::String(s) => Value::String(s.clone()),
+                    CompValue::Bool(b) => Value::Bool(*b),
+                    CompValue::Number(n) => Value::Number(n.clone()),
+                    CompValue::Null => return None,
+                };
+                fields.insert(path.name.clone(), value);
+            }
+            _ => return None,
+        }
+    }
+    Some(fields)
+}
+
+fn items(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.iter().filter(|v| !v.is_null()).cloned().collect(),
+        Value::Null => Vec::new(),
+        single => vec![single.clone()],
+    }
+}
+
+/// Two values of a multi-valued attribute are the same when their `value`s are (any case),
+/// or, without a `value`, when they are equal.
+fn same_value(a: &Value, b: &Value) -> bool {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.to_lowercase()),
+        Value::Object(_) => field(v, "value")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase),
+        _ => None,
+    };
+    match (text(a), text(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Sets or replaces each field of `update` in `target`, matching names case-insensitively.
+fn merge(target: &mut Value, update: &Value) {
+    let (Value::Object(target), Value::Object(update)) = (target, update) else {
+        return;
+    };
+    for (name, value) in update {
+        if let Some(existing) = target
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(name))
+            .cloned()
+        {
+            target.remove(&existing);
+        }
+        target.insert(name.clone(), value.clone());
+    }
+}
+
+fn set_field(target: &mut Value, name: &str, op: PatchOp, value: Option<&Value>) {
+    let Value::Object(object) = target else {
+        return;
+    };
+    if let Some(existing) = object
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(name))
+        .cloned()
+    {
+        object.remove(&existing);
+    }
+    if let (PatchOp::Add | PatchOp::Replace, Some(value)) = (op, value) {
+        object.insert(name.to_string(), value.clone());
+    }
+}
