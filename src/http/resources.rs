@@ -5,10 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::ScimCaller;
 use super::{AppState, base_url, blocking, parse_body, scim_json};
-use crate::scim::ScimError;
 use crate::scim::list::ListRequest;
+use crate::scim::projection::Projection;
 use crate::scim::resource::{Precondition, Resource};
 use crate::scim::schema::ResourceKind;
+use crate::scim::{Context, ScimError};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     for kind in [ResourceKind::User, ResourceKind::Group] {
@@ -16,6 +17,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::scope(&format!("/{}", kind.endpoint()))
                 .app_data(web::Data::new(kind))
                 .service(web::resource("").get(list).post(create))
+                .service(web::resource("/.search").post(search))
                 .service(
                     web::resource("/{id}")
                         .get(get)
@@ -29,6 +31,50 @@ pub fn routes(config: &mut web::ServiceConfig) {
 
 type Query = web::Query<Vec<(String, String)>>;
 
+/// What a handler derives from the request, owned so it can move to a blocking thread.
+struct Scope {
+    kind: ResourceKind,
+    tenant_id: String,
+    base: String,
+    projection: Projection,
+}
+
+impl Scope {
+    fn new(
+        caller_tenant: String,
+        kind: ResourceKind,
+        state: &AppState,
+        request: &HttpRequest,
+        params: &[(String, String)],
+    ) -> Result<Self, ScimError> {
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let projection = Projection::from_params(
+            state.scim.registry().resource(kind),
+            param("attributes"),
+            param("excludedAttributes"),
+        )?;
+        Ok(Self {
+            kind,
+            tenant_id: caller_tenant,
+            base: base_url(request, state),
+            projection,
+        })
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            tenant_id: &self.tenant_id,
+            base: &self.base,
+            projection: &self.projection,
+        }
+    }
+}
+
 async fn list(
     ScimCaller(caller): ScimCaller,
     kind: web::Data<ResourceKind>,
@@ -36,22 +82,18 @@ async fn list(
     request: HttpRequest,
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
+    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
     let list_request = ListRequest::from_query(
         query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         state.scim.limits(),
     )?;
-    let base = base_url(&request, &state);
-    let kind = **kind;
-    let body = blocking(move || {
-        state
-            .scim
-            .list(kind, &caller.tenant_id, &list_request, &base)
-    })
-    .await?;
+    let body =
+        blocking(move || state.scim.list(scope.kind, &scope.context(), &list_request)).await?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 
-async fn create(
+/// `POST /.search` (RFC 7644 §3.4.3): the list parameters in a `SearchRequest` body.
+async fn search(
     ScimCaller(caller): ScimCaller,
     kind: web::Data<ResourceKind>,
     state: web::Data<AppState>,
@@ -59,10 +101,50 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
-    let base = base_url(&request, &state);
-    let kind = **kind;
-    let created =
-        blocking(move || state.scim.create(kind, &caller.tenant_id, &body, &base)).await?;
+    let params = search_params(&body)?;
+    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &params)?;
+    let list_request = ListRequest::from_query(
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        state.scim.limits(),
+    )?;
+    let body =
+        blocking(move || state.scim.list(scope.kind, &scope.context(), &list_request)).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+/// A `SearchRequest` as query-style pairs; attribute lists may be JSON arrays.
+fn search_params(body: &serde_json::Value) -> Result<Vec<(String, String)>, ScimError> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| ScimError::InvalidSyntax("a SearchRequest is a JSON object".into()))?;
+    let mut params = Vec::new();
+    for (key, value) in object {
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => continue,
+        };
+        params.push((key.clone(), text));
+    }
+    Ok(params)
+}
+
+async fn create(
+    ScimCaller(caller): ScimCaller,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: Query,
+    body: web::Bytes,
+) -> Result<HttpResponse, ScimError> {
+    let body = parse_body(&request, &body)?;
+    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
+    let created = blocking(move || state.scim.create(scope.kind, &scope.context(), &body)).await?;
     let mut response = resource_response(StatusCode::CREATED, &created);
     if let Ok(location) = header::HeaderValue::from_str(&created.location) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -75,16 +157,16 @@ async fn get(
     kind: web::Data<ResourceKind>,
     state: web::Data<AppState>,
     request: HttpRequest,
+    query: Query,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    let base = base_url(&request, &state);
-    let kind = **kind;
+    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
     let if_none_match = request
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let found = blocking(move || state.scim.get(kind, &caller.tenant_id, &id, &base)).await?;
+    let found = blocking(move || state.scim.get(scope.kind, &scope.context(), &id)).await?;
     if if_none_match.is_some_and(|tags| {
         Precondition::if_match(Some(&tags))
             .check(found.version)
@@ -104,15 +186,17 @@ async fn replace(
     kind: web::Data<ResourceKind>,
     state: web::Data<AppState>,
     request: HttpRequest,
+    query: Query,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
-    let (base, precondition, kind) = (base_url(&request, &state), if_match(&request), **kind);
+    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
+    let precondition = if_match(&request);
     let replaced = blocking(move || {
         state
             .scim
-            .replace(kind, &caller.tenant_id, &id, &body, &precondition, &base)
+            .replace(scope.kind, &scope.context(), &id, &body, &precondition)
     })
     .await?;
     Ok(resource_response(StatusCode::OK, &replaced))
@@ -123,15 +207,17 @@ async fn patch(
     kind: web::Data<ResourceKind>,
     state: web::Data<AppState>,
     request: HttpRequest,
+    query: Query,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
-    let (base, precondition, kind) = (base_url(&request, &state), if_match(&request), **kind);
+    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
+    let precondition = if_match(&request);
     let patched = blocking(move || {
         state
             .scim
-            .patch(kind, &caller.tenant_id, &id, &body, &precondition, &base)
+            .patch(scope.kind, &scope.context(), &id, &body, &precondition)
     })
     .await?;
     Ok(resource_response(StatusCode::OK, &patched))

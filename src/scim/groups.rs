@@ -369,6 +369,8 @@ const FILTERABLE: [Filterable<GroupColumn>; 5] = [
 impl StoredResource for GroupRow {
     type Column = GroupColumn;
     type Related = Member;
+    const KIND: ResourceKind = ResourceKind::Group;
+    const DERIVED: &'static str = "members";
     const SCHEMA: &'static str = GROUP_SCHEMA;
     const FILTERABLE: &'static [Filterable<GroupColumn>] = &FILTERABLE;
 

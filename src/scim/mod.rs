@@ -9,6 +9,7 @@ mod groups;
 pub mod list;
 pub mod normalize;
 pub mod patch;
+pub mod projection;
 pub mod query;
 pub mod resource;
 pub mod schema;
@@ -17,4 +18,4 @@ mod stored;
 mod users;
 
 pub use error::ScimError;
-pub use service::ScimService;
+pub use service::{Context, ScimService};

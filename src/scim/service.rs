@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::error::ScimError;
 use super::list::{ListRequest, PageLimits};
+use super::projection::Projection;
 use super::resource::{Precondition, Resource};
 use super::schema::{Registry, ResourceKind};
 use super::{groups, stored, users};
@@ -14,6 +15,17 @@ use crate::clock::SharedClock;
 use crate::store::Store;
 use crate::store::groups::GroupRow;
 use crate::store::users::UserRow;
+
+/// Who is asking and how the answer should look.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The tenant of the caller's credential.
+    pub tenant_id: &'a str,
+    /// The SCIM base URL, for locations.
+    pub base: &'a str,
+    /// `attributes` / `excludedAttributes` of the request.
+    pub projection: &'a Projection,
+}
 
 #[derive(Clone)]
 pub struct ScimService {
@@ -45,57 +57,59 @@ impl ScimService {
     pub fn create(
         &self,
         kind: ResourceKind,
-        tenant_id: &str,
+        context: &Context,
         body: &Value,
-        base: &str,
     ) -> Result<Resource, ScimError> {
-        match kind {
-            ResourceKind::User => users::create(self, tenant_id, body, base),
-            ResourceKind::Group => groups::create(self, tenant_id, body, base),
-        }
+        let created = match kind {
+            ResourceKind::User => users::create(self, context.tenant_id, body, context.base),
+            ResourceKind::Group => groups::create(self, context.tenant_id, body, context.base),
+        }?;
+        Ok(self.project(kind, context, created))
     }
 
     pub fn get(
         &self,
         kind: ResourceKind,
-        tenant_id: &str,
+        context: &Context,
         id: &str,
-        base: &str,
     ) -> Result<Resource, ScimError> {
-        match kind {
-            ResourceKind::User => stored::get::<UserRow>(self, tenant_id, id, base),
-            ResourceKind::Group => stored::get::<GroupRow>(self, tenant_id, id, base),
-        }
+        let found = match kind {
+            ResourceKind::User => stored::get::<UserRow>(self, context, id),
+            ResourceKind::Group => stored::get::<GroupRow>(self, context, id),
+        }?;
+        Ok(self.project(kind, context, found))
     }
 
     pub fn replace(
         &self,
         kind: ResourceKind,
-        tenant_id: &str,
+        context: &Context,
         id: &str,
         body: &Value,
         precondition: &Precondition,
-        base: &str,
     ) -> Result<Resource, ScimError> {
-        match kind {
+        let (tenant_id, base) = (context.tenant_id, context.base);
+        let replaced = match kind {
             ResourceKind::User => users::replace(self, tenant_id, id, body, precondition, base),
             ResourceKind::Group => groups::replace(self, tenant_id, id, body, precondition, base),
-        }
+        }?;
+        Ok(self.project(kind, context, replaced))
     }
 
     pub fn patch(
         &self,
         kind: ResourceKind,
-        tenant_id: &str,
+        context: &Context,
         id: &str,
         body: &Value,
         precondition: &Precondition,
-        base: &str,
     ) -> Result<Resource, ScimError> {
-        match kind {
+        let (tenant_id, base) = (context.tenant_id, context.base);
+        let patched = match kind {
             ResourceKind::User => users::patch(self, tenant_id, id, body, precondition, base),
             ResourceKind::Group => groups::patch(self, tenant_id, id, body, precondition, base),
-        }
+        }?;
+        Ok(self.project(kind, context, patched))
     }
 
     pub fn delete(
@@ -114,14 +128,20 @@ impl ScimService {
     pub fn list(
         &self,
         kind: ResourceKind,
-        tenant_id: &str,
+        context: &Context,
         request: &ListRequest,
-        base: &str,
     ) -> Result<Value, ScimError> {
         match kind {
-            ResourceKind::User => stored::list::<UserRow>(self, tenant_id, request, base),
-            ResourceKind::Group => stored::list::<GroupRow>(self, tenant_id, request, base),
+            ResourceKind::User => stored::list::<UserRow>(self, context, request),
+            ResourceKind::Group => stored::list::<GroupRow>(self, context, request),
         }
+    }
+
+    fn project(&self, kind: ResourceKind, context: &Context, mut resource: Resource) -> Resource {
+        context
+            .projection
+            .apply(self.registry.resource(kind), &mut resource.body);
+        resource
     }
 
     pub fn registry(&self) -> &Registry {

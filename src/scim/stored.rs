@@ -7,7 +7,8 @@ use super::error::ScimError;
 use super::list::{ListRequest, group_by, list_response};
 use super::query::{Filterable, resolve, to_condition};
 use super::resource::Resource;
-use super::service::ScimService;
+use super::schema::ResourceKind;
+use super::service::{Context, ScimService};
 use crate::store::filter::Condition;
 use crate::store::{AnyConnection, StoreError};
 
@@ -15,8 +16,11 @@ pub(super) trait StoredResource: Sized {
     type Column: Copy + 'static;
     /// Rows computed at read time (memberships), each naming the resource it belongs to.
     type Related;
+    const KIND: ResourceKind;
     /// The core schema, which qualified attribute names in filters must name.
     const SCHEMA: &'static str;
+    /// The attribute shown from the related rows (`groups`, `members`).
+    const DERIVED: &'static str;
     /// The attributes a filter can use.
     const FILTERABLE: &'static [Filterable<Self::Column>];
 
@@ -65,24 +69,32 @@ pub(super) fn related_of<R: StoredResource>(
 
 pub(super) fn get<R: StoredResource>(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     id: &str,
-    base: &str,
 ) -> Result<Resource, ScimError> {
+    let tenant_id = context.tenant_id;
+    let with_related = context.projection.includes(R::DERIVED);
     let (row, related) = service.store.read(|conn| {
         let row = R::fetch(conn, tenant_id, id)?.ok_or_else(|| R::not_found(id))?;
-        let related = related_of(conn, tenant_id, &row)?;
+        let related = if with_related {
+            related_of(conn, tenant_id, &row)?
+        } else {
+            Vec::new()
+        };
         Ok::<_, ScimError>((row, related))
     })?;
-    row.show(service, base, &related)
+    row.show(service, context.base, &related)
 }
 
+/// A filtered page. Related rows (members) are read for the page only, and not at all when
+/// the projection drops them (`excludedAttributes=members`).
 pub(super) fn list<R: StoredResource>(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     request: &ListRequest,
-    base: &str,
 ) -> Result<Value, ScimError> {
+    let tenant_id = context.tenant_id;
+    let with_related = context.projection.includes(R::DERIVED);
     let filterable = |path: &_| resolve(path, R::SCHEMA, R::FILTERABLE);
     let condition = request
         .filter
@@ -99,16 +111,23 @@ pub(super) fn list<R: StoredResource>(
             request.count,
         )?;
         let ids: Vec<String> = page.iter().map(|row| row.id().to_string()).collect();
-        let related = R::related(conn, tenant_id, &ids)?;
+        let related = if with_related {
+            R::related(conn, tenant_id, &ids)?
+        } else {
+            Vec::new()
+        };
         Ok::<_, ScimError>((total, page, related))
     })?;
     let by_owner = group_by(related, |r| R::owner(r).to_string());
+    let schema = service.registry.resource(R::KIND);
     let resources = page
         .iter()
         .map(|row| {
             let related = by_owner.get(row.id()).map_or(&[][..], Vec::as_slice);
-            row.show(service, base, related).map(|r| r.body)
+            let mut body = row.show(service, context.base, related)?.body;
+            context.projection.apply(schema, &mut body);
+            Ok(body)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, ScimError>>()?;
     Ok(list_response(total, request.start_index, resources))
 }

@@ -215,6 +215,8 @@ const FILTERABLE: [Filterable<UserColumn>; 6] = [
 impl StoredResource for UserRow {
     type Column = UserColumn;
     type Related = MembershipOfUser;
+    const KIND: ResourceKind = ResourceKind::User;
+    const DERIVED: &'static str = "groups";
     const SCHEMA: &'static str = USER_SCHEMA;
     const FILTERABLE: &'static [Filterable<UserColumn>] = &FILTERABLE;
 

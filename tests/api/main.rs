@@ -11,6 +11,7 @@ mod filters;
 mod groups;
 mod health;
 mod patch;
+mod projection;
 mod tenancy;
 mod tls;
 mod users;
