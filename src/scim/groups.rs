@@ -14,7 +14,7 @@ use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, ren
 use super::schema::{GROUP_SCHEMA, ResourceKind};
 use super::service::ScimService;
 use super::stored::{StoredResource, related_of};
-use crate::store::filter::Condition;
+use crate::store::filter::{Condition, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::{AnyConnection, StoreError, from_stored, to_stored, users};
 
@@ -402,10 +402,11 @@ impl StoredResource for GroupRow {
         conn: &mut AnyConnection,
         tenant_id: &str,
         condition: Option<&Condition<GroupColumn>>,
+        sort: Option<Sort<GroupColumn>>,
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Self>, StoreError> {
-        rows::page(conn, tenant_id, condition, offset, limit)
+        rows::page(conn, tenant_id, condition, sort, offset, limit)
     }
 
     fn related(

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::error::ScimError;
-use super::filter::{self, Filter};
+use super::filter::{self, AttrPath, Filter, parse_path};
 use super::schema::LIST_RESPONSE_SCHEMA;
 
 /// Page-size limits, from configuration.
@@ -20,6 +20,10 @@ pub struct ListRequest {
     pub start_index: i64,
     pub count: i64,
     pub filter: Option<Filter>,
+    /// `sortBy`; ties and unsorted lists fall back to creation order.
+    pub sort_by: Option<AttrPath>,
+    /// `sortOrder=descending`.
+    pub descending: bool,
 }
 
 impl ListRequest {
@@ -33,12 +37,37 @@ impl ListRequest {
             start_index: 1,
             count: limits.default_count,
             filter: None,
+            sort_by: None,
+            descending: false,
         };
         for (name, value) in params {
             if name.eq_ignore_ascii_case("startIndex") {
                 request.start_index = parse_integer(name, value)?.max(1);
             } else if name.eq_ignore_ascii_case("count") {
                 request.count = parse_integer(name, value)?.clamp(0, limits.max_count);
+            } else if name.eq_ignore_ascii_case("sortBy") {
+                let path = parse_path(value)
+                    .map_err(|e| ScimError::InvalidValue(format!("sortBy: {e}")))?;
+                if path.filter.is_some() {
+                    return Err(ScimError::InvalidValue(
+                        "sortBy takes an attribute, not a filter".into(),
+                    ));
+                }
+                request.sort_by = Some(AttrPath {
+                    uri: path.uri,
+                    name: path.name,
+                    sub: path.sub,
+                });
+            } else if name.eq_ignore_ascii_case("sortOrder") {
+                request.descending = match value.to_ascii_lowercase().as_str() {
+                    "ascending" => false,
+                    "descending" => true,
+                    _ => {
+                        return Err(ScimError::InvalidValue(
+                            "sortOrder is ascending or descending".into(),
+                        ));
+                    }
+                };
             } else if name.eq_ignore_ascii_case("filter") {
                 let parsed =
                     filter::parse(value).map_err(|e| ScimError::InvalidFilter(e.to_string()))?;
@@ -112,7 +141,9 @@ mod tests {
                 Ok(ListRequest {
                     start_index,
                     count,
-                    filter: None
+                    filter: None,
+                    sort_by: None,
+                    descending: false
                 }),
                 "{params:?}"
             );

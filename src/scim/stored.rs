@@ -9,7 +9,7 @@ use super::query::{Filterable, resolve, to_condition};
 use super::resource::Resource;
 use super::schema::ResourceKind;
 use super::service::{Context, ScimService};
-use crate::store::filter::Condition;
+use crate::store::filter::{Condition, Sort};
 use crate::store::{AnyConnection, StoreError};
 
 pub(super) trait StoredResource: Sized {
@@ -40,6 +40,7 @@ pub(super) trait StoredResource: Sized {
         conn: &mut AnyConnection,
         tenant_id: &str,
         condition: Option<&Condition<Self::Column>>,
+        sort: Option<Sort<Self::Column>>,
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Self>, StoreError>;
@@ -101,12 +102,24 @@ pub(super) fn list<R: StoredResource>(
         .as_ref()
         .map(|f| to_condition(f, &filterable))
         .transpose()?;
+    let sort = match &request.sort_by {
+        Some(path) => {
+            let (column, _) = filterable(path)
+                .ok_or_else(|| ScimError::InvalidValue(format!("cannot sort by `{path}`")))?;
+            Some(Sort {
+                column,
+                descending: request.descending,
+            })
+        }
+        None => None,
+    };
     let (total, page, related) = service.store.read(|conn| {
         let total = R::count(conn, tenant_id, condition.as_ref())?;
         let page = R::page(
             conn,
             tenant_id,
             condition.as_ref(),
+            sort,
             request.offset(),
             request.count,
         )?;

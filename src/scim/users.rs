@@ -10,7 +10,7 @@ use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, ren
 use super::schema::{ResourceKind, USER_SCHEMA};
 use super::service::ScimService;
 use super::stored::{StoredResource, related_of};
-use crate::store::filter::Condition;
+use crate::store::filter::{Condition, Sort};
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
 
@@ -248,10 +248,11 @@ impl StoredResource for UserRow {
         conn: &mut AnyConnection,
         tenant_id: &str,
         condition: Option<&Condition<UserColumn>>,
+        sort: Option<Sort<UserColumn>>,
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Self>, StoreError> {
-        rows::page(conn, tenant_id, condition, offset, limit)
+        rows::page(conn, tenant_id, condition, sort, offset, limit)
     }
 
     fn related(

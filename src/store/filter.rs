@@ -1,4 +1,4 @@
-//! Conditions on indexed columns, compiled to SQL for both backends.
+//! Conditions and sort orders on indexed columns, compiled to SQL for both backends.
 //!
 //! The SCIM layer translates a filter into a `Condition` over a table's column enum; this module
 //! turns it into a boxed diesel expression. Every leaf yields TRUE or FALSE, never NULL (a
@@ -58,6 +58,13 @@ pub enum Condition<C> {
     Or(Box<Condition<C>>, Box<Condition<C>>),
     Not(Box<Condition<C>>),
     Const(bool),
+}
+
+/// A sort order on one column; ties are broken by id, so pages stay stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort<C> {
+    pub column: C,
+    pub descending: bool,
 }
 
 /// Compiles a condition tree; `leaf` compiles the column-specific leaves of one table.
@@ -152,7 +159,34 @@ macro_rules! order_predicate {
     }};
 }
 
-pub(crate) use {nullable_text_predicate, order_predicate, text_predicate};
+/// Orders a boxed query by a NOT NULL column.
+macro_rules! order_by {
+    ($query:expr, $column:expr, $descending:expr) => {{
+        use diesel::{ExpressionMethods, QueryDsl};
+        if $descending {
+            $query.order($column.desc())
+        } else {
+            $query.order($column.asc())
+        }
+    }};
+}
+
+/// Orders a boxed query by a nullable column; absent values sort as if greatest (last when
+/// ascending), the same on both backends.
+macro_rules! order_by_nullable {
+    ($query:expr, $column:expr, $descending:expr) => {{
+        use diesel::{ExpressionMethods, QueryDsl};
+        if $descending {
+            $query.order(($column.is_null().desc(), $column.desc()))
+        } else {
+            $query.order(($column.is_null().asc(), $column.asc()))
+        }
+    }};
+}
+
+pub(crate) use {
+    nullable_text_predicate, order_by, order_by_nullable, order_predicate, text_predicate,
+};
 
 #[cfg(test)]
 mod tests {

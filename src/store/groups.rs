@@ -4,7 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::filter::{
-    self, Condition, Db, Predicate, nullable_text_predicate, order_predicate, text_predicate,
+    self, Condition, Db, Predicate, Sort, nullable_text_predicate, order_by, order_by_nullable,
+    order_predicate, text_predicate,
 };
 use super::schema::{group_members, groups, users};
 use super::{AnyConnection, StoreError};
@@ -60,6 +61,23 @@ fn leaf(condition: &Condition<GroupColumn>) -> Predicate<groups::table> {
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
     }
+}
+
+fn sorted(
+    query: groups::BoxedQuery<'static, Db>,
+    sort: Option<Sort<GroupColumn>>,
+) -> groups::BoxedQuery<'static, Db> {
+    let Some(sort) = sort else {
+        return query.order(groups::id.asc());
+    };
+    let query = match sort.column {
+        GroupColumn::Id => order_by!(query, groups::id, sort.descending),
+        GroupColumn::DisplayNameKey => order_by!(query, groups::display_name_key, sort.descending),
+        GroupColumn::ExternalId => order_by_nullable!(query, groups::external_id, sort.descending),
+        GroupColumn::Created => order_by!(query, groups::created, sort.descending),
+        GroupColumn::LastModified => order_by!(query, groups::last_modified, sort.descending),
+    };
+    query.then_order_by(groups::id.asc())
 }
 
 fn matching(
@@ -166,11 +184,11 @@ pub fn page(
     conn: &mut AnyConnection,
     tenant_id: &str,
     condition: Option<&Condition<GroupColumn>>,
+    sort: Option<Sort<GroupColumn>>,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<GroupRow>, StoreError> {
-    Ok(matching(tenant_id, condition)
-        .order(groups::id.asc())
+    Ok(sorted(matching(tenant_id, condition), sort)
         .offset(offset)
         .limit(limit)
         .select(GroupRow::as_select())

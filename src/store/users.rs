@@ -5,7 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::filter::{
-    self, Condition, Db, Predicate, nullable_text_predicate, order_predicate, text_predicate,
+    self, Condition, Db, Predicate, Sort, nullable_text_predicate, order_by, order_by_nullable,
+    order_predicate, text_predicate,
 };
 use super::schema::{group_members, groups, users};
 use super::{AnyConnection, StoreError};
@@ -60,6 +61,24 @@ fn leaf(condition: &Condition<UserColumn>) -> Predicate<users::table> {
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
     }
+}
+
+fn sorted(
+    query: users::BoxedQuery<'static, Db>,
+    sort: Option<Sort<UserColumn>>,
+) -> users::BoxedQuery<'static, Db> {
+    let Some(sort) = sort else {
+        return query.order(users::id.asc());
+    };
+    let query = match sort.column {
+        UserColumn::Id => order_by!(query, users::id, sort.descending),
+        UserColumn::UserNameKey => order_by!(query, users::user_name_key, sort.descending),
+        UserColumn::ExternalId => order_by_nullable!(query, users::external_id, sort.descending),
+        UserColumn::Active => order_by!(query, users::active, sort.descending),
+        UserColumn::Created => order_by!(query, users::created, sort.descending),
+        UserColumn::LastModified => order_by!(query, users::last_modified, sort.descending),
+    };
+    query.then_order_by(users::id.asc())
 }
 
 fn matching(
@@ -173,11 +192,11 @@ pub fn page(
     conn: &mut AnyConnection,
     tenant_id: &str,
     condition: Option<&Condition<UserColumn>>,
+    sort: Option<Sort<UserColumn>>,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<UserRow>, StoreError> {
-    Ok(matching(tenant_id, condition)
-        .order(users::id.asc())
+    Ok(sorted(matching(tenant_id, condition), sort)
         .offset(offset)
         .limit(limit)
         .select(UserRow::as_select())

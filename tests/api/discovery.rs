@@ -13,6 +13,7 @@ on_both_backends! {
         assert_eq!(config["etag"]["supported"], json!(true));
         assert_eq!(config["patch"]["supported"], json!(true));
         assert_eq!(config["bulk"]["supported"], json!(false));
+        assert_eq!(config["sort"]["supported"], json!(true));
         assert_eq!(config["filter"], json!({"supported": true, "maxResults": 1000}));
         assert_eq!(config["authenticationSchemes"][0]["type"], "oauthbearertoken");
         assert_eq!(config["meta"]["location"], json!(format!("{}/ServiceProviderConfig", app.base)));

@@ -12,6 +12,7 @@ mod groups;
 mod health;
 mod patch;
 mod projection;
+mod sorting;
 mod tenancy;
 mod tls;
 mod users;
