@@ -9,15 +9,13 @@ use super::{AppState, base_url, scim_json};
 use crate::scim::{ScimError, discovery};
 
 pub fn routes(config: &mut web::ServiceConfig) {
+    // Resources, not bare routes: other methods get 405 rather than 404.
     config
-        .route(
-            "/ServiceProviderConfig",
-            web::get().to(service_provider_config),
-        )
-        .route("/ResourceTypes", web::get().to(resource_types))
-        .route("/ResourceTypes/{name}", web::get().to(resource_type))
-        .route("/Schemas", web::get().to(schemas))
-        .route("/Schemas/{id}", web::get().to(schema));
+        .service(web::resource("/ServiceProviderConfig").get(service_provider_config))
+        .service(web::resource("/ResourceTypes").get(resource_types))
+        .service(web::resource("/ResourceTypes/{name}").get(resource_type))
+        .service(web::resource("/Schemas").get(schemas))
+        .service(web::resource("/Schemas/{id}").get(schema));
 }
 
 async fn service_provider_config(

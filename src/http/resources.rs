@@ -12,6 +12,7 @@ use crate::scim::schema::ResourceKind;
 use crate::scim::{Context, ScimError};
 
 pub fn routes(config: &mut web::ServiceConfig) {
+    config.service(web::resource("/.search").post(search_all));
     for kind in [ResourceKind::User, ResourceKind::Group] {
         config.service(
             web::scope(&format!("/{}", kind.endpoint()))
@@ -109,6 +110,31 @@ async fn search(
     )?;
     let body =
         blocking(move || state.scim.list(scope.kind, &scope.context(), &list_request)).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+/// `POST /.search` at the root: users and groups in one list.
+async fn search_all(
+    ScimCaller(caller): ScimCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ScimError> {
+    let body = parse_body(&request, &body)?;
+    let params = search_params(&body)?;
+    // Attribute lists are read against the user schema, the one with extensions.
+    let scope = Scope::new(
+        caller.tenant_id,
+        ResourceKind::User,
+        &state,
+        &request,
+        &params,
+    )?;
+    let list_request = ListRequest::from_query(
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        state.scim.limits(),
+    )?;
+    let body = blocking(move || state.scim.search_all(&scope.context(), &list_request)).await?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 

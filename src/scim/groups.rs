@@ -435,7 +435,6 @@ impl StoredResource for GroupRow {
                 json!({
                     "value": m.user_id,
                     "$ref": resource::location(base, ResourceKind::User.endpoint(), &m.user_id),
-                    "display": m.display_name.as_deref().unwrap_or(&m.user_name),
                     "type": "User",
                 })
             })

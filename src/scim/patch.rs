@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::error::ScimError;
 use super::evaluate::{field, matches};
 use super::filter::{CompValue, CompareOp, Filter, PatchPath, parse_path};
-use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema};
+use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Schema};
 
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// Most operations accepted in one PATCH request.
@@ -64,10 +64,15 @@ pub fn parse(resource: &ResourceSchema, body: &Value) -> Result<Vec<Operation>, 
             }
         };
         let value = field(operation, "value").filter(|v| !v.is_null()).cloned();
-        match field(operation, "path")
+        let path = field(operation, "path")
             .and_then(Value::as_str)
-            .filter(|p| !p.trim().is_empty())
-        {
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        if let Some(extension) = path.and_then(|p| resource.extension(p)) {
+            parsed.extend(expand_extension(extension, op, value)?);
+            continue;
+        }
+        match path {
             Some(path) => {
                 let path = parse_path(path).map_err(|e| ScimError::InvalidPath(e.to_string()))?;
                 if op != PatchOp::Remove && value.is_none() {
@@ -85,6 +90,41 @@ pub fn parse(resource: &ResourceSchema, body: &Value) -> Result<Vec<Operation>, 
         }
     }
     Ok(parsed)
+}
+
+/// A whole extension as the path: one operation per attribute of it.
+fn expand_extension(
+    extension: &Schema,
+    op: PatchOp,
+    value: Option<Value>,
+) -> Result<Vec<Operation>, ScimError> {
+    let fields: Vec<(String, Option<Value>)> = match (op, value) {
+        (PatchOp::Remove, _) => extension
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), None))
+            .collect(),
+        // Names the extension does not define (a `schemas` copied into the value) are ignored.
+        (_, Some(Value::Object(fields))) => fields
+            .into_iter()
+            .filter(|(k, v)| !v.is_null() && AttributeDef::find(&extension.attributes, k).is_some())
+            .map(|(k, v)| (k, Some(v)))
+            .collect(),
+        _ => {
+            return Err(ScimError::InvalidValue(format!(
+                "`{}` takes an object",
+                extension.id
+            )));
+        }
+    };
+    fields
+        .into_iter()
+        .map(|(name, value)| {
+            let path = parse_path(&format!("{}:{name}", extension.id))
+                .map_err(|e| ScimError::InvalidPath(e.to_string()))?;
+            Ok(Operation { op, path, value })
+        })
+        .collect()
 }
 
 /// A path-less `add`/`replace`: each key of the value object is a path of its own.
@@ -108,27 +148,15 @@ fn expand(
             continue;
         }
         if let Some(extension) = resource.extension(&key) {
-            let Value::Object(inner) = value else {
-                return Err(ScimError::InvalidValue(format!(
-                    "`{}` must be an object",
-                    extension.id
-                )));
-            };
-            for (name, value) in inner.into_iter().filter(|(_, v)| !v.is_null()) {
-                let path = parse_path(&format!("{}:{name}", extension.id))
-                    .map_err(|e| ScimError::InvalidPath(e.to_string()))?;
-                operations.push(Operation {
-                    op,
-                    path,
-                    value: Some(value),
-                });
-            }
+            operations.extend(expand_extension(extension, op, Some(value))?);
             continue;
         }
         let path = parse_path(&key).map_err(|e| ScimError::InvalidPath(e.to_string()))?;
-        // Read-only attributes in a path-less value (Okta sends `id` with renames) are ignored.
-        if definition(resource, &path).is_ok_and(|d| d.mutability == Mutability::ReadOnly) {
-            continue;
+        // As in a POST, unknown and read-only attributes in a path-less value are ignored
+        // (Okta sends `id` with every rename).
+        match definition(resource, &path) {
+            Ok(definition) if definition.mutability != Mutability::ReadOnly => {}
+            _ => continue,
         }
         operations.push(Operation {
             op,

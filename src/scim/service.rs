@@ -137,6 +137,11 @@ impl ScimService {
         }
     }
 
+    /// Search across all resource types (`POST /.search` at the root).
+    pub fn search_all(&self, context: &Context, request: &ListRequest) -> Result<Value, ScimError> {
+        stored::search_all::<UserRow, GroupRow>(self, context, request)
+    }
+
     fn project(&self, kind: ResourceKind, context: &Context, mut resource: Resource) -> Resource {
         context
             .projection

@@ -87,15 +87,13 @@ pub(super) fn get<R: StoredResource>(
     row.show(service, context.base, &related)
 }
 
-/// A filtered page. Related rows (members) are read for the page only, and not at all when
-/// the projection drops them (`excludedAttributes=members`).
-pub(super) fn list<R: StoredResource>(
-    service: &ScimService,
-    context: &Context,
-    request: &ListRequest,
-) -> Result<Value, ScimError> {
-    let tenant_id = context.tenant_id;
-    let with_related = context.projection.includes(R::DERIVED);
+/// A list request turned into a condition and a sort order for one resource type.
+struct Plan<C> {
+    condition: Option<Condition<C>>,
+    sort: Option<Sort<C>>,
+}
+
+fn plan<R: StoredResource>(request: &ListRequest) -> Result<Plan<R::Column>, ScimError> {
     let filterable = |path: &_| resolve(path, R::SCHEMA, R::FILTERABLE);
     let condition = request
         .filter
@@ -113,34 +111,139 @@ pub(super) fn list<R: StoredResource>(
         }
         None => None,
     };
-    let (total, page, related) = service.store.read(|conn| {
-        let total = R::count(conn, tenant_id, condition.as_ref())?;
-        let page = R::page(
-            conn,
-            tenant_id,
-            condition.as_ref(),
-            sort,
-            request.offset(),
-            request.count,
-        )?;
-        let ids: Vec<String> = page.iter().map(|row| row.id().to_string()).collect();
-        let related = if with_related {
-            R::related(conn, tenant_id, &ids)?
-        } else {
-            Vec::new()
-        };
-        Ok::<_, ScimError>((total, page, related))
-    })?;
+    Ok(Plan { condition, sort })
+}
+
+fn count<R: StoredResource>(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    plan: &Plan<R::Column>,
+) -> Result<i64, ScimError> {
+    Ok(R::count(conn, tenant_id, plan.condition.as_ref())?)
+}
+
+/// One page, rendered and projected. Related rows (members) are read for the page only, and
+/// not at all when the projection drops them (`excludedAttributes=members`).
+fn page<R: StoredResource>(
+    conn: &mut AnyConnection,
+    service: &ScimService,
+    context: &Context,
+    plan: &Plan<R::Column>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Value>, ScimError> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let tenant_id = context.tenant_id;
+    let rows = R::page(
+        conn,
+        tenant_id,
+        plan.condition.as_ref(),
+        plan.sort,
+        offset,
+        limit,
+    )?;
+    let related = if context.projection.includes(R::DERIVED) {
+        let ids: Vec<String> = rows.iter().map(|row| row.id().to_string()).collect();
+        R::related(conn, tenant_id, &ids)?
+    } else {
+        Vec::new()
+    };
     let by_owner = group_by(related, |r| R::owner(r).to_string());
     let schema = service.registry.resource(R::KIND);
-    let resources = page
-        .iter()
+    rows.iter()
         .map(|row| {
             let related = by_owner.get(row.id()).map_or(&[][..], Vec::as_slice);
             let mut body = row.show(service, context.base, related)?.body;
             context.projection.apply(schema, &mut body);
             Ok(body)
         })
-        .collect::<Result<Vec<_>, ScimError>>()?;
+        .collect()
+}
+
+/// A filtered, sorted page of one resource type.
+pub(super) fn list<R: StoredResource>(
+    service: &ScimService,
+    context: &Context,
+    request: &ListRequest,
+) -> Result<Value, ScimError> {
+    let plan = plan::<R>(request)?;
+    let (total, resources) = service.store.read(|conn| {
+        let total = count::<R>(conn, context.tenant_id, &plan)?;
+        let resources = page::<R>(
+            conn,
+            service,
+            context,
+            &plan,
+            request.offset(),
+            request.count,
+        )?;
+        Ok::<_, ScimError>((total, resources))
+    })?;
+    Ok(list_response(total, request.start_index, resources))
+}
+
+/// A plan, or `None` when the request names attributes this type does not have.
+fn applicable<C>(result: Result<Plan<C>, ScimError>) -> Result<Option<Plan<C>>, ScimError> {
+    match result {
+        Ok(plan) => Ok(Some(plan)),
+        Err(ScimError::InvalidFilter(_) | ScimError::InvalidValue(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// `POST /.search` at the root (RFC 7644 §3.4.3): users, then groups, paged as one list. A
+/// type whose attributes the filter does not have contributes nothing.
+pub(super) fn search_all<U: StoredResource, G: StoredResource>(
+    service: &ScimService,
+    context: &Context,
+    request: &ListRequest,
+) -> Result<Value, ScimError> {
+    let (users, groups) = (
+        applicable(plan::<U>(request))?,
+        applicable(plan::<G>(request))?,
+    );
+    if users.is_none() && groups.is_none() {
+        // Neither type can answer: report why, as for a single type.
+        plan::<U>(request)?;
+    }
+    let (total, resources) = service.store.read(|conn| {
+        let user_total = users
+            .as_ref()
+            .map(|p| count::<U>(conn, context.tenant_id, p))
+            .transpose()?
+            .unwrap_or(0);
+        let group_total = groups
+            .as_ref()
+            .map(|p| count::<G>(conn, context.tenant_id, p))
+            .transpose()?
+            .unwrap_or(0);
+        let (offset, limit) = (request.offset(), request.count);
+        let mut resources = match &users {
+            Some(plan) => page::<U>(
+                conn,
+                service,
+                context,
+                plan,
+                offset,
+                limit.min(user_total - offset),
+            )?,
+            None => Vec::new(),
+        };
+        let remaining = limit - resources.len() as i64;
+        if let Some(plan) = &groups {
+            let group_offset = (offset - user_total).max(0);
+            resources.extend(page::<G>(
+                conn,
+                service,
+                context,
+                plan,
+                group_offset,
+                remaining,
+            )?);
+        }
+        Ok::<_, ScimError>((user_total + group_total, resources))
+    })?;
     Ok(list_response(total, request.start_index, resources))
 }

@@ -19,13 +19,12 @@ struct Columns {
     user_name: String,
     user_name_key: String,
     external_id: Option<String>,
-    display_name: Option<String>,
     active: bool,
     attributes: String,
 }
 
 impl Columns {
-    fn from_attributes(mut attributes: Map<String, Value>) -> Result<Self, ScimError> {
+    fn from_attributes(attributes: Map<String, Value>) -> Result<Self, ScimError> {
         let text = |attributes: &Map<String, Value>, name: &str| {
             attributes
                 .get(name)
@@ -34,16 +33,15 @@ impl Columns {
         };
         let user_name = text(&attributes, "userName")
             .ok_or_else(|| ScimError::InvalidValue("`userName` is required".into()))?;
-        // `active` has no default in RFC 7643; a user provisioned without it is active.
+        // `active` has no default in RFC 7643 and stays absent if not sent; a user without it
+        // has not been deactivated, so it counts as active for access decisions.
         let active = attributes
-            .entry("active")
-            .or_insert(Value::Bool(true))
-            .as_bool()
+            .get("active")
+            .and_then(Value::as_bool)
             .unwrap_or(true);
         Ok(Self {
             user_name_key: user_name_key(&user_name),
             external_id: text(&attributes, "externalId"),
-            display_name: text(&attributes, "displayName"),
             user_name,
             active,
             attributes: Value::Object(attributes).to_string(),
@@ -80,7 +78,6 @@ pub(super) fn create(
         user_name: columns.user_name,
         user_name_key: columns.user_name_key,
         external_id: columns.external_id,
-        display_name: columns.display_name,
         active: columns.active,
         attributes: columns.attributes,
         version: 1,
@@ -133,7 +130,6 @@ fn changes(
         user_name: columns.user_name,
         user_name_key: columns.user_name_key,
         external_id: columns.external_id,
-        display_name: columns.display_name,
         active: columns.active,
         attributes: columns.attributes,
         last_modified: to_stored(service.clock.now()),

@@ -7,7 +7,7 @@ use super::filter::{
     self, Condition, Db, Predicate, Sort, nullable_text_predicate, order_by, order_by_nullable,
     order_predicate, text_predicate,
 };
-use super::schema::{group_members, groups, users};
+use super::schema::{group_members, groups};
 use super::{AnyConnection, StoreError};
 
 /// The columns a filter on groups can use.
@@ -117,13 +117,11 @@ pub struct GroupChanges {
     pub last_modified: NaiveDateTime,
 }
 
-/// A member of a group as rendered in the group's `members` attribute.
+/// One membership, as rendered in the group's `members` attribute.
 #[derive(Debug, Clone, Queryable)]
 pub struct Member {
     pub group_id: String,
     pub user_id: String,
-    pub user_name: String,
-    pub display_name: Option<String>,
 }
 
 pub fn insert(conn: &mut AnyConnection, row: &GroupRow) -> Result<(), StoreError> {
@@ -213,16 +211,10 @@ pub fn members(
     for chunk in group_ids.chunks(super::MAX_BOUND_IDS) {
         found.extend(
             group_members::table
-                .inner_join(users::table.on(users::id.eq(group_members::user_id)))
                 .filter(group_members::tenant_id.eq(tenant_id))
                 .filter(group_members::group_id.eq_any(chunk))
                 .order((group_members::group_id.asc(), group_members::user_id.asc()))
-                .select((
-                    group_members::group_id,
-                    users::id,
-                    users::user_name,
-                    users::display_name,
-                ))
+                .select((group_members::group_id, group_members::user_id))
                 .load::<Member>(conn)?,
         );
     }

@@ -29,7 +29,6 @@ diesel::table! {
         user_name -> Text,
         user_name_key -> Text,
         external_id -> Nullable<Text>,
-        display_name -> Nullable<Text>,
         active -> Bool,
         attributes -> Text,
         version -> BigInt,

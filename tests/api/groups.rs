@@ -28,7 +28,7 @@ on_both_backends! {
         assert_eq!(group["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:Group"]));
         assert_eq!(group["displayName"], "Engineering");
         assert_eq!(group["members"], json!([{
-            "value": alice, "$ref": format!("{}/Users/{alice}", app.base), "display": "alice", "type": "User",
+            "value": alice, "$ref": format!("{}/Users/{alice}", app.base), "type": "User",
         }]));
         assert_eq!(group["meta"]["resourceType"], "Group");
         let read = expect_status(app.get(&format!("/Groups/{}", id_of(&group))).await, StatusCode::OK).await;

@@ -245,3 +245,22 @@ on_both_backends! {
         expect_scim_error(response, StatusCode::NOT_FOUND, None).await;
     }
 }
+
+on_both_backends! {
+    async fn a_whole_extension_can_be_the_path_of_add_replace_and_remove(app) {
+        let path = format!("/Users/{}", id_of(&app.create_user("ext").await));
+        let added = patch_ok(&app, &path, json!([{"op": "add", "path": ENTERPRISE, "value": {"department": "R&D", "costCenter": "42"}}])).await;
+        assert_eq!(added[ENTERPRISE], json!({"department": "R&D", "costCenter": "42"}));
+        let replaced = patch_ok(&app, &path, json!([{"op": "replace", "path": ENTERPRISE, "value": {"department": "Ops"}}])).await;
+        assert_eq!(replaced[ENTERPRISE]["department"], "Ops");
+        let removed = patch_ok(&app, &path, json!([{"op": "remove", "path": ENTERPRISE}])).await;
+        assert!(removed.get(ENTERPRISE).is_none(), "{removed}");
+        assert_eq!(removed["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:User"]));
+    }
+
+    async fn removing_active_leaves_it_unassigned(app) {
+        let created = expect_status(app.post("/Users", &json!({"userName": "act", "active": true})).await, StatusCode::CREATED).await;
+        let removed = patch_ok(&app, &format!("/Users/{}", id_of(&created)), json!([{"op": "remove", "path": "active"}])).await;
+        assert!(removed.get("active").is_none(), "{removed}");
+    }
+}

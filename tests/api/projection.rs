@@ -59,3 +59,32 @@ on_both_backends! {
         assert!(first.get("meta").is_none(), "{first}");
     }
 }
+
+on_both_backends! {
+    async fn a_root_search_pages_through_users_then_groups(app) {
+        for name in ["u1", "u2"] {
+            app.create_user(name).await;
+        }
+        for name in ["g1", "g2"] {
+            app.create_group(name, &[]).await;
+        }
+        let search = |body: serde_json::Value| {
+            app.request(Method::POST, "/.search").header("content-type", "application/scim+json").body(body.to_string()).send()
+        };
+        let everything = expect_status(search(json!({"startIndex": 2, "count": 2})).await.expect("POST"), StatusCode::OK).await;
+        assert_eq!(everything["totalResults"], json!(4));
+        let types: Vec<&str> = everything["Resources"].as_array().into_iter().flatten().filter_map(|r| r["meta"]["resourceType"].as_str()).collect();
+        assert_eq!(types, vec!["User", "Group"], "the page straddles users and groups");
+        let users_only = expect_status(search(json!({"filter": "userName sw \"u\""})).await.expect("POST"), StatusCode::OK).await;
+        assert_eq!(users_only["totalResults"], json!(2), "groups have no userName: they match nothing");
+        let bad = search(json!({"filter": "userName eq"})).await.expect("POST");
+        expect_scim_error(bad, StatusCode::BAD_REQUEST, Some("invalidFilter")).await;
+    }
+
+    async fn discovery_endpoints_answer_other_methods_with_405(app) {
+        for path in ["/ServiceProviderConfig", "/Schemas", "/ResourceTypes"] {
+            let response = app.request(Method::POST, path).header("content-type", "application/scim+json").body("{}").send().await.expect("POST");
+            expect_scim_error(response, StatusCode::METHOD_NOT_ALLOWED, None).await;
+        }
+    }
+}

@@ -26,7 +26,6 @@ CREATE TABLE users (
     user_name     TEXT NOT NULL,
     user_name_key TEXT COLLATE "C" NOT NULL,
     external_id   TEXT COLLATE "C",
-    display_name  TEXT,
     active        BOOLEAN NOT NULL,
     attributes    TEXT NOT NULL,
     version       BIGINT NOT NULL,

@@ -25,7 +25,6 @@ CREATE TABLE users (
     user_name     TEXT NOT NULL,
     user_name_key TEXT NOT NULL,
     external_id   TEXT,
-    display_name  TEXT,
     active        BOOLEAN NOT NULL,
     attributes    TEXT NOT NULL,
     version       BIGINT NOT NULL,
