@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter, PatchPath};
-use super::normalize::normalize;
+use super::normalize::{fold, normalize};
 use super::patch::{self, Operation, PatchOp};
 use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
@@ -39,7 +39,7 @@ impl Columns {
         let display_name = text("displayName")
             .ok_or_else(|| ScimError::InvalidValue("`displayName` is required".into()))?;
         Ok(Self {
-            display_name_key: display_name.to_lowercase(),
+            display_name_key: fold(&display_name),
             external_id: text("externalId"),
             display_name,
             attributes: Value::Object(attributes).to_string(),

@@ -9,6 +9,15 @@ use serde_json::{Map, Value};
 use super::error::ScimError;
 use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Schema};
 
+/// The form in which case-insensitive values (`userName`, a group's `displayName`) are
+/// compared and indexed: Unicode compatibility normalization (NFKC) and lower case, so that
+/// `alice`, `ALICE` and the fullwidth `ＡＬＩＣＥ` are one name, not three look-alike accounts.
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let lowered: String = text.nfkc().collect::<String>().to_lowercase();
+    lowered.nfkc().collect()
+}
+
 /// Keys that a client may send but never sets.
 const SERVER_KEYS: [&str; 3] = ["schemas", "id", "meta"];
 
@@ -300,6 +309,15 @@ mod tests {
             Ok(n) => Value::Object(n.attributes),
             Err(e) => panic!("expected the input to be accepted: {e:?}"),
         }
+    }
+
+    #[test]
+    fn folding_merges_case_and_width_variants() {
+        for variant in ["alice", "ALICE", "Alice", "ＡＬＩＣＥ", "ａｌｉｃｅ"] {
+            assert_eq!(fold(variant), "alice", "{variant}");
+        }
+        assert_eq!(fold("ΣΟΦΊΑ"), fold("σοφία"));
+        assert_ne!(fold("alice"), fold("alíce"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use chrono::DateTime;
 
 use super::error::ScimError;
 use super::filter::{AttrPath, CompValue, CompareOp, Filter};
+use super::normalize::fold;
 use crate::store::filter::{Condition, OrderOp, TextOp};
 use crate::store::to_stored;
 
@@ -92,7 +93,7 @@ fn compare<C: Copy>(
                 return Err(invalid("compare with a string"));
             };
             let text = if kind == ColumnKind::FoldedText {
-                text.to_lowercase()
+                fold(text)
             } else {
                 text.clone()
             };

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
-use super::normalize::normalize;
+use super::normalize::{fold, normalize};
 use super::patch;
 use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
@@ -49,9 +49,9 @@ impl Columns {
     }
 }
 
-/// `userName` is unique per tenant regardless of case (RFC 7643 `caseExact: false`).
+/// `userName` is unique per tenant regardless of case and width (RFC 7643 `caseExact: false`).
 pub fn user_name_key(user_name: &str) -> String {
-    user_name.to_lowercase()
+    fold(user_name)
 }
 
 fn taken(user_name: &str) -> impl FnOnce(StoreError) -> ScimError + '_ {
