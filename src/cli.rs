@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::access::credentials::{self, CredentialKind, NewCredential};
+use crate::audit::{self, Verification};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{Config, Overrides};
 use crate::http::{self, AppState, SCIM_PATH, ServerSettings};
@@ -59,6 +60,22 @@ enum Command {
     Client {
         #[command(subcommand)]
         command: ClientCommand,
+    },
+    /// Inspect the audit log
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain: report the first broken, missing or reordered record, or the
+    /// verified count and head hash. Exits non-zero when a chain is broken.
+    Verify {
+        /// Tenant name or id [default: every tenant]
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -147,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenant { command } => tenant(command, &store, clock.as_ref()),
         Command::Client { command } => client(command, &store, clock.as_ref()),
+        Command::Audit { command } => audit_command(command, &store),
     }
 }
 
@@ -300,6 +318,33 @@ fn client(command: ClientCommand, store: &Store, clock: &dyn Clock) -> anyhow::R
         ClientCommand::Revoke { client_id } => {
             credentials::revoke(store, &client_id, clock.now())?;
             eprintln!("credential {client_id} revoked");
+        }
+    }
+    Ok(())
+}
+
+fn audit_command(command: AuditCommand, store: &Store) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify { tenant } => {
+            let tenants = match tenant {
+                Some(tenant) => vec![tenant],
+                None => tenancy::list(store)?.into_iter().map(|t| t.name).collect(),
+            };
+            let mut broken = 0;
+            for tenant in tenants {
+                match audit::verify(store, &tenant)? {
+                    Verification::Intact { records, head } => {
+                        println!("{tenant}: intact, {records} records, head {head}");
+                    }
+                    Verification::Broken { seq, reason } => {
+                        broken += 1;
+                        println!("{tenant}: BROKEN at record {seq}: {reason}");
+                    }
+                }
+            }
+            if broken > 0 {
+                anyhow::bail!("{broken} audit chain(s) broken");
+            }
         }
     }
     Ok(())

@@ -9,9 +9,11 @@
 )]
 
 pub mod access;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod hashing;
 pub mod http;
 pub mod scim;
 pub mod store;

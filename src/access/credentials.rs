@@ -9,9 +9,11 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use crate::audit::{self, Actor, Event};
+use crate::hashing::sha256_hex;
 use crate::store::credentials::{self as rows, CredentialRow};
 use crate::store::{self, Store, StoreError, tenants};
 
@@ -137,6 +139,13 @@ pub fn create(
             revoked: None,
         };
         rows::insert(conn, &row)?;
+        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind});
+        let event = Event {
+            resource_type: Some("Credential"),
+            resource_id: Some(row.id.clone()),
+            ..Event::new("credential.create", details)
+        };
+        audit::record(conn, &tenant.id, now, event)?;
         Ok(NewCredential {
             client_id: row.id,
             tenant_id: tenant.id,
@@ -174,12 +183,20 @@ pub fn list(store: &Store) -> Result<Vec<CredentialInfo>, CredentialError> {
 }
 
 pub fn revoke(store: &Store, client_id: &str, now: DateTime<Utc>) -> Result<(), CredentialError> {
-    let revoked = store.write(|conn| rows::revoke(conn, client_id, store::to_stored(now)))?;
-    if revoked {
+    store.write(|conn| {
+        let row = rows::get(conn, client_id)?
+            .filter(|row| row.revoked.is_none())
+            .ok_or_else(|| CredentialError::UnknownCredential(client_id.to_string()))?;
+        rows::revoke(conn, client_id, store::to_stored(now))?;
+        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind});
+        let event = Event {
+            resource_type: Some("Credential"),
+            resource_id: Some(row.id.clone()),
+            ..Event::new("credential.revoke", details)
+        };
+        audit::record(conn, &row.tenant_id, now, event)?;
         Ok(())
-    } else {
-        Err(CredentialError::UnknownCredential(client_id.to_string()))
-    }
+    })
 }
 
 /// The caller a presented secret belongs to, or `None` for an unknown or revoked secret.
@@ -189,33 +206,53 @@ pub fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Option<Caller>, StoreError> {
     let presented_hash = digest(presented);
-    store.read(|conn| {
-        let Some(row) = rows::find_active_by_hash(conn, &presented_hash)? else {
-            return Ok(None);
-        };
-        // The lookup is by digest; the comparison below keeps the final check constant-time
-        // whatever index or cache serves the lookup.
-        if !bool::from(row.secret_hash.as_bytes().ct_eq(presented_hash.as_bytes())) {
-            return Ok(None);
+    let Some(row) = store.read(|conn| rows::find_active_by_hash(conn, &presented_hash))? else {
+        return Ok(None);
+    };
+    // The lookup is by digest; the comparison below keeps the final check constant-time
+    // whatever index or cache serves the lookup.
+    if !bool::from(row.secret_hash.as_bytes().ct_eq(presented_hash.as_bytes())) {
+        return Ok(None);
+    }
+    let Some(kind) = CredentialKind::parse(&row.kind) else {
+        return Err(StoreError::Corrupt(format!(
+            "credential {} has unknown kind",
+            row.id
+        )));
+    };
+    match row.last_used {
+        None => first_use(store, &row, now)?,
+        Some(used) if store::from_stored(used) + LAST_USED_RESOLUTION <= now => {
+            store.read(|conn| rows::touch(conn, &row.id, store::to_stored(now)))?;
         }
-        let Some(kind) = CredentialKind::parse(&row.kind) else {
-            return Err(StoreError::Corrupt(format!(
-                "credential {} has unknown kind",
-                row.id
-            )));
-        };
-        let stale = row
-            .last_used
-            .is_none_or(|used| store::from_stored(used) + LAST_USED_RESOLUTION <= now);
-        if stale {
-            rows::touch(conn, &row.id, store::to_stored(now))?;
+        Some(_) => {}
+    }
+    Ok(Some(Caller {
+        client_id: row.id,
+        name: row.name,
+        kind,
+        tenant_id: row.tenant_id,
+    }))
+}
+
+/// The first successful use of a credential is an audit event (the IdP is connected).
+fn first_use(store: &Store, row: &CredentialRow, now: DateTime<Utc>) -> Result<(), StoreError> {
+    store.write(|conn| {
+        if !rows::touch_first(conn, &row.id, store::to_stored(now))? {
+            return Ok(());
         }
-        Ok(Some(Caller {
-            client_id: row.id,
-            name: row.name,
-            kind,
-            tenant_id: row.tenant_id,
-        }))
+        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind});
+        let actor = Actor {
+            client_id: row.id.clone(),
+            name: row.name.clone(),
+        };
+        let event = Event {
+            actor: Some(&actor),
+            resource_type: Some("Credential"),
+            resource_id: Some(row.id.clone()),
+            ..Event::new("credential.first_use", details)
+        };
+        audit::record(conn, &row.tenant_id, now, event).map(|_| ())
     })
 }
 
@@ -226,8 +263,7 @@ fn generate_secret() -> Result<String, CredentialError> {
 }
 
 fn digest(secret: &str) -> String {
-    let hash = Sha256::digest(secret.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(secret.as_bytes())
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! `/Users` and `/Groups`: the same handlers serve both, told apart by the scope's `ResourceKind`.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use tracing_actix_web::RequestId;
 
 use super::auth::ScimCaller;
 use super::{AppState, base_url, blocking, parse_body, scim_json};
+use crate::access::credentials::Caller;
+use crate::audit::{Actor, RequestInfo};
 use crate::scim::list::ListRequest;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{Precondition, Resource};
@@ -38,11 +41,13 @@ struct Scope {
     tenant_id: String,
     base: String,
     projection: Projection,
+    actor: Actor,
+    request: RequestInfo,
 }
 
 impl Scope {
     fn new(
-        caller_tenant: String,
+        caller: Caller,
         kind: ResourceKind,
         state: &AppState,
         request: &HttpRequest,
@@ -59,11 +64,24 @@ impl Scope {
             param("attributes"),
             param("excludedAttributes"),
         )?;
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string());
         Ok(Self {
             kind,
-            tenant_id: caller_tenant,
+            tenant_id: caller.tenant_id,
             base: base_url(request, state),
             projection,
+            actor: Actor {
+                client_id: caller.client_id,
+                name: caller.name,
+            },
+            request: RequestInfo {
+                id: request_id.unwrap_or_default(),
+                method: request.method().to_string(),
+                path: request.path().to_string(),
+            },
         })
     }
 
@@ -72,6 +90,8 @@ impl Scope {
             tenant_id: &self.tenant_id,
             base: &self.base,
             projection: &self.projection,
+            actor: &self.actor,
+            request: &self.request,
         }
     }
 }
@@ -83,7 +103,7 @@ async fn list(
     request: HttpRequest,
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
-    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
+    let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     let list_request = ListRequest::from_query(
         query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         state.scim.limits(),
@@ -103,7 +123,7 @@ async fn search(
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
     let params = search_params(&body)?;
-    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &params)?;
+    let scope = Scope::new(caller, **kind, &state, &request, &params)?;
     let list_request = ListRequest::from_query(
         params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         state.scim.limits(),
@@ -123,13 +143,7 @@ async fn search_all(
     let body = parse_body(&request, &body)?;
     let params = search_params(&body)?;
     // Attribute lists are read against the user schema, the one with extensions.
-    let scope = Scope::new(
-        caller.tenant_id,
-        ResourceKind::User,
-        &state,
-        &request,
-        &params,
-    )?;
+    let scope = Scope::new(caller, ResourceKind::User, &state, &request, &params)?;
     let list_request = ListRequest::from_query(
         params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         state.scim.limits(),
@@ -169,7 +183,7 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
-    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
+    let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     let created = blocking(move || state.scim.create(scope.kind, &scope.context(), &body)).await?;
     let mut response = resource_response(StatusCode::CREATED, &created);
     if let Ok(location) = header::HeaderValue::from_str(&created.location) {
@@ -186,7 +200,7 @@ async fn get(
     query: Query,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
+    let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     let if_none_match = request
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -217,7 +231,7 @@ async fn replace(
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
-    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
+    let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     let precondition = if_match(&request);
     let replaced = blocking(move || {
         state
@@ -238,7 +252,7 @@ async fn patch(
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
-    let scope = Scope::new(caller.tenant_id, **kind, &state, &request, &query)?;
+    let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     let precondition = if_match(&request);
     let patched = blocking(move || {
         state
@@ -256,11 +270,12 @@ async fn delete(
     request: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    let (precondition, kind) = (if_match(&request), **kind);
+    let scope = Scope::new(caller, **kind, &state, &request, &[])?;
+    let precondition = if_match(&request);
     blocking(move || {
         state
             .scim
-            .delete(kind, &caller.tenant_id, &id, &precondition)
+            .delete(scope.kind, &scope.context(), &id, &precondition)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

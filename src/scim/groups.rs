@@ -12,8 +12,9 @@ use super::patch::{self, Operation, PatchOp};
 use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
 use super::schema::{GROUP_SCHEMA, ResourceKind};
-use super::service::ScimService;
+use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_of};
+use crate::audit;
 use crate::store::filter::{Condition, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::{AnyConnection, StoreError, from_stored, to_stored, users};
@@ -23,7 +24,8 @@ struct Columns {
     display_name: String,
     display_name_key: String,
     external_id: Option<String>,
-    attributes: String,
+    /// The stored document: every attribute but `members`.
+    document: Map<String, Value>,
     members: BTreeSet<String>,
 }
 
@@ -42,7 +44,7 @@ impl Columns {
             display_name_key: fold(&display_name),
             external_id: text("externalId"),
             display_name,
-            attributes: Value::Object(attributes).to_string(),
+            document: attributes,
             members,
         })
     }
@@ -97,57 +99,59 @@ fn check_members_exist(
 
 pub(super) fn create(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     body: &Value,
-    base: &str,
 ) -> Result<Resource, ScimError> {
     let normalized = normalize(service.registry.resource(ResourceKind::Group), body)?;
     let columns = Columns::from_attributes(normalized.attributes)?;
-    let now = to_stored(service.clock.now());
+    let tenant_id = context.tenant_id;
+    let now = service.clock.now();
     let row = GroupRow {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: tenant_id.to_string(),
         display_name: columns.display_name,
         display_name_key: columns.display_name_key,
         external_id: columns.external_id,
-        attributes: columns.attributes,
+        attributes: Value::Object(columns.document.clone()).to_string(),
         version: 1,
-        created: now,
-        last_modified: now,
+        created: to_stored(now),
+        last_modified: to_stored(now),
     };
     let new_members: Vec<String> = columns.members.into_iter().collect();
     let members = service.store.write(|conn| {
         check_members_exist(conn, tenant_id, &new_members)?;
         rows::insert(conn, &row)?;
         rows::add_members(conn, tenant_id, &row.id, &new_members)?;
+        let details = json!({"attributes": columns.document.keys().collect::<Vec<_>>(), "members_added": new_members});
+        let personal = json!({"after": columns.document});
+        let event = context.event("group.create", ResourceKind::Group, &row.id, details, Some(personal));
+        audit::record(conn, tenant_id, now, event)?;
         Ok::<_, ScimError>(related_of(conn, tenant_id, &row)?)
     })?;
-    row.show(service, base, &members)
+    row.show(service, context.base, &members)
 }
 
 pub(super) fn replace(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     id: &str,
     body: &Value,
     precondition: &Precondition,
-    base: &str,
 ) -> Result<Resource, ScimError> {
     let normalized = normalize(service.registry.resource(ResourceKind::Group), body)?;
-    let (changes, members) = changes(service, normalized.attributes)?;
-    let membership = Membership::Replace(members);
-    update(service, tenant_id, id, precondition, base, |_| {
-        Ok((changes, membership))
+    let columns = Columns::from_attributes(normalized.attributes)?;
+    let membership = Membership::Replace(columns.members.clone());
+    update(service, context, "group.replace", id, precondition, |_| {
+        Ok((columns, membership))
     })
 }
 
 pub(super) fn patch(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     id: &str,
     body: &Value,
     precondition: &Precondition,
-    base: &str,
 ) -> Result<Resource, ScimError> {
     let schema = service.registry.resource(ResourceKind::Group);
     let (member_operations, other_operations): (Vec<_>, Vec<_>) = patch::parse(schema, body)?
@@ -160,13 +164,20 @@ pub(super) fn patch(
     for operation in &member_operations {
         membership.apply(operation)?;
     }
-    update(service, tenant_id, id, precondition, base, |current| {
-        let mut document = parse_attributes(&current.id, &current.attributes)?;
-        patch::apply_all(schema, &mut document, &other_operations)?;
-        let normalized = normalize(schema, &Value::Object(document))?;
-        let (changes, _) = changes(service, normalized.attributes)?;
-        Ok((changes, membership))
-    })
+    update(
+        service,
+        context,
+        "group.patch",
+        id,
+        precondition,
+        |current| {
+            let mut document = parse_attributes(&current.id, &current.attributes)?;
+            patch::apply_all(schema, &mut document, &other_operations)?;
+            let columns =
+                Columns::from_attributes(normalize(schema, &Value::Object(document))?.attributes)?;
+            Ok((columns, membership))
+        },
+    )
 }
 
 fn names_members(path: &PatchPath) -> bool {
@@ -236,12 +247,14 @@ impl Membership {
     }
 
     /// Writes the change; only a whole replacement reads the current member list.
+    /// Writes the change and returns the members really added and removed. Only a whole
+    /// replacement reads the current member list; a change looks up the ids it names.
     fn store(
         self,
         conn: &mut AnyConnection,
         tenant_id: &str,
         group_id: &str,
-    ) -> Result<(), ScimError> {
+    ) -> Result<(Vec<String>, Vec<String>), ScimError> {
         let (added, removed): (Vec<String>, Vec<String>) = match self {
             Membership::Replace(wanted) => {
                 let current: BTreeSet<String> = rows::member_ids(conn, tenant_id, group_id)?
@@ -253,13 +266,24 @@ impl Membership {
                 )
             }
             Membership::Change { add, remove } => {
-                (add.into_iter().collect(), remove.into_iter().collect())
+                let named: Vec<String> = add.iter().chain(&remove).cloned().collect();
+                let present: BTreeSet<String> =
+                    rows::members_among(conn, tenant_id, group_id, &named)?
+                        .into_iter()
+                        .collect();
+                (
+                    add.into_iter().filter(|id| !present.contains(id)).collect(),
+                    remove
+                        .into_iter()
+                        .filter(|id| present.contains(id))
+                        .collect(),
+                )
             }
         };
         check_members_exist(conn, tenant_id, &added)?;
         rows::remove_members(conn, tenant_id, group_id, &removed)?;
         rows::add_members(conn, tenant_id, group_id, &added)?;
-        Ok(())
+        Ok((added, removed))
     }
 }
 
@@ -283,52 +307,76 @@ fn filtered_ids(filter: &Filter) -> Result<BTreeSet<String>, ScimError> {
     }
 }
 
-fn changes(
-    service: &ScimService,
-    attributes: Map<String, Value>,
-) -> Result<(GroupChanges, BTreeSet<String>), ScimError> {
-    let columns = Columns::from_attributes(attributes)?;
-    let changes = GroupChanges {
-        display_name: columns.display_name,
-        display_name_key: columns.display_name_key,
-        external_id: columns.external_id,
-        attributes: columns.attributes,
-        last_modified: to_stored(service.clock.now()),
-    };
-    Ok((changes, columns.members))
-}
-
-/// Read-modify-write of one group and its members in one transaction, under `If-Match`.
+/// Read-modify-write of one group and its members in one transaction, under `If-Match`,
+/// with its audit record.
 fn update(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
+    action: &'static str,
     id: &str,
     precondition: &Precondition,
-    base: &str,
-    change: impl FnOnce(&GroupRow) -> Result<(GroupChanges, Membership), ScimError>,
+    change: impl FnOnce(&GroupRow) -> Result<(Columns, Membership), ScimError>,
 ) -> Result<Resource, ScimError> {
+    let tenant_id = context.tenant_id;
+    let now = service.clock.now();
     let (row, members) = service.store.write(|conn| {
         let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
         precondition.check(current.version)?;
-        let (changes, membership) = change(&current)?;
+        let before = parse_attributes(&current.id, &current.attributes)?;
+        let (columns, membership) = change(&current)?;
+        let changes = GroupChanges {
+            display_name: columns.display_name,
+            display_name_key: columns.display_name_key,
+            external_id: columns.external_id,
+            attributes: Value::Object(columns.document.clone()).to_string(),
+            last_modified: to_stored(now),
+        };
         let row = rows::update(conn, tenant_id, id, &changes)?.ok_or_else(|| not_found(id))?;
-        membership.store(conn, tenant_id, id)?;
+        let (added, removed) = membership.store(conn, tenant_id, id)?;
+        let diff = audit::diff(&before, &columns.document);
+        let details =
+            json!({"changed": diff.changed, "members_added": added, "members_removed": removed});
+        let personal = json!({"before": diff.before, "after": diff.after});
+        audit::record(
+            conn,
+            tenant_id,
+            now,
+            context.event(action, ResourceKind::Group, id, details, Some(personal)),
+        )?;
         let members = related_of(conn, tenant_id, &row)?;
         Ok::<_, ScimError>((row, members))
     })?;
-    row.show(service, base, &members)
+    row.show(service, context.base, &members)
 }
 
 pub(super) fn delete(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     id: &str,
     precondition: &Precondition,
 ) -> Result<(), ScimError> {
+    let tenant_id = context.tenant_id;
+    let now = service.clock.now();
     service.store.write(|conn| {
         let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
         precondition.check(current.version)?;
+        // Every member loses this group: the record names them, as a later cascade will.
+        let removed = rows::member_ids(conn, tenant_id, id)?;
         rows::delete(conn, tenant_id, id)?;
+        let details = json!({"members_removed": removed});
+        let personal = json!({"displayName": current.display_name});
+        audit::record(
+            conn,
+            tenant_id,
+            now,
+            context.event(
+                "group.delete",
+                ResourceKind::Group,
+                id,
+                details,
+                Some(personal),
+            ),
+        )?;
         Ok(())
     })
 }

@@ -11,6 +11,7 @@ use super::projection::Projection;
 use super::resource::{Precondition, Resource};
 use super::schema::{Registry, ResourceKind};
 use super::{groups, stored, users};
+use crate::audit::{Actor, Event, RequestInfo};
 use crate::clock::SharedClock;
 use crate::store::Store;
 use crate::store::groups::GroupRow;
@@ -25,6 +26,31 @@ pub struct Context<'a> {
     pub base: &'a str,
     /// `attributes` / `excludedAttributes` of the request.
     pub projection: &'a Projection,
+    /// The credential making the request, for the audit log.
+    pub actor: &'a Actor,
+    /// The request itself, for the audit log.
+    pub request: &'a RequestInfo,
+}
+
+impl<'a> Context<'a> {
+    /// An audit event about a resource, attributed to this request.
+    pub(super) fn event(
+        &self,
+        action: &'static str,
+        kind: ResourceKind,
+        resource_id: &str,
+        details: Value,
+        personal: Option<Value>,
+    ) -> Event<'a> {
+        Event {
+            actor: Some(self.actor),
+            request: Some(self.request),
+            resource_type: Some(kind.name()),
+            resource_id: Some(resource_id.to_string()),
+            personal,
+            ..Event::new(action, details)
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -61,8 +87,8 @@ impl ScimService {
         body: &Value,
     ) -> Result<Resource, ScimError> {
         let created = match kind {
-            ResourceKind::User => users::create(self, context.tenant_id, body, context.base),
-            ResourceKind::Group => groups::create(self, context.tenant_id, body, context.base),
+            ResourceKind::User => users::create(self, context, body),
+            ResourceKind::Group => groups::create(self, context, body),
         }?;
         Ok(self.project(kind, context, created))
     }
@@ -88,10 +114,9 @@ impl ScimService {
         body: &Value,
         precondition: &Precondition,
     ) -> Result<Resource, ScimError> {
-        let (tenant_id, base) = (context.tenant_id, context.base);
         let replaced = match kind {
-            ResourceKind::User => users::replace(self, tenant_id, id, body, precondition, base),
-            ResourceKind::Group => groups::replace(self, tenant_id, id, body, precondition, base),
+            ResourceKind::User => users::replace(self, context, id, body, precondition),
+            ResourceKind::Group => groups::replace(self, context, id, body, precondition),
         }?;
         Ok(self.project(kind, context, replaced))
     }
@@ -104,10 +129,9 @@ impl ScimService {
         body: &Value,
         precondition: &Precondition,
     ) -> Result<Resource, ScimError> {
-        let (tenant_id, base) = (context.tenant_id, context.base);
         let patched = match kind {
-            ResourceKind::User => users::patch(self, tenant_id, id, body, precondition, base),
-            ResourceKind::Group => groups::patch(self, tenant_id, id, body, precondition, base),
+            ResourceKind::User => users::patch(self, context, id, body, precondition),
+            ResourceKind::Group => groups::patch(self, context, id, body, precondition),
         }?;
         Ok(self.project(kind, context, patched))
     }
@@ -115,13 +139,13 @@ impl ScimService {
     pub fn delete(
         &self,
         kind: ResourceKind,
-        tenant_id: &str,
+        context: &Context,
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), ScimError> {
         match kind {
-            ResourceKind::User => users::delete(self, tenant_id, id, precondition),
-            ResourceKind::Group => groups::delete(self, tenant_id, id, precondition),
+            ResourceKind::User => users::delete(self, context, id, precondition),
+            ResourceKind::Group => groups::delete(self, context, id, precondition),
         }
     }
 

@@ -3,13 +3,14 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
-use super::normalize::{fold, normalize};
+use super::normalize::{Normalized, fold, normalize};
 use super::patch;
 use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
 use super::schema::{ResourceKind, USER_SCHEMA};
-use super::service::ScimService;
+use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_of};
+use crate::audit;
 use crate::store::filter::{Condition, Sort};
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
@@ -65,111 +66,168 @@ fn taken(user_name: &str) -> impl FnOnce(StoreError) -> ScimError + '_ {
 
 pub(super) fn create(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     body: &Value,
-    base: &str,
 ) -> Result<Resource, ScimError> {
     let normalized = normalize(service.registry.resource(ResourceKind::User), body)?;
-    let columns = Columns::from_attributes(normalized.attributes)?;
-    let now = to_stored(service.clock.now());
+    let columns = Columns::from_attributes(normalized.attributes.clone())?;
+    let now = service.clock.now();
     let row = UserRow {
         id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: tenant_id.to_string(),
+        tenant_id: context.tenant_id.to_string(),
         user_name: columns.user_name,
         user_name_key: columns.user_name_key,
         external_id: columns.external_id,
         active: columns.active,
         attributes: columns.attributes,
         version: 1,
-        created: now,
-        last_modified: now,
+        created: to_stored(now),
+        last_modified: to_stored(now),
     };
-    service
-        .store
-        .write(|conn| rows::insert(conn, &row).map_err(taken(&row.user_name)))?;
-    row.show(service, base, &[])
+    service.store.write(|conn| {
+        rows::insert(conn, &row).map_err(taken(&row.user_name))?;
+        let details = json!({
+            "attributes": normalized.attributes.keys().collect::<Vec<_>>(),
+            "active": row.active,
+            "password_set": normalized.write_only_supplied,
+        });
+        let personal = json!({"after": normalized.attributes});
+        let event = context.event(
+            "user.create",
+            ResourceKind::User,
+            &row.id,
+            details,
+            Some(personal),
+        );
+        audit::record(conn, context.tenant_id, now, event)?;
+        Ok::<_, ScimError>(())
+    })?;
+    row.show(service, context.base, &[])
 }
 
 pub(super) fn replace(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     id: &str,
     body: &Value,
     precondition: &Precondition,
-    base: &str,
 ) -> Result<Resource, ScimError> {
     let normalized = normalize(service.registry.resource(ResourceKind::User), body)?;
-    let changes = changes(service, normalized.attributes)?;
-    update(service, tenant_id, id, precondition, base, |_| Ok(changes))
+    let change = Change::of(service, normalized)?;
+    update(service, context, "user.replace", id, precondition, |_| {
+        Ok(change)
+    })
 }
 
 pub(super) fn patch(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     id: &str,
     body: &Value,
     precondition: &Precondition,
-    base: &str,
 ) -> Result<Resource, ScimError> {
     let schema = service.registry.resource(ResourceKind::User);
     let operations = patch::parse(schema, body)?;
-    update(service, tenant_id, id, precondition, base, |current| {
-        let mut document = parse_attributes(&current.id, &current.attributes)?;
-        patch::apply_all(schema, &mut document, &operations)?;
-        let normalized = normalize(schema, &Value::Object(document))?;
-        changes(service, normalized.attributes)
-    })
+    update(
+        service,
+        context,
+        "user.patch",
+        id,
+        precondition,
+        |current| {
+            let mut document = parse_attributes(&current.id, &current.attributes)?;
+            patch::apply_all(schema, &mut document, &operations)?;
+            Change::of(service, normalize(schema, &Value::Object(document))?)
+        },
+    )
 }
 
-fn changes(
-    service: &ScimService,
+/// A validated new state of a user: the row's changes and, for the audit record, the
+/// attributes and whether a password came with it.
+struct Change {
+    row: UserChanges,
     attributes: Map<String, Value>,
-) -> Result<UserChanges, ScimError> {
-    let columns = Columns::from_attributes(attributes)?;
-    Ok(UserChanges {
-        user_name: columns.user_name,
-        user_name_key: columns.user_name_key,
-        external_id: columns.external_id,
-        active: columns.active,
-        attributes: columns.attributes,
-        last_modified: to_stored(service.clock.now()),
-    })
+    password_set: bool,
 }
 
-/// Read-modify-write of one user in one transaction, under `If-Match`.
+impl Change {
+    fn of(service: &ScimService, normalized: Normalized) -> Result<Self, ScimError> {
+        let columns = Columns::from_attributes(normalized.attributes.clone())?;
+        let row = UserChanges {
+            user_name: columns.user_name,
+            user_name_key: columns.user_name_key,
+            external_id: columns.external_id,
+            active: columns.active,
+            attributes: columns.attributes,
+            last_modified: to_stored(service.clock.now()),
+        };
+        Ok(Self {
+            row,
+            attributes: normalized.attributes,
+            password_set: normalized.write_only_supplied,
+        })
+    }
+}
+
+/// Read-modify-write of one user in one transaction, under `If-Match`, with its audit record.
 fn update(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
+    action: &'static str,
     id: &str,
     precondition: &Precondition,
-    base: &str,
-    change: impl FnOnce(&UserRow) -> Result<UserChanges, ScimError>,
+    change: impl FnOnce(&UserRow) -> Result<Change, ScimError>,
 ) -> Result<Resource, ScimError> {
+    let tenant_id = context.tenant_id;
     let (row, memberships) = service.store.write(|conn| {
         let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
         precondition.check(current.version)?;
-        let changes = change(&current)?;
-        let row = rows::update(conn, tenant_id, id, &changes)
-            .map_err(taken(&changes.user_name))?
+        let before = parse_attributes(&current.id, &current.attributes)?;
+        let change = change(&current)?;
+        let row = rows::update(conn, tenant_id, id, &change.row)
+            .map_err(taken(&change.row.user_name))?
             .ok_or_else(|| not_found(id))?;
+        let diff = audit::diff(&before, &change.attributes);
+        let mut details = json!({"changed": diff.changed, "password_changed": change.password_set});
+        if current.active != row.active {
+            details["active"] = json!({"from": current.active, "to": row.active});
+        }
+        let personal = json!({"before": diff.before, "after": diff.after});
+        let event = context.event(action, ResourceKind::User, id, details, Some(personal));
+        audit::record(conn, tenant_id, service.clock.now(), event)?;
         let memberships = related_of(conn, tenant_id, &row)?;
         Ok::<_, ScimError>((row, memberships))
     })?;
-    row.show(service, base, &memberships)
+    row.show(service, context.base, &memberships)
 }
 
 pub(super) fn delete(
     service: &ScimService,
-    tenant_id: &str,
+    context: &Context,
     id: &str,
     precondition: &Precondition,
 ) -> Result<(), ScimError> {
-    let now = to_stored(service.clock.now());
+    let tenant_id = context.tenant_id;
+    let now = service.clock.now();
     service.store.write(|conn| {
         let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
         precondition.check(current.version)?;
-        groups::touch_groups_of_member(conn, tenant_id, id, now)?;
+        let groups_left: Vec<String> = related_of(conn, tenant_id, &current)?
+            .into_iter()
+            .map(|m| m.group_id)
+            .collect();
+        groups::touch_groups_of_member(conn, tenant_id, id, to_stored(now))?;
         rows::delete(conn, tenant_id, id)?;
+        let details = json!({"groups_left": groups_left, "was_active": current.active});
+        let personal = json!({"userName": current.user_name});
+        let event = context.event(
+            "user.delete",
+            ResourceKind::User,
+            id,
+            details,
+            Some(personal),
+        );
+        audit::record(conn, tenant_id, now, event)?;
         Ok(())
     })
 }

@@ -26,6 +26,14 @@ pub fn insert(conn: &mut AnyConnection, row: &CredentialRow) -> Result<(), Store
     Ok(())
 }
 
+pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<CredentialRow>, StoreError> {
+    Ok(credentials::table
+        .filter(credentials::id.eq(id))
+        .select(CredentialRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// The unrevoked credential whose secret has this digest (an indexed lookup).
 pub fn find_active_by_hash(
     conn: &mut AnyConnection,
@@ -58,6 +66,21 @@ pub fn revoke(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Result<
         .filter(credentials::id.eq(id))
         .filter(credentials::revoked.is_null())
         .set(credentials::revoked.eq(now))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Sets `last_used` if the credential was never used; true when this call did it, so
+/// concurrent first requests record one first use.
+pub fn touch_first(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(credentials::table)
+        .filter(credentials::id.eq(id))
+        .filter(credentials::last_used.is_null())
+        .set(credentials::last_used.eq(now))
         .execute(conn)?;
     Ok(changed == 1)
 }

@@ -234,6 +234,27 @@ pub fn member_ids(
         .load(conn)?)
 }
 
+/// Those of `user_ids` that are members of the group (cost in proportion to the ids given).
+pub fn members_among(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_id: &str,
+    user_ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in user_ids.chunks(super::MAX_BOUND_IDS) {
+        found.extend(
+            group_members::table
+                .filter(group_members::tenant_id.eq(tenant_id))
+                .filter(group_members::group_id.eq(group_id))
+                .filter(group_members::user_id.eq_any(chunk))
+                .select(group_members::user_id)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
 /// Adds members; a member already present is left as it is (concurrent adds do not fail).
 pub fn add_members(
     conn: &mut AnyConnection,

@@ -3,6 +3,7 @@
 //! This is the only module that knows there are two backends. Everything above it receives an
 //! `&mut AnyConnection` inside a transaction and calls the query functions of the submodules.
 
+pub mod audit;
 mod connection;
 pub mod credentials;
 pub mod filter;

@@ -61,3 +61,36 @@ diesel::table! {
 
 diesel::joinable!(credentials -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(tenants, credentials, users, groups, group_members);
+
+diesel::table! {
+    audit_heads (tenant_id) {
+        tenant_id -> Text,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_records (id) {
+        id -> Text,
+        tenant_id -> Text,
+        seq -> BigInt,
+        occurred -> Timestamp,
+        action -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        method -> Nullable<Text>,
+        path -> Nullable<Text>,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        outcome -> Text,
+        cause -> Nullable<Text>,
+        details -> Text,
+        personal -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(audit_records, tenants);

@@ -247,6 +247,11 @@ impl TestApp {
         }
     }
 
+    /// The URL of the test database, for running the CLI against it.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     /// A request to a path under the SCIM base URL, authenticated with the default token.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.request_as(&self.token, method, path)

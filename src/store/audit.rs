@@ -1,0 +1,120 @@
+//! Audit records and the per-tenant head of their hash chain. There is no update or delete
+//! of records here, by design: the log is append-only.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::schema::{audit_heads, audit_records};
+use super::{AnyConnection, StoreError};
+
+/// The hash a chain starts from.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_records)]
+pub struct AuditRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub seq: i64,
+    pub occurred: NaiveDateTime,
+    pub action: String,
+    pub actor_id: Option<String>,
+    pub actor_name: Option<String>,
+    pub request_id: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub outcome: String,
+    pub cause: Option<String>,
+    pub details: String,
+    pub personal: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The last sequence number and hash of a tenant's chain.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct Head {
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = Text)]
+    pub hash: String,
+}
+
+/// Locks the tenant's chain head for the rest of the transaction and returns it, creating it
+/// at the genesis on first use. Postgres: the row lock serialises appends of one tenant;
+/// SQLite: write transactions are already serialised (`BEGIN IMMEDIATE`).
+pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<Head, StoreError> {
+    diesel::sql_query(
+        "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(tenant_id)
+    .bind::<Text, _>(GENESIS_HASH)
+    .execute(conn)?;
+    let lock = match conn {
+        AnyConnection::Postgres(_) => " FOR UPDATE",
+        AnyConnection::Sqlite(_) => "",
+    };
+    Ok(diesel::sql_query(format!(
+        "SELECT seq, hash FROM audit_heads WHERE tenant_id = $1{lock}"
+    ))
+    .bind::<Text, _>(tenant_id)
+    .get_result::<Head>(conn)?)
+}
+
+/// Appends a record and moves the head to it, in the caller's transaction.
+pub fn append(conn: &mut AnyConnection, row: &AuditRow) -> Result<(), StoreError> {
+    diesel::insert_into(audit_records::table)
+        .values(row)
+        .execute(conn)?;
+    diesel::update(audit_heads::table)
+        .filter(audit_heads::tenant_id.eq(&row.tenant_id))
+        .set((
+            audit_heads::seq.eq(row.seq),
+            audit_heads::hash.eq(&row.hash),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The head as stored, without locking; `None` when the tenant has no records yet.
+pub fn head(conn: &mut AnyConnection, tenant_id: &str) -> Result<Option<Head>, StoreError> {
+    Ok(audit_heads::table
+        .filter(audit_heads::tenant_id.eq(tenant_id))
+        .select((audit_heads::seq, audit_heads::hash))
+        .first::<(i64, String)>(conn)
+        .optional()?
+        .map(|(seq, hash)| Head { seq, hash }))
+}
+
+/// Records of a tenant in chain order, from `after_seq` (exclusive), at most `limit`.
+pub fn chain(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(audit_records::table
+        .filter(audit_records::tenant_id.eq(tenant_id))
+        .filter(audit_records::seq.gt(after_seq))
+        .order(audit_records::seq.asc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?)
+}
+
+/// Records about one resource, oldest first.
+pub fn for_resource(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    resource_id: &str,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(audit_records::table
+        .filter(audit_records::tenant_id.eq(tenant_id))
+        .filter(audit_records::resource_id.eq(resource_id))
+        .order(audit_records::seq.asc())
+        .select(AuditRow::as_select())
+        .load(conn)?)
+}

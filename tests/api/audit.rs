@@ -1,0 +1,228 @@
+//! The audit log: one record per change, in the change's transaction, in a verifiable chain.
+
+use std::process::Command;
+
+use diesel::RunQueryDsl;
+use reqwest::{Method, StatusCode};
+use scimitar::audit::{self, Verification};
+use scimitar::store::audit::{AuditRow, chain};
+use scimitar::store::tenants;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, expect_status, id_of};
+use crate::on_both_backends;
+
+fn default_tenant(app: &TestApp) -> String {
+    app.store
+        .read(|conn| tenants::find(conn, "default"))
+        .ok()
+        .flatten()
+        .map(|t| t.id)
+        .expect("default tenant")
+}
+
+fn records(app: &TestApp) -> Vec<AuditRow> {
+    let tenant = default_tenant(app);
+    app.store
+        .read(|conn| chain(conn, &tenant, 0, 10_000))
+        .expect("audit records")
+}
+
+/// The records written after the first `skip`, as (action, resource id, details).
+fn new_records(app: &TestApp, skip: usize) -> Vec<AuditRow> {
+    records(app).into_iter().skip(skip).collect()
+}
+
+fn details(row: &AuditRow) -> Value {
+    serde_json::from_str(&row.details).expect("details are JSON")
+}
+
+fn verify(app: &TestApp) -> Verification {
+    audit::verify(&app.store, "default").expect("verify")
+}
+
+/// Runs SQL against the test database directly, as someone tampering with it would.
+fn tamper(app: &TestApp, sql: &str) {
+    app.store
+        .read(|conn| {
+            diesel::sql_query(sql)
+                .execute(conn)
+                .map_err(scimitar::store::StoreError::from)
+        })
+        .expect("tamper");
+}
+
+async fn warm_up(app: &TestApp) -> usize {
+    // The first request records the credential's first use; start counting after it.
+    expect_status(app.get("/Users").await, StatusCode::OK).await;
+    records(app).len()
+}
+
+async fn patch(app: &TestApp, path: &str, operations: Value) -> Value {
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});
+    let response = app
+        .request(Method::PATCH, path)
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("PATCH");
+    expect_status(response, StatusCode::OK).await
+}
+
+on_both_backends! {
+    async fn each_user_write_leaves_one_record_naming_actor_request_and_resource(app) {
+        let skip = warm_up(&app).await;
+        let user = app.create_user("audited").await;
+        let id = id_of(&user);
+        expect_status(app.put(&format!("/Users/{id}"), &json!({"userName": "audited", "title": "Eng"})).await, StatusCode::OK).await;
+        patch(&app, &format!("/Users/{id}"), json!([{"op": "replace", "value": {"active": false}}])).await;
+        assert_eq!(app.delete(&format!("/Users/{id}")).await.status(), StatusCode::NO_CONTENT);
+
+        let written = new_records(&app, skip);
+        let actions: Vec<&str> = written.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(actions, vec!["user.create", "user.replace", "user.patch", "user.delete"]);
+        for (row, method) in written.iter().zip(["POST", "PUT", "PATCH", "DELETE"]) {
+            assert_eq!(row.actor_name.as_deref(), Some("test-idp"));
+            assert!(row.actor_id.is_some());
+            assert!(row.request_id.as_deref().is_some_and(|r| !r.is_empty()));
+            assert_eq!(row.method.as_deref(), Some(method));
+            assert_eq!(row.resource_type.as_deref(), Some("User"));
+            assert_eq!(row.resource_id.as_deref(), Some(id.as_str()));
+            assert_eq!(row.outcome, "success");
+        }
+        assert_eq!(details(&written[1])["changed"], json!(["title"]));
+        assert_eq!(details(&written[2])["active"], json!({"from": true, "to": false}), "deactivation is explicit");
+        assert!(matches!(verify(&app), Verification::Intact { .. }));
+    }
+
+    async fn group_records_name_exactly_the_members_added_and_removed(app) {
+        let a = id_of(&app.create_user("a").await);
+        let b = id_of(&app.create_user("b").await);
+        let c = id_of(&app.create_user("c").await);
+        let skip = records(&app).len();
+        let group = app.create_group("G", &[&a, &b]).await;
+        let path = format!("/Groups/{}", id_of(&group));
+        patch(&app, &path, json!([
+            {"op": "remove", "path": format!("members[value eq \"{a}\"]")},
+            {"op": "remove", "path": format!("members[value eq \"{c}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": c}, {"value": b}]},
+        ])).await;
+        expect_status(app.put(&path, &json!({"displayName": "G2", "members": [{"value": a}]})).await, StatusCode::OK).await;
+        assert_eq!(app.delete(&path).await.status(), StatusCode::NO_CONTENT);
+
+        let written = new_records(&app, skip);
+        let actions: Vec<&str> = written.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(actions, vec!["group.create", "group.patch", "group.replace", "group.delete"]);
+        let mut created = details(&written[0])["members_added"].as_array().cloned().unwrap_or_default();
+        created.sort_by_key(|v| v.to_string());
+        let mut expected = vec![json!(a), json!(b)];
+        expected.sort_by_key(|v| v.to_string());
+        assert_eq!(created, expected);
+        assert_eq!(details(&written[1])["members_added"], json!([c]), "b was already a member");
+        assert_eq!(details(&written[1])["members_removed"], json!([a]), "c was not a member yet");
+        assert_eq!(details(&written[2])["changed"], json!(["displayName"]));
+        assert_eq!(details(&written[2])["members_added"], json!([a]));
+        assert_eq!(details(&written[3])["members_removed"], json!([a]));
+    }
+
+    async fn a_rejected_write_leaves_no_record(app) {
+        app.create_user("dup").await;
+        let before = records(&app).len();
+        let response = app.post("/Users", &json!({"userName": "DUP"})).await;
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let response = app.post("/Groups", &json!({"displayName": "x", "members": [{"value": "ghost"}]})).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(records(&app).len(), before);
+    }
+
+    async fn passwords_are_noted_never_logged_and_personal_data_stays_outside_the_hash(app) {
+        let skip = warm_up(&app).await;
+        expect_status(app.post("/Users", &json!({"userName": "pii@example.com", "password": "Hunter2-secret"})).await, StatusCode::CREATED).await;
+        let row = new_records(&app, skip).remove(0);
+        assert_eq!(details(&row)["password_set"], json!(true));
+        let everything = format!("{row:?}");
+        assert!(!everything.contains("Hunter2-secret"));
+        assert!(!row.details.contains("pii@example.com"), "the hashed part carries no personal data");
+        assert!(row.personal.as_deref().is_some_and(|p| p.contains("pii@example.com")));
+        tamper(&app, "UPDATE audit_records SET personal = NULL");
+        assert!(matches!(verify(&app), Verification::Intact { .. }), "erasing personal data keeps the chain valid");
+    }
+
+    async fn an_edited_record_is_pinpointed(app) {
+        for name in ["a", "b", "c"] {
+            app.create_user(name).await;
+        }
+        let Verification::Intact { records: total, .. } = verify(&app) else { panic!("intact before tampering") };
+        assert_eq!(total as usize, records(&app).len());
+        tamper(&app, "UPDATE audit_records SET details = '{}' WHERE seq = 3");
+        assert!(matches!(verify(&app), Verification::Broken { seq: 3, ref reason } if reason.contains("edited")));
+    }
+
+    async fn a_deleted_record_is_pinpointed(app) {
+        for name in ["a", "b", "c"] {
+            app.create_user(name).await;
+        }
+        tamper(&app, "DELETE FROM audit_records WHERE seq = 2");
+        assert!(matches!(verify(&app), Verification::Broken { seq: 3, ref reason } if reason.contains("missing")));
+    }
+
+    async fn a_deleted_tail_is_caught_by_the_head(app) {
+        for name in ["a", "b"] {
+            app.create_user(name).await;
+        }
+        let last = records(&app).len();
+        tamper(&app, &format!("DELETE FROM audit_records WHERE seq = {last}"));
+        assert!(matches!(verify(&app), Verification::Broken { ref reason, .. } if reason.contains("head")));
+    }
+
+    async fn swapped_records_are_pinpointed(app) {
+        for name in ["a", "b", "c"] {
+            app.create_user(name).await;
+        }
+        tamper(&app, "UPDATE audit_records SET seq = -2 WHERE seq = 2");
+        tamper(&app, "UPDATE audit_records SET seq = 2 WHERE seq = 3");
+        tamper(&app, "UPDATE audit_records SET seq = 3 WHERE seq = -2");
+        assert!(matches!(verify(&app), Verification::Broken { seq: 2, .. }));
+    }
+
+    async fn concurrent_writes_keep_the_chain_gapless(app) {
+        let writes = (0..12).map(|i| {
+            let app = &app;
+            async move { app.post("/Users", &json!({"userName": format!("c{i}")})).await.status() }
+        });
+        let statuses = futures_util::future::join_all(writes).await;
+        assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+        let all = records(&app);
+        let seqs: Vec<i64> = all.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (1..=all.len() as i64).collect::<Vec<_>>());
+        assert_eq!(all.iter().filter(|r| r.action == "user.create").count(), 12);
+        assert!(matches!(verify(&app), Verification::Intact { .. }));
+    }
+
+    async fn credential_events_are_recorded(app) {
+        expect_status(app.get("/Users").await, StatusCode::OK).await;
+        expect_status(app.get("/Users").await, StatusCode::OK).await;
+        let actions: Vec<String> = records(&app).into_iter().map(|r| r.action).collect();
+        assert_eq!(actions, vec!["credential.create", "credential.first_use"], "first use is recorded once");
+        let listed = scimitar::access::credentials::list(&app.store).expect("list");
+        scimitar::access::credentials::revoke(&app.store, &listed[0].client_id, chrono::Utc::now()).expect("revoke");
+        assert_eq!(records(&app).last().map(|r| r.action.clone()).as_deref(), Some("credential.revoke"));
+    }
+
+    async fn the_cli_verifies_the_chain_and_fails_when_it_is_broken(app) {
+        app.create_user("cli").await;
+        let run = || Command::new(env!("CARGO_BIN_EXE_scimitar"))
+            .args(["audit", "verify", "--tenant", "default", "--database", app.database_url()])
+            .env_remove("SCIMITAR_DATABASE_URL")
+            .output()
+            .expect("run scimitar");
+        let intact = run();
+        assert!(intact.status.success());
+        assert!(String::from_utf8_lossy(&intact.stdout).contains("default: intact, 3 records, head "));
+        tamper(&app, "UPDATE audit_records SET action = 'user.delete' WHERE seq = 3");
+        let broken = run();
+        assert!(!broken.status.success());
+        assert!(String::from_utf8_lossy(&broken.stdout).contains("BROKEN at record 3"));
+    }
+}
