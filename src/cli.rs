@@ -201,6 +201,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         store,
         clock,
         public_url: config.public_url.clone(),
+        max_body_bytes: config.max_body_bytes,
     };
     let settings = ServerSettings {
         max_body_bytes: config.max_body_bytes,

@@ -26,7 +26,12 @@ async fn service_provider_config(
     let base = base_url(&request, &state);
     scim_json(
         StatusCode::OK,
-        &discovery::service_provider_config(state.scim.registry(), state.scim.limits(), &base),
+        &discovery::service_provider_config(
+            state.scim.registry(),
+            state.scim.limits(),
+            state.max_body_bytes,
+            &base,
+        ),
     )
 }
 

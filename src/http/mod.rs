@@ -33,6 +33,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Scheme and host clients reach us at, when configured; otherwise taken from each request.
     pub public_url: Option<String>,
+    /// Largest request body; advertised as the Bulk `maxPayloadSize`.
+    pub max_body_bytes: usize,
 }
 
 /// Server settings that are not part of the application state.

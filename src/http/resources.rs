@@ -16,6 +16,7 @@ use crate::scim::{Context, ScimError};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config.service(web::resource("/.search").post(search_all));
+    config.service(web::resource("/Bulk").post(bulk));
     for kind in [ResourceKind::User, ResourceKind::Group] {
         config.service(
             web::scope(&format!("/{}", kind.endpoint()))
@@ -150,6 +151,19 @@ async fn search_all(
     )?;
     let body = blocking(move || state.scim.search_all(&scope.context(), &list_request)).await?;
     Ok(scim_json(StatusCode::OK, &body))
+}
+
+/// `POST /Bulk`: the body is limited to `max_body_bytes`, advertised as `bulk.maxPayloadSize`.
+async fn bulk(
+    ScimCaller(caller): ScimCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ScimError> {
+    let body = parse_body(&request, &body)?;
+    let scope = Scope::new(caller, ResourceKind::User, &state, &request, &[])?;
+    let response = blocking(move || state.scim.bulk(&scope.context(), &body)).await?;
+    Ok(scim_json(StatusCode::OK, &response))
 }
 
 /// A `SearchRequest` as query-style pairs; attribute lists may be JSON arrays.

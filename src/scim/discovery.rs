@@ -3,13 +3,21 @@
 
 use serde_json::{Value, json};
 
+use super::bulk::MAX_OPERATIONS;
 use super::error::ScimError;
 use super::list::{PageLimits, list_response};
 use super::schema::Registry;
 
-pub fn service_provider_config(registry: &Registry, limits: PageLimits, base: &str) -> Value {
+pub fn service_provider_config(
+    registry: &Registry,
+    limits: PageLimits,
+    max_payload: usize,
+    base: &str,
+) -> Value {
     let mut document = registry.service_provider_config.clone();
     document["filter"]["maxResults"] = json!(limits.max_count);
+    document["bulk"] =
+        json!({"supported": true, "maxOperations": MAX_OPERATIONS, "maxPayloadSize": max_payload});
     absolute_location(document, base)
 }
 

@@ -1,6 +1,7 @@
 //! The SCIM 2.0 protocol (RFC 7643/7644): schemas, validation of what identity providers send,
 //! the resources' operations and their representation. Knows nothing of HTTP frameworks.
 
+pub mod bulk;
 pub mod discovery;
 pub mod error;
 pub mod evaluate;

@@ -161,6 +161,11 @@ impl ScimService {
         }
     }
 
+    /// A BulkRequest (RFC 7644 §3.7).
+    pub fn bulk(&self, context: &Context, body: &Value) -> Result<Value, ScimError> {
+        super::bulk::run(self, context, body)
+    }
+
     /// Search across all resource types (`POST /.search` at the root).
     pub fn search_all(&self, context: &Context, request: &ListRequest) -> Result<Value, ScimError> {
         stored::search_all::<UserRow, GroupRow>(self, context, request)

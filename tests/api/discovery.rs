@@ -12,7 +12,7 @@ on_both_backends! {
         assert_eq!(config["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]));
         assert_eq!(config["etag"]["supported"], json!(true));
         assert_eq!(config["patch"]["supported"], json!(true));
-        assert_eq!(config["bulk"]["supported"], json!(false));
+        assert_eq!(config["bulk"], json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": 2097152}));
         assert_eq!(config["sort"]["supported"], json!(true));
         assert_eq!(config["filter"], json!({"supported": true, "maxResults": 1000}));
         assert_eq!(config["authenticationSchemes"][0]["type"], "oauthbearertoken");

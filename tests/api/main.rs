@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod bulk;
 mod cli;
 mod discovery;
 mod errors;
