@@ -11,7 +11,8 @@ use super::normalize::{fold, normalize};
 use super::patch::{self, Operation, PatchOp};
 use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
-use super::schema::{GROUP_SCHEMA, ResourceKind};
+use super::schema::{GROUP_SCHEMA, ResourceKind, ResourceSchema};
+use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_of};
 use crate::audit;
@@ -26,11 +27,15 @@ struct Columns {
     external_id: Option<String>,
     /// The stored document: every attribute but `members`.
     document: Map<String, Value>,
+    search: String,
     members: BTreeSet<String>,
 }
 
 impl Columns {
-    fn from_attributes(mut attributes: Map<String, Value>) -> Result<Self, ScimError> {
+    fn from_attributes(
+        schema: &ResourceSchema,
+        mut attributes: Map<String, Value>,
+    ) -> Result<Self, ScimError> {
         let members = member_ids(attributes.remove("members"))?;
         let text = |name: &str| {
             attributes
@@ -44,6 +49,7 @@ impl Columns {
             display_name_key: fold(&display_name),
             external_id: text("externalId"),
             display_name,
+            search: Value::Object(search_document(schema, &attributes)).to_string(),
             document: attributes,
             members,
         })
@@ -102,8 +108,8 @@ pub(super) fn create(
     context: &Context,
     body: &Value,
 ) -> Result<Resource, ScimError> {
-    let normalized = normalize(service.registry.resource(ResourceKind::Group), body)?;
-    let columns = Columns::from_attributes(normalized.attributes)?;
+    let schema = service.registry.resource(ResourceKind::Group);
+    let columns = Columns::from_attributes(schema, normalize(schema, body)?.attributes)?;
     let tenant_id = context.tenant_id;
     let now = service.clock.now();
     let row = GroupRow {
@@ -113,6 +119,7 @@ pub(super) fn create(
         display_name_key: columns.display_name_key,
         external_id: columns.external_id,
         attributes: Value::Object(columns.document.clone()).to_string(),
+        search: columns.search.clone(),
         version: 1,
         created: to_stored(now),
         last_modified: to_stored(now),
@@ -138,8 +145,8 @@ pub(super) fn replace(
     body: &Value,
     precondition: &Precondition,
 ) -> Result<Resource, ScimError> {
-    let normalized = normalize(service.registry.resource(ResourceKind::Group), body)?;
-    let columns = Columns::from_attributes(normalized.attributes)?;
+    let schema = service.registry.resource(ResourceKind::Group);
+    let columns = Columns::from_attributes(schema, normalize(schema, body)?.attributes)?;
     let membership = Membership::Replace(columns.members.clone());
     update(service, context, "group.replace", id, precondition, |_| {
         Ok((columns, membership))
@@ -173,8 +180,10 @@ pub(super) fn patch(
         |current| {
             let mut document = parse_attributes(&current.id, &current.attributes)?;
             patch::apply_all(schema, &mut document, &other_operations)?;
-            let columns =
-                Columns::from_attributes(normalize(schema, &Value::Object(document))?.attributes)?;
+            let columns = Columns::from_attributes(
+                schema,
+                normalize(schema, &Value::Object(document))?.attributes,
+            )?;
             Ok((columns, membership))
         },
     )
@@ -329,6 +338,7 @@ fn update(
             display_name_key: columns.display_name_key,
             external_id: columns.external_id,
             attributes: Value::Object(columns.document.clone()).to_string(),
+            search: columns.search.clone(),
             last_modified: to_stored(now),
         };
         let row = rows::update(conn, tenant_id, id, &changes)?.ok_or_else(|| not_found(id))?;
@@ -385,7 +395,8 @@ fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no group with id `{id}`"))
 }
 
-/// The attributes a group filter can use: name, sub-attribute, column, storage.
+/// The attributes a group filter finds through an indexed column: name, sub-attribute,
+/// column, storage. Every other attribute is filtered on the search document.
 const FILTERABLE: [Filterable<GroupColumn>; 5] = [
     ("id", None, GroupColumn::Id, ColumnKind::ExactText),
     (

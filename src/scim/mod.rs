@@ -14,6 +14,7 @@ pub mod projection;
 pub mod query;
 pub mod resource;
 pub mod schema;
+mod search;
 mod service;
 mod stored;
 mod users;

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
-use super::evaluate::{field, matches};
+use super::evaluate::{Scope, field, matches};
 use super::filter::{CompValue, CompareOp, Filter, PatchPath, parse_path};
 use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Schema};
 
@@ -385,7 +385,7 @@ fn apply_to_matches(
         return Err(ScimError::Internal);
     };
     let matching: Vec<usize> = (0..items.len())
-        .filter(|i| matches(filter, &items[*i], &definition.sub_attributes))
+        .filter(|i| matches(filter, &items[*i], Scope::Item(&definition.sub_attributes)))
         .collect();
     match op {
         PatchOp::Remove => {

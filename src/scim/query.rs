@@ -1,15 +1,20 @@
-//! From a parsed SCIM filter to a condition on stored columns.
+//! From a parsed SCIM filter to a condition the database answers.
 //!
-//! Each resource type says which attributes it can filter on and how they are stored; the
-//! translation here is shared. Attributes that are not (yet) indexed are refused with
-//! `invalidFilter` rather than filtered in memory: no list request loads a whole tenant.
+//! Attributes with an indexed column (`userName`, `externalId`, `id`, `meta.*`, a group's
+//! `displayName`) compile to conditions on that column; every other attribute of the schema,
+//! extensions and multi-valued attributes included, compiles to a condition on the JSON search
+//! document (`scim::search`). Nothing is filtered in memory: no list request loads a whole
+//! tenant. The semantics match `scim::evaluate`, the in-memory reference.
 
 use chrono::DateTime;
 
 use super::error::ScimError;
 use super::filter::{AttrPath, CompValue, CompareOp, Filter};
 use super::normalize::fold;
-use crate::store::filter::{Condition, OrderOp, TextOp};
+use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Returned};
+use super::search::canonical_time;
+use crate::store::document::{DocCondition, ItemCondition, JsonPath, Scalar, Test};
+use crate::store::filter::{Condition, OrderOp, TextOp, like_pattern};
 use crate::store::to_stored;
 
 /// How a filterable attribute is stored.
@@ -29,42 +34,292 @@ pub enum ColumnKind {
 /// Maps an attribute path to its column, or `None` when it cannot be filtered on.
 pub type Resolver<'a, C> = &'a dyn Fn(&AttrPath) -> Option<(C, ColumnKind)>;
 
+/// What a filter is translated against: a resource type's columns and schema.
+pub struct Target<'a, C> {
+    pub columns: Resolver<'a, C>,
+    pub schema: &'a ResourceSchema,
+    /// The attribute computed at read time (`groups`, `members`), which has no stored value.
+    pub derived: &'a str,
+}
+
 pub fn to_condition<C: Copy>(
     filter: &Filter,
-    resolve: Resolver<'_, C>,
+    target: &Target<'_, C>,
 ) -> Result<Condition<C>, ScimError> {
     Ok(match filter {
         Filter::And(a, b) => Condition::And(
-            Box::new(to_condition(a, resolve)?),
-            Box::new(to_condition(b, resolve)?),
+            Box::new(to_condition(a, target)?),
+            Box::new(to_condition(b, target)?),
         ),
         Filter::Or(a, b) => Condition::Or(
-            Box::new(to_condition(a, resolve)?),
-            Box::new(to_condition(b, resolve)?),
+            Box::new(to_condition(a, target)?),
+            Box::new(to_condition(b, target)?),
         ),
-        Filter::Not(a) => Condition::Not(Box::new(to_condition(a, resolve)?)),
+        Filter::Not(a) => Condition::Not(Box::new(to_condition(a, target)?)),
+        Filter::Present(path) => match (target.columns)(path) {
+            Some((column, ColumnKind::OptionalExactText)) => Condition::Present(column),
+            Some(_) => Condition::Const(true),
+            None => document_leaf(target, path, None)?,
+        },
+        Filter::Compare { path, op, value } => match (target.columns)(path) {
+            Some((column, kind)) => compare(column, kind, *op, value, path)?,
+            None => document_leaf(target, path, Some((*op, value)))?,
+        },
+        Filter::ValuePath { path, filter } => {
+            let attribute = document_attribute(target, path)?;
+            if !(attribute.definition.multi_valued
+                && attribute.definition.kind == AttributeType::Complex)
+            {
+                return Err(ScimError::InvalidFilter(format!(
+                    "`{path}` is not a multi-valued complex attribute"
+                )));
+            }
+            let item = item_condition(filter, &attribute.definition.sub_attributes)?;
+            Condition::Document(DocCondition::AnyItem {
+                path: JsonPath::new(attribute.keys),
+                item: Box::new(item),
+            })
+        }
+    })
+}
+
+/// An attribute as stored in the search document.
+struct DocumentAttribute<'a> {
+    /// Object keys from the root: the name, after the extension URN for extension attributes.
+    keys: Vec<String>,
+    definition: &'a AttributeDef,
+}
+
+fn document_attribute<'a, C>(
+    target: &Target<'a, C>,
+    path: &AttrPath,
+) -> Result<DocumentAttribute<'a>, ScimError> {
+    let unknown = || ScimError::InvalidFilter(format!("no attribute `{path}`"));
+    let (mut keys, definition) = match &path.uri {
+        Some(uri) if !uri.eq_ignore_ascii_case(&target.schema.core.id) => {
+            let extension = target.schema.extension(uri).ok_or_else(unknown)?;
+            let definition =
+                AttributeDef::find(&extension.attributes, &path.name).ok_or_else(unknown)?;
+            (vec![extension.id.clone()], definition)
+        }
+        _ => (
+            Vec::new(),
+            target.schema.attribute(&path.name).ok_or_else(unknown)?,
+        ),
+    };
+    if definition.returned == Returned::Never || definition.mutability == Mutability::WriteOnly {
+        return Err(ScimError::InvalidFilter(format!(
+            "`{path}` cannot be filtered on"
+        )));
+    }
+    if definition.name.eq_ignore_ascii_case(target.derived) {
+        return Err(ScimError::InvalidFilter(format!(
+            "filtering on `{path}` is not supported yet"
+        )));
+    }
+    keys.push(definition.name.clone());
+    Ok(DocumentAttribute { keys, definition })
+}
+
+/// A comparison (or presence, when `comparison` is `None`) on a document attribute. On a
+/// multi-valued attribute it holds when some value does; `ne` holds when no value is equal.
+fn document_leaf<C>(
+    target: &Target<'_, C>,
+    path: &AttrPath,
+    comparison: Option<(CompareOp, &CompValue)>,
+) -> Result<Condition<C>, ScimError> {
+    let attribute = document_attribute(target, path)?;
+    let definition = attribute.definition;
+    let complex = definition.kind == AttributeType::Complex;
+    // A complex attribute compared as a whole means its `value` (RFC 7644 §3.4.2.2).
+    let sub_name = path
+        .sub
+        .clone()
+        .or_else(|| complex.then(|| "value".to_string()));
+    let field = match &sub_name {
+        Some(sub) if complex => Some(
+            AttributeDef::find(&definition.sub_attributes, sub)
+                .ok_or_else(|| ScimError::InvalidFilter(format!("no sub-attribute `{path}`")))?,
+        ),
+        Some(_) => {
+            return Err(ScimError::InvalidFilter(format!(
+                "`{}` has no sub-attributes",
+                definition.name
+            )));
+        }
+        None => None,
+    };
+    let value_definition = field.unwrap_or(definition);
+    if definition.multi_valued {
+        let sub = field.map(|f| JsonPath::new(vec![f.name.clone()]));
+        let item = |test: Test| ItemCondition::Field {
+            sub: sub.clone(),
+            test,
+        };
+        let any = |condition: ItemCondition| {
+            Condition::Document(DocCondition::AnyItem {
+                path: JsonPath::new(attribute.keys.clone()),
+                item: Box::new(condition),
+            })
+        };
+        return Ok(match comparison {
+            None => any(item(Test::Present)),
+            Some((op, value)) => match leaf_test(value_definition, op, value, path)? {
+                Negation::No(test) => any(item(test)),
+                Negation::Not(test) => Condition::Or(
+                    Box::new(any(ItemCondition::And(
+                        Box::new(item(Test::Exists)),
+                        Box::new(ItemCondition::Not(Box::new(item(test)))),
+                    ))),
+                    Box::new(Condition::Not(Box::new(any(item(Test::Exists))))),
+                ),
+            },
+        });
+    }
+    let mut keys = attribute.keys.clone();
+    keys.extend(field.map(|f| f.name.clone()));
+    let value = |test: Test| {
+        Condition::Document(DocCondition::Value {
+            path: JsonPath::new(keys.clone()),
+            test,
+        })
+    };
+    Ok(match comparison {
+        None => value(Test::Present),
+        Some((op, compared)) => match leaf_test(value_definition, op, compared, path)? {
+            Negation::No(test) => value(test),
+            Negation::Not(test) => Condition::Not(Box::new(value(test))),
+        },
+    })
+}
+
+/// The condition inside a value filter, on the sub-attributes of one item.
+fn item_condition(
+    filter: &Filter,
+    sub_attributes: &[AttributeDef],
+) -> Result<ItemCondition, ScimError> {
+    let field = |path: &AttrPath| -> Result<&AttributeDef, ScimError> {
+        if path.uri.is_some() || path.sub.is_some() {
+            return Err(ScimError::InvalidFilter(format!(
+                "`{path}`: name a sub-attribute inside a value filter"
+            )));
+        }
+        AttributeDef::find(sub_attributes, &path.name)
+            .ok_or_else(|| ScimError::InvalidFilter(format!("no sub-attribute `{path}`")))
+    };
+    Ok(match filter {
+        Filter::And(a, b) => ItemCondition::And(
+            Box::new(item_condition(a, sub_attributes)?),
+            Box::new(item_condition(b, sub_attributes)?),
+        ),
+        Filter::Or(a, b) => ItemCondition::Or(
+            Box::new(item_condition(a, sub_attributes)?),
+            Box::new(item_condition(b, sub_attributes)?),
+        ),
+        Filter::Not(a) => ItemCondition::Not(Box::new(item_condition(a, sub_attributes)?)),
         Filter::Present(path) => {
-            let (column, kind) = column(path, resolve)?;
-            match kind {
-                ColumnKind::OptionalExactText => Condition::Present(column),
-                _ => Condition::Const(true),
+            let definition = field(path)?;
+            ItemCondition::Field {
+                sub: Some(JsonPath::new(vec![definition.name.clone()])),
+                test: Test::Present,
             }
         }
         Filter::Compare { path, op, value } => {
-            let (column, kind) = column(path, resolve)?;
-            compare(column, kind, *op, value, path)?
+            let definition = field(path)?;
+            let sub = Some(JsonPath::new(vec![definition.name.clone()]));
+            match leaf_test(definition, *op, value, path)? {
+                Negation::No(test) => ItemCondition::Field { sub, test },
+                Negation::Not(test) => {
+                    ItemCondition::Not(Box::new(ItemCondition::Field { sub, test }))
+                }
+            }
         }
         Filter::ValuePath { path, .. } => {
             return Err(ScimError::InvalidFilter(format!(
-                "filtering on `{path}` is not supported yet"
+                "`{path}`: value filters do not nest"
             )));
         }
     })
 }
 
-fn column<C>(path: &AttrPath, resolve: Resolver<'_, C>) -> Result<(C, ColumnKind), ScimError> {
-    resolve(path)
-        .ok_or_else(|| ScimError::InvalidFilter(format!("filtering on `{path}` is not supported")))
+/// A test, or the negation of one (`ne`, `eq null`).
+enum Negation {
+    No(Test),
+    Not(Test),
+}
+
+/// The test `op value` on a value of `definition`'s type, in searchable form.
+fn leaf_test(
+    definition: &AttributeDef,
+    op: CompareOp,
+    value: &CompValue,
+    path: &AttrPath,
+) -> Result<Negation, ScimError> {
+    let invalid = |why: &str| ScimError::InvalidFilter(format!("`{path}`: {why}"));
+    if *value == CompValue::Null {
+        return match op {
+            CompareOp::Eq => Ok(Negation::Not(Test::Present)),
+            CompareOp::Ne => Ok(Negation::No(Test::Present)),
+            _ => Err(invalid("null can only be compared with eq or ne")),
+        };
+    }
+    let scalar = match (definition.kind, value) {
+        (
+            AttributeType::String | AttributeType::Reference | AttributeType::Binary,
+            CompValue::String(text),
+        ) => {
+            let text = if definition.case_exact {
+                text.clone()
+            } else {
+                fold(text)
+            };
+            let like = |prefix: &str, suffix: &str| {
+                Ok(Negation::No(Test::Like(like_pattern(
+                    prefix, &text, suffix,
+                ))))
+            };
+            match op {
+                CompareOp::Co => return like("%", "%"),
+                CompareOp::Sw => return like("", "%"),
+                CompareOp::Ew => return like("%", ""),
+                _ => Scalar::Text(text),
+            }
+        }
+        (AttributeType::DateTime, CompValue::String(text)) => {
+            DateTime::parse_from_rfc3339(text).map_err(|_| invalid("not an RFC 3339 date-time"))?;
+            Scalar::Text(canonical_time(text))
+        }
+        (AttributeType::Boolean, CompValue::Bool(flag)) => Scalar::Bool(*flag),
+        (AttributeType::Boolean, CompValue::String(text)) if text.eq_ignore_ascii_case("true") => {
+            Scalar::Bool(true)
+        }
+        (AttributeType::Boolean, CompValue::String(text)) if text.eq_ignore_ascii_case("false") => {
+            Scalar::Bool(false)
+        }
+        (AttributeType::Integer | AttributeType::Decimal, CompValue::Number(number)) => {
+            Scalar::Number(
+                number
+                    .as_f64()
+                    .ok_or_else(|| invalid("number out of range"))?,
+            )
+        }
+        (AttributeType::Complex, _) => return Err(invalid("compare a sub-attribute")),
+        _ => return Err(invalid("the value does not have the attribute's type")),
+    };
+    let ordered = !matches!(scalar, Scalar::Bool(_));
+    Ok(match op {
+        CompareOp::Eq => Negation::No(Test::Eq(scalar)),
+        CompareOp::Ne => Negation::Not(Test::Eq(scalar)),
+        CompareOp::Gt if ordered => Negation::No(Test::Gt(scalar)),
+        CompareOp::Ge if ordered => Negation::No(Test::Ge(scalar)),
+        CompareOp::Lt if ordered => Negation::No(Test::Lt(scalar)),
+        CompareOp::Le if ordered => Negation::No(Test::Le(scalar)),
+        _ => {
+            return Err(invalid(
+                "this operator does not apply to the attribute's type",
+            ));
+        }
+    })
 }
 
 fn compare<C: Copy>(

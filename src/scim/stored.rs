@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::error::ScimError;
 use super::list::{ListRequest, group_by, list_response};
-use super::query::{Filterable, resolve, to_condition};
+use super::query::{Filterable, Target, resolve, to_condition};
 use super::resource::Resource;
 use super::schema::ResourceKind;
 use super::service::{Context, ScimService};
@@ -93,12 +93,20 @@ struct Plan<C> {
     sort: Option<Sort<C>>,
 }
 
-fn plan<R: StoredResource>(request: &ListRequest) -> Result<Plan<R::Column>, ScimError> {
+fn plan<R: StoredResource>(
+    service: &ScimService,
+    request: &ListRequest,
+) -> Result<Plan<R::Column>, ScimError> {
     let filterable = |path: &_| resolve(path, R::SCHEMA, R::FILTERABLE);
+    let target = Target {
+        columns: &filterable,
+        schema: service.registry.resource(R::KIND),
+        derived: R::DERIVED,
+    };
     let condition = request
         .filter
         .as_ref()
-        .map(|f| to_condition(f, &filterable))
+        .map(|f| to_condition(f, &target))
         .transpose()?;
     let sort = match &request.sort_by {
         Some(path) => {
@@ -168,7 +176,7 @@ pub(super) fn list<R: StoredResource>(
     context: &Context,
     request: &ListRequest,
 ) -> Result<Value, ScimError> {
-    let plan = plan::<R>(request)?;
+    let plan = plan::<R>(service, request)?;
     let (total, resources) = service.store.read(|conn| {
         let total = count::<R>(conn, context.tenant_id, &plan)?;
         let resources = page::<R>(
@@ -201,12 +209,12 @@ pub(super) fn search_all<U: StoredResource, G: StoredResource>(
     request: &ListRequest,
 ) -> Result<Value, ScimError> {
     let (users, groups) = (
-        applicable(plan::<U>(request))?,
-        applicable(plan::<G>(request))?,
+        applicable(plan::<U>(service, request))?,
+        applicable(plan::<G>(service, request))?,
     );
     if users.is_none() && groups.is_none() {
         // Neither type can answer: report why, as for a single type.
-        plan::<U>(request)?;
+        plan::<U>(service, request)?;
     }
     let (total, resources) = service.store.read(|conn| {
         let user_total = users

@@ -7,7 +7,8 @@ use super::normalize::{Normalized, fold, normalize};
 use super::patch;
 use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
-use super::schema::{ResourceKind, USER_SCHEMA};
+use super::schema::{ResourceKind, ResourceSchema, USER_SCHEMA};
+use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_of};
 use crate::audit;
@@ -22,10 +23,14 @@ struct Columns {
     external_id: Option<String>,
     active: bool,
     attributes: String,
+    search: String,
 }
 
 impl Columns {
-    fn from_attributes(attributes: Map<String, Value>) -> Result<Self, ScimError> {
+    fn from_attributes(
+        schema: &ResourceSchema,
+        attributes: Map<String, Value>,
+    ) -> Result<Self, ScimError> {
         let text = |attributes: &Map<String, Value>, name: &str| {
             attributes
                 .get(name)
@@ -45,6 +50,7 @@ impl Columns {
             external_id: text(&attributes, "externalId"),
             user_name,
             active,
+            search: Value::Object(search_document(schema, &attributes)).to_string(),
             attributes: Value::Object(attributes).to_string(),
         })
     }
@@ -69,8 +75,9 @@ pub(super) fn create(
     context: &Context,
     body: &Value,
 ) -> Result<Resource, ScimError> {
-    let normalized = normalize(service.registry.resource(ResourceKind::User), body)?;
-    let columns = Columns::from_attributes(normalized.attributes.clone())?;
+    let schema = service.registry.resource(ResourceKind::User);
+    let normalized = normalize(schema, body)?;
+    let columns = Columns::from_attributes(schema, normalized.attributes.clone())?;
     let now = service.clock.now();
     let row = UserRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -80,6 +87,7 @@ pub(super) fn create(
         external_id: columns.external_id,
         active: columns.active,
         attributes: columns.attributes,
+        search: columns.search,
         version: 1,
         created: to_stored(now),
         last_modified: to_stored(now),
@@ -152,13 +160,17 @@ struct Change {
 
 impl Change {
     fn of(service: &ScimService, normalized: Normalized) -> Result<Self, ScimError> {
-        let columns = Columns::from_attributes(normalized.attributes.clone())?;
+        let columns = Columns::from_attributes(
+            service.registry.resource(ResourceKind::User),
+            normalized.attributes.clone(),
+        )?;
         let row = UserChanges {
             user_name: columns.user_name,
             user_name_key: columns.user_name_key,
             external_id: columns.external_id,
             active: columns.active,
             attributes: columns.attributes,
+            search: columns.search,
             last_modified: to_stored(service.clock.now()),
         };
         Ok(Self {
@@ -236,8 +248,9 @@ fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no user with id `{id}`"))
 }
 
-/// The attributes a user filter can use: name, sub-attribute, column, storage.
-const FILTERABLE: [Filterable<UserColumn>; 6] = [
+/// The attributes a user filter finds through an indexed column: name, sub-attribute,
+/// column, storage. Every other attribute is filtered on the search document.
+const FILTERABLE: [Filterable<UserColumn>; 5] = [
     ("id", None, UserColumn::Id, ColumnKind::ExactText),
     (
         "userName",
@@ -251,7 +264,6 @@ const FILTERABLE: [Filterable<UserColumn>; 6] = [
         UserColumn::ExternalId,
         ColumnKind::OptionalExactText,
     ),
-    ("active", None, UserColumn::Active, ColumnKind::Bool),
     (
         "meta",
         Some("created"),

@@ -10,6 +10,7 @@ use diesel::expression::BoxableExpression;
 use diesel::sql_types::Bool;
 
 use super::AnyConnection;
+use super::document::{DocCondition, DocPredicate};
 
 pub type Db = <AnyConnection as Connection>::Backend;
 pub type Predicate<T> = Box<dyn BoxableExpression<T, Db, SqlType = Bool>>;
@@ -54,6 +55,8 @@ pub enum Condition<C> {
         value: NaiveDateTime,
     },
     Present(C),
+    /// A condition on the JSON search document rather than on a column.
+    Document(DocCondition),
     And(Box<Condition<C>>, Box<Condition<C>>),
     Or(Box<Condition<C>>, Box<Condition<C>>),
     Not(Box<Condition<C>>),
@@ -77,6 +80,7 @@ where
     diesel::dsl::Or<Predicate<T>, Predicate<T>>: BoxableExpression<T, Db, SqlType = Bool>,
     diesel::dsl::not<Predicate<T>>: BoxableExpression<T, Db, SqlType = Bool>,
     diesel::dsl::AsExprOf<bool, Bool>: BoxableExpression<T, Db, SqlType = Bool>,
+    DocPredicate: BoxableExpression<T, Db, SqlType = Bool>,
 {
     use diesel::BoolExpressionMethods;
     use diesel::IntoSql;
@@ -85,6 +89,7 @@ where
         Condition::Or(a, b) => Box::new(compile(a, leaf).or(compile(b, leaf))),
         Condition::Not(a) => Box::new(diesel::dsl::not(compile(a, leaf))),
         Condition::Const(value) => Box::new((*value).into_sql::<Bool>()),
+        Condition::Document(condition) => Box::new(DocPredicate(condition.clone())),
         other => leaf(other),
     }
 }

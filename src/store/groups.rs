@@ -56,7 +56,11 @@ fn leaf(condition: &Condition<GroupColumn>) -> Predicate<groups::table> {
         } => {
             order_predicate!(groups::last_modified, op, value)
         }
-        Condition::Present(GroupColumn::ExternalId) => Box::new(groups::external_id.is_not_null()),
+        Condition::Present(GroupColumn::ExternalId) => Box::new(
+            groups::external_id
+                .is_not_null()
+                .and(groups::external_id.assume_not_null().ne("")),
+        ),
         Condition::Present(_) => Box::new(not(sql::<Bool>("1 = 0"))),
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
@@ -105,6 +109,8 @@ pub struct GroupRow {
     pub version: i64,
     pub created: NaiveDateTime,
     pub last_modified: NaiveDateTime,
+    /// The attributes as filters see them (`scim::search`).
+    pub search: String,
 }
 
 #[derive(Debug, Clone, AsChangeset)]
@@ -114,6 +120,7 @@ pub struct GroupChanges {
     pub display_name_key: String,
     pub external_id: Option<String>,
     pub attributes: String,
+    pub search: String,
     pub last_modified: NaiveDateTime,
 }
 

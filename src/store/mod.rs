@@ -6,6 +6,7 @@
 pub mod audit;
 mod connection;
 pub mod credentials;
+pub mod document;
 pub mod filter;
 pub mod groups;
 pub mod schema;

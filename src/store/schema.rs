@@ -34,6 +34,7 @@ diesel::table! {
         version -> BigInt,
         created -> Timestamp,
         last_modified -> Timestamp,
+        search -> Text,
     }
 }
 
@@ -48,6 +49,7 @@ diesel::table! {
         version -> BigInt,
         created -> Timestamp,
         last_modified -> Timestamp,
+        search -> Text,
     }
 }
 

@@ -56,7 +56,11 @@ fn leaf(condition: &Condition<UserColumn>) -> Predicate<users::table> {
             op,
             value,
         } => order_predicate!(users::last_modified, op, value),
-        Condition::Present(UserColumn::ExternalId) => Box::new(users::external_id.is_not_null()),
+        Condition::Present(UserColumn::ExternalId) => Box::new(
+            users::external_id
+                .is_not_null()
+                .and(users::external_id.assume_not_null().ne("")),
+        ),
         Condition::Present(_) => Box::new(not(sql::<Bool>("1 = 0"))),
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
@@ -107,6 +111,8 @@ pub struct UserRow {
     pub version: i64,
     pub created: NaiveDateTime,
     pub last_modified: NaiveDateTime,
+    /// The attributes as filters see them (`scim::search`).
+    pub search: String,
 }
 
 /// What a replace writes; the version is incremented by the database itself, so two
@@ -119,6 +125,7 @@ pub struct UserChanges {
     pub external_id: Option<String>,
     pub active: bool,
     pub attributes: String,
+    pub search: String,
     pub last_modified: NaiveDateTime,
 }
 

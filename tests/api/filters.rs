@@ -96,8 +96,12 @@ on_both_backends! {
 
     async fn filters_that_cannot_be_answered_are_invalid_filter_errors(app) {
         for filter in [
-            r#"nickName eq "x""#,
-            r#"emails[type eq "work"]"#,
+            r#"favouriteColour eq "x""#,
+            r#"password eq "secret""#,
+            r#"groups.value eq "x""#,
+            r#"name eq "x""#,
+            r#"emails[type eq "work"].nope eq "x""#,
+            r#"emails[display[value eq "x"]]"#,
             "active gt true",
             r#"userName eq 42"#,
             r#"meta.created eq "yesterday""#,
@@ -122,6 +126,52 @@ on_both_backends! {
             let names: Vec<&str> = list["Resources"].as_array().into_iter().flatten().filter_map(|g| g["displayName"].as_str()).collect();
             assert_eq!(names, expected, "{filter}");
             assert_eq!(list["totalResults"], json!(expected.len()));
+        }
+    }
+}
+
+async fn seed_rich_users(app: &TestApp) {
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    for body in [
+        json!({"userName": "ann", "title": "Chief Engineer", "name": {"givenName": "Ann", "familyName": "Lee"},
+               "emails": [{"value": "ann@work.example", "type": "work", "primary": true}, {"value": "ann@home.example", "type": "home"}],
+               enterprise: {"department": "R&D", "manager": {"value": "boss-1"}}}),
+        json!({"userName": "ben", "title": "engineer", "active": false,
+               "emails": [{"value": "BEN@work.example", "type": "work"}],
+               enterprise: {"department": "Sales"}}),
+        json!({"userName": "cat", "nickName": "Kitty", "emails": [{"value": "cat@home.example", "type": "home"}]}),
+    ] {
+        expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await;
+    }
+}
+
+on_both_backends! {
+    async fn any_schema_attribute_filters_in_the_database(app) {
+        seed_rich_users(&app).await;
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            (r#"title eq "CHIEF ENGINEER""#, vec!["ann"]),
+            (r#"title co "engineer""#, vec!["ann", "ben"]),
+            (r#"title ne "engineer""#, vec!["ann", "cat"]),
+            ("title pr", vec!["ann", "ben"]),
+            (r#"name.givenName sw "a""#, vec!["ann"]),
+            (r#"nickName eq "kitty""#, vec!["cat"]),
+            (r#"emails.value ew "@work.example""#, vec!["ann", "ben"]),
+            (r#"emails co "home""#, vec!["ann", "cat"]),
+            (r#"emails[type eq "work" and value sw "ben"]"#, vec!["ben"]),
+            (r#"emails[type eq "home"]"#, vec!["ann", "cat"]),
+            (r#"emails[type eq "work"].value eq "ann@work.example""#, vec!["ann"]),
+            (r#"emails[primary eq true]"#, vec!["ann"]),
+            (r#"not (emails[type eq "work"])"#, vec!["cat"]),
+            (r#"emails.type ne "home""#, vec!["ann", "ben"]),
+            (r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "r&d""#, vec!["ann"]),
+            (r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "boss-1""#, vec!["ann"]),
+            (r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "BOSS-1""#, vec![]),
+            ("active eq false", vec!["ben"]),
+            ("active eq true", vec![]), // nobody sent `active: true`; absent is not true
+            (r#"title pr and not (active eq false)"#, vec!["ann"]),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(user_names(&app, filter).await, set(&expected), "{filter}");
         }
     }
 }

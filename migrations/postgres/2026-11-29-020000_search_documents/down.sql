@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN search;
+ALTER TABLE groups DROP COLUMN search;
