@@ -122,7 +122,8 @@ fn document_attribute<'a, C>(
 }
 
 /// A comparison (or presence, when `comparison` is `None`) on a document attribute. On a
-/// multi-valued attribute it holds when some value does; `ne` holds when no value is equal.
+/// multi-valued attribute it holds when some value does; a negated test (`ne`, `eq null`)
+/// holds when no value passes the test.
 fn document_leaf<C>(
     target: &Target<'_, C>,
     path: &AttrPath,
@@ -166,13 +167,7 @@ fn document_leaf<C>(
             None => any(item(Test::Present)),
             Some((op, value)) => match leaf_test(value_definition, op, value, path)? {
                 Negation::No(test) => any(item(test)),
-                Negation::Not(test) => Condition::Or(
-                    Box::new(any(ItemCondition::And(
-                        Box::new(item(Test::Exists)),
-                        Box::new(ItemCondition::Not(Box::new(item(test)))),
-                    ))),
-                    Box::new(Condition::Not(Box::new(any(item(Test::Exists))))),
-                ),
+                Negation::Not(test) => Condition::Not(Box::new(any(item(test)))),
             },
         });
     }

@@ -31,8 +31,6 @@ pub enum Test {
     Like(String),
     /// Present and not empty (RFC 7644 `pr`).
     Present,
-    /// Present, with any value.
-    Exists,
 }
 
 /// A path of object keys, with its SQLite spelling (`$."name"."sub"`) made once.
@@ -188,12 +186,6 @@ impl Sql {
         };
         out.push_sql("COALESCE((");
         match test {
-            Test::Exists => {
-                self.json_type(base, out)?;
-                out.push_sql(" IS NOT NULL AND ");
-                self.json_type(base, out)?;
-                out.push_sql(" <> 'null'");
-            }
             Test::Present => {
                 self.json_type(base, out)?;
                 out.push_sql(" IS NOT NULL AND ");

@@ -8,6 +8,7 @@ mod auth;
 mod bulk;
 mod cli;
 mod discovery;
+mod equivalence;
 mod errors;
 mod filters;
 mod groups;
