@@ -16,6 +16,14 @@ pub fn service_provider_config(
 ) -> Value {
     let mut document = registry.service_provider_config.clone();
     document["filter"]["maxResults"] = json!(limits.max_count);
+    // RFC 9865 §4: both methods; cursors are stateless, so they do not time out.
+    document["pagination"] = json!({
+        "cursor": true,
+        "index": true,
+        "defaultPaginationMethod": "index",
+        "defaultPageSize": limits.default_count,
+        "maxPageSize": limits.max_count,
+    });
     document["bulk"] =
         json!({"supported": true, "maxOperations": MAX_OPERATIONS, "maxPayloadSize": max_payload});
     absolute_location(document, base)

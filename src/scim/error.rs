@@ -28,6 +28,9 @@ pub enum ScimError {
     /// A PATCH operation whose target does not exist.
     #[error("{0}")]
     NoTarget(String),
+    /// A pagination cursor that is malformed or belongs to another query (RFC 9865).
+    #[error("{0}")]
+    InvalidCursor(String),
     /// `If-Match` named another version than the current one.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -63,7 +66,8 @@ impl ScimError {
             | ScimError::InvalidFilter(_)
             | ScimError::Mutability(_)
             | ScimError::InvalidPath(_)
-            | ScimError::NoTarget(_) => 400,
+            | ScimError::NoTarget(_)
+            | ScimError::InvalidCursor(_) => 400,
             ScimError::Unauthorized(_) => 401,
             ScimError::Forbidden(_) => 403,
             ScimError::NotFound(_) => 404,
@@ -89,6 +93,7 @@ impl ScimError {
             ScimError::Mutability(_) => Some("mutability"),
             ScimError::InvalidPath(_) => Some("invalidPath"),
             ScimError::NoTarget(_) => Some("noTarget"),
+            ScimError::InvalidCursor(_) => Some("invalidCursor"),
             _ => None,
         }
     }
@@ -162,6 +167,7 @@ mod tests {
             ScimError::Mutability("x".into()),
             ScimError::InvalidPath("x".into()),
             ScimError::NoTarget("x".into()),
+            ScimError::InvalidCursor("x".into()),
             ScimError::PreconditionFailed("x".into()),
             ScimError::NotFound("x".into()),
             ScimError::Unauthorized("x".into()),

@@ -16,7 +16,7 @@ use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_of};
 use crate::audit;
-use crate::store::filter::{Condition, Sort};
+use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::{AnyConnection, StoreError, from_stored, to_stored, users};
 
@@ -478,6 +478,20 @@ impl StoredResource for GroupRow {
 
     fn owner(related: &Member) -> &str {
         &related.group_id
+    }
+
+    fn cursor_key(&self, column: Option<GroupColumn>) -> Result<Option<CursorKey>, ScimError> {
+        match column {
+            None | Some(GroupColumn::Id) => Ok(None),
+            Some(GroupColumn::DisplayNameKey) => {
+                Ok(Some(CursorKey::Text(self.display_name_key.clone())))
+            }
+            Some(GroupColumn::Created) => Ok(Some(CursorKey::Time(self.created))),
+            Some(GroupColumn::LastModified) => Ok(Some(CursorKey::Time(self.last_modified))),
+            Some(_) => Err(ScimError::InvalidValue(
+                "cursor pagination cannot follow this sortBy".into(),
+            )),
+        }
     }
 
     /// A group with its `members`.

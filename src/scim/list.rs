@@ -24,6 +24,8 @@ pub struct ListRequest {
     pub sort_by: Option<AttrPath>,
     /// `sortOrder=descending`.
     pub descending: bool,
+    /// `cursor` (RFC 9865): `Some("")` asks for the first page of a cursor-paged list.
+    pub cursor: Option<String>,
 }
 
 impl ListRequest {
@@ -39,12 +41,15 @@ impl ListRequest {
             filter: None,
             sort_by: None,
             descending: false,
+            cursor: None,
         };
         for (name, value) in params {
             if name.eq_ignore_ascii_case("startIndex") {
                 request.start_index = parse_integer(name, value)?.max(1);
             } else if name.eq_ignore_ascii_case("count") {
                 request.count = parse_integer(name, value)?.clamp(0, limits.max_count);
+            } else if name.eq_ignore_ascii_case("cursor") {
+                request.cursor = Some(value.to_string());
             } else if name.eq_ignore_ascii_case("sortBy") {
                 let path = parse_path(value)
                     .map_err(|e| ScimError::InvalidValue(format!("sortBy: {e}")))?;
@@ -74,6 +79,7 @@ impl ListRequest {
                 request.filter = Some(parsed);
             }
         }
+        // RFC 9865 does not forbid both; a cursor wins, and the response says so (no startIndex).
         Ok(request)
     }
 
@@ -143,7 +149,8 @@ mod tests {
                     count,
                     filter: None,
                     sort_by: None,
-                    descending: false
+                    descending: false,
+                    cursor: None
                 }),
                 "{params:?}"
             );

@@ -2,6 +2,7 @@
 //! the resources' operations and their representation. Knows nothing of HTTP frameworks.
 
 pub mod bulk;
+pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod evaluate;

@@ -1,15 +1,17 @@
 //! What users and groups share when they are read: one by id, or a filtered page. Each
 //! resource type says how its rows are fetched and shown; the flow is written once here.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::cursor::{self, Position};
 use super::error::ScimError;
 use super::list::{ListRequest, group_by, list_response};
 use super::query::{Filterable, Target, resolve, to_condition};
 use super::resource::Resource;
+use super::schema::LIST_RESPONSE_SCHEMA;
 use super::schema::ResourceKind;
 use super::service::{Context, ScimService};
-use crate::store::filter::{Condition, Sort};
+use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::{AnyConnection, StoreError};
 
 pub(super) trait StoredResource: Sized {
@@ -50,6 +52,9 @@ pub(super) trait StoredResource: Sized {
         ids: &[String],
     ) -> Result<Vec<Self::Related>, StoreError>;
     fn owner(related: &Self::Related) -> &str;
+    /// The value of the sort column that a cursor records (none when sorted by id); an error
+    /// for a sort column cursors cannot follow.
+    fn cursor_key(&self, column: Option<Self::Column>) -> Result<Option<CursorKey>, ScimError>;
     /// The representation, given this resource's related rows only.
     fn show(
         &self,
@@ -130,8 +135,7 @@ fn count<R: StoredResource>(
     Ok(R::count(conn, tenant_id, plan.condition.as_ref())?)
 }
 
-/// One page, rendered and projected. Related rows (members) are read for the page only, and
-/// not at all when the projection drops them (`excludedAttributes=members`).
+/// One page, rendered and projected.
 fn page<R: StoredResource>(
     conn: &mut AnyConnection,
     service: &ScimService,
@@ -143,18 +147,28 @@ fn page<R: StoredResource>(
     if limit <= 0 {
         return Ok(Vec::new());
     }
-    let tenant_id = context.tenant_id;
     let rows = R::page(
         conn,
-        tenant_id,
+        context.tenant_id,
         plan.condition.as_ref(),
         plan.sort,
         offset,
         limit,
     )?;
+    render(conn, service, context, &rows)
+}
+
+/// Rows rendered and projected. Related rows (members) are read for these rows only, and
+/// not at all when the projection drops them (`excludedAttributes=members`).
+fn render<R: StoredResource>(
+    conn: &mut AnyConnection,
+    service: &ScimService,
+    context: &Context,
+    rows: &[R],
+) -> Result<Vec<Value>, ScimError> {
     let related = if context.projection.includes(R::DERIVED) {
         let ids: Vec<String> = rows.iter().map(|row| row.id().to_string()).collect();
-        R::related(conn, tenant_id, &ids)?
+        R::related(conn, context.tenant_id, &ids)?
     } else {
         Vec::new()
     };
@@ -170,13 +184,16 @@ fn page<R: StoredResource>(
         .collect()
 }
 
-/// A filtered, sorted page of one resource type.
+/// A filtered, sorted page of one resource type, by index or (RFC 9865) by cursor.
 pub(super) fn list<R: StoredResource>(
     service: &ScimService,
     context: &Context,
     request: &ListRequest,
 ) -> Result<Value, ScimError> {
     let plan = plan::<R>(service, request)?;
+    if let Some(cursor) = &request.cursor {
+        return list_by_cursor::<R>(service, context, request, plan, cursor);
+    }
     let (total, resources) = service.store.read(|conn| {
         let total = count::<R>(conn, context.tenant_id, &plan)?;
         let resources = page::<R>(
@@ -190,6 +207,78 @@ pub(super) fn list<R: StoredResource>(
         Ok::<_, ScimError>((total, resources))
     })?;
     Ok(list_response(total, request.start_index, resources))
+}
+
+/// Keyset pagination: the page after the cursor's position, and a cursor for the next one
+/// unless this is the last page. A page deep in the list costs what the first one costs.
+fn list_by_cursor<R: StoredResource>(
+    service: &ScimService,
+    context: &Context,
+    request: &ListRequest,
+    plan: Plan<R::Column>,
+    cursor: &str,
+) -> Result<Value, ScimError> {
+    let query = format!(
+        "{:?}|{:?}|{:?}|{}",
+        R::KIND,
+        request.filter,
+        request.sort_by,
+        request.descending
+    );
+    let fingerprint = cursor::fingerprint(&query);
+    let column = plan.sort.map(|s| s.column);
+    let position = if cursor.trim().is_empty() {
+        None
+    } else {
+        Some(cursor::decode(cursor, &fingerprint)?)
+    };
+    let after = position.map(|p| Condition::After {
+        column,
+        descending: request.descending,
+        key: p.key,
+        id: p.id,
+    });
+    let condition = match (plan.condition.clone(), after) {
+        (Some(filter), Some(after)) => Some(Condition::And(Box::new(filter), Box::new(after))),
+        (filter, after) => filter.or(after),
+    };
+    let (total, resources, next) = service.store.read(|conn| {
+        let total = count::<R>(conn, context.tenant_id, &plan)?;
+        if request.count == 0 {
+            return Ok::<_, ScimError>((total, Vec::new(), None));
+        }
+        let mut rows = R::page(
+            conn,
+            context.tenant_id,
+            condition.as_ref(),
+            plan.sort,
+            0,
+            request.count + 1,
+        )?;
+        let more = rows.len() as i64 > request.count;
+        rows.truncate(request.count as usize);
+        let next = match rows.last() {
+            Some(last) if more => {
+                let position = Position {
+                    id: last.id().to_string(),
+                    key: last.cursor_key(column)?,
+                };
+                Some(cursor::encode(&position, &fingerprint))
+            }
+            _ => None,
+        };
+        Ok((total, render(conn, service, context, &rows)?, next))
+    })?;
+    let mut response = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    if let Some(next) = next {
+        response["nextCursor"] = Value::String(next);
+    }
+    Ok(response)
 }
 
 /// A plan, or `None` when the request names attributes this type does not have.

@@ -12,7 +12,7 @@ use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_of};
 use crate::audit;
-use crate::store::filter::{Condition, Sort};
+use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
 
@@ -331,6 +331,18 @@ impl StoredResource for UserRow {
 
     fn owner(related: &MembershipOfUser) -> &str {
         &related.user_id
+    }
+
+    fn cursor_key(&self, column: Option<UserColumn>) -> Result<Option<CursorKey>, ScimError> {
+        match column {
+            None | Some(UserColumn::Id) => Ok(None),
+            Some(UserColumn::UserNameKey) => Ok(Some(CursorKey::Text(self.user_name_key.clone()))),
+            Some(UserColumn::Created) => Ok(Some(CursorKey::Time(self.created))),
+            Some(UserColumn::LastModified) => Ok(Some(CursorKey::Time(self.last_modified))),
+            Some(_) => Err(ScimError::InvalidValue(
+                "cursor pagination cannot follow this sortBy".into(),
+            )),
+        }
     }
 
     /// A user with its read-only `groups`.

@@ -57,10 +57,24 @@ pub enum Condition<C> {
     Present(C),
     /// A condition on the JSON search document rather than on a column.
     Document(DocCondition),
+    /// Rows after a cursor position in the list's order: by `column` (then id), or by id.
+    After {
+        column: Option<C>,
+        descending: bool,
+        key: Option<CursorKey>,
+        id: String,
+    },
     And(Box<Condition<C>>, Box<Condition<C>>),
     Or(Box<Condition<C>>, Box<Condition<C>>),
     Not(Box<Condition<C>>),
     Const(bool),
+}
+
+/// The sort-column value of the last row a cursor points after.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CursorKey {
+    Text(String),
+    Time(NaiveDateTime),
 }
 
 /// A sort order on one column; ties are broken by id, so pages stay stable.
@@ -189,8 +203,31 @@ macro_rules! order_by_nullable {
     }};
 }
 
+/// Rows after `(key, id)` in the order `column` (ascending or descending), then id ascending.
+macro_rules! after_predicate {
+    ($column:expr, $key:expr, $id_column:expr, $id:expr, $descending:expr) => {{
+        use diesel::{BoolExpressionMethods, ExpressionMethods};
+        let (key, id) = ($key.clone(), $id.clone());
+        let predicate: $crate::store::filter::Predicate<_> = if $descending {
+            Box::new(
+                $column
+                    .lt(key.clone())
+                    .or($column.eq(key).and($id_column.gt(id))),
+            )
+        } else {
+            Box::new(
+                $column
+                    .gt(key.clone())
+                    .or($column.eq(key).and($id_column.gt(id))),
+            )
+        };
+        predicate
+    }};
+}
+
 pub(crate) use {
-    nullable_text_predicate, order_by, order_by_nullable, order_predicate, text_predicate,
+    after_predicate, nullable_text_predicate, order_by, order_by_nullable, order_predicate,
+    text_predicate,
 };
 
 #[cfg(test)]

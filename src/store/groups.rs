@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::filter::{
-    self, Condition, Db, Predicate, Sort, nullable_text_predicate, order_by, order_by_nullable,
-    order_predicate, text_predicate,
+    self, Condition, CursorKey, Db, Predicate, Sort, after_predicate, nullable_text_predicate,
+    order_by, order_by_nullable, order_predicate, text_predicate,
 };
 use super::schema::{group_members, groups};
 use super::{AnyConnection, StoreError};
@@ -62,6 +62,45 @@ fn leaf(condition: &Condition<GroupColumn>) -> Predicate<groups::table> {
                 .and(groups::external_id.assume_not_null().ne("")),
         ),
         Condition::Present(_) => Box::new(not(sql::<Bool>("1 = 0"))),
+        Condition::After {
+            column: None, id, ..
+        } => Box::new(groups::id.gt(id.clone())),
+        Condition::After {
+            column: Some(GroupColumn::Id),
+            descending,
+            id,
+            ..
+        } => {
+            if *descending {
+                Box::new(groups::id.lt(id.clone()))
+            } else {
+                Box::new(groups::id.gt(id.clone()))
+            }
+        }
+        Condition::After {
+            column: Some(GroupColumn::DisplayNameKey),
+            descending,
+            key: Some(CursorKey::Text(key)),
+            id,
+        } => {
+            after_predicate!(groups::display_name_key, key, groups::id, id, *descending)
+        }
+        Condition::After {
+            column: Some(GroupColumn::Created),
+            descending,
+            key: Some(CursorKey::Time(key)),
+            id,
+        } => {
+            after_predicate!(groups::created, key, groups::id, id, *descending)
+        }
+        Condition::After {
+            column: Some(GroupColumn::LastModified),
+            descending,
+            key: Some(CursorKey::Time(key)),
+            id,
+        } => {
+            after_predicate!(groups::last_modified, key, groups::id, id, *descending)
+        }
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
     }

@@ -5,8 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::filter::{
-    self, Condition, Db, Predicate, Sort, nullable_text_predicate, order_by, order_by_nullable,
-    order_predicate, text_predicate,
+    self, Condition, CursorKey, Db, Predicate, Sort, after_predicate, nullable_text_predicate,
+    order_by, order_by_nullable, order_predicate, text_predicate,
 };
 use super::schema::{group_members, groups, users};
 use super::{AnyConnection, StoreError};
@@ -62,6 +62,45 @@ fn leaf(condition: &Condition<UserColumn>) -> Predicate<users::table> {
                 .and(users::external_id.assume_not_null().ne("")),
         ),
         Condition::Present(_) => Box::new(not(sql::<Bool>("1 = 0"))),
+        Condition::After {
+            column: None, id, ..
+        } => Box::new(users::id.gt(id.clone())),
+        Condition::After {
+            column: Some(UserColumn::Id),
+            descending,
+            id,
+            ..
+        } => {
+            if *descending {
+                Box::new(users::id.lt(id.clone()))
+            } else {
+                Box::new(users::id.gt(id.clone()))
+            }
+        }
+        Condition::After {
+            column: Some(UserColumn::UserNameKey),
+            descending,
+            key: Some(CursorKey::Text(key)),
+            id,
+        } => {
+            after_predicate!(users::user_name_key, key, users::id, id, *descending)
+        }
+        Condition::After {
+            column: Some(UserColumn::Created),
+            descending,
+            key: Some(CursorKey::Time(key)),
+            id,
+        } => {
+            after_predicate!(users::created, key, users::id, id, *descending)
+        }
+        Condition::After {
+            column: Some(UserColumn::LastModified),
+            descending,
+            key: Some(CursorKey::Time(key)),
+            id,
+        } => {
+            after_predicate!(users::last_modified, key, users::id, id, *descending)
+        }
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
     }
