@@ -14,7 +14,7 @@ use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, ren
 use super::schema::{GROUP_SCHEMA, ResourceKind, ResourceSchema};
 use super::search::search_document;
 use super::service::{Context, ScimService};
-use super::stored::{StoredResource, related_of};
+use super::stored::{StoredResource, related_for_response};
 use crate::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
@@ -133,7 +133,7 @@ pub(super) fn create(
         let personal = json!({"after": columns.document});
         let event = context.event("group.create", ResourceKind::Group, &row.id, details, Some(personal));
         audit::record(conn, tenant_id, now, event)?;
-        Ok::<_, ScimError>(related_of(conn, tenant_id, &row)?)
+        Ok::<_, ScimError>(related_for_response(conn, context, &row)?)
     })?;
     row.show(service, context.base, &members)
 }
@@ -353,7 +353,7 @@ fn update(
             now,
             context.event(action, ResourceKind::Group, id, details, Some(personal)),
         )?;
-        let members = related_of(conn, tenant_id, &row)?;
+        let members = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, members))
     })?;
     row.show(service, context.base, &members)

@@ -73,6 +73,20 @@ pub(super) fn related_of<R: StoredResource>(
     R::related(conn, tenant_id, &[row.id().to_string()])
 }
 
+/// The related rows a write's response shows: none when the projection drops them, so a
+/// membership PATCH with `excludedAttributes=members` never reads the member list.
+pub(super) fn related_for_response<R: StoredResource>(
+    conn: &mut AnyConnection,
+    context: &Context,
+    row: &R,
+) -> Result<Vec<R::Related>, StoreError> {
+    if context.projection.includes(R::DERIVED) {
+        related_of(conn, context.tenant_id, row)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 pub(super) fn get<R: StoredResource>(
     service: &ScimService,
     context: &Context,

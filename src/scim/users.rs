@@ -10,7 +10,7 @@ use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, ren
 use super::schema::{ResourceKind, ResourceSchema, USER_SCHEMA};
 use super::search::search_document;
 use super::service::{Context, ScimService};
-use super::stored::{StoredResource, related_of};
+use super::stored::{StoredResource, related_for_response, related_of};
 use crate::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
@@ -207,7 +207,7 @@ fn update(
         let personal = json!({"before": diff.before, "after": diff.after});
         let event = context.event(action, ResourceKind::User, id, details, Some(personal));
         audit::record(conn, tenant_id, service.clock.now(), event)?;
-        let memberships = related_of(conn, tenant_id, &row)?;
+        let memberships = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, memberships))
     })?;
     row.show(service, context.base, &memberships)

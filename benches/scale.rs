@@ -1,0 +1,261 @@
+//! Scale benchmark: loads SCALE_USERS users (default 100,000) into a fresh database of each
+//! backend and measures, in process through the SCIM service (no HTTP):
+//! - creates per second while loading;
+//! - `userName eq` lookups: p50 / p99 latency;
+//! - a filter on an attribute without a column (`title eq`), which scans the search documents;
+//! - a page deep in the list by `startIndex` versus by cursor;
+//! - adding then removing one member of a 10,000-member group versus a 10-member group
+//!   (PATCH with `excludedAttributes=members`, as an IdP's membership push).
+//!
+//! Run: `cargo bench --bench scale` (Postgres from SCIMITAR_TEST_POSTGRES_URL or the default
+//! test URL; skipped if unreachable). Figures vary with the machine: compare ratios.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use scimitar::audit::{Actor, RequestInfo};
+use scimitar::clock::SystemClock;
+use scimitar::scim::list::{ListRequest, PageLimits};
+use scimitar::scim::projection::Projection;
+use scimitar::scim::resource::Precondition;
+use scimitar::scim::schema::{Registry, ResourceKind};
+use scimitar::scim::{Context, ScimService};
+use scimitar::store::{DatabaseUrl, PoolSettings, Store};
+use serde_json::{Value, json};
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn main() {
+    let users: usize = std::env::var("SCALE_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sqlite = dir.path().join("bench.db").display().to_string();
+    run("sqlite", &sqlite, users);
+
+    let admin =
+        std::env::var("SCIMITAR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
+    match PgConnection::establish(&admin) {
+        Ok(mut conn) => {
+            let name = format!("scimitar_bench_{}", uuid::Uuid::new_v4().simple());
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .expect("create database");
+            let url = format!(
+                "{}/{name}",
+                admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(server, _)| server)
+            );
+            run("postgres", &url, users);
+            let _ = diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+        Err(error) => println!("postgres: skipped ({error})"),
+    }
+}
+
+fn run(backend: &str, url: &str, users: usize) {
+    let store = Store::open(
+        &DatabaseUrl::parse(url).expect("URL"),
+        &PoolSettings::default(),
+    )
+    .expect("open");
+    let registry = Arc::new(Registry::load().expect("schemas"));
+    let limits = PageLimits {
+        default_count: 100,
+        max_count: 1000,
+    };
+    let service = ScimService::new(store.clone(), registry, Arc::new(SystemClock), limits);
+    let tenant = scimitar::tenancy::create(&store, "bench", Utc::now()).expect("tenant");
+    let actor = Actor {
+        client_id: "bench".into(),
+        name: "bench".into(),
+    };
+    let request = RequestInfo {
+        id: "bench".into(),
+        method: "POST".into(),
+        path: "/scim/v2/Users".into(),
+    };
+    let (all, no_members) = (
+        Projection::Default,
+        Projection::from_params(
+            service.registry().resource(ResourceKind::Group),
+            None,
+            Some("members"),
+        )
+        .expect("projection"),
+    );
+    let context = Context {
+        tenant_id: &tenant.id,
+        base: "http://bench/scim/v2",
+        projection: &all,
+        actor: &actor,
+        request: &request,
+    };
+    let lean = Context {
+        projection: &no_members,
+        ..context
+    };
+
+    // Load.
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(users);
+    for i in 0..users {
+        let body = json!({
+            "userName": format!("user{i:06}@example.com"), "externalId": format!("ext-{i}"),
+            "title": format!("title {}", i % 1000), "name": {"givenName": "Given", "familyName": format!("F{i}")},
+            "emails": [{"value": format!("user{i:06}@example.com"), "type": "work", "primary": true}],
+        });
+        ids.push(
+            service
+                .create(ResourceKind::User, &context, &body)
+                .expect("create")
+                .id,
+        );
+    }
+    let load = started.elapsed();
+    println!(
+        "{backend}: loaded {users} users in {:.1} s: {:.0} creates/s",
+        load.as_secs_f64(),
+        users as f64 / load.as_secs_f64()
+    );
+
+    // userName eq lookups.
+    let mut latencies = Vec::new();
+    for i in (0..users).step_by((users / 2000).max(1)) {
+        let filter = format!("userName eq \"USER{i:06}@EXAMPLE.COM\"");
+        let list = ListRequest::from_query([("filter", filter.as_str())], limits).expect("request");
+        let started = Instant::now();
+        let found = service
+            .list(ResourceKind::User, &context, &list)
+            .expect("list");
+        latencies.push(started.elapsed());
+        assert_eq!(found["totalResults"], json!(1));
+    }
+    println!(
+        "{backend}: userName eq lookup over {} lookups: p50 {} / p99 {}",
+        latencies.len(),
+        percentile(&mut latencies, 50),
+        percentile(&mut latencies, 99)
+    );
+
+    // A filter on an attribute without a column.
+    let list = ListRequest::from_query(
+        [("filter", "title eq \"TITLE 7\""), ("count", "10")],
+        limits,
+    )
+    .expect("request");
+    let (elapsed, found) = timed(|| {
+        service
+            .list(ResourceKind::User, &context, &list)
+            .expect("list")
+    });
+    println!(
+        "{backend}: unindexed filter (title eq, {} matches): {}",
+        found["totalResults"],
+        ms(elapsed)
+    );
+
+    // A page deep in the list: startIndex versus cursor.
+    let deep = (users.saturating_sub(100) + 1).to_string();
+    let by_index =
+        ListRequest::from_query([("startIndex", deep.as_str()), ("count", "100")], limits)
+            .expect("request");
+    let (index_time, _) = timed(|| {
+        service
+            .list(ResourceKind::User, &context, &by_index)
+            .expect("list")
+    });
+    let first =
+        ListRequest::from_query([("startIndex", "1"), ("count", "100")], limits).expect("request");
+    let (first_time, _) = timed(|| {
+        service
+            .list(ResourceKind::User, &context, &first)
+            .expect("list")
+    });
+    let mut cursor = String::new();
+    let mut pages = 0;
+    let mut deepest;
+    let walk = Instant::now();
+    loop {
+        let request =
+            ListRequest::from_query([("cursor", cursor.as_str()), ("count", "100")], limits)
+                .expect("request");
+        let (elapsed, page) = timed(|| {
+            service
+                .list(ResourceKind::User, &context, &request)
+                .expect("list")
+        });
+        pages += 1;
+        deepest = elapsed;
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    println!(
+        "{backend}: page of 100 at startIndex {deep}: {} (first page {}); by cursor, last of {pages} pages: {}; whole cursor walk {:.1} s",
+        ms(index_time),
+        ms(first_time),
+        ms(deepest),
+        walk.elapsed().as_secs_f64()
+    );
+
+    // Membership PATCH on a big and a small group.
+    for size in [10_000.min(users - 1), 10] {
+        let members: Vec<Value> = ids[..size].iter().map(|id| json!({"value": id})).collect();
+        let group = service
+            .create(
+                ResourceKind::Group,
+                &lean,
+                &json!({"displayName": format!("size {size}"), "members": members}),
+            )
+            .expect("group");
+        let outsider = &ids[users - 1];
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            for (op, path) in [
+                ("add", "members".to_string()),
+                ("remove", format!("members[value eq \"{outsider}\"]")),
+            ] {
+                let body = json!({"Operations": [{"op": op, "path": path, "value": [{"value": outsider}]}]});
+                let (elapsed, _) = timed(|| {
+                    service
+                        .patch(
+                            ResourceKind::Group,
+                            &lean,
+                            &group.id,
+                            &body,
+                            &Precondition::default(),
+                        )
+                        .expect("patch")
+                });
+                times.push(elapsed);
+            }
+        }
+        println!(
+            "{backend}: add+remove one member, group of {size}: p50 {} per PATCH",
+            percentile(&mut times, 50)
+        );
+    }
+}
+
+fn timed<T>(work: impl FnOnce() -> T) -> (Duration, T) {
+    let started = Instant::now();
+    let result = work();
+    (started.elapsed(), result)
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn percentile(samples: &mut [Duration], p: usize) -> String {
+    samples.sort();
+    let index = ((samples.len() * p) / 100).min(samples.len().saturating_sub(1));
+    ms(samples[index])
+}
