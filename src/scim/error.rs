@@ -28,6 +28,9 @@ pub enum ScimError {
     /// A PATCH operation whose target does not exist.
     #[error("{0}")]
     NoTarget(String),
+    /// A request that would carry a secret where it does not belong (a filter on `password`).
+    #[error("{0}")]
+    Sensitive(String),
     /// A pagination cursor that is malformed or belongs to another query (RFC 9865).
     #[error("{0}")]
     InvalidCursor(String),
@@ -69,7 +72,7 @@ impl ScimError {
             | ScimError::NoTarget(_)
             | ScimError::InvalidCursor(_) => 400,
             ScimError::Unauthorized(_) => 401,
-            ScimError::Forbidden(_) => 403,
+            ScimError::Forbidden(_) | ScimError::Sensitive(_) => 403,
             ScimError::NotFound(_) => 404,
             ScimError::MethodNotAllowed(_) => 405,
             ScimError::Uniqueness(_) => 409,
@@ -94,6 +97,7 @@ impl ScimError {
             ScimError::InvalidPath(_) => Some("invalidPath"),
             ScimError::NoTarget(_) => Some("noTarget"),
             ScimError::InvalidCursor(_) => Some("invalidCursor"),
+            ScimError::Sensitive(_) => Some("sensitive"),
             _ => None,
         }
     }
@@ -168,6 +172,7 @@ mod tests {
             ScimError::InvalidPath("x".into()),
             ScimError::NoTarget("x".into()),
             ScimError::InvalidCursor("x".into()),
+            ScimError::Sensitive("x".into()),
             ScimError::PreconditionFailed("x".into()),
             ScimError::NotFound("x".into()),
             ScimError::Unauthorized("x".into()),

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter, PatchPath};
-use super::normalize::{fold, normalize};
+use super::normalize::{check_immutable, fold, normalize};
 use super::patch::{self, Operation, PatchOp};
 use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
@@ -333,6 +333,11 @@ fn update(
         precondition.check(current.version)?;
         let before = parse_attributes(&current.id, &current.attributes)?;
         let (columns, membership) = change(&current)?;
+        check_immutable(
+            service.registry.resource(ResourceKind::Group),
+            &before,
+            &columns.document,
+        )?;
         let changes = GroupChanges {
             display_name: columns.display_name,
             display_name_key: columns.display_name_key,

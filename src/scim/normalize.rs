@@ -88,6 +88,45 @@ pub fn normalize(resource: &ResourceSchema, input: &Value) -> Result<Normalized,
     Ok(out)
 }
 
+/// An `immutable` attribute may be set once and never changed (RFC 7643 §7): compares a
+/// resource's stored attributes with their replacement.
+pub fn check_immutable(
+    resource: &ResourceSchema,
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+) -> Result<(), ScimError> {
+    let changed = |attributes: &[AttributeDef],
+                   old: &Map<String, Value>,
+                   new: Option<&Map<String, Value>>| {
+        attributes
+            .iter()
+            .filter(|a| a.mutability == Mutability::Immutable)
+            .find(|a| {
+                old.get(&a.name)
+                    .is_some_and(|value| new.and_then(|n| n.get(&a.name)) != Some(value))
+            })
+            .map(|a| ScimError::Mutability(format!("`{}` is immutable once set", a.name)))
+    };
+    let core = resource
+        .common
+        .iter()
+        .chain(&resource.core.attributes)
+        .cloned()
+        .collect::<Vec<_>>();
+    if let Some(error) = changed(&core, before, Some(after)) {
+        return Err(error);
+    }
+    for extension in &resource.extensions {
+        if let Some(Value::Object(old)) = before.get(&extension.id) {
+            let new = after.get(&extension.id).and_then(Value::as_object);
+            if let Some(error) = changed(&extension.attributes, old, new) {
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_schemas(schemas: Option<&Value>) -> Result<(), ScimError> {
     match schemas {
         None | Some(Value::Null) => Ok(()),
@@ -497,6 +536,32 @@ mod tests {
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
+    }
+
+    #[test]
+    fn an_immutable_attribute_can_be_set_once_but_not_changed() {
+        let registry = Registry::load().unwrap_or_else(|e| panic!("{e}"));
+        let mut user = registry.resource(ResourceKind::User).clone();
+        if let Some(title) = user.core.attributes.iter_mut().find(|a| a.name == "title") {
+            title.mutability = Mutability::Immutable;
+        }
+        let map = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let unset = map(json!({"userName": "a"}));
+        let set = map(json!({"userName": "a", "title": "T"}));
+        assert_eq!(
+            check_immutable(&user, &unset, &set),
+            Ok(()),
+            "setting it the first time"
+        );
+        assert_eq!(check_immutable(&user, &set, &set), Ok(()), "keeping it");
+        assert!(matches!(
+            check_immutable(&user, &set, &map(json!({"userName": "a", "title": "U"}))),
+            Err(ScimError::Mutability(_))
+        ));
+        assert!(matches!(
+            check_immutable(&user, &set, &unset),
+            Err(ScimError::Mutability(_))
+        ));
     }
 
     proptest! {

@@ -60,7 +60,7 @@ impl Projection {
     pub fn apply(&self, resource: &ResourceSchema, body: &mut Value) {
         let Value::Object(object) = body else { return };
         match self {
-            Projection::Default => {}
+            Projection::Default => drop_request_only(resource, object),
             Projection::Only(selected) => {
                 object.retain(|key, value| {
                     if ALWAYS.contains(&key.as_str()) || always_returned(resource, key) {
@@ -81,6 +81,7 @@ impl Projection {
                 keep_listed_schemas(object);
             }
             Projection::Exclude(excluded) => {
+                drop_request_only(resource, object);
                 for selector in excluded {
                     if ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(&selector.key)) {
                         continue;
@@ -147,6 +148,22 @@ fn selector(resource: &ResourceSchema, entry: &str) -> Result<Selector, ScimErro
             sub: None,
         }),
     }
+}
+
+/// Attributes `returned: request` appear only when `attributes` names them (RFC 7643 §7).
+fn drop_request_only(resource: &ResourceSchema, object: &mut Map<String, Value>) {
+    object.retain(|key, value| {
+        if let (Some(extension), Value::Object(fields)) = (resource.extension(key), &mut *value) {
+            fields.retain(|name, _| {
+                AttributeDef::find(&extension.attributes, name)
+                    .is_none_or(|a| a.returned != Returned::Request)
+            });
+            return true;
+        }
+        resource
+            .attribute(key)
+            .is_none_or(|a| a.returned != Returned::Request)
+    });
 }
 
 fn always_returned(resource: &ResourceSchema, key: &str) -> bool {
@@ -301,6 +318,31 @@ mod tests {
         assert_eq!(
             no_extension["schemas"],
             json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+        );
+    }
+
+    #[test]
+    fn request_only_attributes_appear_only_when_asked_for() {
+        let registry = Registry::load().unwrap_or_else(|e| panic!("{e}"));
+        let mut user = registry.resource(ResourceKind::User).clone();
+        if let Some(title) = user.core.attributes.iter_mut().find(|a| a.name == "title") {
+            title.returned = Returned::Request;
+        }
+        let body = json!({"schemas": [], "id": "1", "userName": "a", "title": "T"});
+        let project = |projection: Projection| {
+            let mut body = body.clone();
+            projection.apply(&user, &mut body);
+            body
+        };
+        assert!(project(Projection::Default).get("title").is_none());
+        assert!(
+            project(Projection::from_params(&user, None, Some("userName")).unwrap_or_default())
+                .get("title")
+                .is_none()
+        );
+        assert_eq!(
+            project(Projection::from_params(&user, Some("title"), None).unwrap_or_default())["title"],
+            "T"
         );
     }
 

@@ -108,8 +108,9 @@ fn document_attribute<'a, C>(
         ),
     };
     if definition.returned == Returned::Never || definition.mutability == Mutability::WriteOnly {
-        return Err(ScimError::InvalidFilter(format!(
-            "`{path}` cannot be filtered on"
+        // RFC 7644 §3.12 `sensitive`: secrets are never matched, and never belong in a URI.
+        return Err(ScimError::Sensitive(format!(
+            "`{path}` is write-only and cannot be filtered on"
         )));
     }
     if definition.name.eq_ignore_ascii_case(target.derived) {

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
-use super::normalize::{Normalized, fold, normalize};
+use super::normalize::{Normalized, check_immutable, fold, normalize};
 use super::patch;
 use super::query::{ColumnKind, Filterable};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
@@ -196,6 +196,11 @@ fn update(
         precondition.check(current.version)?;
         let before = parse_attributes(&current.id, &current.attributes)?;
         let change = change(&current)?;
+        check_immutable(
+            service.registry.resource(ResourceKind::User),
+            &before,
+            &change.attributes,
+        )?;
         let row = rows::update(conn, tenant_id, id, &change.row)
             .map_err(taken(&change.row.user_name))?
             .ok_or_else(|| not_found(id))?;
