@@ -77,6 +77,27 @@ enum AuditCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Write records to stdout, oldest first, as JSON Lines or as OCSF events (one per line).
+    /// The export itself is recorded in the log.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Only records at or after this RFC 3339 time
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records before this RFC 3339 time
+        #[arg(long)]
+        until: Option<String>,
+        /// Tenant name or id [default: the default tenant]
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+    Ocsf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,7 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenant { command } => tenant(command, &store, clock.as_ref()),
         Command::Client { command } => client(command, &store, clock.as_ref()),
-        Command::Audit { command } => audit_command(command, &store),
+        Command::Audit { command } => audit_command(command, &store, clock.as_ref()),
     }
 }
 
@@ -324,7 +345,7 @@ fn client(command: ClientCommand, store: &Store, clock: &dyn Clock) -> anyhow::R
     Ok(())
 }
 
-fn audit_command(command: AuditCommand, store: &Store) -> anyhow::Result<()> {
+fn audit_command(command: AuditCommand, store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
     match command {
         AuditCommand::Verify { tenant } => {
             let tenants = match tenant {
@@ -347,6 +368,85 @@ fn audit_command(command: AuditCommand, store: &Store) -> anyhow::Result<()> {
                 anyhow::bail!("{broken} audit chain(s) broken");
             }
         }
+        AuditCommand::Export {
+            format,
+            since,
+            until,
+            tenant,
+        } => {
+            let tenant =
+                tenant.unwrap_or_else(|| crate::store::tenants::DEFAULT_TENANT.to_string());
+            let exported = export(
+                store,
+                &tenant,
+                format,
+                since.as_deref(),
+                until.as_deref(),
+                clock,
+            )?;
+            eprintln!("{exported} records exported");
+        }
     }
     Ok(())
+}
+
+fn export(
+    store: &Store,
+    tenant: &str,
+    format: ExportFormat,
+    since: Option<&str>,
+    until: Option<&str>,
+    clock: &dyn Clock,
+) -> anyhow::Result<u64> {
+    use std::io::Write;
+
+    use crate::audit::reading;
+    use crate::store::audit::{self as rows, AuditQuery};
+
+    let tenant_id = store
+        .read(|conn| crate::store::tenants::find(conn, tenant))?
+        .ok_or_else(|| anyhow::anyhow!("no tenant named or with id `{tenant}`"))?
+        .id;
+    let time = |value: Option<&str>| -> anyhow::Result<_> {
+        value
+            .map(|v| {
+                chrono::DateTime::parse_from_rfc3339(v).map(|t| crate::store::to_stored(t.to_utc()))
+            })
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("--since and --until take RFC 3339 date-times"))
+    };
+    let mut query = AuditQuery {
+        since: time(since)?,
+        until: time(until)?,
+        limit: 1000,
+        ..AuditQuery::default()
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut exported = 0_u64;
+    loop {
+        let batch = store.read(|conn| rows::query(conn, &tenant_id, &query))?;
+        for row in &batch {
+            let line = match format {
+                ExportFormat::Jsonl => reading::to_json(row),
+                ExportFormat::Ocsf => reading::to_ocsf(row),
+            };
+            writeln!(out, "{line}")?;
+            exported += 1;
+        }
+        match batch.last() {
+            Some(last) if batch.len() as i64 == query.limit => query.after_seq = Some(last.seq),
+            _ => break,
+        }
+    }
+    out.flush()?;
+    let details = json!({"format": format!("{format:?}").to_lowercase(), "since": since, "until": until, "records": exported});
+    store.write(|conn| {
+        audit::record(
+            conn,
+            &tenant_id,
+            clock.now(),
+            audit::Event::new("audit.export", details),
+        )
+    })?;
+    Ok(exported)
 }

@@ -7,6 +7,8 @@
 //! it can be erased without breaking verification; `details` (hashed) holds what changed
 //! without personal values: attribute names, ids, flags.
 
+pub mod reading;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;

@@ -1,5 +1,5 @@
 //! Bearer-token authentication. The caller, and with it the tenant, comes from the credential
-//! alone; nothing in the URL or body can choose a tenant.
+//! alone; nothing in the URL or body can choose a tenant. Each API admits one credential kind.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,38 +15,60 @@ use crate::scim::ScimError;
 /// An authenticated identity provider: a SCIM credential.
 pub struct ScimCaller(pub Caller);
 
+/// An authenticated operator: an admin credential.
+pub struct AdminCaller(pub Caller);
+
 impl FromRequest for ScimCaller {
     type Error = ScimError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(request);
-        let state = request.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let token = token?;
-            let state = state.ok_or(ScimError::Internal)?;
-            let now = state.clock.now();
-            let store = state.store.clone();
-            let caller = blocking(move || {
-                credentials::authenticate(&store, &token, now).map_err(ScimError::from)
-            })
-            .await?;
-            match caller {
-                Some(caller) if caller.kind == CredentialKind::Scim => Ok(ScimCaller(caller)),
-                Some(caller) => {
-                    tracing::warn!(client_id = %caller.client_id, kind = %caller.kind, "non-SCIM credential used on the SCIM API");
-                    Err(ScimError::Forbidden(
-                        "this credential is not a SCIM credential".into(),
-                    ))
-                }
-                None => {
-                    tracing::warn!("authentication failed: unknown or revoked bearer token");
-                    Err(ScimError::Unauthorized(
-                        "the bearer token is not valid".into(),
-                    ))
-                }
-            }
+        let caller = authenticate(request, CredentialKind::Scim);
+        Box::pin(async move { caller.await.map(ScimCaller) })
+    }
+}
+
+impl FromRequest for AdminCaller {
+    type Error = ScimError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let caller = authenticate(request, CredentialKind::Admin);
+        Box::pin(async move { caller.await.map(AdminCaller) })
+    }
+}
+
+/// The caller of `request`, which must hold a credential of `kind`.
+fn authenticate(
+    request: &HttpRequest,
+    kind: CredentialKind,
+) -> impl Future<Output = Result<Caller, ScimError>> + 'static {
+    let token = bearer_token(request);
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    async move {
+        let token = token?;
+        let state = state.ok_or(ScimError::Internal)?;
+        let now = state.clock.now();
+        let store = state.store.clone();
+        let caller = blocking(move || {
+            credentials::authenticate(&store, &token, now).map_err(ScimError::from)
         })
+        .await?;
+        match caller {
+            Some(caller) if caller.kind == kind => Ok(caller),
+            Some(caller) => {
+                tracing::warn!(client_id = %caller.client_id, kind = %caller.kind, wanted = %kind, "credential of the wrong kind");
+                Err(ScimError::Forbidden(format!(
+                    "this API needs a {kind} credential"
+                )))
+            }
+            None => {
+                tracing::warn!("authentication failed: unknown or revoked bearer token");
+                Err(ScimError::Unauthorized(
+                    "the bearer token is not valid".into(),
+                ))
+            }
+        }
     }
 }
 

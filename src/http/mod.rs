@@ -2,6 +2,7 @@
 //! Kept thin: handlers authenticate, parse, call `ScimService` on a blocking thread and
 //! shape the response.
 
+mod admin;
 mod auth;
 mod discovery;
 pub mod error;
@@ -72,12 +73,15 @@ pub fn server(
 }
 
 fn routes(config: &mut web::ServiceConfig) {
-    config.configure(health::routes).service(
-        web::scope(SCIM_PATH)
-            .configure(discovery::routes)
-            .configure(resources::routes)
-            .default_service(web::to(not_found)),
-    );
+    config
+        .configure(health::routes)
+        .configure(admin::routes)
+        .service(
+            web::scope(SCIM_PATH)
+                .configure(discovery::routes)
+                .configure(resources::routes)
+                .default_service(web::to(not_found)),
+        );
 }
 
 async fn not_found() -> Result<HttpResponse, ScimError> {

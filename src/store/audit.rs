@@ -118,3 +118,82 @@ pub fn for_resource(
         .select(AuditRow::as_select())
         .load(conn)?)
 }
+
+/// Filters for reading the log; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub actor_id: Option<String>,
+    /// An exact action, or a prefix ending in `*` (`user.*`).
+    pub action: Option<String>,
+    pub resource_id: Option<String>,
+    pub cause: Option<String>,
+    pub newest_first: bool,
+    /// Continue after this sequence number (in the query's order).
+    pub after_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// Records of a tenant matching `query`, in sequence order (or its reverse).
+pub fn query(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    query: &AuditQuery,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let mut select = audit_records::table
+        .into_boxed::<super::filter::Db>()
+        .filter(audit_records::tenant_id.eq(tenant_id.to_string()));
+    if let Some(since) = query.since {
+        select = select.filter(audit_records::occurred.ge(since));
+    }
+    if let Some(until) = query.until {
+        select = select.filter(audit_records::occurred.lt(until));
+    }
+    if let Some(actor) = &query.actor_id {
+        select = select.filter(audit_records::actor_id.eq(actor.clone()));
+    }
+    if let Some(action) = &query.action {
+        select = match action.strip_suffix('*') {
+            Some(prefix) => select.filter(
+                audit_records::action
+                    .like(super::filter::like_pattern("", prefix, "%"))
+                    .escape('\\'),
+            ),
+            None => select.filter(audit_records::action.eq(action.clone())),
+        };
+    }
+    if let Some(resource) = &query.resource_id {
+        select = select.filter(audit_records::resource_id.eq(resource.clone()));
+    }
+    if let Some(cause) = &query.cause {
+        select = select.filter(audit_records::cause.eq(cause.clone()));
+    }
+    select = match (query.newest_first, query.after_seq) {
+        (true, Some(seq)) => select
+            .filter(audit_records::seq.lt(seq))
+            .order(audit_records::seq.desc()),
+        (true, None) => select.order(audit_records::seq.desc()),
+        (false, Some(seq)) => select
+            .filter(audit_records::seq.gt(seq))
+            .order(audit_records::seq.asc()),
+        (false, None) => select.order(audit_records::seq.asc()),
+    };
+    Ok(select
+        .limit(query.limit)
+        .select(AuditRow::as_select())
+        .load(conn)?)
+}
+
+pub fn get(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<AuditRow>, StoreError> {
+    Ok(audit_records::table
+        .filter(audit_records::tenant_id.eq(tenant_id))
+        .filter(audit_records::id.eq(id))
+        .select(AuditRow::as_select())
+        .first(conn)
+        .optional()?)
+}
