@@ -47,12 +47,22 @@ pub struct Head {
 /// at the genesis on first use. Postgres: the row lock serialises appends of one tenant;
 /// SQLite: write transactions are already serialised (`BEGIN IMMEDIATE`).
 pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<Head, StoreError> {
+    if let Some(head) = select_head_for_update(conn, tenant_id)? {
+        return Ok(head);
+    }
     diesel::sql_query(
         "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
     )
     .bind::<Text, _>(tenant_id)
     .bind::<Text, _>(GENESIS_HASH)
     .execute(conn)?;
+    select_head_for_update(conn, tenant_id)?.ok_or(StoreError::NotFound)
+}
+
+fn select_head_for_update(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<Option<Head>, StoreError> {
     let lock = match conn {
         AnyConnection::Postgres(_) => " FOR UPDATE",
         AnyConnection::Sqlite(_) => "",
@@ -61,7 +71,8 @@ pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<Head, Stor
         "SELECT seq, hash FROM audit_heads WHERE tenant_id = $1{lock}"
     ))
     .bind::<Text, _>(tenant_id)
-    .get_result::<Head>(conn)?)
+    .get_result::<Head>(conn)
+    .optional()?)
 }
 
 /// Appends a record and moves the head to it, in the caller's transaction.

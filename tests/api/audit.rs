@@ -321,3 +321,48 @@ on_both_backends! {
         assert!(matches!(verify(&app), Verification::Intact { .. }));
     }
 }
+
+/// Makes every audit append fail inside the database, as a full disk or a bug would.
+fn break_audit_writes(app: &TestApp) {
+    let statements: &[&str] = if app.database_url().starts_with("postgres") {
+        &[
+            "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected audit failure'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_records FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+        ]
+    } else {
+        &[
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END",
+        ]
+    };
+    for statement in statements {
+        tamper(app, statement);
+    }
+}
+
+on_both_backends! {
+    async fn when_the_audit_write_fails_the_change_fails_and_nothing_is_stored(app) {
+        let user = app.create_user("kept").await;
+        let path = format!("/Users/{}", id_of(&user));
+        let group = app.create_group("G", &[&id_of(&user)]).await;
+        break_audit_writes(&app);
+
+        let create = app.post("/Users", &json!({"userName": "never"})).await;
+        crate::helpers::expect_scim_error(create, StatusCode::INTERNAL_SERVER_ERROR, None).await;
+        let replace = app.put(&path, &json!({"userName": "kept", "title": "changed"})).await;
+        crate::helpers::expect_scim_error(replace, StatusCode::INTERNAL_SERVER_ERROR, None).await;
+        let remove = app.request(Method::PATCH, &format!("/Groups/{}", id_of(&group)))
+            .header("content-type", "application/scim+json")
+            .body(json!({"Operations": [{"op": "remove", "path": "members"}]}).to_string())
+            .send().await.expect("PATCH");
+        crate::helpers::expect_scim_error(remove, StatusCode::INTERNAL_SERVER_ERROR, None).await;
+        crate::helpers::expect_scim_error(app.delete(&path).await, StatusCode::INTERNAL_SERVER_ERROR, None).await;
+
+        let users = expect_status(app.get("/Users").await, StatusCode::OK).await;
+        assert_eq!(users["totalResults"], json!(1), "no user was created or deleted");
+        assert_eq!(users["Resources"][0], expect_status(app.get(&path).await, StatusCode::OK).await);
+        assert!(users["Resources"][0].get("title").is_none(), "the replace did not land");
+        let kept = expect_status(app.get(&format!("/Groups/{}", id_of(&group))).await, StatusCode::OK).await;
+        assert_eq!(kept["members"].as_array().map(Vec::len), Some(1), "the members are all still there");
+        assert!(matches!(verify(&app), Verification::Intact { .. }));
+    }
+}
