@@ -3,48 +3,22 @@
 //!
 //! Run: `cargo bench --bench audit_cost` (AUDIT_WRITES writes per variant, default 5,000).
 
+mod support;
+
 use std::time::Instant;
 
 use chrono::Utc;
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use scimitar::audit::{self, Event};
 use scimitar::store::users::{self, UserRow};
 use scimitar::store::{DatabaseUrl, PoolSettings, Store, StoreError, to_stored};
 use serde_json::json;
-
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn main() {
     let writes: usize = std::env::var("AUDIT_WRITES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
-    let dir = tempfile::tempdir().expect("temporary directory");
-    run(
-        "sqlite",
-        &dir.path().join("audit.db").display().to_string(),
-        writes,
-    );
-    let admin =
-        std::env::var("SCIMITAR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
-    match PgConnection::establish(&admin) {
-        Ok(mut conn) => {
-            let name = format!("scimitar_bench_{}", uuid::Uuid::new_v4().simple());
-            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut conn)
-                .expect("create database");
-            let url = format!(
-                "{}/{name}",
-                admin
-                    .rsplit_once('/')
-                    .map_or(admin.as_str(), |(server, _)| server)
-            );
-            run("postgres", &url, writes);
-            let _ = diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn);
-        }
-        Err(error) => println!("postgres: skipped ({error})"),
-    }
+    support::on_each_backend(|backend, url| run(backend, url, writes));
 }
 
 fn run(backend: &str, url: &str, writes: usize) {

@@ -10,11 +10,12 @@
 //! Run: `cargo bench --bench scale` (Postgres from SCIMITAR_TEST_POSTGRES_URL or the default
 //! test URL; skipped if unreachable). Figures vary with the machine: compare ratios.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use scimitar::audit::{Actor, RequestInfo};
 use scimitar::clock::SystemClock;
 use scimitar::scim::list::{ListRequest, PageLimits};
@@ -25,37 +26,12 @@ use scimitar::scim::{Context, ScimService};
 use scimitar::store::{DatabaseUrl, PoolSettings, Store};
 use serde_json::{Value, json};
 
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 fn main() {
     let users: usize = std::env::var("SCALE_USERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let sqlite = dir.path().join("bench.db").display().to_string();
-    run("sqlite", &sqlite, users);
-
-    let admin =
-        std::env::var("SCIMITAR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
-    match PgConnection::establish(&admin) {
-        Ok(mut conn) => {
-            let name = format!("scimitar_bench_{}", uuid::Uuid::new_v4().simple());
-            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut conn)
-                .expect("create database");
-            let url = format!(
-                "{}/{name}",
-                admin
-                    .rsplit_once('/')
-                    .map_or(admin.as_str(), |(server, _)| server)
-            );
-            run("postgres", &url, users);
-            let _ = diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn);
-        }
-        Err(error) => println!("postgres: skipped ({error})"),
-    }
+    support::on_each_backend(|backend, url| run(backend, url, users));
 }
 
 fn run(backend: &str, url: &str, users: usize) {

@@ -2,6 +2,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde_json::Value;
 use tracing_actix_web::RequestId;
 
 use super::auth::ScimCaller;
@@ -12,7 +13,7 @@ use crate::scim::list::ListRequest;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{Precondition, Resource};
 use crate::scim::schema::ResourceKind;
-use crate::scim::{Context, ScimError};
+use crate::scim::{Context, ScimError, ScimService};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config.service(web::resource("/.search").post(search_all));
@@ -244,16 +245,16 @@ async fn replace(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
     let scope = Scope::new(caller, **kind, &state, &request, &query)?;
-    let precondition = if_match(&request);
-    let replaced = blocking(move || {
-        state
-            .scim
-            .replace(scope.kind, &scope.context(), &id, &body, &precondition)
-    })
-    .await?;
-    Ok(resource_response(StatusCode::OK, &replaced))
+    update(
+        ScimService::replace,
+        scope,
+        state,
+        &request,
+        id.into_inner(),
+        &body,
+    )
+    .await
 }
 
 async fn patch(
@@ -265,16 +266,50 @@ async fn patch(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
     let scope = Scope::new(caller, **kind, &state, &request, &query)?;
-    let precondition = if_match(&request);
-    let patched = blocking(move || {
-        state
-            .scim
-            .patch(scope.kind, &scope.context(), &id, &body, &precondition)
+    update(
+        ScimService::patch,
+        scope,
+        state,
+        &request,
+        id.into_inner(),
+        &body,
+    )
+    .await
+}
+
+/// PUT and PATCH: same shape, different operation.
+type Update = fn(
+    &ScimService,
+    ResourceKind,
+    &Context,
+    &str,
+    &Value,
+    &Precondition,
+) -> Result<Resource, ScimError>;
+
+async fn update(
+    operation: Update,
+    scope: Scope,
+    state: web::Data<AppState>,
+    request: &HttpRequest,
+    id: String,
+    body: &[u8],
+) -> Result<HttpResponse, ScimError> {
+    let body = parse_body(request, body)?;
+    let precondition = if_match(request);
+    let updated = blocking(move || {
+        operation(
+            &state.scim,
+            scope.kind,
+            &scope.context(),
+            &id,
+            &body,
+            &precondition,
+        )
     })
     .await?;
-    Ok(resource_response(StatusCode::OK, &patched))
+    Ok(resource_response(StatusCode::OK, &updated))
 }
 
 async fn delete(

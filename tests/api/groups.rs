@@ -1,25 +1,8 @@
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{expect_scim_error, expect_status, id_of};
+use crate::helpers::{expect_scim_error, expect_status, id_of, member_ids, sorted};
 use crate::on_both_backends;
-
-fn member_ids(group: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = group["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["value"].as_str().map(String::from))
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn sorted(ids: &[&String]) -> Vec<String> {
-    let mut ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-    ids.sort();
-    ids
-}
 
 on_both_backends! {
     async fn creating_a_group_with_members_lists_them_with_references(app) {

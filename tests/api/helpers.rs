@@ -388,3 +388,22 @@ pub async fn expect_scim_error(
 pub fn id_of(resource: &Value) -> String {
     resource["id"].as_str().expect("an id").to_string()
 }
+
+/// A group's member ids, sorted.
+pub fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["value"].as_str().map(String::from))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Ids, sorted, to compare with `member_ids`.
+pub fn sorted<S: AsRef<str>>(ids: &[S]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|s| s.as_ref().to_string()).collect();
+    ids.sort();
+    ids
+}

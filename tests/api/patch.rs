@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_scim_error, expect_status, id_of};
+use crate::helpers::{TestApp, expect_scim_error, expect_status, id_of, member_ids, sorted};
 use crate::on_both_backends;
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -23,23 +23,6 @@ async fn patch(app: &TestApp, path: &str, operations: Value) -> reqwest::Respons
 
 async fn patch_ok(app: &TestApp, path: &str, operations: Value) -> Value {
     expect_status(patch(app, path, operations).await, StatusCode::OK).await
-}
-
-fn member_ids(group: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = group["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["value"].as_str().map(String::from))
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn sorted(ids: &[&str]) -> Vec<String> {
-    let mut ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-    ids.sort();
-    ids
 }
 
 on_both_backends! {
