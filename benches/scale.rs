@@ -20,6 +20,7 @@ use scimitar::audit::{Actor, RequestInfo};
 use scimitar::clock::SystemClock;
 use scimitar::scim::list::{ListRequest, PageLimits};
 use scimitar::scim::projection::Projection;
+use scimitar::scim::quirks::Quirks;
 use scimitar::scim::resource::Precondition;
 use scimitar::scim::schema::{Registry, ResourceKind};
 use scimitar::scim::{Context, ScimService};
@@ -65,12 +66,14 @@ fn run(backend: &str, url: &str, users: usize) {
         )
         .expect("projection"),
     );
+    let quirks = Quirks::lenient();
     let context = Context {
         tenant_id: &tenant.id,
         base: "http://bench/scim/v2",
         projection: &all,
         actor: &actor,
         request: &request,
+        quirks: &quirks,
     };
     let lean = Context {
         projection: &no_members,
@@ -104,7 +107,8 @@ fn run(backend: &str, url: &str, users: usize) {
     let mut latencies = Vec::new();
     for i in (0..users).step_by((users / 2000).max(1)) {
         let filter = format!("userName eq \"USER{i:06}@EXAMPLE.COM\"");
-        let list = ListRequest::from_query([("filter", filter.as_str())], limits).expect("request");
+        let list = ListRequest::from_query([("filter", filter.as_str())], limits, &quirks)
+            .expect("request");
         let started = Instant::now();
         let found = service
             .list(ResourceKind::User, &context, &list)
@@ -123,6 +127,7 @@ fn run(backend: &str, url: &str, users: usize) {
     let list = ListRequest::from_query(
         [("filter", "title eq \"TITLE 7\""), ("count", "10")],
         limits,
+        &quirks,
     )
     .expect("request");
     let (elapsed, found) = timed(|| {
@@ -138,16 +143,19 @@ fn run(backend: &str, url: &str, users: usize) {
 
     // A page deep in the list: startIndex versus cursor.
     let deep = (users.saturating_sub(100) + 1).to_string();
-    let by_index =
-        ListRequest::from_query([("startIndex", deep.as_str()), ("count", "100")], limits)
-            .expect("request");
+    let by_index = ListRequest::from_query(
+        [("startIndex", deep.as_str()), ("count", "100")],
+        limits,
+        &quirks,
+    )
+    .expect("request");
     let (index_time, _) = timed(|| {
         service
             .list(ResourceKind::User, &context, &by_index)
             .expect("list")
     });
-    let first =
-        ListRequest::from_query([("startIndex", "1"), ("count", "100")], limits).expect("request");
+    let first = ListRequest::from_query([("startIndex", "1"), ("count", "100")], limits, &quirks)
+        .expect("request");
     let (first_time, _) = timed(|| {
         service
             .list(ResourceKind::User, &context, &first)
@@ -158,9 +166,12 @@ fn run(backend: &str, url: &str, users: usize) {
     let mut deepest;
     let walk = Instant::now();
     loop {
-        let request =
-            ListRequest::from_query([("cursor", cursor.as_str()), ("count", "100")], limits)
-                .expect("request");
+        let request = ListRequest::from_query(
+            [("cursor", cursor.as_str()), ("count", "100")],
+            limits,
+            &quirks,
+        )
+        .expect("request");
         let (elapsed, page) = timed(|| {
             service
                 .list(ResourceKind::User, &context, &request)

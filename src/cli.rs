@@ -109,6 +109,14 @@ enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Strict mode on or off: refuse non-RFC input instead of applying quirk rules
+    Strict { name: String, mode: OnOff },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,12 +272,20 @@ fn tenant(command: TenantCommand, store: &Store, clock: &dyn Clock) -> anyhow::R
             println!("{}", json!({"id": tenant.id, "name": tenant.name}));
             eprintln!("tenant `{}` created", tenant.name);
         }
+        TenantCommand::Strict { name, mode } => {
+            let tenant = tenancy::set_strict(store, &name, matches!(mode, OnOff::On))?;
+            eprintln!(
+                "tenant `{}`: strict mode {}",
+                tenant.name,
+                if tenant.strict { "on" } else { "off" }
+            );
+        }
         TenantCommand::List { json } => {
             let tenants = tenancy::list(store)?;
             if json {
                 let rows: Vec<_> = tenants
                     .iter()
-                    .map(|t| json!({"id": t.id, "name": t.name, "created": t.created.and_utc().to_rfc3339()}))
+                    .map(|t| json!({"id": t.id, "name": t.name, "created": t.created.and_utc().to_rfc3339(), "strict": t.strict}))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {

@@ -12,8 +12,10 @@ pub enum TenantError {
     InvalidName,
     #[error("a tenant named `{0}` already exists")]
     Exists(String),
+    #[error("no tenant named or with id `{0}`")]
+    Unknown(String),
     #[error(transparent)]
-    Store(StoreError),
+    Store(#[from] StoreError),
 }
 
 pub fn create(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Tenant, TenantError> {
@@ -28,6 +30,7 @@ pub fn create(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Tenant, T
         id: uuid::Uuid::now_v7().to_string(),
         name: name.to_string(),
         created: to_stored(now),
+        strict: false,
     };
     store
         .write(|conn| tenants::insert(conn, &tenant))
@@ -40,4 +43,14 @@ pub fn create(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Tenant, T
 
 pub fn list(store: &Store) -> Result<Vec<Tenant>, StoreError> {
     store.read(tenants::list)
+}
+
+/// Puts a tenant (by id or name) in strict mode, or takes it out.
+pub fn set_strict(store: &Store, tenant: &str, strict: bool) -> Result<Tenant, TenantError> {
+    store.write(|conn| {
+        let found =
+            tenants::find(conn, tenant)?.ok_or_else(|| TenantError::Unknown(tenant.to_string()))?;
+        tenants::set_strict(conn, &found.id, strict)?;
+        Ok(Tenant { strict, ..found })
+    })
 }

@@ -109,6 +109,8 @@ pub struct Caller {
     pub name: String,
     pub kind: CredentialKind,
     pub tenant_id: String,
+    /// The tenant refuses non-RFC input (`scim::quirks`).
+    pub strict: bool,
 }
 
 /// Creates a credential in the tenant named by id or name (the default tenant when `None`).
@@ -206,7 +208,9 @@ pub fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Option<Caller>, StoreError> {
     let presented_hash = digest(presented);
-    let Some(row) = store.read(|conn| rows::find_active_by_hash(conn, &presented_hash))? else {
+    let Some((row, strict)) =
+        store.read(|conn| rows::find_active_by_hash(conn, &presented_hash))?
+    else {
         return Ok(None);
     };
     // The lookup is by digest; the comparison below keeps the final check constant-time
@@ -232,6 +236,7 @@ pub fn authenticate(
         name: row.name,
         kind,
         tenant_id: row.tenant_id,
+        strict,
     }))
 }
 

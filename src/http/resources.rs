@@ -11,6 +11,7 @@ use crate::access::credentials::Caller;
 use crate::audit::{Actor, RequestInfo};
 use crate::scim::list::ListRequest;
 use crate::scim::projection::Projection;
+use crate::scim::quirks::Quirks;
 use crate::scim::resource::{Precondition, Resource};
 use crate::scim::schema::ResourceKind;
 use crate::scim::{Context, ScimError, ScimService};
@@ -45,6 +46,7 @@ struct Scope {
     projection: Projection,
     actor: Actor,
     request: RequestInfo,
+    quirks: Quirks,
 }
 
 impl Scope {
@@ -69,7 +71,9 @@ impl Scope {
         let request_id = request
             .extensions()
             .get::<RequestId>()
-            .map(|id| id.to_string());
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let quirks = Quirks::new(caller.strict, &request_id);
         Ok(Self {
             kind,
             tenant_id: caller.tenant_id,
@@ -80,10 +84,11 @@ impl Scope {
                 name: caller.name,
             },
             request: RequestInfo {
-                id: request_id.unwrap_or_default(),
+                id: request_id,
                 method: request.method().to_string(),
                 path: request.path().to_string(),
             },
+            quirks,
         })
     }
 
@@ -94,6 +99,7 @@ impl Scope {
             projection: &self.projection,
             actor: &self.actor,
             request: &self.request,
+            quirks: &self.quirks,
         }
     }
 }
@@ -109,6 +115,7 @@ async fn list(
     let list_request = ListRequest::from_query(
         query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         state.scim.limits(),
+        &scope.quirks,
     )?;
     let body =
         blocking(move || state.scim.list(scope.kind, &scope.context(), &list_request)).await?;
@@ -129,6 +136,7 @@ async fn search(
     let list_request = ListRequest::from_query(
         params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         state.scim.limits(),
+        &scope.quirks,
     )?;
     let body =
         blocking(move || state.scim.list(scope.kind, &scope.context(), &list_request)).await?;
@@ -149,6 +157,7 @@ async fn search_all(
     let list_request = ListRequest::from_query(
         params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         state.scim.limits(),
+        &scope.quirks,
     )?;
     let body = blocking(move || state.scim.search_all(&scope.context(), &list_request)).await?;
     Ok(scim_json(StatusCode::OK, &body))

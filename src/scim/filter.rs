@@ -122,6 +122,7 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
         bytes: input.as_bytes(),
         at: 0,
         depth: 0,
+        value_path_comparison: false,
     };
     parser.skip_spaces();
     let attr = parser.attr_path()?;
@@ -156,6 +157,11 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
 }
 
 pub fn parse(input: &str) -> Result<Filter, FilterError> {
+    parse_reporting(input).map(|(filter, _)| filter)
+}
+
+/// Parses, and says whether Entra's value-path comparison form was used (a quirk rule).
+pub fn parse_reporting(input: &str) -> Result<(Filter, bool), FilterError> {
     if input.len() > MAX_FILTER_LENGTH {
         return Err(FilterError(format!(
             "the filter is longer than {MAX_FILTER_LENGTH} bytes"
@@ -166,6 +172,7 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
         bytes: input.as_bytes(),
         at: 0,
         depth: 0,
+        value_path_comparison: false,
     };
     parser.skip_spaces();
     let filter = parser.or_expression()?;
@@ -173,7 +180,7 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
     if parser.at < parser.bytes.len() {
         return Err(parser.error("unexpected text"));
     }
-    Ok(filter)
+    Ok((filter, parser.value_path_comparison))
 }
 
 struct Parser<'a> {
@@ -181,6 +188,8 @@ struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
     depth: usize,
+    /// Entra's `attr[filter].sub op value` was used.
+    value_path_comparison: bool,
 }
 
 impl Parser<'_> {
@@ -309,6 +318,7 @@ impl Parser<'_> {
             self.at += 1;
             if self.peek() == Some(b'.') {
                 // Entra: `emails[type eq "work"].value eq "x"`.
+                self.value_path_comparison = true;
                 self.at += 1;
                 let sub = self.name()?;
                 let sub_path = AttrPath {

@@ -10,6 +10,7 @@ use super::filter::{CompValue, CompareOp, Filter, PatchPath};
 use super::normalize::{check_immutable, fold, normalize};
 use super::patch::{self, Operation, PatchOp};
 use super::query::{ColumnKind, Filterable};
+use super::quirks::{Quirks, Rule};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
 use super::schema::{GROUP_SCHEMA, ResourceKind, ResourceSchema};
 use super::search::search_document;
@@ -109,7 +110,8 @@ pub(super) fn create(
     body: &Value,
 ) -> Result<Resource, ScimError> {
     let schema = service.registry.resource(ResourceKind::Group);
-    let columns = Columns::from_attributes(schema, normalize(schema, body)?.attributes)?;
+    let columns =
+        Columns::from_attributes(schema, normalize(schema, body, context.quirks)?.attributes)?;
     let tenant_id = context.tenant_id;
     let now = service.clock.now();
     let row = GroupRow {
@@ -146,7 +148,8 @@ pub(super) fn replace(
     precondition: &Precondition,
 ) -> Result<Resource, ScimError> {
     let schema = service.registry.resource(ResourceKind::Group);
-    let columns = Columns::from_attributes(schema, normalize(schema, body)?.attributes)?;
+    let columns =
+        Columns::from_attributes(schema, normalize(schema, body, context.quirks)?.attributes)?;
     let membership = Membership::Replace(columns.members.clone());
     update(service, context, "group.replace", id, precondition, |_| {
         Ok((columns, membership))
@@ -161,15 +164,16 @@ pub(super) fn patch(
     precondition: &Precondition,
 ) -> Result<Resource, ScimError> {
     let schema = service.registry.resource(ResourceKind::Group);
-    let (member_operations, other_operations): (Vec<_>, Vec<_>) = patch::parse(schema, body)?
-        .into_iter()
-        .partition(|o| names_members(&o.path));
+    let (member_operations, other_operations): (Vec<_>, Vec<_>) =
+        patch::parse(schema, body, context.quirks)?
+            .into_iter()
+            .partition(|o| names_members(&o.path));
     let mut membership = Membership::Change {
         add: BTreeSet::new(),
         remove: BTreeSet::new(),
     };
     for operation in &member_operations {
-        membership.apply(operation)?;
+        membership.apply(operation, context.quirks)?;
     }
     update(
         service,
@@ -179,10 +183,10 @@ pub(super) fn patch(
         precondition,
         |current| {
             let mut document = parse_attributes(&current.id, &current.attributes)?;
-            patch::apply_all(schema, &mut document, &other_operations)?;
+            patch::apply_all(schema, &mut document, &other_operations, context.quirks)?;
             let columns = Columns::from_attributes(
                 schema,
-                normalize(schema, &Value::Object(document))?.attributes,
+                normalize(schema, &Value::Object(document), context.quirks)?.attributes,
             )?;
             Ok((columns, membership))
         },
@@ -208,7 +212,7 @@ enum Membership {
 }
 
 impl Membership {
-    fn apply(&mut self, operation: &Operation) -> Result<(), ScimError> {
+    fn apply(&mut self, operation: &Operation, quirks: &Quirks) -> Result<(), ScimError> {
         if operation.path.sub.is_some() {
             return Err(ScimError::Mutability(
                 "members are added or removed whole".into(),
@@ -220,7 +224,10 @@ impl Membership {
             (PatchOp::Replace, None, _) => *self = Membership::Replace(listed()?),
             (PatchOp::Remove, None, None) => *self = Membership::Replace(BTreeSet::new()),
             // Entra: remove exactly the members listed in `value`, never all of them.
-            (PatchOp::Remove, None, Some(_)) => self.remove(listed()?),
+            (PatchOp::Remove, None, Some(_)) => {
+                quirks.tolerate(Rule::EntraRemoveMembersWithValue)?;
+                self.remove(listed()?)
+            }
             (PatchOp::Remove, Some(filter), _) => self.remove(filtered_ids(filter)?),
             (PatchOp::Add | PatchOp::Replace, Some(_), _) => {
                 return Err(ScimError::InvalidPath(

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::error::ScimError;
 use super::filter::{self, AttrPath, Filter, parse_path};
+use super::quirks::{Quirks, Rule};
 use super::schema::LIST_RESPONSE_SCHEMA;
 
 /// Page-size limits, from configuration.
@@ -34,6 +35,7 @@ impl ListRequest {
     pub fn from_query<'a>(
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
         limits: PageLimits,
+        quirks: &Quirks,
     ) -> Result<Self, ScimError> {
         let mut request = ListRequest {
             start_index: 1,
@@ -74,8 +76,11 @@ impl ListRequest {
                     }
                 };
             } else if name.eq_ignore_ascii_case("filter") {
-                let parsed =
-                    filter::parse(value).map_err(|e| ScimError::InvalidFilter(e.to_string()))?;
+                let (parsed, value_path_comparison) = filter::parse_reporting(value)
+                    .map_err(|e| ScimError::InvalidFilter(e.to_string()))?;
+                if value_path_comparison {
+                    quirks.tolerate(Rule::EntraValuePathComparison)?;
+                }
                 request.filter = Some(parsed);
             }
         }
@@ -127,7 +132,7 @@ mod tests {
     };
 
     fn parse(params: &[(&str, &str)]) -> Result<ListRequest, ScimError> {
-        ListRequest::from_query(params.iter().copied(), LIMITS)
+        ListRequest::from_query(params.iter().copied(), LIMITS, &Quirks::lenient())
     }
 
     #[test]

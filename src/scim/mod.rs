@@ -13,6 +13,7 @@ pub mod normalize;
 pub mod patch;
 pub mod projection;
 pub mod query;
+pub mod quirks;
 pub mod resource;
 pub mod schema;
 mod search;

@@ -7,7 +7,10 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
-use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Schema};
+use super::quirks::{Quirks, Rule};
+use super::schema::{
+    AttributeDef, AttributeType, Mutability, ResourceKind, ResourceSchema, Schema,
+};
 
 /// The form in which case-insensitive values (`userName`, a group's `displayName`) are
 /// compared and indexed: Unicode compatibility normalization (NFKC) and lower case, so that
@@ -30,7 +33,11 @@ pub struct Normalized {
     pub write_only_supplied: bool,
 }
 
-pub fn normalize(resource: &ResourceSchema, input: &Value) -> Result<Normalized, ScimError> {
+pub fn normalize(
+    resource: &ResourceSchema,
+    input: &Value,
+    quirks: &Quirks,
+) -> Result<Normalized, ScimError> {
     let Some(object) = input.as_object() else {
         return Err(ScimError::InvalidSyntax(
             "the request body must be a JSON object".into(),
@@ -42,8 +49,15 @@ pub fn normalize(resource: &ResourceSchema, input: &Value) -> Result<Normalized,
         write_only_supplied: false,
     };
     for (key, value) in object {
-        if value.is_null() || SERVER_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+        if SERVER_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
             continue;
+        }
+        if value.is_null() {
+            quirks.tolerate(Rule::IdpNullValues)?;
+            continue;
+        }
+        if resource.kind == ResourceKind::User && key.eq_ignore_ascii_case("groups") {
+            quirks.tolerate(Rule::OktaPutIgnoresGroups)?;
         }
         if let Some(extension) = resource.extension(key) {
             let Value::Object(fields) = value else {
@@ -53,10 +67,10 @@ pub fn normalize(resource: &ResourceSchema, input: &Value) -> Result<Normalized,
                 )));
             };
             for (name, value) in fields {
-                put_extension_attribute(&mut out, extension, name, value)?;
+                put_extension_attribute(&mut out, extension, name, value, quirks)?;
             }
         } else if let Some((extension, name)) = resource.split_extension_path(key) {
-            put_extension_attribute(&mut out, extension, name, value)?;
+            put_extension_attribute(&mut out, extension, name, value, quirks)?;
         } else if let Some(attribute) = resource.attribute(key) {
             put_attribute(
                 &mut out.attributes,
@@ -64,6 +78,7 @@ pub fn normalize(resource: &ResourceSchema, input: &Value) -> Result<Normalized,
                 attribute,
                 value,
                 &attribute.name,
+                quirks,
             )?;
         }
     }
@@ -142,6 +157,7 @@ fn put_extension_attribute(
     extension: &Schema,
     name: &str,
     value: &Value,
+    quirks: &Quirks,
 ) -> Result<(), ScimError> {
     let Some(attribute) = AttributeDef::find(&extension.attributes, name) else {
         return Ok(());
@@ -157,6 +173,7 @@ fn put_extension_attribute(
         attribute,
         value,
         &path,
+        quirks,
     )?;
     if !fields.is_empty() {
         out.attributes
@@ -171,17 +188,18 @@ fn put_attribute(
     attribute: &AttributeDef,
     value: &Value,
     path: &str,
+    quirks: &Quirks,
 ) -> Result<(), ScimError> {
     match attribute.mutability {
         Mutability::ReadOnly => Ok(()),
         Mutability::WriteOnly => {
-            if normalize_value(attribute, value, path)?.is_some() {
+            if normalize_value(attribute, value, path, quirks)?.is_some() {
                 *write_only_supplied = true;
             }
             Ok(())
         }
         Mutability::ReadWrite | Mutability::Immutable => {
-            if let Some(normalized) = normalize_value(attribute, value, path)? {
+            if let Some(normalized) = normalize_value(attribute, value, path, quirks)? {
                 into.insert(attribute.name.clone(), normalized);
             }
             Ok(())
@@ -194,25 +212,49 @@ fn normalize_value(
     attribute: &AttributeDef,
     value: &Value,
     path: &str,
+    quirks: &Quirks,
 ) -> Result<Option<Value>, ScimError> {
     if value.is_null() {
         return Ok(None);
     }
     if !attribute.multi_valued {
-        if value.is_array() {
-            return Err(ScimError::InvalidValue(format!(
+        return match value {
+            // Entra sends `manager` as a one-element list.
+            Value::Array(items) if items.len() == 1 => {
+                quirks.tolerate(Rule::EntraManagerBareId)?;
+                normalize_single(attribute, &items[0], path, quirks)
+            }
+            Value::Array(_) => Err(ScimError::InvalidValue(format!(
                 "`{path}` takes a single value, not a list"
-            )));
-        }
-        return normalize_single(attribute, value, path);
+            ))),
+            single => normalize_single(attribute, single, path, quirks),
+        };
     }
+    // Entra can send a multi-valued attribute as JSON text inside a string.
+    let parsed;
+    let value = match value {
+        Value::String(text)
+            if attribute.kind == AttributeType::Complex
+                && text.trim_start().starts_with(['[', '{']) =>
+        {
+            match serde_json::from_str::<Value>(text) {
+                Ok(inner) => {
+                    quirks.tolerate(Rule::EntraRolesAsJsonText)?;
+                    parsed = inner;
+                    &parsed
+                }
+                Err(_) => value,
+            }
+        }
+        other => other,
+    };
     let items = match value {
         Value::Array(items) => items.iter().collect::<Vec<_>>(),
         single => vec![single],
     };
     let mut values = Vec::with_capacity(items.len());
     for item in items {
-        if let Some(normalized) = normalize_single(attribute, item, path)? {
+        if let Some(normalized) = normalize_single(attribute, item, path, quirks)? {
             values.push(normalized);
         }
     }
@@ -228,6 +270,7 @@ fn normalize_single(
     attribute: &AttributeDef,
     value: &Value,
     path: &str,
+    quirks: &Quirks,
 ) -> Result<Option<Value>, ScimError> {
     let wrong = |expected: &str| ScimError::InvalidValue(format!("`{path}` must be {expected}"));
     let normalized = match (attribute.kind, value) {
@@ -239,6 +282,7 @@ fn normalize_single(
         (AttributeType::String, Value::Number(n)) => Value::String(n.to_string()),
         (AttributeType::Boolean, Value::Bool(b)) => Value::Bool(*b),
         (AttributeType::Boolean, Value::String(s)) => {
+            quirks.tolerate(Rule::EntraStringBooleans)?;
             match s.trim().to_ascii_lowercase().as_str() {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
@@ -263,15 +307,27 @@ fn normalize_single(
             .map(|t| Value::String(t.to_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true)))
             .map_err(|_| wrong("an RFC 3339 date-time"))?,
         (AttributeType::Complex, Value::Object(fields)) => {
-            return normalize_complex(attribute, fields, path);
+            // Entra's app-role assignments: the item as JSON text inside its `value`.
+            if let Some(Value::String(text)) = fields.get("value")
+                && text.trim_start().starts_with('{')
+                && let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(text)
+            {
+                quirks.tolerate(Rule::EntraRolesAsJsonText)?;
+                let mut merged = fields.clone();
+                merged.remove("value");
+                merged.extend(inner);
+                return normalize_complex(attribute, &merged, path, quirks);
+            }
+            return normalize_complex(attribute, fields, path, quirks);
         }
         // A bare value for a complex attribute with a `value` sub-attribute (Entra's `manager`).
         (AttributeType::Complex, Value::String(_))
             if AttributeDef::find(&attribute.sub_attributes, "value").is_some() =>
         {
+            quirks.tolerate(Rule::EntraManagerBareId)?;
             let mut fields = Map::new();
             fields.insert("value".into(), value.clone());
-            return normalize_complex(attribute, &fields, path);
+            return normalize_complex(attribute, &fields, path, quirks);
         }
         (AttributeType::String | AttributeType::Reference | AttributeType::Binary, _) => {
             return Err(wrong("a string"));
@@ -289,6 +345,7 @@ fn normalize_complex(
     attribute: &AttributeDef,
     fields: &Map<String, Value>,
     path: &str,
+    quirks: &Quirks,
 ) -> Result<Option<Value>, ScimError> {
     let mut out = Map::new();
     let mut ignored = false;
@@ -297,7 +354,7 @@ fn normalize_complex(
             continue;
         };
         let sub_path = format!("{path}.{}", sub.name);
-        put_attribute(&mut out, &mut ignored, sub, value, &sub_path)?;
+        put_attribute(&mut out, &mut ignored, sub, value, &sub_path, quirks)?;
     }
     if out.is_empty() {
         return Ok(None);
@@ -340,7 +397,11 @@ mod tests {
 
     fn normalize_user(input: Value) -> Result<Normalized, ScimError> {
         let registry = Registry::load().map_err(ScimError::InvalidSyntax)?;
-        normalize(registry.resource(ResourceKind::User), &input)
+        normalize(
+            registry.resource(ResourceKind::User),
+            &input,
+            &Quirks::lenient(),
+        )
     }
 
     fn attributes(input: Value) -> Value {
@@ -498,10 +559,17 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(
-            normalize_value(&attribute, &json!("2026-11-29T10:00:00+01:00"), "when"),
+            normalize_value(
+                &attribute,
+                &json!("2026-11-29T10:00:00+01:00"),
+                "when",
+                &Quirks::lenient()
+            ),
             Ok(Some(json!("2026-11-29T09:00:00Z")))
         );
-        assert!(normalize_value(&attribute, &json!("yesterday"), "when").is_err());
+        assert!(
+            normalize_value(&attribute, &json!("yesterday"), "when", &Quirks::lenient()).is_err()
+        );
     }
 
     fn arbitrary_json() -> impl Strategy<Value = Value> {

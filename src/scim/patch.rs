@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::error::ScimError;
 use super::evaluate::{Scope, field, matches};
 use super::filter::{CompValue, CompareOp, Filter, PatchPath, parse_path};
+use super::quirks::{Quirks, Rule};
 use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Schema};
 
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -33,7 +34,11 @@ pub struct Operation {
 }
 
 /// Reads a PatchOp request; path-less `add`/`replace` become one operation per attribute.
-pub fn parse(resource: &ResourceSchema, body: &Value) -> Result<Vec<Operation>, ScimError> {
+pub fn parse(
+    resource: &ResourceSchema,
+    body: &Value,
+    quirks: &Quirks,
+) -> Result<Vec<Operation>, ScimError> {
     if !body.is_object() {
         return Err(ScimError::InvalidSyntax(
             "the request body must be a JSON object".into(),
@@ -49,11 +54,16 @@ pub fn parse(resource: &ResourceSchema, body: &Value) -> Result<Vec<Operation>, 
     }
     let mut parsed = Vec::with_capacity(operations.len());
     for operation in operations {
-        let op = match field(operation, "op")
+        let op_name = field(operation, "op")
             .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
+            .unwrap_or_default();
+        if ["add", "replace", "remove"]
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(op_name) && *o != op_name)
         {
+            quirks.tolerate(Rule::EntraCapitalizedOps)?;
+        }
+        let op = match Some(op_name.to_ascii_lowercase()).as_deref() {
             Some("add") => PatchOp::Add,
             Some("replace") => PatchOp::Replace,
             Some("remove") => PatchOp::Remove,
@@ -74,7 +84,19 @@ pub fn parse(resource: &ResourceSchema, body: &Value) -> Result<Vec<Operation>, 
         }
         match path {
             Some(path) => {
-                let path = parse_path(path).map_err(|e| ScimError::InvalidPath(e.to_string()))?;
+                let mut path =
+                    parse_path(path).map_err(|e| ScimError::InvalidPath(e.to_string()))?;
+                if path.uri.is_none() && resource.attribute(&path.name).is_none() {
+                    // Entra: `"path": "manager"` for the enterprise extension's manager.
+                    let owner = resource
+                        .extensions
+                        .iter()
+                        .find(|e| AttributeDef::find(&e.attributes, &path.name).is_some());
+                    if let Some(extension) = owner {
+                        quirks.tolerate(Rule::EntraUnqualifiedExtensionPath)?;
+                        path.uri = Some(extension.id.clone());
+                    }
+                }
                 if op != PatchOp::Remove && value.is_none() {
                     return Err(ScimError::InvalidValue(format!(
                         "`{}` needs a `value`",
@@ -86,7 +108,7 @@ pub fn parse(resource: &ResourceSchema, body: &Value) -> Result<Vec<Operation>, 
             None if op == PatchOp::Remove => {
                 return Err(ScimError::NoTarget("`remove` needs a `path`".into()));
             }
-            None => parsed.extend(expand(resource, op, value)?),
+            None => parsed.extend(expand(resource, op, value, quirks)?),
         }
     }
     Ok(parsed)
@@ -132,6 +154,7 @@ fn expand(
     resource: &ResourceSchema,
     op: PatchOp,
     value: Option<Value>,
+    quirks: &Quirks,
 ) -> Result<Vec<Operation>, ScimError> {
     let Some(Value::Object(fields)) = value else {
         return Err(ScimError::InvalidValue(
@@ -140,8 +163,13 @@ fn expand(
     };
     let mut operations = Vec::new();
     for (key, value) in fields {
+        if key.eq_ignore_ascii_case("id") {
+            // Okta sends the group's own id with every rename.
+            quirks.tolerate(Rule::OktaRenameWithId)?;
+            continue;
+        }
         if value.is_null()
-            || ["schemas", "id", "meta"]
+            || ["schemas", "meta"]
                 .iter()
                 .any(|k| k.eq_ignore_ascii_case(&key))
         {
@@ -152,6 +180,10 @@ fn expand(
             continue;
         }
         let path = parse_path(&key).map_err(|e| ScimError::InvalidPath(e.to_string()))?;
+        if path.sub.is_some() || path.uri.is_some() {
+            // Entra: `{"name.givenName": …}`, `{"urn:…:User:department": …}` as path-less keys.
+            quirks.tolerate(Rule::EntraDottedPathlessKeys)?;
+        }
         // As in a POST, unknown and read-only attributes in a path-less value are ignored
         // (Okta sends `id` with every rename).
         match definition(resource, &path) {
@@ -187,9 +219,10 @@ pub fn apply_all(
     resource: &ResourceSchema,
     document: &mut Map<String, Value>,
     operations: &[Operation],
+    quirks: &Quirks,
 ) -> Result<(), ScimError> {
     for operation in operations {
-        apply(resource, document, operation)?;
+        apply(resource, document, operation, quirks)?;
     }
     Ok(())
 }
@@ -198,6 +231,7 @@ fn apply(
     resource: &ResourceSchema,
     document: &mut Map<String, Value>,
     operation: &Operation,
+    quirks: &Quirks,
 ) -> Result<(), ScimError> {
     let definition = definition(resource, &operation.path)?;
     if definition.mutability == Mutability::ReadOnly {
@@ -229,7 +263,7 @@ fn apply(
     let path = &operation.path;
     let value = operation.value.as_ref();
     match (&path.filter, &path.sub) {
-        (None, None) => apply_to_attribute(container, key, definition, operation.op, value),
+        (None, None) => apply_to_attribute(container, key, definition, operation.op, value, quirks),
         (None, Some(sub)) => apply_to_sub(container, key, definition, operation.op, sub, value),
         (Some(filter), sub) => {
             if !(definition.multi_valued && definition.kind == AttributeType::Complex) {
@@ -239,12 +273,10 @@ fn apply(
             }
             apply_to_matches(
                 container,
-                key,
                 definition,
-                operation.op,
-                filter,
-                sub.as_deref(),
-                value,
+                (filter, sub.as_deref()),
+                operation,
+                quirks,
             )
         }
     }
@@ -256,6 +288,7 @@ fn apply_to_attribute(
     definition: &AttributeDef,
     op: PatchOp,
     value: Option<&Value>,
+    quirks: &Quirks,
 ) -> Result<(), ScimError> {
     match (op, value) {
         (PatchOp::Remove, None) => {
@@ -263,6 +296,7 @@ fn apply_to_attribute(
         }
         (PatchOp::Remove, Some(listed)) if definition.multi_valued => {
             // Entra: remove exactly the listed values, never the whole attribute.
+            quirks.tolerate(Rule::EntraRemoveMembersWithValue)?;
             let listed = items(listed);
             if let Some(Value::Array(current)) = container.get_mut(key) {
                 current.retain(|item| !listed.iter().any(|l| same_value(item, l)));
@@ -355,15 +389,19 @@ fn apply_to_sub(
     Ok(())
 }
 
+/// An operation on the values of `definition` that `filter` selects (and their `sub`).
 fn apply_to_matches(
     container: &mut Map<String, Value>,
-    key: &str,
     definition: &AttributeDef,
-    op: PatchOp,
-    filter: &Filter,
-    sub: Option<&str>,
-    value: Option<&Value>,
+    (filter, sub): (&Filter, Option<&str>),
+    operation: &Operation,
+    quirks: &Quirks,
 ) -> Result<(), ScimError> {
+    let (key, op, value) = (
+        definition.name.as_str(),
+        operation.op,
+        operation.value.as_ref(),
+    );
     let sub = match sub {
         Some(sub) => {
             let found = AttributeDef::find(&definition.sub_attributes, sub)
@@ -406,6 +444,7 @@ fn apply_to_matches(
         }
         PatchOp::Add | PatchOp::Replace if matching.is_empty() => {
             // Entra: a value filter that matches nothing yet creates the entry it describes.
+            quirks.tolerate(Rule::EntraAddCreatesFilteredValue)?;
             let mut created = Value::Object(equalities(filter).ok_or_else(|| {
                 ScimError::NoTarget(format!("no value of `{key}` matches the filter"))
             })?);

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::error::ScimError;
 use super::list::{ListRequest, PageLimits};
 use super::projection::Projection;
+use super::quirks::Quirks;
 use super::resource::{Precondition, Resource};
 use super::schema::{Registry, ResourceKind};
 use super::{groups, stored, users};
@@ -30,6 +31,8 @@ pub struct Context<'a> {
     pub actor: &'a Actor,
     /// The request itself, for the audit log.
     pub request: &'a RequestInfo,
+    /// The tenant's quirk policy (strict or lenient), for this request.
+    pub quirks: &'a Quirks,
 }
 
 impl<'a> Context<'a> {

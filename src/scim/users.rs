@@ -76,7 +76,7 @@ pub(super) fn create(
     body: &Value,
 ) -> Result<Resource, ScimError> {
     let schema = service.registry.resource(ResourceKind::User);
-    let normalized = normalize(schema, body)?;
+    let normalized = normalize(schema, body, context.quirks)?;
     let columns = Columns::from_attributes(schema, normalized.attributes.clone())?;
     let now = service.clock.now();
     let row = UserRow {
@@ -120,7 +120,11 @@ pub(super) fn replace(
     body: &Value,
     precondition: &Precondition,
 ) -> Result<Resource, ScimError> {
-    let normalized = normalize(service.registry.resource(ResourceKind::User), body)?;
+    let normalized = normalize(
+        service.registry.resource(ResourceKind::User),
+        body,
+        context.quirks,
+    )?;
     let change = Change::of(service, normalized)?;
     update(service, context, "user.replace", id, precondition, |_| {
         Ok(change)
@@ -135,7 +139,7 @@ pub(super) fn patch(
     precondition: &Precondition,
 ) -> Result<Resource, ScimError> {
     let schema = service.registry.resource(ResourceKind::User);
-    let operations = patch::parse(schema, body)?;
+    let operations = patch::parse(schema, body, context.quirks)?;
     update(
         service,
         context,
@@ -144,8 +148,11 @@ pub(super) fn patch(
         precondition,
         |current| {
             let mut document = parse_attributes(&current.id, &current.attributes)?;
-            patch::apply_all(schema, &mut document, &operations)?;
-            Change::of(service, normalize(schema, &Value::Object(document))?)
+            patch::apply_all(schema, &mut document, &operations, context.quirks)?;
+            Change::of(
+                service,
+                normalize(schema, &Value::Object(document), context.quirks)?,
+            )
         },
     )
 }

@@ -35,14 +35,16 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<CredentialRow>, 
 }
 
 /// The unrevoked credential whose secret has this digest (an indexed lookup).
+/// With it, whether its tenant is in strict mode: one indexed lookup serves a request.
 pub fn find_active_by_hash(
     conn: &mut AnyConnection,
     secret_hash: &str,
-) -> Result<Option<CredentialRow>, StoreError> {
+) -> Result<Option<(CredentialRow, bool)>, StoreError> {
     Ok(credentials::table
+        .inner_join(tenants::table)
         .filter(credentials::secret_hash.eq(secret_hash))
         .filter(credentials::revoked.is_null())
-        .select(CredentialRow::as_select())
+        .select((CredentialRow::as_select(), tenants::strict))
         .first(conn)
         .optional()?)
 }

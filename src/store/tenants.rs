@@ -15,6 +15,8 @@ pub struct Tenant {
     pub id: String,
     pub name: String,
     pub created: NaiveDateTime,
+    /// Refuse non-RFC input instead of applying quirk rules.
+    pub strict: bool,
 }
 
 pub fn insert(conn: &mut AnyConnection, tenant: &Tenant) -> Result<(), StoreError> {
@@ -49,9 +51,19 @@ pub fn ensure_default(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<()
         id: uuid::Uuid::now_v7().to_string(),
         name: DEFAULT_TENANT.into(),
         created: now,
+        strict: false,
     };
     match insert(conn, &tenant) {
         Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
         Err(other) => Err(other),
     }
+}
+
+/// Switches strict mode; false when no tenant has this id.
+pub fn set_strict(conn: &mut AnyConnection, id: &str, strict: bool) -> Result<bool, StoreError> {
+    let changed = diesel::update(tenants::table)
+        .filter(tenants::id.eq(id))
+        .set(tenants::strict.eq(strict))
+        .execute(conn)?;
+    Ok(changed == 1)
 }

@@ -13,6 +13,7 @@ use scimitar::scim::evaluate::{Scope, matches};
 use scimitar::scim::filter::parse;
 use scimitar::scim::list::{ListRequest, PageLimits};
 use scimitar::scim::projection::Projection;
+use scimitar::scim::quirks::Quirks;
 use scimitar::scim::schema::{ENTERPRISE_USER_SCHEMA, Registry, ResourceKind};
 use scimitar::scim::{Context, ScimService};
 use scimitar::store::{DatabaseUrl, PoolSettings, Store};
@@ -197,6 +198,7 @@ fn check_backend(backend: Backend) {
         limits,
     );
     let schema = registry.resource(ResourceKind::User);
+    let quirks = Quirks::lenient();
     let (actor, request, projection) = (
         Actor {
             client_id: "test".into(),
@@ -234,6 +236,7 @@ fn check_backend(backend: Backend) {
             projection: &projection,
             actor: &actor,
             request: &request,
+            quirks: &quirks,
         };
         let mut created = Vec::new();
         for (index, mut body) in users.into_iter().enumerate() {
@@ -250,7 +253,7 @@ fn check_backend(backend: Backend) {
                 .filter(|user| matches(&filter, user, Scope::Resource(schema)))
                 .filter_map(|user| user["userName"].as_str().map(String::from))
                 .collect();
-            let request = ListRequest::from_query([("filter", text.as_str())], limits)
+            let request = ListRequest::from_query([("filter", text.as_str())], limits, &quirks)
                 .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
             let list = service
                 .list(ResourceKind::User, &context, &request)
