@@ -231,6 +231,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         clock,
         public_url: config.public_url.clone(),
         max_body_bytes: config.max_body_bytes,
+        auth_failures: Arc::default(),
     };
     let settings = ServerSettings {
         max_body_bytes: config.max_body_bytes,

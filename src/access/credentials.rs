@@ -267,7 +267,8 @@ fn generate_secret() -> Result<String, CredentialError> {
     Ok(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
-fn digest(secret: &str) -> String {
+/// The stored form of a secret: its SHA-256 digest, hex.
+pub fn digest(secret: &str) -> String {
     sha256_hex(secret.as_bytes())
 }
 

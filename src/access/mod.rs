@@ -2,3 +2,4 @@
 //! Roles and the tokens Scimitar issues to apps will live here too.
 
 pub mod credentials;
+pub mod failures;

@@ -50,8 +50,13 @@ fn authenticate(
         let state = state.ok_or(ScimError::Internal)?;
         let now = state.clock.now();
         let store = state.store.clone();
+        let failures = state.auth_failures.clone();
         let caller = blocking(move || {
-            credentials::authenticate(&store, &token, now).map_err(ScimError::from)
+            let caller = credentials::authenticate(&store, &token, now)?;
+            if caller.is_none() {
+                failures.record(&store, &credentials::digest(&token), now)?;
+            }
+            Ok(caller)
         })
         .await?;
         match caller {

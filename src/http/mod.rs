@@ -36,6 +36,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Largest request body; advertised as the Bulk `maxPayloadSize`.
     pub max_body_bytes: usize,
+    /// Failed authentications, summed per minute before they reach the audit log.
+    pub auth_failures: std::sync::Arc<crate::access::failures::FailureLog>,
 }
 
 /// Server settings that are not part of the application state.

@@ -49,6 +49,18 @@ pub fn find_active_by_hash(
         .optional()?)
 }
 
+/// The credential, revoked or not, whose secret has this digest.
+pub fn find_any_by_hash(
+    conn: &mut AnyConnection,
+    secret_hash: &str,
+) -> Result<Option<CredentialRow>, StoreError> {
+    Ok(credentials::table
+        .filter(credentials::secret_hash.eq(secret_hash))
+        .select(CredentialRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Every credential with its tenant's name, oldest first.
 pub fn list(conn: &mut AnyConnection) -> Result<Vec<(CredentialRow, String)>, StoreError> {
     Ok(credentials::table

@@ -366,3 +366,29 @@ on_both_backends! {
         assert!(matches!(verify(&app), Verification::Intact { .. }));
     }
 }
+
+on_both_backends! {
+    async fn failed_authentications_are_recorded_once_a_minute_with_a_count(app) {
+        let bad = |token: &'static str| app.client.get(format!("{}/Users", app.base)).bearer_auth(token).send();
+        for _ in 0..5 {
+            assert_eq!(bad("scimitar_not-a-token").await.expect("GET").status(), StatusCode::UNAUTHORIZED);
+        }
+        let failures = |app: &TestApp| records(app).into_iter().filter(|r| r.action == "auth.failure").map(|r| details(&r)).collect::<Vec<_>>();
+        assert_eq!(failures(&app).len(), 1, "a flood leaves one record per minute");
+        assert_eq!(failures(&app)[0]["reason"], "unknown_token");
+
+        app.clock.advance(chrono::Duration::seconds(61));
+        assert_eq!(bad("scimitar_still-not-a-token").await.expect("GET").status(), StatusCode::UNAUTHORIZED);
+        let recorded = failures(&app);
+        assert_eq!(recorded.len(), 3);
+        assert_eq!(recorded[1]["count"], json!(4), "the rest of the first minute, summed");
+        assert_eq!(recorded[2]["count"], json!(1));
+
+        let listed = scimitar::access::credentials::list(&app.store).expect("list");
+        scimitar::access::credentials::revoke(&app.store, &listed[0].client_id, chrono::Utc::now()).expect("revoke");
+        assert_eq!(app.get("/Users").await.status(), StatusCode::UNAUTHORIZED);
+        let last = failures(&app).pop().unwrap_or_default();
+        assert_eq!((last["reason"].clone(), last["client_id"].clone()), (json!("revoked_credential"), json!(listed[0].client_id)));
+        assert!(matches!(verify(&app), Verification::Intact { .. }));
+    }
+}

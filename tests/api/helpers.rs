@@ -219,6 +219,7 @@ impl TestApp {
             clock: clock.clone(),
             public_url: None,
             max_body_bytes: options.max_body_bytes,
+            auth_failures: Arc::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let port = listener.local_addr().expect("local address").port();
