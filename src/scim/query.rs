@@ -26,7 +26,6 @@ pub enum ColumnKind {
     OptionalExactText,
     /// Case-insensitive text stored lower-cased (`userName`, group `displayName`).
     FoldedText,
-    Bool,
     /// A timestamp (`meta.created`, `meta.lastModified`).
     Time,
 }
@@ -353,25 +352,6 @@ fn compare<C: Copy>(
                 op: text_op(op),
                 value: text,
             })
-        }
-        ColumnKind::Bool => {
-            let wanted = match value {
-                CompValue::Bool(b) => *b,
-                CompValue::String(s) if s.eq_ignore_ascii_case("true") => true,
-                CompValue::String(s) if s.eq_ignore_ascii_case("false") => false,
-                _ => return Err(invalid("compare with true or false")),
-            };
-            match op {
-                CompareOp::Eq => Ok(Condition::Bool {
-                    column,
-                    value: wanted,
-                }),
-                CompareOp::Ne => Ok(Condition::Bool {
-                    column,
-                    value: !wanted,
-                }),
-                _ => Err(invalid("booleans can only be compared with eq or ne")),
-            }
         }
         ColumnKind::Time => {
             let CompValue::String(text) = value else {

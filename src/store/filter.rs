@@ -45,10 +45,6 @@ pub enum Condition<C> {
         op: TextOp,
         value: String,
     },
-    Bool {
-        column: C,
-        value: bool,
-    },
     Time {
         column: C,
         op: OrderOp,

@@ -18,7 +18,6 @@ pub enum UserColumn {
     /// `userName`, lower-cased: compared case-insensitively.
     UserNameKey,
     ExternalId,
-    Active,
     Created,
     LastModified,
 }
@@ -42,10 +41,6 @@ fn leaf(condition: &Condition<UserColumn>) -> Predicate<users::table> {
             op,
             value,
         } => nullable_text_predicate!(users::external_id, op, value),
-        Condition::Bool {
-            column: UserColumn::Active,
-            value,
-        } => Box::new(users::active.eq(*value)),
         Condition::Time {
             column: UserColumn::Created,
             op,
@@ -117,7 +112,6 @@ fn sorted(
         UserColumn::Id => order_by!(query, users::id, sort.descending),
         UserColumn::UserNameKey => order_by!(query, users::user_name_key, sort.descending),
         UserColumn::ExternalId => order_by_nullable!(query, users::external_id, sort.descending),
-        UserColumn::Active => order_by!(query, users::active, sort.descending),
         UserColumn::Created => order_by!(query, users::created, sort.descending),
         UserColumn::LastModified => order_by!(query, users::last_modified, sort.descending),
     };
