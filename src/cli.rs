@@ -76,6 +76,24 @@ enum AuditCommand {
         /// Tenant name or id [default: every tenant]
         #[arg(long)]
         tenant: Option<String>,
+        /// Also check this exported checkpoint against the chain and the server's key
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Sign the current head of a tenant's chain; prints the checkpoint (JSON) to keep
+    Checkpoint {
+        /// Tenant name or id [default: the default tenant]
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Retention: remove records older than --before, up to the newest checkpoint covering them
+    Prune {
+        /// RFC 3339 time
+        #[arg(long)]
+        before: String,
+        /// Tenant name or id [default: the default tenant]
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Write records to stdout, oldest first, as JSON Lines or as OCSF events (one per line).
     /// The export itself is recorded in the log.
@@ -193,7 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenant { command } => tenant(command, &store, clock.as_ref()),
         Command::Client { command } => client(command, &store, clock.as_ref()),
-        Command::Audit { command } => audit_command(command, &store, clock.as_ref()),
+        Command::Audit { command } => audit_command(command, &store, clock.as_ref(), &config),
     }
 }
 
@@ -240,9 +258,54 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     println!("Scimitar is listening on http://{address}");
     println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
     tracing::info!(%address, backend = ?state.store.backend(), "listening");
-    actix_web::rt::System::new()
-        .block_on(async move { http::server(state, &settings, listener)?.await })?;
+    let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
+    actix_web::rt::System::new().block_on(async move {
+        if let Some(checkpoints) = checkpoints {
+            actix_web::rt::spawn(checkpoints);
+        }
+        http::server(state, &settings, listener)?.await
+    })?;
     Ok(())
+}
+
+/// Every `audit_checkpoint_minutes`, a signed checkpoint of each tenant whose chain moved.
+fn periodic_checkpoints(
+    config: &Config,
+    store: Store,
+    clock: SharedClock,
+) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + 'static>> {
+    use crate::audit::checkpoint;
+    if config.audit_checkpoint_minutes == 0 {
+        return Ok(None);
+    }
+    let key = checkpoint::load_or_create_key(std::path::Path::new(&config.audit_key_file))?;
+    let every = std::time::Duration::from_secs(config.audit_checkpoint_minutes * 60);
+    Ok(Some(async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let (store, clock, key) = (store.clone(), clock.clone(), key.clone());
+            let result = actix_web::web::block(move || -> anyhow::Result<()> {
+                for tenant in tenancy::list(&store)? {
+                    let head = store.read(|conn| crate::store::audit::head(conn, &tenant.id))?;
+                    let last = store.read(|conn| {
+                        crate::store::audit::latest_checkpoint(conn, &tenant.id, None)
+                    })?;
+                    if head.is_some_and(|h| last.is_none_or(|l| l.seq != h.seq)) {
+                        checkpoint::create(&store, &tenant.id, &key, clock.now())?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "periodic audit checkpoint failed"),
+                Err(error) => tracing::error!(%error, "periodic audit checkpoint failed"),
+            }
+        }
+    }))
 }
 
 fn print_bootstrap_credential(credential: &NewCredential, scim_url: &str) {
@@ -362,9 +425,68 @@ fn client(command: ClientCommand, store: &Store, clock: &dyn Clock) -> anyhow::R
     Ok(())
 }
 
-fn audit_command(command: AuditCommand, store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
+fn audit_command(
+    command: AuditCommand,
+    store: &Store,
+    clock: &dyn Clock,
+    config: &Config,
+) -> anyhow::Result<()> {
+    use crate::audit::checkpoint::{self, CheckpointCheck};
+    let default_tenant = || crate::store::tenants::DEFAULT_TENANT.to_string();
     match command {
-        AuditCommand::Verify { tenant } => {
+        AuditCommand::Checkpoint { tenant } => {
+            let key = checkpoint::load_or_create_key(std::path::Path::new(&config.audit_key_file))?;
+            let signed = checkpoint::create(
+                store,
+                &tenant.unwrap_or_else(default_tenant),
+                &key,
+                clock.now(),
+            )?;
+            println!("{}", serde_json::to_string(&signed)?);
+        }
+        AuditCommand::Prune { before, tenant } => {
+            let before = chrono::DateTime::parse_from_rfc3339(&before)
+                .map_err(|_| anyhow::anyhow!("--before takes an RFC 3339 time"))?;
+            let removed = checkpoint::prune(
+                store,
+                &tenant.unwrap_or_else(default_tenant),
+                before.to_utc(),
+                clock.now(),
+            )?;
+            eprintln!("{removed} records pruned");
+        }
+        AuditCommand::Verify {
+            tenant,
+            checkpoint: Some(file),
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let exported: checkpoint::Checkpoint =
+                serde_json::from_str(text.trim()).context("not a checkpoint file")?;
+            let key = checkpoint::load_or_create_key(std::path::Path::new(&config.audit_key_file))?;
+            if let Some(tenant) = tenant {
+                let id = store
+                    .read(|conn| crate::store::tenants::find(conn, &tenant))?
+                    .map(|t| t.id);
+                anyhow::ensure!(
+                    id.as_deref() == Some(exported.tenant.as_str()),
+                    "the checkpoint is not of tenant `{tenant}`"
+                );
+            }
+            match checkpoint::check(store, &exported, &key.verifying_key())? {
+                CheckpointCheck::Holds => println!(
+                    "checkpoint at record {} holds, head {}",
+                    exported.seq, exported.hash
+                ),
+                CheckpointCheck::Fails(reason) => {
+                    anyhow::bail!("checkpoint at record {} FAILS: {reason}", exported.seq)
+                }
+            }
+        }
+        AuditCommand::Verify {
+            tenant,
+            checkpoint: None,
+        } => {
             let tenants = match tenant {
                 Some(tenant) => vec![tenant],
                 None => tenancy::list(store)?.into_iter().map(|t| t.name).collect(),

@@ -41,6 +41,11 @@ pub struct Config {
     pub max_page_size: u32,
     /// HTTP worker threads; the number of CPUs when unset.
     pub workers: Option<usize>,
+    /// The Ed25519 key that signs audit checkpoints; created (owner-only) if missing. Keep it
+    /// outside the database, and the same file on every replica.
+    pub audit_key_file: String,
+    /// Minutes between automatic audit checkpoints by `serve`; 0 turns them off.
+    pub audit_checkpoint_minutes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +69,8 @@ impl Default for Config {
             default_page_size: 100,
             max_page_size: 1000,
             workers: None,
+            audit_key_file: "scimitar-audit.key".into(),
+            audit_checkpoint_minutes: 60,
         }
     }
 }
@@ -79,7 +86,7 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 11] = [
+const ENV_KEYS: [&str; 13] = [
     "bind",
     "database_url",
     "public_url",
@@ -91,6 +98,8 @@ const ENV_KEYS: [&str; 11] = [
     "default_page_size",
     "max_page_size",
     "workers",
+    "audit_key_file",
+    "audit_checkpoint_minutes",
 ];
 
 impl Config {

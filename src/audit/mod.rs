@@ -7,6 +7,7 @@
 //! it can be erased without breaking verification; `details` (hashed) holds what changed
 //! without personal values: attribute names, ids, flags.
 
+pub mod checkpoint;
 pub mod reading;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -156,6 +157,10 @@ pub enum Verification {
 pub enum AuditError {
     #[error("no tenant named or with id `{0}`")]
     UnknownTenant(String),
+    #[error("signing key: {0}")]
+    Key(String),
+    #[error("no checkpoint covers these records: create one first (`scimitar audit checkpoint`)")]
+    NoCheckpoint,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -169,6 +174,26 @@ pub fn verify(store: &Store, tenant: &str) -> Result<Verification, AuditError> {
         .ok_or_else(|| AuditError::UnknownTenant(tenant.to_string()))?
         .id;
     let (mut seq, mut previous) = (0_i64, GENESIS_HASH.to_string());
+    // Records pruned under retention: the chain continues from the checkpoint they ended at.
+    let first = store.read(|conn| rows::chain(conn, &tenant_id, 0, 1))?;
+    if let Some(first) = first.first().filter(|r| r.seq > 1) {
+        let checkpoint =
+            store.read(|conn| rows::latest_checkpoint(conn, &tenant_id, Some(first.seq - 1)))?;
+        match checkpoint {
+            Some(c) if c.seq == first.seq - 1 && c.hash == first.prev_hash => {
+                (seq, previous) = (c.seq, c.hash)
+            }
+            _ => {
+                return Ok(Verification::Broken {
+                    seq: 1,
+                    reason: format!(
+                        "records 1 to {} are missing and no checkpoint covers them",
+                        first.seq - 1
+                    ),
+                });
+            }
+        }
+    }
     loop {
         let batch = store.read(|conn| rows::chain(conn, &tenant_id, seq, BATCH))?;
         for row in &batch {

@@ -208,3 +208,69 @@ pub fn get(
         .first(conn)
         .optional()?)
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::audit_checkpoints)]
+pub struct CheckpointRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub seq: i64,
+    pub hash: String,
+    pub created: NaiveDateTime,
+    pub public_key: String,
+    pub signature: String,
+}
+
+pub fn insert_checkpoint(conn: &mut AnyConnection, row: &CheckpointRow) -> Result<(), StoreError> {
+    diesel::insert_into(super::schema::audit_checkpoints::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The newest checkpoint of a tenant at or before `seq` (any, when `None`).
+pub fn latest_checkpoint(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    at_or_before: Option<i64>,
+) -> Result<Option<CheckpointRow>, StoreError> {
+    use super::schema::audit_checkpoints::dsl as c;
+    let mut query = c::audit_checkpoints
+        .into_boxed::<super::filter::Db>()
+        .filter(c::tenant_id.eq(tenant_id.to_string()));
+    if let Some(seq) = at_or_before {
+        query = query.filter(c::seq.le(seq));
+    }
+    Ok(query
+        .order(c::seq.desc())
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The record with sequence number `seq`.
+pub fn at_seq(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    seq: i64,
+) -> Result<Option<AuditRow>, StoreError> {
+    Ok(audit_records::table
+        .filter(audit_records::tenant_id.eq(tenant_id))
+        .filter(audit_records::seq.eq(seq))
+        .select(AuditRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Retention: removes the records up to and including `through_seq` and returns how many.
+/// The only deletion of audit records there is; the caller ensures a checkpoint covers them.
+pub fn prune_through(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    through_seq: i64,
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(audit_records::table)
+        .filter(audit_records::tenant_id.eq(tenant_id))
+        .filter(audit_records::seq.le(through_seq))
+        .execute(conn)?)
+}

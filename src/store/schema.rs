@@ -97,3 +97,15 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(audit_records, tenants);
+
+diesel::table! {
+    audit_checkpoints (id) {
+        id -> Text,
+        tenant_id -> Text,
+        seq -> BigInt,
+        hash -> Text,
+        created -> Timestamp,
+        public_key -> Text,
+        signature -> Text,
+    }
+}

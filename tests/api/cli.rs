@@ -228,3 +228,25 @@ async fn a_fresh_serve_prints_a_token_that_works_at_once_on_sqlite() {
 async fn a_fresh_serve_prints_a_token_that_works_at_once_on_postgres() {
     first_start(Backend::Postgres).await
 }
+
+cli_on_both_backends! {
+    fn audit_checkpoints_are_signed_exported_and_checked_from_the_command_line(db, dir) {
+        stdout_json(&scimitar(dir, &db.url, &["client", "create", "--name", "okta"]));
+        let exported = scimitar(dir, &db.url, &["audit", "checkpoint"]);
+        let checkpoint = stdout_json(&exported);
+        assert_eq!(checkpoint["seq"], json!(1));
+        assert!(dir.join("scimitar-audit.key").exists(), "the signing key is created beside, not inside, the database");
+        let file = dir.join("checkpoint.json");
+        std::fs::write(&file, checkpoint.to_string()).expect("write");
+        let checked = scimitar(dir, &db.url, &["audit", "verify", "--checkpoint", file.to_str().unwrap_or_default()]);
+        assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+        assert!(String::from_utf8_lossy(&checked.stdout).contains("holds"));
+        let mut forged = checkpoint.clone();
+        forged["hash"] = json!("0".repeat(64));
+        std::fs::write(&file, forged.to_string()).expect("write");
+        assert!(!scimitar(dir, &db.url, &["audit", "verify", "--checkpoint", file.to_str().unwrap_or_default()]).status.success());
+        let pruned = scimitar(dir, &db.url, &["audit", "prune", "--before", "2999-01-01T00:00:00Z"]);
+        assert!(pruned.status.success(), "{}", String::from_utf8_lossy(&pruned.stderr));
+        assert!(scimitar(dir, &db.url, &["audit", "verify"]).status.success(), "the pruned chain still verifies");
+    }
+}
