@@ -48,6 +48,8 @@ pub struct Event<'a> {
     pub details: Value,
     /// Personal data of the change; erasable, not hashed.
     pub personal: Option<Value>,
+    /// `success`, or `failure` for a refused request.
+    pub outcome: &'static str,
 }
 
 impl<'a> Event<'a> {
@@ -61,6 +63,7 @@ impl<'a> Event<'a> {
             cause: None,
             details,
             personal: None,
+            outcome: "success",
         }
     }
 }
@@ -86,7 +89,7 @@ pub fn record(
         path: event.request.map(|r| r.path.clone()),
         resource_type: event.resource_type.map(String::from),
         resource_id: event.resource_id,
-        outcome: "success".to_string(),
+        outcome: event.outcome.to_string(),
         cause: event.cause,
         details: event.details.to_string(),
         personal: event.personal.map(|p| p.to_string()),

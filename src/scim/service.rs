@@ -12,7 +12,7 @@ use super::quirks::Quirks;
 use super::resource::{Precondition, Resource};
 use super::schema::{Registry, ResourceKind};
 use super::{groups, stored, users};
-use crate::audit::{Actor, Event, RequestInfo};
+use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::clock::SharedClock;
 use crate::store::Store;
 use crate::store::groups::GroupRow;
@@ -89,10 +89,16 @@ impl ScimService {
         context: &Context,
         body: &Value,
     ) -> Result<Resource, ScimError> {
-        let created = match kind {
-            ResourceKind::User => users::create(self, context, body),
-            ResourceKind::Group => groups::create(self, context, body),
-        }?;
+        let created = self.refused(
+            kind,
+            "create",
+            context,
+            None,
+            match kind {
+                ResourceKind::User => users::create(self, context, body),
+                ResourceKind::Group => groups::create(self, context, body),
+            },
+        )?;
         Ok(self.project(kind, context, created))
     }
 
@@ -117,10 +123,16 @@ impl ScimService {
         body: &Value,
         precondition: &Precondition,
     ) -> Result<Resource, ScimError> {
-        let replaced = match kind {
-            ResourceKind::User => users::replace(self, context, id, body, precondition),
-            ResourceKind::Group => groups::replace(self, context, id, body, precondition),
-        }?;
+        let replaced = self.refused(
+            kind,
+            "replace",
+            context,
+            Some(id),
+            match kind {
+                ResourceKind::User => users::replace(self, context, id, body, precondition),
+                ResourceKind::Group => groups::replace(self, context, id, body, precondition),
+            },
+        )?;
         Ok(self.project(kind, context, replaced))
     }
 
@@ -132,10 +144,16 @@ impl ScimService {
         body: &Value,
         precondition: &Precondition,
     ) -> Result<Resource, ScimError> {
-        let patched = match kind {
-            ResourceKind::User => users::patch(self, context, id, body, precondition),
-            ResourceKind::Group => groups::patch(self, context, id, body, precondition),
-        }?;
+        let patched = self.refused(
+            kind,
+            "patch",
+            context,
+            Some(id),
+            match kind {
+                ResourceKind::User => users::patch(self, context, id, body, precondition),
+                ResourceKind::Group => groups::patch(self, context, id, body, precondition),
+            },
+        )?;
         Ok(self.project(kind, context, patched))
     }
 
@@ -146,10 +164,11 @@ impl ScimService {
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), ScimError> {
-        match kind {
+        let deleted = match kind {
             ResourceKind::User => users::delete(self, context, id, precondition),
             ResourceKind::Group => groups::delete(self, context, id, precondition),
-        }
+        };
+        self.refused(kind, "delete", context, Some(id), deleted)
     }
 
     pub fn list(
@@ -172,6 +191,52 @@ impl ScimService {
     /// Search across all resource types (`POST /.search` at the root).
     pub fn search_all(&self, context: &Context, request: &ListRequest) -> Result<Value, ScimError> {
         stored::search_all::<UserRow, GroupRow>(self, context, request)
+    }
+
+    /// A write the request got wrong (4xx) leaves a `failure` record of who tried what: the
+    /// change itself rolled back, so this is written on its own, and best-effort.
+    fn refused<T>(
+        &self,
+        kind: ResourceKind,
+        verb: &'static str,
+        context: &Context,
+        resource_id: Option<&str>,
+        result: Result<T, ScimError>,
+    ) -> Result<T, ScimError> {
+        let Err(error) = &result else { return result };
+        if !(400..500).contains(&error.status()) {
+            return result;
+        }
+        let action = match (kind, verb) {
+            (ResourceKind::User, "create") => "user.create",
+            (ResourceKind::User, "replace") => "user.replace",
+            (ResourceKind::User, "patch") => "user.patch",
+            (ResourceKind::User, _) => "user.delete",
+            (ResourceKind::Group, "create") => "group.create",
+            (ResourceKind::Group, "replace") => "group.replace",
+            (ResourceKind::Group, "patch") => "group.patch",
+            (ResourceKind::Group, _) => "group.delete",
+        };
+        let details = serde_json::json!({"status": error.status(), "scimType": error.scim_type()});
+        let mut event = context.event(
+            action,
+            kind,
+            resource_id.unwrap_or_default(),
+            details,
+            Some(serde_json::json!({"detail": error.to_string()})),
+        );
+        event.outcome = "failure";
+        if resource_id.is_none() {
+            event.resource_id = None;
+        }
+        let now = self.clock.now();
+        if let Err(failure) = self
+            .store
+            .write(|conn| audit::record(conn, context.tenant_id, now, event))
+        {
+            tracing::warn!(error = %failure, "could not record a refused write");
+        }
+        result
     }
 
     fn project(&self, kind: ResourceKind, context: &Context, mut resource: Resource) -> Resource {

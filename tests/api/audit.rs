@@ -126,14 +126,36 @@ on_both_backends! {
         assert_eq!(details(&written[3])["members_removed"], json!([a]));
     }
 
-    async fn a_rejected_write_leaves_no_record(app) {
+    async fn a_rejected_write_changes_nothing_and_leaves_one_failure_record(app) {
         app.create_user("dup").await;
         let before = records(&app).len();
         let response = app.post("/Users", &json!({"userName": "DUP"})).await;
         assert_eq!(response.status(), StatusCode::CONFLICT);
         let response = app.post("/Groups", &json!({"displayName": "x", "members": [{"value": "ghost"}]})).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(records(&app).len(), before);
+        let written = new_records(&app, before);
+        let summary: Vec<(String, String, Value)> =
+            written.iter().map(|r| (r.action.clone(), r.outcome.clone(), details(r)["status"].clone())).collect();
+        assert_eq!(summary, vec![
+            ("user.create".to_string(), "failure".to_string(), json!(409)),
+            ("group.create".to_string(), "failure".to_string(), json!(400)),
+        ]);
+        assert_eq!(details(&written[0])["scimType"], "uniqueness");
+        assert!(!written[0].details.contains("DUP"), "the refused value is personal data, kept outside the hash");
+        assert_eq!(expect_status(app.get("/Users").await, StatusCode::OK).await["totalResults"], json!(1));
+        assert_eq!(expect_status(app.get("/Groups").await, StatusCode::OK).await["totalResults"], json!(0));
+    }
+
+    async fn the_entra_member_removal_form_records_exactly_the_member_removed(app) {
+        let a = id_of(&app.create_user("a").await);
+        let b = id_of(&app.create_user("b").await);
+        let group = app.create_group("G", &[&a, &b]).await;
+        let before = records(&app).len();
+        patch(&app, &format!("/Groups/{}", id_of(&group)), json!([{"op": "Remove", "path": "members", "value": [{"value": b}]}])).await;
+        let written = new_records(&app, before);
+        assert_eq!(written.len(), 1);
+        assert_eq!(details(&written[0])["members_removed"], json!([b]));
+        assert_eq!(details(&written[0])["members_added"], json!([]));
     }
 
     async fn passwords_are_noted_never_logged_and_personal_data_stays_outside_the_hash(app) {
