@@ -111,15 +111,7 @@ async fn list(
     request: HttpRequest,
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
-    let scope = Scope::new(caller, **kind, &state, &request, &query)?;
-    let list_request = ListRequest::from_query(
-        query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        state.scim.limits(),
-        &scope.quirks,
-    )?;
-    let body =
-        blocking(move || state.scim.list(scope.kind, &scope.context(), &list_request)).await?;
-    Ok(scim_json(StatusCode::OK, &body))
+    run_list(caller, Some(**kind), state, &request, &query).await
 }
 
 /// `POST /.search` (RFC 7644 §3.4.3): the list parameters in a `SearchRequest` body.
@@ -130,17 +122,8 @@ async fn search(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    let params = search_params(&body)?;
-    let scope = Scope::new(caller, **kind, &state, &request, &params)?;
-    let list_request = ListRequest::from_query(
-        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        state.scim.limits(),
-        &scope.quirks,
-    )?;
-    let body =
-        blocking(move || state.scim.list(scope.kind, &scope.context(), &list_request)).await?;
-    Ok(scim_json(StatusCode::OK, &body))
+    let params = search_params(&parse_body(&request, &body)?)?;
+    run_list(caller, Some(**kind), state, &request, &params).await
 }
 
 /// `POST /.search` at the root: users and groups in one list.
@@ -150,16 +133,33 @@ async fn search_all(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    let params = search_params(&body)?;
-    // Attribute lists are read against the user schema, the one with extensions.
-    let scope = Scope::new(caller, ResourceKind::User, &state, &request, &params)?;
-    let list_request = ListRequest::from_query(
-        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        state.scim.limits(),
-        &scope.quirks,
+    let params = search_params(&parse_body(&request, &body)?)?;
+    run_list(caller, None, state, &request, &params).await
+}
+
+/// A list of one resource type, or of all of them (`kind` `None`), from query-style pairs.
+async fn run_list(
+    caller: Caller,
+    kind: Option<ResourceKind>,
+    state: web::Data<AppState>,
+    request: &HttpRequest,
+    params: &[(String, String)],
+) -> Result<HttpResponse, ScimError> {
+    // For all types, attribute lists are read against the user schema, the one with extensions.
+    let scope = Scope::new(
+        caller,
+        kind.unwrap_or(ResourceKind::User),
+        &state,
+        request,
+        params,
     )?;
-    let body = blocking(move || state.scim.search_all(&scope.context(), &list_request)).await?;
+    let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let list_request = ListRequest::from_query(pairs, state.scim.limits(), &scope.quirks)?;
+    let body = blocking(move || match kind {
+        Some(kind) => state.scim.list(kind, &scope.context(), &list_request),
+        None => state.scim.search_all(&scope.context(), &list_request),
+    })
+    .await?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 
