@@ -91,7 +91,7 @@ impl ScimService {
     ) -> Result<Resource, ScimError> {
         let created = self.refused(
             kind,
-            "create",
+            ("user.create", "group.create"),
             context,
             None,
             match kind {
@@ -125,7 +125,7 @@ impl ScimService {
     ) -> Result<Resource, ScimError> {
         let replaced = self.refused(
             kind,
-            "replace",
+            ("user.replace", "group.replace"),
             context,
             Some(id),
             match kind {
@@ -146,7 +146,7 @@ impl ScimService {
     ) -> Result<Resource, ScimError> {
         let patched = self.refused(
             kind,
-            "patch",
+            ("user.patch", "group.patch"),
             context,
             Some(id),
             match kind {
@@ -168,7 +168,13 @@ impl ScimService {
             ResourceKind::User => users::delete(self, context, id, precondition),
             ResourceKind::Group => groups::delete(self, context, id, precondition),
         };
-        self.refused(kind, "delete", context, Some(id), deleted)
+        self.refused(
+            kind,
+            ("user.delete", "group.delete"),
+            context,
+            Some(id),
+            deleted,
+        )
     }
 
     pub fn list(
@@ -193,12 +199,13 @@ impl ScimService {
         stored::search_all::<UserRow, GroupRow>(self, context, request)
     }
 
-    /// A write the request got wrong (4xx) leaves a `failure` record of who tried what: the
+    /// A write the request got wrong (4xx) leaves a `failure` record (action by kind: user,
+    /// group) of who tried what: the
     /// change itself rolled back, so this is written on its own, and best-effort.
     fn refused<T>(
         &self,
         kind: ResourceKind,
-        verb: &'static str,
+        actions: (&'static str, &'static str),
         context: &Context,
         resource_id: Option<&str>,
         result: Result<T, ScimError>,
@@ -207,15 +214,9 @@ impl ScimService {
         if !(400..500).contains(&error.status()) {
             return result;
         }
-        let action = match (kind, verb) {
-            (ResourceKind::User, "create") => "user.create",
-            (ResourceKind::User, "replace") => "user.replace",
-            (ResourceKind::User, "patch") => "user.patch",
-            (ResourceKind::User, _) => "user.delete",
-            (ResourceKind::Group, "create") => "group.create",
-            (ResourceKind::Group, "replace") => "group.replace",
-            (ResourceKind::Group, "patch") => "group.patch",
-            (ResourceKind::Group, _) => "group.delete",
+        let action = match kind {
+            ResourceKind::User => actions.0,
+            ResourceKind::Group => actions.1,
         };
         let details = serde_json::json!({"status": error.status(), "scimType": error.scim_type()});
         let mut event = context.event(

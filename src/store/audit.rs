@@ -116,20 +116,6 @@ pub fn chain(
         .load(conn)?)
 }
 
-/// Records about one resource, oldest first.
-pub fn for_resource(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    resource_id: &str,
-) -> Result<Vec<AuditRow>, StoreError> {
-    Ok(audit_records::table
-        .filter(audit_records::tenant_id.eq(tenant_id))
-        .filter(audit_records::resource_id.eq(resource_id))
-        .order(audit_records::seq.asc())
-        .select(AuditRow::as_select())
-        .load(conn)?)
-}
-
 /// Filters for reading the log; every one optional.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
