@@ -28,6 +28,8 @@ pub enum CredentialKind {
     Scim,
     /// An operator using the admin API.
     Admin,
+    /// An application that obtains tokens for its users and checks them (`/oauth2/*`).
+    App,
 }
 
 impl CredentialKind {
@@ -35,6 +37,7 @@ impl CredentialKind {
         match self {
             CredentialKind::Scim => "scim",
             CredentialKind::Admin => "admin",
+            CredentialKind::App => "app",
         }
     }
 
@@ -42,6 +45,7 @@ impl CredentialKind {
         match kind {
             "scim" => Some(CredentialKind::Scim),
             "admin" => Some(CredentialKind::Admin),
+            "app" => Some(CredentialKind::App),
             _ => None,
         }
     }
@@ -100,6 +104,7 @@ pub struct CredentialInfo {
     pub created: DateTime<Utc>,
     pub last_used: Option<DateTime<Utc>>,
     pub revoked: Option<DateTime<Utc>>,
+    pub trusted: bool,
 }
 
 /// The caller of a request, established from its bearer token.
@@ -111,6 +116,8 @@ pub struct Caller {
     pub tenant_id: String,
     /// The tenant refuses non-RFC input (`scim::quirks`).
     pub strict: bool,
+    /// An app client trusted to name users directly in a token exchange.
+    pub trusted: bool,
 }
 
 /// Creates a credential in the tenant named by id or name (the default tenant when `None`).
@@ -121,6 +128,19 @@ pub fn create(
     kind: CredentialKind,
     now: DateTime<Utc>,
 ) -> Result<NewCredential, CredentialError> {
+    create_with(store, tenant, name, kind, false, now)
+}
+
+/// As `create`; `trusted` lets an app client name users directly in a token exchange.
+pub fn create_with(
+    store: &Store,
+    tenant: Option<&str>,
+    name: &str,
+    kind: CredentialKind,
+    trusted: bool,
+    now: DateTime<Utc>,
+) -> Result<NewCredential, CredentialError> {
+    let trusted = trusted && kind == CredentialKind::App;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(CredentialError::InvalidName);
@@ -139,9 +159,10 @@ pub fn create(
             created: store::to_stored(now),
             last_used: None,
             revoked: None,
+            trusted,
         };
         rows::insert(conn, &row)?;
-        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind});
+        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind, "trusted": trusted});
         let event = Event {
             resource_type: Some("Credential"),
             resource_id: Some(row.id.clone()),
@@ -180,6 +201,7 @@ pub fn list(store: &Store) -> Result<Vec<CredentialInfo>, CredentialError> {
             created: store::from_stored(row.created),
             last_used: row.last_used.map(store::from_stored),
             revoked: row.revoked.map(store::from_stored),
+            trusted: row.trusted,
         })
         .collect())
 }
@@ -237,7 +259,19 @@ pub fn authenticate(
         kind,
         tenant_id: row.tenant_id,
         strict,
+        trusted: row.trusted,
     }))
+}
+
+/// An app client authenticating with its client id and secret (HTTP Basic): the secret must
+/// belong to that very client.
+pub fn authenticate_client(
+    store: &Store,
+    client_id: &str,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, StoreError> {
+    Ok(authenticate(store, presented, now)?.filter(|caller| caller.client_id == client_id))
 }
 
 /// The first successful use of a credential is an audit event (the IdP is connected).

@@ -1,5 +1,49 @@
-//! Access: who may call Scimitar. Today: credentials for the SCIM and admin APIs.
-//! Roles and the tokens Scimitar issues to apps will live here too.
+//! Access: who may call Scimitar, and the tokens Scimitar issues to the apps behind it.
+//!
+//! - `credentials`: secrets of identity providers (SCIM), operators (admin) and apps.
+//! - `roles`: group-to-role mappings and a user's effective roles.
+//! - `cascade`: what provisioning changes do to sessions, inside their transaction.
+//! - `tokens`: the token service (exchange, refresh, introspection, revocation).
+//! - `keys`: signing keys, rotation and the JWKS; `upstream`: the IdP's ID tokens.
+//! - `policy`: expiry policies; `usage`: last use kept in memory; `sweeper`: expiry and purge.
 
+pub mod cascade;
 pub mod credentials;
 pub mod failures;
+pub mod keys;
+pub mod policy;
+pub mod roles;
+pub mod sweeper;
+pub mod tokens;
+pub mod upstream;
+pub mod usage;
+
+pub use tokens::{AccessService, AccessSettings};
+
+use crate::store::StoreError;
+
+/// What can go wrong in access operations; `http::oauth` maps each to an OAuth error
+/// response and `http::error` to a SCIM one for the admin API.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    #[error("grant type `{0}` is not supported")]
+    UnsupportedGrantType(String),
+    #[error("{0}")]
+    UnsupportedTokenType(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("signing keys: {0}")]
+    Keys(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

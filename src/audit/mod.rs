@@ -75,30 +75,53 @@ pub fn record(
     occurred: DateTime<Utc>,
     event: Event<'_>,
 ) -> Result<String, StoreError> {
-    let head = rows::lock_head(conn, tenant_id)?;
-    let mut row = AuditRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: tenant_id.to_string(),
-        seq: head.seq + 1,
-        occurred: to_stored(occurred),
-        action: event.action.to_string(),
-        actor_id: event.actor.map(|a| a.client_id.clone()),
-        actor_name: event.actor.map(|a| a.name.clone()),
-        request_id: event.request.map(|r| r.id.clone()),
-        method: event.request.map(|r| r.method.clone()),
-        path: event.request.map(|r| r.path.clone()),
-        resource_type: event.resource_type.map(String::from),
-        resource_id: event.resource_id,
-        outcome: event.outcome.to_string(),
-        cause: event.cause,
-        details: event.details.to_string(),
-        personal: event.personal.map(|p| p.to_string()),
-        prev_hash: head.hash,
-        hash: String::new(),
-    };
-    row.hash = hash(&row);
-    rows::append(conn, &row)?;
-    Ok(row.id)
+    let ids = record_all(conn, tenant_id, occurred, vec![event])?;
+    ids.into_iter().next().ok_or(StoreError::NotFound)
+}
+
+/// Appends several events in order, locking the chain head once: a cascade that ends a
+/// thousand sessions writes a thousand records without a thousand head updates.
+pub fn record_all(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    occurred: DateTime<Utc>,
+    events: Vec<Event<'_>>,
+) -> Result<Vec<String>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut head = rows::lock_head(conn, tenant_id)?;
+    let mut appended = Vec::with_capacity(events.len());
+    for event in events {
+        let mut row = AuditRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant_id.to_string(),
+            seq: head.seq + 1,
+            occurred: to_stored(occurred),
+            action: event.action.to_string(),
+            actor_id: event.actor.map(|a| a.client_id.clone()),
+            actor_name: event.actor.map(|a| a.name.clone()),
+            request_id: event.request.map(|r| r.id.clone()),
+            method: event.request.map(|r| r.method.clone()),
+            path: event.request.map(|r| r.path.clone()),
+            resource_type: event.resource_type.map(String::from),
+            resource_id: event.resource_id,
+            outcome: event.outcome.to_string(),
+            cause: event.cause,
+            details: event.details.to_string(),
+            personal: event.personal.map(|p| p.to_string()),
+            prev_hash: head.hash,
+            hash: String::new(),
+        };
+        row.hash = hash(&row);
+        head = rows::Head {
+            seq: row.seq,
+            hash: row.hash.clone(),
+        };
+        appended.push(row);
+    }
+    rows::append_all(conn, &appended)?;
+    Ok(appended.into_iter().map(|row| row.id).collect())
 }
 
 /// The hashed form of a record: every column but `personal` and `hash`, in a fixed order.

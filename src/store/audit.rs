@@ -75,16 +75,22 @@ fn select_head_for_update(
     .optional()?)
 }
 
-/// Appends a record and moves the head to it, in the caller's transaction.
-pub fn append(conn: &mut AnyConnection, row: &AuditRow) -> Result<(), StoreError> {
-    diesel::insert_into(audit_records::table)
-        .values(row)
-        .execute(conn)?;
+/// Appends records (already chained, in order) and moves the head to the last, in the
+/// caller's transaction.
+pub fn append_all(conn: &mut AnyConnection, rows: &[AuditRow]) -> Result<(), StoreError> {
+    let Some(last) = rows.last() else {
+        return Ok(());
+    };
+    for row in rows {
+        diesel::insert_into(audit_records::table)
+            .values(row)
+            .execute(conn)?;
+    }
     diesel::update(audit_heads::table)
-        .filter(audit_heads::tenant_id.eq(&row.tenant_id))
+        .filter(audit_heads::tenant_id.eq(&last.tenant_id))
         .set((
-            audit_heads::seq.eq(row.seq),
-            audit_heads::hash.eq(&row.hash),
+            audit_heads::seq.eq(last.seq),
+            audit_heads::hash.eq(&last.hash),
         ))
         .execute(conn)?;
     Ok(())

@@ -17,6 +17,7 @@ pub struct CredentialRow {
     pub created: NaiveDateTime,
     pub last_used: Option<NaiveDateTime>,
     pub revoked: Option<NaiveDateTime>,
+    pub trusted: bool,
 }
 
 pub fn insert(conn: &mut AnyConnection, row: &CredentialRow) -> Result<(), StoreError> {

@@ -9,7 +9,10 @@ pub mod credentials;
 pub mod document;
 pub mod filter;
 pub mod groups;
+pub mod keys;
+pub mod roles;
 pub mod schema;
+pub mod sessions;
 pub mod tenants;
 pub mod users;
 

@@ -20,6 +20,7 @@ diesel::table! {
         created -> Timestamp,
         last_used -> Nullable<Timestamp>,
         revoked -> Nullable<Timestamp>,
+        trusted -> Bool,
     }
 }
 
@@ -109,3 +110,71 @@ diesel::table! {
         signature -> Text,
     }
 }
+
+diesel::table! {
+    role_mappings (id) {
+        id -> Text,
+        tenant_id -> Text,
+        match_by -> Text,
+        match_value -> Text,
+        match_key -> Text,
+        role -> Text,
+        source -> Text,
+        created -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        audience -> Text,
+        roles -> Text,
+        created -> Timestamp,
+        expires -> Timestamp,
+        idle_seconds -> BigInt,
+        access_seconds -> BigInt,
+        last_used -> Timestamp,
+        idle_expires -> Timestamp,
+        ended -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (hash) {
+        hash -> Text,
+        session_id -> Text,
+        issued -> Timestamp,
+        consumed -> Nullable<Timestamp>,
+        successor -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revoked_tokens (jti) {
+        jti -> Text,
+        tenant_id -> Text,
+        session_id -> Text,
+        expires -> Timestamp,
+        revoked -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        created -> Timestamp,
+        activates -> Timestamp,
+        retires -> Nullable<Timestamp>,
+        removes -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(refresh_tokens, sessions);
+diesel::allow_tables_to_appear_in_same_query!(sessions, users);

@@ -288,3 +288,23 @@ pub fn memberships(
     }
     Ok(found)
 }
+
+/// The users whose `column` equals `value` (at most two: a caller wants exactly one).
+pub fn find_by(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    column: UserColumn,
+    value: &str,
+) -> Result<Vec<UserRow>, StoreError> {
+    let query = users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .select(UserRow::as_select())
+        .limit(2)
+        .into_boxed();
+    let query = match column {
+        UserColumn::ExternalId => query.filter(users::external_id.eq(value)),
+        UserColumn::UserNameKey => query.filter(users::user_name_key.eq(value)),
+        _ => query.filter(users::id.eq(value)),
+    };
+    Ok(query.load(conn)?)
+}
