@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use crate::access;
 use crate::access::credentials::{self, CredentialKind, NewCredential};
 use crate::audit::{self, Verification};
 use crate::clock::{Clock, SharedClock, SystemClock};
@@ -65,6 +66,67 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Map groups to roles
+    Roles {
+        #[command(subcommand)]
+        command: RolesCommand,
+    },
+    /// End every session and token of a user now (the kill switch)
+    Revoke {
+        /// The user's SCIM id or userName
+        #[arg(long)]
+        user: String,
+        /// Tenant name or id [default: the default tenant]
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Token-signing keys
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RolesCommand {
+    /// Grant roles to the members of a group; prints the new mappings as JSON
+    Map {
+        /// `id:…`, `externalId:…` or `displayName:…`; a bare value is a display name
+        #[arg(long)]
+        group: String,
+        /// A role to grant; repeat for several
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Tenant name or id [default: the default tenant]
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List the mappings of a tenant
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a mapping; members who lose its role lose the sessions carrying it
+    Unmap {
+        /// The mapping's id (from `roles list`)
+        id: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// The published keys and their schedule, as JSON
+    List,
+    /// Start a new signing key (published 10 minutes before it signs, unless --now)
+    Rotate {
+        /// Sign with the new key at once (a key may be compromised)
+        #[arg(long)]
+        now: bool,
     },
 }
 
@@ -148,6 +210,9 @@ enum ClientCommand {
         tenant: Option<String>,
         #[arg(long, value_enum, default_value_t = KindArg::Scim)]
         kind: KindArg,
+        /// An app client that may name users directly in a token exchange
+        #[arg(long)]
+        trusted: bool,
     },
     /// List credentials: name, kind, tenant, created, last used
     List {
@@ -162,6 +227,7 @@ enum ClientCommand {
 enum KindArg {
     Scim,
     Admin,
+    App,
 }
 
 impl From<KindArg> for CredentialKind {
@@ -169,6 +235,7 @@ impl From<KindArg> for CredentialKind {
         match kind {
             KindArg::Scim => CredentialKind::Scim,
             KindArg::Admin => CredentialKind::Admin,
+            KindArg::App => CredentialKind::App,
         }
     }
 }
@@ -212,7 +279,118 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant { command } => tenant(command, &store, clock.as_ref()),
         Command::Client { command } => client(command, &store, clock.as_ref()),
         Command::Audit { command } => audit_command(command, &store, clock.as_ref(), &config),
+        Command::Roles { command } => roles_command(command, &store, clock.as_ref()),
+        Command::Revoke { user, tenant } => {
+            let tenant_id = tenant_id(&store, tenant.as_deref())?;
+            let ended =
+                access::tokens::revoke_user(&store, clock.now(), &tenant_id, &user, None, None)?;
+            println!("{}", json!({"sessions_revoked": ended}));
+            eprintln!("{} session(s) of `{user}` revoked", ended.len());
+            Ok(())
+        }
+        Command::Keys { command } => keys_command(command, &store, clock.as_ref(), &config),
     }
+}
+
+fn tenant_id(store: &Store, tenant: Option<&str>) -> anyhow::Result<String> {
+    let name = tenant.unwrap_or(crate::store::tenants::DEFAULT_TENANT);
+    Ok(store
+        .read(|conn| crate::store::tenants::find(conn, name))?
+        .ok_or_else(|| anyhow::anyhow!("no tenant named or with id `{name}`"))?
+        .id)
+}
+
+fn roles_command(command: RolesCommand, store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
+    use crate::access::roles::{self, ChangedBy, GroupSelector, RoleMapping};
+    let by = ChangedBy {
+        actor: None,
+        request: None,
+        source: "api",
+    };
+    match command {
+        RolesCommand::Map {
+            group,
+            roles: granted,
+            tenant,
+        } => {
+            let tenant_id = tenant_id(store, tenant.as_deref())?;
+            let selector = GroupSelector::parse(&group)?;
+            let created = store.write(|conn| {
+                let mut created = Vec::new();
+                for role in &granted {
+                    if let Some(mapping) =
+                        roles::map(conn, &tenant_id, &selector, role, by, clock.now())?
+                    {
+                        created.push(mapping);
+                    }
+                }
+                Ok::<_, access::AccessError>(created)
+            })?;
+            println!("{}", serde_json::to_value(&created)?);
+            eprintln!("{} mapping(s) created", created.len());
+        }
+        RolesCommand::List { tenant, json } => {
+            let tenant_id = tenant_id(store, tenant.as_deref())?;
+            let mappings: Vec<RoleMapping> = store
+                .read(|conn| crate::store::roles::list(conn, &tenant_id))?
+                .into_iter()
+                .map(RoleMapping::from)
+                .collect();
+            if json {
+                println!("{}", serde_json::to_value(&mappings)?);
+            } else {
+                println!(
+                    "{:<36}  {:<20}  {:<12}  {:<6}  GROUP",
+                    "ID", "ROLE", "MATCH BY", "SOURCE"
+                );
+                for m in mappings {
+                    println!(
+                        "{:<36}  {:<20}  {:<12}  {:<6}  {}",
+                        m.id, m.role, m.match_by, m.source, m.group
+                    );
+                }
+            }
+        }
+        RolesCommand::Unmap { id, tenant } => {
+            let tenant_id = tenant_id(store, tenant.as_deref())?;
+            let removed =
+                store.write(|conn| roles::unmap(conn, &tenant_id, &id, by, clock.now()))?;
+            if !removed {
+                anyhow::bail!("no mapping with id `{id}`");
+            }
+            eprintln!("mapping {id} removed");
+        }
+    }
+    Ok(())
+}
+
+fn keys_command(
+    command: KeysCommand,
+    store: &Store,
+    clock: &dyn Clock,
+    config: &Config,
+) -> anyhow::Result<()> {
+    use crate::access::keys::{KeyRing, KeySecret};
+    let secret = KeySecret::load_or_create(std::path::Path::new(&config.token_key_file))?;
+    let ring = KeyRing::open(store, secret, clock.now())?;
+    if let KeysCommand::Rotate { now } = command {
+        let kid = ring.rotate(store, clock.now(), now, retain_after_rotation(config))?;
+        eprintln!("new signing key {kid}");
+    }
+    println!("{}", serde_json::Value::Array(ring.schedule()));
+    Ok(())
+}
+
+/// How long a replaced key stays published: longer than any access token it signed lives.
+fn retain_after_rotation(config: &Config) -> chrono::Duration {
+    let longest = config
+        .tenants
+        .values()
+        .filter_map(|t| t.access_token_minutes)
+        .chain([config.access_token_minutes])
+        .max()
+        .unwrap_or(config.access_token_minutes);
+    chrono::Duration::minutes(longest as i64) + chrono::Duration::minutes(10)
 }
 
 /// Opens the database, applying pending migrations: every command does this first.
@@ -243,6 +421,8 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         default_count: config.default_page_size.into(),
         max_count: config.max_page_size.into(),
     };
+    let access = access::setup::start(config, &store, clock.clone(), &public_url)
+        .context("token service")?;
     let state = AppState {
         scim: ScimService::new(store.clone(), registry, clock.clone(), limits),
         store,
@@ -250,6 +430,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         public_url: config.public_url.clone(),
         max_body_bytes: config.max_body_bytes,
         auth_failures: Arc::default(),
+        access,
     };
     let settings = ServerSettings {
         max_body_bytes: config.max_body_bytes,
@@ -259,10 +440,12 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
     tracing::info!(%address, backend = ?state.store.backend(), "listening");
     let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
+    let maintenance = token_maintenance(config, state.access.clone());
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {
             actix_web::rt::spawn(checkpoints);
         }
+        actix_web::rt::spawn(maintenance);
         http::server(state, &settings, listener)?.await
     })?;
     Ok(())
@@ -306,6 +489,44 @@ fn periodic_checkpoints(
             }
         }
     }))
+}
+
+/// Every `sweep_seconds`: the sweeper (last uses flushed, expired sessions marked, old ones
+/// purged) and the signing-key rotation when it is due.
+fn token_maintenance(
+    config: &Config,
+    access: access::AccessService,
+) -> impl std::future::Future<Output = ()> + 'static {
+    let every = std::time::Duration::from_secs(config.sweep_seconds);
+    let rotation = chrono::Duration::days(config.signing_key_rotation_days as i64);
+    let retain = retain_after_rotation(config);
+    async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let access = access.clone();
+            let result = actix_web::web::block(move || -> anyhow::Result<()> {
+                let sweep = access::sweeper::sweep(&access)?;
+                tracing::debug!(?sweep, "sweep");
+                let now = access.clock().now();
+                if let Some(kid) =
+                    access
+                        .keys()
+                        .rotate_if_due(access.store(), now, rotation, retain)?
+                {
+                    tracing::info!(%kid, "signing key rotation scheduled");
+                }
+                Ok(())
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "token maintenance failed"),
+                Err(error) => tracing::error!(%error, "token maintenance failed"),
+            }
+        }
+    }
 }
 
 fn print_bootstrap_credential(credential: &NewCredential, scim_url: &str) {
@@ -370,9 +591,23 @@ fn tenant(command: TenantCommand, store: &Store, clock: &dyn Clock) -> anyhow::R
 
 fn client(command: ClientCommand, store: &Store, clock: &dyn Clock) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Create { name, tenant, kind } => {
-            let created =
-                credentials::create(store, tenant.as_deref(), &name, kind.into(), clock.now())?;
+        ClientCommand::Create {
+            name,
+            tenant,
+            kind,
+            trusted,
+        } => {
+            if trusted && !matches!(kind, KindArg::App) {
+                anyhow::bail!("--trusted applies to app clients only (--kind app)");
+            }
+            let created = credentials::create_with(
+                store,
+                tenant.as_deref(),
+                &name,
+                kind.into(),
+                trusted,
+                clock.now(),
+            )?;
             println!(
                 "{}",
                 json!({"client_id": created.client_id, "secret": created.secret.expose()})

@@ -1,6 +1,7 @@
 //! Configuration: built-in defaults, then an optional TOML file, then `SCIMITAR_*` environment
 //! variables, then command-line flags; each later source overrides the earlier ones.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -46,6 +47,86 @@ pub struct Config {
     pub audit_key_file: String,
     /// Minutes between automatic audit checkpoints by `serve`; 0 turns them off.
     pub audit_checkpoint_minutes: u64,
+    /// The secret the token-signing keys are derived from; created (owner-only) if missing.
+    /// Keep it outside the database, and the same file on every replica.
+    pub token_key_file: String,
+    /// Days a signing key signs before the next one takes over.
+    pub signing_key_rotation_days: u64,
+    /// Default expiry policy: lifetime of an access token.
+    pub access_token_minutes: u64,
+    /// Default expiry policy: absolute lifetime of a session (a refresh-token family).
+    pub session_hours: u64,
+    /// Default expiry policy: a session unused for this long is dead.
+    pub idle_minutes: u64,
+    /// A used refresh token presented again within this many seconds, before its successor
+    /// was used, is a retry after a lost response rather than a theft.
+    pub refresh_retry_seconds: u64,
+    /// Days ended sessions are kept before the sweeper purges them.
+    pub session_retention_days: u64,
+    /// Seconds between sweeps (expiry marking, last-use flush, purge).
+    pub sweep_seconds: u64,
+    /// Per-tenant access settings, by tenant name: `[tenants.NAME]`.
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// `[tenants.NAME]`: a tenant's expiry policy, role policies, role mappings and trusted issuer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantConfig {
+    pub access_token_minutes: Option<u64>,
+    pub session_hours: Option<u64>,
+    pub idle_minutes: Option<u64>,
+    /// `[tenants.NAME.role_policies.ROLE]`: stricter limits for sessions carrying a role.
+    pub role_policies: BTreeMap<String, PolicyConfig>,
+    /// `[[tenants.NAME.role_mappings]]`: `group = "externalId:00g1"`, `roles = ["admin"]`.
+    pub role_mappings: Vec<RoleMappingConfig>,
+    /// `[tenants.NAME.trusted_issuer]`: the IdP whose ID tokens a token exchange accepts.
+    pub trusted_issuer: Option<TrustedIssuerConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub access_token_minutes: Option<u64>,
+    pub session_hours: Option<u64>,
+    pub idle_minutes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMappingConfig {
+    /// `id:…`, `externalId:…` or `displayName:…` (a bare value is a display name).
+    pub group: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerConfig {
+    /// The `iss` of the IdP's ID tokens, e.g. `https://acme.okta.com`.
+    pub issuer: String,
+    /// Accepted `aud` values: Scimitar's client id at the IdP.
+    pub audience: Vec<String>,
+    /// The IdP's JWKS as a file (downloaded from its `jwks_uri`), or …
+    #[serde(default)]
+    pub jwks_file: Option<String>,
+    /// … inline, as JSON text.
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// The claim naming the user: `sub` (default), `oid` (Entra), `email`, …
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// The user attribute it is compared with: `externalId` (default), `userName` or `id`.
+    #[serde(default = "default_user_attribute")]
+    pub user_attribute: crate::access::upstream::UserAttribute,
+}
+
+fn default_user_claim() -> String {
+    "sub".into()
+}
+
+fn default_user_attribute() -> crate::access::upstream::UserAttribute {
+    crate::access::upstream::UserAttribute::ExternalId
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +152,15 @@ impl Default for Config {
             workers: None,
             audit_key_file: "scimitar-audit.key".into(),
             audit_checkpoint_minutes: 60,
+            token_key_file: "scimitar-token.key".into(),
+            signing_key_rotation_days: 30,
+            access_token_minutes: 5,
+            session_hours: 168,
+            idle_minutes: 720,
+            refresh_retry_seconds: 10,
+            session_retention_days: 30,
+            sweep_seconds: 60,
+            tenants: BTreeMap::new(),
         }
     }
 }
@@ -86,7 +176,7 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 21] = [
     "bind",
     "database_url",
     "public_url",
@@ -100,6 +190,14 @@ const ENV_KEYS: [&str; 13] = [
     "workers",
     "audit_key_file",
     "audit_checkpoint_minutes",
+    "token_key_file",
+    "signing_key_rotation_days",
+    "access_token_minutes",
+    "session_hours",
+    "idle_minutes",
+    "refresh_retry_seconds",
+    "session_retention_days",
+    "sweep_seconds",
 ];
 
 impl Config {
@@ -126,6 +224,14 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         if self.max_page_size == 0 || self.default_page_size == 0 {
             return Err("page sizes must be at least 1".into());
+        }
+        if self.access_token_minutes == 0 || self.session_hours == 0 || self.idle_minutes == 0 {
+            return Err(
+                "access_token_minutes, session_hours and idle_minutes must be at least 1".into(),
+            );
+        }
+        if self.signing_key_rotation_days == 0 || self.sweep_seconds == 0 {
+            return Err("signing_key_rotation_days and sweep_seconds must be at least 1".into());
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());

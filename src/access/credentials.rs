@@ -162,7 +162,8 @@ pub fn create_with(
             trusted,
         };
         rows::insert(conn, &row)?;
-        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind, "trusted": trusted});
+        let details =
+            json!({"client_id": row.id, "name": row.name, "kind": row.kind, "trusted": trusted});
         let event = Event {
             resource_type: Some("Credential"),
             resource_id: Some(row.id.clone()),

@@ -167,8 +167,11 @@ impl KeyRing {
         self.reload(store, now)?;
         let due = {
             let cache = self.read_cache();
-            let unretired: Vec<&PublishedKey> =
-                cache.keys.iter().filter(|k| k.row.retires.is_none()).collect();
+            let unretired: Vec<&PublishedKey> = cache
+                .keys
+                .iter()
+                .filter(|k| k.row.retires.is_none())
+                .collect();
             unretired.len() == 1
                 && unretired
                     .iter()
@@ -247,7 +250,12 @@ impl KeyRing {
         let kid = header.kid?;
         let decoding = {
             let cache = self.read_cache();
-            cache.keys.iter().find(|k| k.row.kid == kid)?.decoding.clone()
+            cache
+                .keys
+                .iter()
+                .find(|k| k.row.kid == kid)?
+                .decoding
+                .clone()
         };
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);

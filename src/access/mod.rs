@@ -13,6 +13,7 @@ pub mod failures;
 pub mod keys;
 pub mod policy;
 pub mod roles;
+pub mod setup;
 pub mod sweeper;
 pub mod tokens;
 pub mod upstream;

@@ -138,7 +138,11 @@ mod tests {
         let policy = policies().for_session("t1", &roles(&["admin", "auditor", "viewer"]));
         assert_eq!(policy.access_token, Duration::minutes(2), "from auditor");
         assert_eq!(policy.session, Duration::hours(8), "from admin");
-        assert_eq!(policy.idle, Duration::minutes(30), "admin beats tenant and auditor");
+        assert_eq!(
+            policy.idle,
+            Duration::minutes(30),
+            "admin beats tenant and auditor"
+        );
     }
 
     #[test]

@@ -62,9 +62,10 @@ pub struct GroupSelector {
 impl GroupSelector {
     pub fn parse(text: &str) -> Result<Self, AccessError> {
         let (by, value) = match text.split_once(':') {
-            Some((prefix, value)) if MatchBy::parse(prefix).is_some() => {
-                (MatchBy::parse(prefix).unwrap_or(MatchBy::DisplayName), value)
-            }
+            Some((prefix, value)) if MatchBy::parse(prefix).is_some() => (
+                MatchBy::parse(prefix).unwrap_or(MatchBy::DisplayName),
+                value,
+            ),
             _ => (MatchBy::DisplayName, text),
         };
         let value = value.trim();
@@ -127,11 +128,13 @@ impl RoleRules {
     }
 
     fn matching<'a>(&'a self, group: &'a GroupKeys) -> impl Iterator<Item = &'a RoleMappingRow> {
-        self.rules.iter().filter(move |rule| match rule.match_by.as_str() {
-            "id" => rule.match_key == group.id,
-            "externalId" => group.external_id.as_deref() == Some(rule.match_key.as_str()),
-            _ => rule.match_key == group.display_name_key,
-        })
+        self.rules
+            .iter()
+            .filter(move |rule| match rule.match_by.as_str() {
+                "id" => rule.match_key == group.id,
+                "externalId" => group.external_id.as_deref() == Some(rule.match_key.as_str()),
+                _ => rule.match_key == group.display_name_key,
+            })
     }
 
     /// Whether membership of this group grants any role.
@@ -140,7 +143,10 @@ impl RoleRules {
     }
 
     /// The roles that membership of these groups grants.
-    pub fn roles_of<'a>(&self, groups: impl IntoIterator<Item = &'a GroupKeys>) -> BTreeSet<String> {
+    pub fn roles_of<'a>(
+        &self,
+        groups: impl IntoIterator<Item = &'a GroupKeys>,
+    ) -> BTreeSet<String> {
         groups
             .into_iter()
             .flat_map(|group| self.matching(group).map(|rule| rule.role.clone()))
@@ -261,7 +267,15 @@ pub fn map(
         return Ok(None);
     }
     let details = json!({"rule": row.id, "match_by": row.match_by, "group": row.match_value, "role": row.role, "source": row.source, "groups_matched": groups});
-    let cause = record(conn, tenant_id, "role_mapping.create", &row.id, details, by, now)?;
+    let cause = record(
+        conn,
+        tenant_id,
+        "role_mapping.create",
+        &row.id,
+        details,
+        by,
+        now,
+    )?;
     watch.settle(conn, &cause, by.origin(), now)?;
     Ok(Some(row.into()))
 }
@@ -283,7 +297,15 @@ pub fn unmap(
     let watch = RoleWatch::start(conn, tenant_id, members)?;
     rows::delete(conn, tenant_id, rule_id)?;
     let details = json!({"rule": row.id, "match_by": row.match_by, "group": row.match_value, "role": row.role, "source": row.source, "groups_matched": groups});
-    let cause = record(conn, tenant_id, "role_mapping.delete", &row.id, details, by, now)?;
+    let cause = record(
+        conn,
+        tenant_id,
+        "role_mapping.delete",
+        &row.id,
+        details,
+        by,
+        now,
+    )?;
     watch.settle(conn, &cause, by.origin(), now)?;
     Ok(true)
 }

@@ -34,7 +34,8 @@ pub fn sweep(service: &AccessService) -> Result<Sweep, StoreError> {
     let now = service.clock().now();
     let store = service.store();
     loop {
-        let expired = store.read(|conn| rows::expired(conn, to_stored(now), to_stored(now - IDLE_GRACE), BATCH))?;
+        let expired = store
+            .read(|conn| rows::expired(conn, to_stored(now), to_stored(now - IDLE_GRACE), BATCH))?;
         if expired.is_empty() {
             break;
         }
@@ -52,8 +53,20 @@ pub fn sweep(service: &AccessService) -> Result<Sweep, StoreError> {
         }
         store.write(|conn| {
             for ((tenant_id, absolute), sessions) in &by_tenant {
-                let reason = if *absolute { EndReason::ExpiredAbsolute } else { EndReason::ExpiredIdle };
-                let ended = cascade::end_sessions(conn, tenant_id, sessions, reason, None, Origin::default(), now)?;
+                let reason = if *absolute {
+                    EndReason::ExpiredAbsolute
+                } else {
+                    EndReason::ExpiredIdle
+                };
+                let ended = cascade::end_sessions(
+                    conn,
+                    tenant_id,
+                    sessions,
+                    reason,
+                    None,
+                    Origin::default(),
+                    now,
+                )?;
                 if *absolute {
                     report.expired_absolute += ended.len();
                 } else {
@@ -67,7 +80,8 @@ pub fn sweep(service: &AccessService) -> Result<Sweep, StoreError> {
         }
     }
     let retention = service.settings().session_retention;
-    let (sessions, tokens) = store.write(|conn| rows::purge(conn, to_stored(now - retention), to_stored(now)))?;
+    let (sessions, tokens) =
+        store.write(|conn| rows::purge(conn, to_stored(now - retention), to_stored(now)))?;
     report.sessions_purged = sessions;
     report.revoked_tokens_purged = tokens;
     Ok(report)

@@ -110,7 +110,12 @@ enum SessionState {
 }
 
 impl AccessService {
-    pub fn new(store: Store, clock: SharedClock, keys: Arc<KeyRing>, settings: AccessSettings) -> Self {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        keys: Arc<KeyRing>,
+        settings: AccessSettings,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -133,7 +138,11 @@ impl AccessService {
     }
 
     /// An app client authenticating with HTTP Basic.
-    pub fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<Caller, AccessError> {
+    pub fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Caller, AccessError> {
         match credentials::authenticate_client(&self.store, client_id, secret, self.clock.now())? {
             Some(caller) if caller.kind == credentials::CredentialKind::App => Ok(caller),
             _ => Err(AccessError::InvalidClient),
@@ -141,17 +150,29 @@ impl AccessService {
     }
 
     /// Token exchange (RFC 8693): a session for the user the subject token names.
-    pub fn exchange(&self, caller: &Caller, exchange: &Exchange) -> Result<TokenResponse, AccessError> {
+    pub fn exchange(
+        &self,
+        caller: &Caller,
+        exchange: &Exchange,
+    ) -> Result<TokenResponse, AccessError> {
         let now = self.clock.now();
         let user_id = match exchange.subject_token_type.as_str() {
             TOKEN_TYPE_ID_TOKEN => {
-                let issuer = self.settings.trusted_issuers.get(&caller.tenant_id).ok_or_else(|| {
-                    AccessError::InvalidRequest("this tenant has no trusted ID-token issuer configured".into())
-                })?;
+                let issuer = self
+                    .settings
+                    .trusted_issuers
+                    .get(&caller.tenant_id)
+                    .ok_or_else(|| {
+                        AccessError::InvalidRequest(
+                            "this tenant has no trusted ID-token issuer configured".into(),
+                        )
+                    })?;
                 let value = issuer.verify(&exchange.subject_token, now)?;
                 self.find_user(&caller.tenant_id, issuer.user_attribute, &value)?
             }
-            TOKEN_TYPE_SCIM_USER if caller.trusted => self.find_user_by_id_or_name(&caller.tenant_id, &exchange.subject_token)?,
+            TOKEN_TYPE_SCIM_USER if caller.trusted => {
+                self.find_user_by_id_or_name(&caller.tenant_id, &exchange.subject_token)?
+            }
             TOKEN_TYPE_SCIM_USER => {
                 return Err(AccessError::UnauthorizedClient(
                     "only trusted app clients may name users directly".into(),
@@ -163,7 +184,10 @@ impl AccessService {
                 )));
             }
         };
-        let audience = exchange.audience.clone().unwrap_or_else(|| caller.client_id.clone());
+        let audience = exchange
+            .audience
+            .clone()
+            .unwrap_or_else(|| caller.client_id.clone());
         let actor = actor_of(caller);
         self.store.write(|conn| {
             let user = live_user(conn, &caller.tenant_id, &user_id)?;
@@ -211,72 +235,109 @@ impl AccessService {
         let hash = credentials::digest(presented);
         let invalid = || AccessError::InvalidGrant("the refresh token is not valid".into());
         // The closure commits what it did (a session ended on reuse) and returns the verdict.
-        let verdict = self.store.write(|conn| -> Result<Result<TokenResponse, AccessError>, AccessError> {
-            let Some((token, session)) = rows::refresh_token_for_update(conn, &hash)? else {
-                return Ok(Err(invalid()));
-            };
-            if session.client_id != caller.client_id || session.tenant_id != caller.tenant_id {
-                return Ok(Err(invalid()));
-            }
-            match self.session_state(&session, now) {
-                SessionState::Live => {}
-                SessionState::Ended => return Ok(Err(invalid())),
-                SessionState::Expired(reason) => {
-                    end_one(conn, &session, reason, None, Origin::default(), now)?;
+        self.store.write(
+            |conn| -> Result<Result<TokenResponse, AccessError>, AccessError> {
+                let Some((token, session)) = rows::refresh_token_for_update(conn, &hash)? else {
+                    return Ok(Err(invalid()));
+                };
+                if session.client_id != caller.client_id || session.tenant_id != caller.tenant_id {
                     return Ok(Err(invalid()));
                 }
-            }
-            if let Some(consumed) = token.consumed {
-                let successor_unused = match &token.successor {
-                    Some(successor) => rows::refresh_token(conn, successor)?.is_some_and(|s| s.consumed.is_none()),
-                    None => false,
+                match self.session_state(&session, now) {
+                    SessionState::Live => {}
+                    SessionState::Ended => return Ok(Err(invalid())),
+                    SessionState::Expired(reason) => {
+                        end_one(conn, &session, reason, None, Origin::default(), now)?;
+                        return Ok(Err(invalid()));
+                    }
+                }
+                if let Some(consumed) = token.consumed {
+                    let successor_unused = match &token.successor {
+                        Some(successor) => rows::refresh_token(conn, successor)?
+                            .is_some_and(|s| s.consumed.is_none()),
+                        None => false,
+                    };
+                    let retry = successor_unused
+                        && from_stored(consumed) + self.settings.refresh_retry_window >= now;
+                    if !retry {
+                        let actor = actor_of(caller);
+                        let origin = Origin {
+                            actor: Some(&actor),
+                            request: None,
+                        };
+                        end_one(conn, &session, EndReason::RefreshReuse, None, origin, now)?;
+                        return Ok(Err(AccessError::InvalidGrant(
+                            "the refresh token was already used: its session is revoked".into(),
+                        )));
+                    }
+                    // The unused successor is replaced by the token issued now.
+                    if let Some(successor) = &token.successor {
+                        rows::consume_refresh_token(conn, successor, to_stored(now), "superseded")?;
+                    }
+                }
+                let Some(user) =
+                    user_rows::get_for_update(conn, &session.tenant_id, &session.user_id)?
+                else {
+                    end_one(
+                        conn,
+                        &session,
+                        EndReason::UserDeleted,
+                        None,
+                        Origin::default(),
+                        now,
+                    )?;
+                    return Ok(Err(invalid()));
                 };
-                let retry = successor_unused && from_stored(consumed) + self.settings.refresh_retry_window >= now;
-                if !retry {
-                    let actor = actor_of(caller);
-                    let origin = Origin { actor: Some(&actor), request: None };
-                    end_one(conn, &session, EndReason::RefreshReuse, None, origin, now)?;
-                    return Ok(Err(AccessError::InvalidGrant(
-                        "the refresh token was already used: its session is revoked".into(),
-                    )));
+                if !user.active {
+                    end_one(
+                        conn,
+                        &session,
+                        EndReason::UserDeactivated,
+                        None,
+                        Origin::default(),
+                        now,
+                    )?;
+                    return Ok(Err(invalid()));
                 }
-                // The unused successor is replaced by the token issued now.
-                if let Some(successor) = &token.successor {
-                    rows::consume_refresh_token(conn, successor, to_stored(now), "superseded")?;
-                }
-            }
-            let Some(user) = user_rows::get_for_update(conn, &session.tenant_id, &session.user_id)? else {
-                end_one(conn, &session, EndReason::UserDeleted, None, Origin::default(), now)?;
-                return Ok(Err(invalid()));
-            };
-            if !user.active {
-                end_one(conn, &session, EndReason::UserDeactivated, None, Origin::default(), now)?;
-                return Ok(Err(invalid()));
-            }
-            let roles = current_roles(conn, &session.tenant_id, &user.id)?;
-            let policy = self.settings.policies.for_session(&session.tenant_id, &roles);
-            // A stricter policy (a new role) can shorten a session; nothing lengthens one.
-            let expires = session.expires.min(to_stored(from_stored(session.created) + policy.session));
-            let renewal = SessionRenewal {
-                roles: roles_json(&roles),
-                expires,
-                idle_seconds: policy.idle.num_seconds(),
-                access_seconds: policy.access_token.num_seconds(),
-                last_used: to_stored(now),
-                idle_expires: to_stored(now + policy.idle),
-            };
-            rows::renew(conn, &session.id, &renewal)?;
-            let refresh_token = new_refresh_token(conn, &session.id, now)?;
-            rows::consume_refresh_token(conn, &hash, to_stored(now), &credentials::digest(&refresh_token))?;
-            let renewed = SessionRow {
-                roles: renewal.roles.clone(),
-                expires,
-                access_seconds: renewal.access_seconds,
-                ..session
-            };
-            Ok(Ok(self.access_token(&renewed, &roles, refresh_token, now)?))
-        })?;
-        verdict
+                let roles = current_roles(conn, &session.tenant_id, &user.id)?;
+                let policy = self
+                    .settings
+                    .policies
+                    .for_session(&session.tenant_id, &roles);
+                // A stricter policy (a new role) can shorten a session; nothing lengthens one.
+                let expires = session
+                    .expires
+                    .min(to_stored(from_stored(session.created) + policy.session));
+                let renewal = SessionRenewal {
+                    roles: roles_json(&roles),
+                    expires,
+                    idle_seconds: policy.idle.num_seconds(),
+                    access_seconds: policy.access_token.num_seconds(),
+                    last_used: to_stored(now),
+                    idle_expires: to_stored(now + policy.idle),
+                };
+                rows::renew(conn, &session.id, &renewal)?;
+                let refresh_token = new_refresh_token(conn, &session.id, now)?;
+                rows::consume_refresh_token(
+                    conn,
+                    &hash,
+                    to_stored(now),
+                    &credentials::digest(&refresh_token),
+                )?;
+                let renewed = SessionRow {
+                    roles: renewal.roles.clone(),
+                    expires,
+                    access_seconds: renewal.access_seconds,
+                    ..session
+                };
+                Ok(Ok(self.access_token(
+                    &renewed,
+                    &roles,
+                    refresh_token,
+                    now,
+                )?))
+            },
+        )?
     }
 
     /// Introspection (RFC 7662): the claims of an active token, or `{"active": false}` for a
@@ -289,13 +350,21 @@ impl AccessService {
             if claims.tid != caller.tenant_id || claims.exp <= now.timestamp() {
                 return Ok(inactive);
             }
-            if self.store.read(|conn| rows::is_token_revoked(conn, &claims.jti))? {
+            if self
+                .store
+                .read(|conn| rows::is_token_revoked(conn, &claims.jti))?
+            {
                 return Ok(inactive);
             }
-            let Some((session, user_active)) = self.store.read(|conn| rows::get_with_user_state(conn, &claims.sid))? else {
+            let Some((session, user_active)) = self
+                .store
+                .read(|conn| rows::get_with_user_state(conn, &claims.sid))?
+            else {
                 return Ok(inactive);
             };
-            if user_active != Some(true) || !matches!(self.session_state(&session, now), SessionState::Live) {
+            if user_active != Some(true)
+                || !matches!(self.session_state(&session, now), SessionState::Live)
+            {
                 return Ok(inactive);
             }
             self.usage.touch(&session.id, now, session.idle_seconds);
@@ -309,7 +378,10 @@ impl AccessService {
         let Some(found) = self.store.read(|conn| rows::refresh_token(conn, &hash))? else {
             return Ok(inactive);
         };
-        let Some((session, user_active)) = self.store.read(|conn| rows::get_with_user_state(conn, &found.session_id))? else {
+        let Some((session, user_active)) = self
+            .store
+            .read(|conn| rows::get_with_user_state(conn, &found.session_id))?
+        else {
             return Ok(inactive);
         };
         if found.consumed.is_some()
@@ -338,15 +410,23 @@ impl AccessService {
     /// Revocation (RFC 7009). An access token is revoked alone; a refresh token ends its
     /// session and with it every access token of the session. Unknown tokens are not an
     /// error; a store that cannot record the revocation is (never a false success).
-    pub fn revoke(&self, caller: &Caller, token: &str, hint: Option<&str>) -> Result<(), AccessError> {
+    pub fn revoke(
+        &self,
+        caller: &Caller,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<(), AccessError> {
         if let Some(hint) = hint
             && !matches!(hint, "access_token" | "refresh_token")
         {
-            return Err(AccessError::UnsupportedTokenType(format!("token_type_hint `{hint}` is not supported")));
+            return Err(AccessError::UnsupportedTokenType(format!(
+                "token_type_hint `{hint}` is not supported"
+            )));
         }
         let now = self.clock.now();
         let actor = actor_of(caller);
-        let not_yours = || AccessError::UnauthorizedClient("the token was issued to another client".into());
+        let not_yours =
+            || AccessError::UnauthorizedClient("the token was issued to another client".into());
         if let Some(claims) = self.verify_access_token(token) {
             if claims.tid != caller.tenant_id {
                 return Ok(());
@@ -380,8 +460,18 @@ impl AccessService {
                 return Err(not_yours());
             }
             if session.ended.is_none() {
-                let origin = Origin { actor: Some(&actor), request: None };
-                end_one(conn, &session, EndReason::RevokedByClient, None, origin, now)?;
+                let origin = Origin {
+                    actor: Some(&actor),
+                    request: None,
+                };
+                end_one(
+                    conn,
+                    &session,
+                    EndReason::RevokedByClient,
+                    None,
+                    origin,
+                    now,
+                )?;
             }
             Ok(())
         })
@@ -395,21 +485,14 @@ impl AccessService {
         actor: Option<&Actor>,
         request: Option<&RequestInfo>,
     ) -> Result<Vec<String>, AccessError> {
-        let now = self.clock.now();
-        self.store.write(|conn| {
-            let user = user_rows::get_for_update(conn, tenant_id, user_id)?
-                .ok_or_else(|| AccessError::NotFound(format!("no user with id `{user_id}`")))?;
-            let event = Event {
-                actor,
-                request,
-                resource_type: Some("User"),
-                resource_id: Some(user.id.clone()),
-                ..Event::new("user.revoke_access", json!({"active": user.active}))
-            };
-            let cause = audit::record(conn, tenant_id, now, event)?;
-            let origin = Origin { actor, request };
-            Ok(cascade::end_user_sessions(conn, tenant_id, &user.id, EndReason::RevokedByAdmin, Some(&cause), origin, now)?)
-        })
+        revoke_user(
+            &self.store,
+            self.clock.now(),
+            tenant_id,
+            user_id,
+            actor,
+            request,
+        )
     }
 
     /// A user's roles, each with the groups and rules granting it, and their live sessions.
@@ -419,12 +502,12 @@ impl AccessService {
             let user = user_rows::get(conn, tenant_id, user_id)?
                 .ok_or_else(|| AccessError::NotFound(format!("no user with id `{user_id}`")))?;
             let rules = RoleRules::load(conn, tenant_id)?;
-            let groups: Vec<_> = crate::store::roles::groups_of_users(conn, tenant_id, &[user.id.clone()])?
+            let groups: Vec<_> = crate::store::roles::groups_of_users(conn, tenant_id, std::slice::from_ref(&user.id))?
                 .into_iter()
                 .map(|(_, group)| group)
                 .collect();
             let roles: Vec<RoleGrant> = rules.explain(&groups);
-            let sessions: Vec<Value> = rows::live_of_users(conn, tenant_id, &[user.id.clone()])?
+            let sessions: Vec<Value> = rows::live_of_users(conn, tenant_id, std::slice::from_ref(&user.id))?
                 .into_iter()
                 .map(|s| json!({"id": s.id, "client_id": s.client_id, "roles": serde_json::from_str::<Value>(&s.roles).unwrap_or(Value::Null)}))
                 .collect();
@@ -448,7 +531,8 @@ impl AccessService {
         if let Err(error) = self.keys.refresh_if_stale(&self.store, self.clock.now()) {
             tracing::warn!(%error, "could not reload the signing keys");
         }
-        self.keys.verify(token, ACCESS_TOKEN_TYP, &self.settings.issuer)
+        self.keys
+            .verify(token, ACCESS_TOKEN_TYP, &self.settings.issuer)
     }
 
     fn session_state(&self, session: &SessionRow, now: DateTime<Utc>) -> SessionState {
@@ -461,7 +545,9 @@ impl AccessService {
         let last_use = self
             .usage
             .last_use(&session.id)
-            .map_or(from_stored(session.last_used), |seen| seen.max(from_stored(session.last_used)));
+            .map_or(from_stored(session.last_used), |seen| {
+                seen.max(from_stored(session.last_used))
+            });
         if last_use + Duration::seconds(session.idle_seconds) <= now {
             return SessionState::Expired(EndReason::ExpiredIdle);
         }
@@ -475,7 +561,8 @@ impl AccessService {
         refresh_token: String,
         now: DateTime<Utc>,
     ) -> Result<TokenResponse, AccessError> {
-        let expires = (now + Duration::seconds(session.access_seconds)).min(from_stored(session.expires));
+        let expires =
+            (now + Duration::seconds(session.access_seconds)).min(from_stored(session.expires));
         let claims = AccessClaims {
             iss: self.settings.issuer.clone(),
             sub: session.user_id.clone(),
@@ -499,21 +586,36 @@ impl AccessService {
         })
     }
 
-    fn find_user(&self, tenant_id: &str, attribute: UserAttribute, value: &str) -> Result<String, AccessError> {
+    fn find_user(
+        &self,
+        tenant_id: &str,
+        attribute: UserAttribute,
+        value: &str,
+    ) -> Result<String, AccessError> {
         let (column, value) = match attribute {
             UserAttribute::ExternalId => (UserColumn::ExternalId, value.to_string()),
             UserAttribute::UserName => (UserColumn::UserNameKey, fold(value)),
             UserAttribute::Id => (UserColumn::Id, value.to_string()),
         };
-        let found = self.store.read(|conn| user_rows::find_by(conn, tenant_id, column, &value))?;
+        let found = self
+            .store
+            .read(|conn| user_rows::find_by(conn, tenant_id, column, &value))?;
         match found.as_slice() {
             [user] => Ok(user.id.clone()),
-            [] => Err(AccessError::InvalidGrant("no provisioned user matches the subject".into())),
-            _ => Err(AccessError::InvalidGrant("several provisioned users match the subject".into())),
+            [] => Err(AccessError::InvalidGrant(
+                "no provisioned user matches the subject".into(),
+            )),
+            _ => Err(AccessError::InvalidGrant(
+                "several provisioned users match the subject".into(),
+            )),
         }
     }
 
-    fn find_user_by_id_or_name(&self, tenant_id: &str, subject: &str) -> Result<String, AccessError> {
+    fn find_user_by_id_or_name(
+        &self,
+        tenant_id: &str,
+        subject: &str,
+    ) -> Result<String, AccessError> {
         self.find_user(tenant_id, UserAttribute::Id, subject)
             .or_else(|_| self.find_user(tenant_id, UserAttribute::UserName, subject))
     }
@@ -525,7 +627,12 @@ impl AccessService {
         if count > 0 {
             self.store.write(|conn| {
                 for (id, at, idle) in &uses {
-                    rows::record_use(conn, id, to_stored(*at), to_stored(*at + Duration::seconds(*idle)))?;
+                    rows::record_use(
+                        conn,
+                        id,
+                        to_stored(*at),
+                        to_stored(*at + Duration::seconds(*idle)),
+                    )?;
                 }
                 Ok::<_, StoreError>(())
             })?;
@@ -542,27 +649,82 @@ impl AccessService {
     }
 }
 
+/// The kill switch: ends every session of a user (named by id or userName) now, with an
+/// audit record that the revocations point to. Returns the sessions ended.
+pub fn revoke_user(
+    store: &Store,
+    now: DateTime<Utc>,
+    tenant_id: &str,
+    user: &str,
+    actor: Option<&Actor>,
+    request: Option<&RequestInfo>,
+) -> Result<Vec<String>, AccessError> {
+    store.write(|conn| {
+        let found = match user_rows::get_for_update(conn, tenant_id, user)? {
+            Some(found) => Some(found),
+            None => user_rows::find_by(conn, tenant_id, UserColumn::UserNameKey, &fold(user))?
+                .into_iter()
+                .next(),
+        };
+        let user = found.ok_or_else(|| AccessError::NotFound(format!("no user `{user}`")))?;
+        let event = Event {
+            actor,
+            request,
+            resource_type: Some("User"),
+            resource_id: Some(user.id.clone()),
+            ..Event::new("user.revoke_access", json!({"active": user.active}))
+        };
+        let cause = audit::record(conn, tenant_id, now, event)?;
+        let origin = Origin { actor, request };
+        Ok(cascade::end_user_sessions(
+            conn,
+            tenant_id,
+            &user.id,
+            EndReason::RevokedByAdmin,
+            Some(&cause),
+            origin,
+            now,
+        )?)
+    })
+}
+
 /// The user, locked for the transaction; refused unless it exists and is active.
-fn live_user(conn: &mut AnyConnection, tenant_id: &str, user_id: &str) -> Result<UserRow, AccessError> {
+fn live_user(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<UserRow, AccessError> {
     match user_rows::get_for_update(conn, tenant_id, user_id)? {
         Some(user) if user.active => Ok(user),
         Some(_) => Err(AccessError::InvalidGrant("the user is not active".into())),
-        None => Err(AccessError::InvalidGrant("no provisioned user matches the subject".into())),
+        None => Err(AccessError::InvalidGrant(
+            "no provisioned user matches the subject".into(),
+        )),
     }
 }
 
-fn current_roles(conn: &mut AnyConnection, tenant_id: &str, user_id: &str) -> Result<BTreeSet<String>, StoreError> {
+fn current_roles(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<BTreeSet<String>, StoreError> {
     let rules = RoleRules::load(conn, tenant_id)?;
-    Ok(roles_of_users(conn, tenant_id, &rules, &[user_id.to_string()])?
-        .remove(user_id)
-        .unwrap_or_default())
+    Ok(
+        roles_of_users(conn, tenant_id, &rules, &[user_id.to_string()])?
+            .remove(user_id)
+            .unwrap_or_default(),
+    )
 }
 
 fn roles_json(roles: &BTreeSet<String>) -> String {
     serde_json::to_string(roles).unwrap_or_else(|_| "[]".into())
 }
 
-fn new_refresh_token(conn: &mut AnyConnection, session_id: &str, now: DateTime<Utc>) -> Result<String, AccessError> {
+fn new_refresh_token(
+    conn: &mut AnyConnection,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AccessError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| AccessError::Keys(format!("randomness: {e}")))?;
     let token = format!("{REFRESH_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
@@ -593,7 +755,15 @@ fn end_one(
         client_id: session.client_id.clone(),
         roles: session.roles.clone(),
     };
-    cascade::end_sessions(conn, &session.tenant_id, &[live], reason, cause, origin, now)?;
+    cascade::end_sessions(
+        conn,
+        &session.tenant_id,
+        &[live],
+        reason,
+        cause,
+        origin,
+        now,
+    )?;
     Ok(())
 }
 

@@ -50,7 +50,8 @@ struct IdTokenClaims {
 impl TrustedIssuer {
     /// Verifies `token` and returns the value of the user claim.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, AccessError> {
-        let invalid = |why: &str| AccessError::InvalidGrant(format!("the ID token is not valid: {why}"));
+        let invalid =
+            |why: &str| AccessError::InvalidGrant(format!("the ID token is not valid: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed"))?;
         let jwk = match &header.kid {
             Some(kid) => self.keys.find(kid),
@@ -60,13 +61,20 @@ impl TrustedIssuer {
         .ok_or_else(|| invalid("signed by an unknown key"))?;
         // The algorithm comes from the key, never from the token's header alone.
         let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
-            (Some(alg), _) => alg.to_string().parse::<Algorithm>().map_err(|_| invalid("unsupported key algorithm"))?,
+            (Some(alg), _) => alg
+                .to_string()
+                .parse::<Algorithm>()
+                .map_err(|_| invalid("unsupported key algorithm"))?,
             (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
             (None, AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
             (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
             (None, _) => return Err(invalid("unsupported key type")),
         };
-        if matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) || header.alg != algorithm {
+        if matches!(
+            algorithm,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) || header.alg != algorithm
+        {
             return Err(invalid("unexpected signing algorithm"));
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid("unusable key"))?;

@@ -32,7 +32,9 @@ impl UsageLog {
     /// Takes every remembered use, for writing to the database.
     pub fn drain(&self) -> Vec<(String, DateTime<Utc>, i64)> {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.drain().map(|(id, (at, idle))| (id, at, idle)).collect()
+        seen.drain()
+            .map(|(id, (at, idle))| (id, at, idle))
+            .collect()
     }
 }
 

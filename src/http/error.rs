@@ -66,6 +66,10 @@ pub async fn scim_error_bodies(
     Ok(ServiceResponse::new(http_request, replacement).map_into_right_body())
 }
 
+/// SCIM errors, and the OAuth endpoints' JSON error objects, are already in their final form.
 fn is_scim_json(content_type: Option<&HeaderValue>) -> bool {
-    content_type.is_some_and(|v| v.as_bytes().starts_with(SCIM_CONTENT_TYPE.as_bytes()))
+    content_type.is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(SCIM_CONTENT_TYPE.as_bytes()) || v.starts_with(b"application/json")
+    })
 }

@@ -7,6 +7,7 @@ mod auth;
 mod discovery;
 pub mod error;
 mod health;
+mod oauth;
 mod resources;
 
 use std::net::TcpListener;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Failed authentications, summed per minute before they reach the audit log.
     pub auth_failures: std::sync::Arc<crate::access::failures::FailureLog>,
+    /// The token service.
+    pub access: crate::access::AccessService,
 }
 
 /// Server settings that are not part of the application state.
@@ -78,6 +81,7 @@ fn routes(config: &mut web::ServiceConfig) {
     config
         .configure(health::routes)
         .configure(admin::routes)
+        .configure(oauth::routes)
         .service(
             web::scope(SCIM_PATH)
                 .configure(discovery::routes)

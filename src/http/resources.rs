@@ -1,5 +1,7 @@
 //! `/Users` and `/Groups`: the same handlers serve both, told apart by the scope's `ResourceKind`.
 
+use std::sync::Arc;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::Value;
@@ -15,6 +17,10 @@ use crate::scim::quirks::Quirks;
 use crate::scim::resource::{Precondition, Resource};
 use crate::scim::schema::ResourceKind;
 use crate::scim::{Context, ScimError, ScimService};
+use crate::store::Preview;
+
+/// Request header that turns a write into a preview of it (`scim::preview`).
+pub const PREVIEW_HEADER: &str = "scimitar-preview";
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config.service(web::resource("/.search").post(search_all));
@@ -172,7 +178,11 @@ async fn bulk(
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
     let scope = Scope::new(caller, ResourceKind::User, &state, &request, &[])?;
-    let response = blocking(move || state.scim.bulk(&scope.context(), &body)).await?;
+    let (service, preview) = writer(&state, &request, &scope.tenant_id)?;
+    let response = blocking(move || service.bulk(&scope.context(), &body)).await?;
+    if let Some(preview) = preview {
+        return Ok(preview_response(&preview, StatusCode::OK, Some(&response)));
+    }
     Ok(scim_json(StatusCode::OK, &response))
 }
 
@@ -198,6 +208,38 @@ fn search_params(body: &serde_json::Value) -> Result<Vec<(String, String)>, Scim
     Ok(params)
 }
 
+/// The service a write goes through: a previewing one under `Scimitar-Preview: true`, with
+/// where its records land.
+fn writer(
+    state: &AppState,
+    request: &HttpRequest,
+    tenant_id: &str,
+) -> Result<(ScimService, Option<Arc<Preview>>), ScimError> {
+    let Some(value) = request.headers().get(PREVIEW_HEADER) else {
+        return Ok((state.scim.clone(), None));
+    };
+    match value.to_str().map(str::trim) {
+        Ok(v) if v.eq_ignore_ascii_case("true") => {
+            let (service, preview) = state.scim.previewing(tenant_id);
+            Ok((service, Some(preview)))
+        }
+        Ok(v) if v.eq_ignore_ascii_case("false") => Ok((state.scim.clone(), None)),
+        _ => Err(ScimError::InvalidValue(format!(
+            "{PREVIEW_HEADER} must be `true` or `false`"
+        ))),
+    }
+}
+
+/// The preview report in place of the write's own answer.
+fn preview_response(
+    preview: &Preview,
+    status: StatusCode,
+    resource: Option<&Value>,
+) -> HttpResponse {
+    let body = crate::scim::preview::report(status.as_u16(), resource, &preview.records());
+    scim_json(StatusCode::OK, &body)
+}
+
 async fn create(
     ScimCaller(caller): ScimCaller,
     kind: web::Data<ResourceKind>,
@@ -208,7 +250,15 @@ async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
     let scope = Scope::new(caller, **kind, &state, &request, &query)?;
-    let created = blocking(move || state.scim.create(scope.kind, &scope.context(), &body)).await?;
+    let (service, preview) = writer(&state, &request, &scope.tenant_id)?;
+    let created = blocking(move || service.create(scope.kind, &scope.context(), &body)).await?;
+    if let Some(preview) = preview {
+        return Ok(preview_response(
+            &preview,
+            StatusCode::CREATED,
+            Some(&created.body),
+        ));
+    }
     let mut response = resource_response(StatusCode::CREATED, &created);
     if let Ok(location) = header::HeaderValue::from_str(&created.location) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -307,9 +357,10 @@ async fn update(
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(request, body)?;
     let precondition = if_match(request);
+    let (service, preview) = writer(&state, request, &scope.tenant_id)?;
     let updated = blocking(move || {
         operation(
-            &state.scim,
+            &service,
             scope.kind,
             &scope.context(),
             &id,
@@ -318,6 +369,13 @@ async fn update(
         )
     })
     .await?;
+    if let Some(preview) = preview {
+        return Ok(preview_response(
+            &preview,
+            StatusCode::OK,
+            Some(&updated.body),
+        ));
+    }
     Ok(resource_response(StatusCode::OK, &updated))
 }
 
@@ -330,12 +388,11 @@ async fn delete(
 ) -> Result<HttpResponse, ScimError> {
     let scope = Scope::new(caller, **kind, &state, &request, &[])?;
     let precondition = if_match(&request);
-    blocking(move || {
-        state
-            .scim
-            .delete(scope.kind, &scope.context(), &id, &precondition)
-    })
-    .await?;
+    let (service, preview) = writer(&state, &request, &scope.tenant_id)?;
+    blocking(move || service.delete(scope.kind, &scope.context(), &id, &precondition)).await?;
+    if let Some(preview) = preview {
+        return Ok(preview_response(&preview, StatusCode::NO_CONTENT, None));
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -157,6 +157,22 @@ impl From<StoreError> for ScimError {
     }
 }
 
+/// The admin API reports access errors as SCIM errors.
+impl From<crate::access::AccessError> for ScimError {
+    fn from(error: crate::access::AccessError) -> Self {
+        use crate::access::AccessError;
+        match error {
+            AccessError::Store(error) => error.into(),
+            AccessError::NotFound(detail) => ScimError::NotFound(detail),
+            AccessError::Keys(_) | AccessError::Config(_) => {
+                tracing::error!(%error, "access failure");
+                ScimError::Internal
+            }
+            other => ScimError::InvalidValue(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

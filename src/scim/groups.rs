@@ -16,9 +16,12 @@ use super::schema::{GROUP_SCHEMA, ResourceKind, ResourceSchema};
 use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response};
+use crate::access::cascade::RoleWatch;
+use crate::access::roles::RoleRules;
 use crate::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
+use crate::store::roles::GroupKeys;
 use crate::store::{AnyConnection, StoreError, from_stored, to_stored, users};
 
 /// A group's columns and its member ids, from the normalized attributes.
@@ -262,7 +265,26 @@ impl Membership {
         }
     }
 
-    /// Writes the change; only a whole replacement reads the current member list.
+    /// The users whose membership this may change: those it names, and for a whole
+    /// replacement, the current members too.
+    fn affected(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        group_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut users: BTreeSet<String> = match self {
+            Membership::Replace(wanted) => {
+                let mut users = wanted.clone();
+                users.extend(rows::member_ids(conn, tenant_id, group_id)?);
+                users
+            }
+            Membership::Change { add, remove } => add.union(remove).cloned().collect(),
+        };
+        users.retain(|id| !id.is_empty());
+        Ok(users.into_iter().collect())
+    }
+
     /// Writes the change and returns the members really added and removed. Only a whole
     /// replacement reads the current member list; a change looks up the ids it names.
     fn store(
@@ -353,18 +375,20 @@ fn update(
             search: columns.search.clone(),
             last_modified: to_stored(now),
         };
+        let watch = watch_roles(conn, tenant_id, &current, &changes, &membership)?;
         let row = rows::update(conn, tenant_id, id, &changes)?.ok_or_else(|| not_found(id))?;
         let (added, removed) = membership.store(conn, tenant_id, id)?;
         let diff = audit::diff(&before, &columns.document);
         let details =
             json!({"changed": diff.changed, "members_added": added, "members_removed": removed});
         let personal = json!({"before": diff.before, "after": diff.after});
-        audit::record(
+        let cause = audit::record(
             conn,
             tenant_id,
             now,
             context.event(action, ResourceKind::Group, id, details, Some(personal)),
         )?;
+        watch.settle(conn, &cause, context.origin(), now)?;
         let members = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, members))
     })?;
@@ -382,12 +406,19 @@ pub(super) fn delete(
     service.store.write(|conn| {
         let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
         precondition.check(current.version)?;
-        // Every member loses this group: the record names them, as a later cascade will.
+        // Every member loses this group: the record names them, and members who lose a role
+        // with it lose the sessions carrying that role.
         let removed = rows::member_ids(conn, tenant_id, id)?;
+        let rules = RoleRules::load(conn, tenant_id)?;
+        let watch = if rules.grants_any(&keys_of(&current)) {
+            RoleWatch::start(conn, tenant_id, removed.clone())?
+        } else {
+            RoleWatch::none(tenant_id)
+        };
         rows::delete(conn, tenant_id, id)?;
         let details = json!({"members_removed": removed});
         let personal = json!({"displayName": current.display_name});
-        audit::record(
+        let cause = audit::record(
             conn,
             tenant_id,
             now,
@@ -399,12 +430,52 @@ pub(super) fn delete(
                 Some(personal),
             ),
         )?;
+        watch.settle(conn, &cause, context.origin(), now)?;
         Ok(())
     })
 }
 
 fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no group with id `{id}`"))
+}
+
+fn keys_of(group: &GroupRow) -> GroupKeys {
+    GroupKeys {
+        id: group.id.clone(),
+        external_id: group.external_id.clone(),
+        display_name: group.display_name.clone(),
+        display_name_key: group.display_name_key.clone(),
+    }
+}
+
+/// Starts watching the roles of the users a group write can affect. Nobody, when no rule
+/// matches the group before or after; the members it names, when its keys keep their roles;
+/// every member, when a rename or a new externalId moves the group in or out of a rule.
+fn watch_roles(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    current: &GroupRow,
+    changes: &GroupChanges,
+    membership: &Membership,
+) -> Result<RoleWatch, StoreError> {
+    let rules = RoleRules::load(conn, tenant_id)?;
+    let before = keys_of(current);
+    let after = GroupKeys {
+        external_id: changes.external_id.clone(),
+        display_name: changes.display_name.clone(),
+        display_name_key: changes.display_name_key.clone(),
+        ..before.clone()
+    };
+    if !rules.grants_any(&before) && !rules.grants_any(&after) {
+        return Ok(RoleWatch::none(tenant_id));
+    }
+    let mut users = membership.affected(conn, tenant_id, &current.id)?;
+    if rules.roles_of([&before]) != rules.roles_of([&after]) {
+        users.extend(rows::member_ids(conn, tenant_id, &current.id)?);
+        users.sort();
+        users.dedup();
+    }
+    RoleWatch::start(conn, tenant_id, users)
 }
 
 /// The attributes a group filter finds through an indexed column: name, sub-attribute,

@@ -11,6 +11,7 @@ mod groups;
 pub mod list;
 pub mod normalize;
 pub mod patch;
+pub mod preview;
 pub mod projection;
 pub mod query;
 pub mod quirks;

@@ -36,6 +36,14 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
+    /// The request a cascade's records are attributed to.
+    pub(super) fn origin(&self) -> crate::access::cascade::Origin<'a> {
+        crate::access::cascade::Origin {
+            actor: Some(self.actor),
+            request: Some(self.request),
+        }
+    }
+
     /// An audit event about a resource, attributed to this request.
     pub(super) fn event(
         &self,

@@ -11,6 +11,7 @@ use super::schema::{ResourceKind, ResourceSchema, USER_SCHEMA};
 use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response, related_of};
+use crate::access::cascade::{EndReason, end_user_sessions};
 use crate::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
@@ -218,7 +219,21 @@ fn update(
         }
         let personal = json!({"before": diff.before, "after": diff.after});
         let event = context.event(action, ResourceKind::User, id, details, Some(personal));
-        audit::record(conn, tenant_id, service.clock.now(), event)?;
+        let now = service.clock.now();
+        let cause = audit::record(conn, tenant_id, now, event)?;
+        // Deactivation ends every session in this transaction; reactivation revives none.
+        if current.active && !row.active {
+            let reason = EndReason::UserDeactivated;
+            end_user_sessions(
+                conn,
+                tenant_id,
+                id,
+                reason,
+                Some(&cause),
+                context.origin(),
+                now,
+            )?;
+        }
         let memberships = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, memberships))
     })?;
@@ -251,7 +266,17 @@ pub(super) fn delete(
             details,
             Some(personal),
         );
-        audit::record(conn, tenant_id, now, event)?;
+        let cause = audit::record(conn, tenant_id, now, event)?;
+        let reason = EndReason::UserDeleted;
+        end_user_sessions(
+            conn,
+            tenant_id,
+            id,
+            reason,
+            Some(&cause),
+            context.origin(),
+            now,
+        )?;
         Ok(())
     })
 }

@@ -96,6 +96,25 @@ impl Default for PoolSettings {
 pub struct Store {
     pool: Pool<ConnectionManager>,
     url: DatabaseUrl,
+    /// Set on a previewing handle: writes are rolled back after their audit records are read.
+    preview: Option<std::sync::Arc<Preview>>,
+}
+
+/// What the writes through a previewing handle would have recorded.
+#[derive(Debug, Default)]
+pub struct Preview {
+    tenant_id: String,
+    records: std::sync::Mutex<Vec<audit::AuditRow>>,
+}
+
+impl Preview {
+    /// The audit records the previewed writes would have appended, in order.
+    pub fn records(&self) -> Vec<audit::AuditRow> {
+        self.records
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
 }
 
 impl Store {
@@ -124,9 +143,25 @@ impl Store {
         let store = Self {
             pool,
             url: url.clone(),
+            preview: None,
         };
         store.ping()?;
         Ok(store)
+    }
+
+    /// A handle whose writes to `tenant_id` run in full and are then rolled back: what they
+    /// would record is collected in the returned `Preview`, and nothing changes, not even the
+    /// audit chain.
+    pub fn previewing(&self, tenant_id: &str) -> (Store, std::sync::Arc<Preview>) {
+        let preview = std::sync::Arc::new(Preview {
+            tenant_id: tenant_id.to_string(),
+            records: Default::default(),
+        });
+        let store = Store {
+            preview: Some(preview.clone()),
+            ..self.clone()
+        };
+        (store, preview)
     }
 
     pub fn backend(&self) -> Backend {
@@ -181,6 +216,13 @@ impl Store {
             AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
         }
         .map_err(StoreError::from)?;
+        if let Some(preview) = &self.preview {
+            let result = previewed(conn, preview, work);
+            if let Err(rollback) = Manager::rollback_transaction(conn) {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            return result;
+        }
         match work(conn) {
             Ok(value) => {
                 Manager::commit_transaction(conn).map_err(StoreError::from)?;
@@ -198,6 +240,21 @@ impl Store {
     fn connection(&self) -> Result<PooledConnection<ConnectionManager>, StoreError> {
         Ok(self.pool.get()?)
     }
+}
+
+/// Runs previewed work and collects the audit records it appended to the preview's tenant.
+fn previewed<T, E: From<StoreError>>(
+    conn: &mut AnyConnection,
+    preview: &Preview,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E> {
+    let start = audit::head(conn, &preview.tenant_id)?.map_or(0, |head| head.seq);
+    let value = work(conn)?;
+    let appended = audit::chain(conn, &preview.tenant_id, start, i64::MAX)?;
+    if let Ok(mut records) = preview.records.lock() {
+        records.extend(appended);
+    }
+    Ok(value)
 }
 
 /// Logs each failed connection attempt once, as a warning; the request that waited for it

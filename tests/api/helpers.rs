@@ -15,7 +15,10 @@ use chrono::Utc;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use scimitar::access::credentials::{self, CredentialKind};
-use scimitar::clock::ManualClock;
+use scimitar::access::keys::{KeyRing, KeySecret};
+use scimitar::access::policy::Policies;
+use scimitar::access::{AccessService, AccessSettings};
+use scimitar::clock::{Clock, ManualClock};
 use scimitar::http::{self, AppState, ServerSettings};
 use scimitar::scim::ScimService;
 use scimitar::scim::list::PageLimits;
@@ -148,6 +151,9 @@ pub fn replace_database(url: &str, database: &str) -> String {
     format!("{}/{database}{query}", &before_query[..path_start])
 }
 
+/// Adjusts the token service's settings; gets the default tenant's id.
+pub type ConfigureAccess = Arc<dyn Fn(&mut AccessSettings, &str) + Send + Sync>;
+
 /// Knobs for tests that need a server configured differently.
 #[derive(Clone)]
 pub struct Options {
@@ -156,6 +162,8 @@ pub struct Options {
     /// Connect the server through this URL instead of the test database's own.
     pub database_url: Option<String>,
     pub max_page_size: i64,
+    /// Adjusts the token service's settings; gets the default tenant's id.
+    pub access: Option<ConfigureAccess>,
 }
 
 impl Default for Options {
@@ -165,6 +173,7 @@ impl Default for Options {
             db_timeout: Duration::from_secs(5),
             database_url: None,
             max_page_size: 1000,
+            access: None,
         }
     }
 }
@@ -179,6 +188,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub clock: Arc<ManualClock>,
+    pub access: AccessService,
+    /// Id of the default tenant.
+    pub tenant_id: String,
     server: ServerHandle,
     _db: TestDb,
 }
@@ -209,6 +221,32 @@ impl TestApp {
             .expose()
             .to_string();
         let registry = Arc::new(Registry::load().expect("schemas"));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+        let port = listener.local_addr().expect("local address").port();
+        let root = format!("http://127.0.0.1:{port}");
+        let tenant_id = store
+            .read(|conn| scimitar::store::tenants::find(conn, "default"))
+            .expect("read tenants")
+            .expect("the default tenant")
+            .id;
+        let mut settings = AccessSettings {
+            issuer: root.clone(),
+            policies: Policies::default(),
+            refresh_retry_window: chrono::Duration::seconds(10),
+            session_retention: chrono::Duration::days(30),
+            trusted_issuers: Default::default(),
+        };
+        if let Some(configure) = &options.access {
+            configure(&mut settings, &tenant_id);
+        }
+        let mut secret = [0u8; 32];
+        secret
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = i as u8 ^ port as u8);
+        let keys = KeyRing::open(&store, KeySecret::from_bytes(secret), clock.now())
+            .expect("signing keys");
+        let access = AccessService::new(store.clone(), clock.clone(), Arc::new(keys), settings);
         let limits = PageLimits {
             default_count: 100,
             max_count: options.max_page_size,
@@ -220,9 +258,8 @@ impl TestApp {
             public_url: None,
             max_body_bytes: options.max_body_bytes,
             auth_failures: Arc::default(),
+            access: access.clone(),
         };
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let port = listener.local_addr().expect("local address").port();
         let settings = ServerSettings {
             max_body_bytes: options.max_body_bytes,
             workers: Some(1),
@@ -236,7 +273,6 @@ impl TestApp {
             })
         });
         let server = receiver.recv().expect("server started");
-        let root = format!("http://127.0.0.1:{port}");
         Self {
             base: format!("{root}/scim/v2"),
             root,
@@ -244,6 +280,8 @@ impl TestApp {
             client: reqwest::Client::new(),
             store,
             clock,
+            access,
+            tenant_id,
             server,
             _db: db,
         }
@@ -407,4 +445,126 @@ pub fn sorted<S: AsRef<str>>(ids: &[S]) -> Vec<String> {
     let mut ids: Vec<String> = ids.iter().map(|s| s.as_ref().to_string()).collect();
     ids.sort();
     ids
+}
+
+/// An app client of the default tenant: its id and secret.
+#[derive(Debug, Clone)]
+pub struct AppClient {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    /// A new app client of the default tenant; trusted ones may name users directly.
+    pub fn app_client(&self, trusted: bool) -> AppClient {
+        let created = credentials::create_with(
+            &self.store,
+            None,
+            "test-app",
+            CredentialKind::App,
+            trusted,
+            Utc::now(),
+        )
+        .expect("create an app client");
+        AppClient {
+            id: created.client_id,
+            secret: created.secret.expose().to_string(),
+        }
+    }
+
+    /// A bearer token of an admin credential of the default tenant.
+    pub fn admin_token(&self) -> String {
+        credentials::create(
+            &self.store,
+            None,
+            "test-admin",
+            CredentialKind::Admin,
+            Utc::now(),
+        )
+        .expect("create an admin credential")
+        .secret
+        .expose()
+        .to_string()
+    }
+
+    /// POSTs a form to an OAuth endpoint (`/oauth2/token`, …) as `client`.
+    pub async fn oauth(
+        &self,
+        client: &AppClient,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        self.client
+            .post(format!("{}/oauth2/{endpoint}", self.root))
+            .basic_auth(&client.id, Some(&client.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).expect("form"))
+            .send()
+            .await
+            .expect("OAuth request")
+    }
+
+    /// Tokens for a user named directly (a trusted client's exchange): the token response.
+    pub async fn tokens_for(&self, client: &AppClient, user: &str) -> Value {
+        let form = [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", user),
+            (
+                "subject_token_type",
+                "urn:scimitar:params:oauth:token-type:scim-user",
+            ),
+        ];
+        expect_status(self.oauth(client, "token", &form).await, StatusCode::OK).await
+    }
+
+    /// A refresh: the token response, or the error response.
+    pub async fn refresh(&self, client: &AppClient, refresh_token: &str) -> Response {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        self.oauth(client, "token", &form).await
+    }
+
+    /// The introspection answer for a token.
+    pub async fn introspect(&self, client: &AppClient, token: &str) -> Value {
+        expect_status(
+            self.oauth(client, "introspect", &[("token", token)]).await,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// Whether introspection calls the token active.
+    pub async fn is_active(&self, client: &AppClient, token: &str) -> bool {
+        self.introspect(client, token).await["active"] == Value::Bool(true)
+    }
+
+    /// A request to the admin API with `token`.
+    pub fn admin(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}/admin/v1{path}", self.root))
+            .bearer_auth(token)
+    }
+
+    /// Maps a group (selector as in `roles map --group`) to roles through the admin API.
+    pub async fn map_role(&self, admin: &str, group: &str, roles: &[&str]) -> Value {
+        let body = serde_json::json!({"group": group, "roles": roles});
+        let response = self
+            .admin(admin, Method::POST, "/role-mappings")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("map a role");
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    /// Sends a PATCH with a raw body to a SCIM path.
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::PATCH, path, body).await
+    }
 }

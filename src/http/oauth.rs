@@ -1,0 +1,285 @@
+//! The OAuth endpoints apps use: token (RFC 6749 / RFC 8693), introspection (RFC 7662),
+//! revocation (RFC 7009), and the published metadata (RFC 8414) and keys (JWKS). App clients
+//! authenticate with HTTP Basic. Errors here are OAuth error objects, mapped in one place.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::access::AccessError;
+use crate::access::credentials::{self, Caller};
+use crate::access::tokens::{
+    Exchange, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_SCIM_USER,
+};
+use crate::store::StoreError;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(web::resource("/oauth2/token").post(token))
+        .service(web::resource("/oauth2/introspect").post(introspect))
+        .service(web::resource("/oauth2/revoke").post(revoke))
+        .service(web::resource("/.well-known/jwks.json").get(jwks))
+        .service(web::resource("/.well-known/oauth-authorization-server").get(metadata));
+}
+
+/// An access error as an OAuth error response.
+#[derive(Debug)]
+pub struct OAuthError(pub AccessError);
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<AccessError> for OAuthError {
+    fn from(error: AccessError) -> Self {
+        OAuthError(error)
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(error: StoreError) -> Self {
+        OAuthError(AccessError::Store(error))
+    }
+}
+
+impl OAuthError {
+    fn code(&self) -> (StatusCode, &'static str) {
+        match &self.0 {
+            AccessError::InvalidRequest(_) | AccessError::NotFound(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_request")
+            }
+            AccessError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            AccessError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
+            AccessError::UnauthorizedClient(_) => (StatusCode::BAD_REQUEST, "unauthorized_client"),
+            AccessError::UnsupportedGrantType(_) => {
+                (StatusCode::BAD_REQUEST, "unsupported_grant_type")
+            }
+            AccessError::UnsupportedTokenType(_) => {
+                (StatusCode::BAD_REQUEST, "unsupported_token_type")
+            }
+            // Never a success when the store could not do its part (RFC 7009 §2.2.1).
+            AccessError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+            AccessError::Keys(_) | AccessError::Config(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+            }
+        }
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code) = self.code();
+        let description = match &self.0 {
+            AccessError::Store(error) => {
+                tracing::error!(%error, "token store unavailable");
+                "the token store is unavailable; retry later".to_string()
+            }
+            AccessError::Keys(_) | AccessError::Config(_) => {
+                tracing::error!(error = %self.0, "token service failure");
+                "internal error".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match status {
+            StatusCode::UNAUTHORIZED => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"scimitar\""));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.json(json!({"error": code, "error_description": description}))
+    }
+}
+
+/// Runs token-service work off the async workers.
+async fn run<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AccessError> + Send + 'static,
+) -> Result<T, OAuthError> {
+    web::block(work)
+        .await
+        .map_err(|_| OAuthError(AccessError::Config("a worker thread failed".into())))?
+        .map_err(OAuthError)
+}
+
+/// Form parameters; a parameter sent twice is refused (RFC 6749 §3.2).
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+            AccessError::InvalidRequest("the body must be application/x-www-form-urlencoded".into())
+        })?;
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(other, _)| other == name) {
+                return Err(
+                    AccessError::InvalidRequest(format!("parameter `{name}` is repeated")).into(),
+                );
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| AccessError::InvalidRequest(format!("`{name}` is required")).into())
+    }
+}
+
+/// The app client of the request, from HTTP Basic; a failure is counted like a bad bearer token.
+async fn client(request: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, OAuthError> {
+    let credentials = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, encoded)| STANDARD.decode(encoded.trim()).ok())
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .and_then(|text| {
+            text.split_once(':')
+                .map(|(id, secret)| (id.to_string(), secret.to_string()))
+        });
+    let Some((client_id, secret)) = credentials else {
+        return Err(AccessError::InvalidClient.into());
+    };
+    let state = state.clone();
+    run(move || {
+        let result = state.access.authenticate_client(&client_id, &secret);
+        if matches!(result, Err(AccessError::InvalidClient)) {
+            let now = state.clock.now();
+            state
+                .auth_failures
+                .record(&state.store, &credentials::digest(&secret), now)?;
+        }
+        result
+    })
+    .await
+}
+
+async fn token(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let caller = client(&request, &state).await?;
+    let form = Form::parse(&body)?;
+    let response = match form.require("grant_type")? {
+        GRANT_TOKEN_EXCHANGE => {
+            let exchange = Exchange {
+                subject_token: form.require("subject_token")?.to_string(),
+                subject_token_type: form.require("subject_token_type")?.to_string(),
+                audience: form
+                    .get("audience")
+                    .or(form.get("resource"))
+                    .map(String::from),
+            };
+            if let Some(requested) = form.get("requested_token_type")
+                && requested != crate::access::tokens::TOKEN_TYPE_ACCESS_TOKEN
+            {
+                return Err(AccessError::InvalidRequest(format!(
+                    "requested_token_type `{requested}` is not supported"
+                ))
+                .into());
+            }
+            run(move || state.access.exchange(&caller, &exchange)).await?
+        }
+        GRANT_REFRESH_TOKEN => {
+            let refresh_token = form.require("refresh_token")?.to_string();
+            run(move || state.access.refresh(&caller, &refresh_token)).await?
+        }
+        other => return Err(AccessError::UnsupportedGrantType(other.to_string()).into()),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(response))
+}
+
+async fn introspect(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let caller = client(&request, &state).await?;
+    let form = Form::parse(&body)?;
+    let token = form.require("token")?.to_string();
+    let answer = run(move || state.access.introspect(&caller, &token)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer))
+}
+
+async fn revoke(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let caller = client(&request, &state).await?;
+    let form = Form::parse(&body)?;
+    let token = form.require("token")?.to_string();
+    let hint = form.get("token_type_hint").map(String::from);
+    run(move || state.access.revoke(&caller, &token, hint.as_deref())).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+    let keys = state.clone();
+    run(move || {
+        keys.access
+            .keys()
+            .refresh_if_stale(keys.access.store(), keys.clock.now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.access.keys().jwks()))
+}
+
+/// Authorization server metadata (RFC 8414).
+async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    let issuer = state
+        .access
+        .settings()
+        .issuer
+        .trim_end_matches('/')
+        .to_string();
+    let body: Value = json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": [GRANT_TOKEN_EXCHANGE, GRANT_REFRESH_TOKEN],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "response_types_supported": [],
+        "subject_token_types_supported": [TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_SCIM_USER],
+        "access_token_signing_alg_values_supported": ["EdDSA"],
+    });
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(body)
+}
