@@ -3,6 +3,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use scimitar::clock::Clock;
+
 use crate::helpers::{AppClient, TestApp, expect_status};
 use crate::on_both_backends;
 
@@ -537,4 +539,207 @@ fn refuse(app: &TestApp, table: &str, operation: &str) {
             conn.batch_execute(&sql).map_err(scimitar::store::StoreError::from)
         })
         .expect("install the trigger");
+}
+
+/// A stand-in for the upstream IdP: an Ed25519 key, its JWKS, and ID tokens it signs.
+struct TestIdp {
+    seed: [u8; 32],
+}
+
+const IDP_ISSUER: &str = "https://idp.example.test";
+const IDP_AUDIENCE: &str = "scimitar-at-idp";
+
+impl TestIdp {
+    fn new() -> Self {
+        Self { seed: [7u8; 32] }
+    }
+
+    fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        use base64::Engine;
+        let public = ed25519_dalek::SigningKey::from_bytes(&self.seed)
+            .verifying_key()
+            .to_bytes();
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public);
+        serde_json::from_value(json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "idp-1", "alg": "EdDSA"}]})).expect("jwks")
+    }
+
+    fn id_token(&self, claims: Value) -> String {
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend_from_slice(&self.seed);
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some("idp-1".into());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&der),
+        )
+        .expect("sign")
+    }
+}
+
+async fn app_trusting_the_idp(backend: crate::helpers::Backend) -> Option<TestApp> {
+    use scimitar::access::upstream::{TrustedIssuer, UserAttribute};
+    let keys = TestIdp::new().jwks();
+    let configure: crate::helpers::ConfigureAccess =
+        std::sync::Arc::new(move |settings, tenant_id| {
+            settings.trusted_issuers.insert(
+                tenant_id.to_string(),
+                TrustedIssuer {
+                    issuer: IDP_ISSUER.into(),
+                    audiences: vec![IDP_AUDIENCE.into()],
+                    keys: keys.clone(),
+                    user_claim: "sub".into(),
+                    user_attribute: UserAttribute::ExternalId,
+                },
+            );
+            let admin = scimitar::access::policy::PolicyOverride {
+                access_token: Some(chrono::Duration::minutes(2)),
+                idle: Some(chrono::Duration::minutes(30)),
+                ..Default::default()
+            };
+            let mut tenant = scimitar::access::policy::TenantPolicy::default();
+            tenant.roles.insert("admin".into(), admin);
+            settings
+                .policies
+                .tenants
+                .insert(tenant_id.to_string(), tenant);
+        });
+    let options = crate::helpers::Options {
+        access: Some(configure),
+        ..Default::default()
+    };
+    TestApp::spawn_with(backend, options).await
+}
+
+async fn exchange_id_token(app: &TestApp, client: &AppClient, token: &str) -> reqwest::Response {
+    let form = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", token),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+    ];
+    app.oauth(client, "token", &form).await
+}
+
+macro_rules! with_trusted_idp {
+    ($( async fn $name:ident($app:ident) $body:block )*) => {
+        $(
+            mod $name {
+                use super::*;
+                async fn run($app: TestApp) $body
+
+                #[tokio::test]
+                async fn sqlite() {
+                    if let Some(app) = app_trusting_the_idp(crate::helpers::Backend::Sqlite).await { run(app).await }
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(app) = app_trusting_the_idp(crate::helpers::Backend::Postgres).await { run(app).await }
+                }
+            }
+        )*
+    };
+}
+
+with_trusted_idp! {
+    async fn an_id_token_from_the_trusted_issuer_is_exchanged_for_the_provisioned_user(app) {
+        let client = app.app_client(false);
+        let body = json!({"userName": "alice@example.com", "externalId": "00u-alice"});
+        let alice = expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await;
+        let now = app.clock.now().timestamp();
+        let idp = TestIdp::new();
+        let good = json!({"iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": "00u-alice", "exp": now + 300, "iat": now});
+        let issued = expect_status(exchange_id_token(&app, &client, &idp.id_token(good.clone())).await, StatusCode::OK).await;
+        assert_eq!(issued["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+        let answer = app.introspect(&client, &text(&issued, "access_token")).await;
+        assert_eq!(answer["sub"], alice["id"]);
+        assert_eq!(answer["aud"], json!(client.id));
+        for (why, claims) in [
+            ("wrong audience", json!({"iss": IDP_ISSUER, "aud": "someone-else", "sub": "00u-alice", "exp": now + 300})),
+            ("wrong issuer", json!({"iss": "https://evil.test", "aud": IDP_AUDIENCE, "sub": "00u-alice", "exp": now + 300})),
+            ("expired", json!({"iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": "00u-alice", "exp": now - 120})),
+            ("exp as a string", json!({"iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": "00u-alice", "exp": (now + 300).to_string()})),
+            ("unknown user", json!({"iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": "00u-nobody", "exp": now + 300})),
+        ] {
+            let refused = expect_status(exchange_id_token(&app, &client, &idp.id_token(claims)).await, StatusCode::BAD_REQUEST).await;
+            assert_eq!(refused["error"], "invalid_grant", "{why}");
+        }
+        let forged = TestIdp { seed: [8u8; 32] }.id_token(good);
+        let refused = expect_status(exchange_id_token(&app, &client, &forged).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(refused["error"], "invalid_grant", "signed by another key");
+    }
+
+    async fn access_tokens_are_rfc9068_jwts_that_verify_with_the_published_jwks(app) {
+        let client = app.app_client(true);
+        let alice = user(&app, "alice").await;
+        let (access, _) = session(&app, &client, &alice).await;
+        let metadata: Value = app.client.get(format!("{}/.well-known/oauth-authorization-server", app.root)).send().await.expect("metadata").json().await.expect("json");
+        assert_eq!(metadata["issuer"], json!(app.root));
+        assert_eq!(metadata["jwks_uri"], json!(format!("{}/.well-known/jwks.json", app.root)));
+        let jwks: jsonwebtoken::jwk::JwkSet = app.client.get(text(&metadata, "jwks_uri")).send().await.expect("jwks").json().await.expect("json");
+        let header = jsonwebtoken::decode_header(&access).expect("header");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+        let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("the signing key is published");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+        validation.set_audience(&[&client.id]);
+        validation.set_issuer(&[&app.root]);
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<Value>(&access, &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"), &validation).expect("verifies").claims;
+        for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "roles", "sid", "tid"] {
+            assert!(claims.get(claim).is_some(), "claim {claim} missing: {claims}");
+        }
+        assert_eq!(claims["sub"], json!(alice));
+        let mut tampered = access.clone();
+        tampered.replace_range(tampered.len() - 4.., "AAAA");
+        assert!(!app.is_active(&client, &tampered).await);
+    }
+
+    async fn the_strictest_policy_of_the_users_roles_applies(app) {
+        let admin = app.admin_token();
+        let client = app.app_client(true);
+        let alice = user(&app, "alice").await;
+        group(&app, "Admins", &[&alice]).await;
+        app.map_role(&admin, "Admins", &["admin"]).await;
+        let tokens = app.tokens_for(&client, &alice).await;
+        assert_eq!(tokens["expires_in"], 120, "the admin role's two-minute tokens");
+        app.clock.advance(chrono::Duration::minutes(31));
+        let refused = expect_status(app.refresh(&client, &text(&tokens, "refresh_token")).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(refused["error"], "invalid_grant", "idle for longer than the admin role allows");
+    }
+}
+
+on_both_backends! {
+    async fn role_mappings_from_the_configuration_are_reconciled_at_start(app) {
+        use scimitar::config::{Config, RoleMappingConfig, TenantConfig};
+        let client = app.app_client(true);
+        let alice = user(&app, "alice").await;
+        group(&app, "Eng", &[&alice]).await;
+        let mut config = Config::default();
+        let tenant = TenantConfig {
+            role_mappings: vec![RoleMappingConfig { group: "Eng".into(), roles: vec!["developer".into(), "viewer".into()] }],
+            ..TenantConfig::default()
+        };
+        config.tenants.insert("default".into(), tenant);
+        scimitar::access::setup::sync_role_mappings(&config, &app.store, app.clock.now()).expect("sync");
+        scimitar::access::setup::sync_role_mappings(&config, &app.store, app.clock.now()).expect("sync is idempotent");
+        let (access, _) = session(&app, &client, &alice).await;
+        assert_eq!(roles_in(&app, &client, &access).await, vec!["developer", "viewer"]);
+        if let Some(tenant) = config.tenants.get_mut("default") {
+            tenant.role_mappings[0].roles = vec!["viewer".into()];
+        }
+        scimitar::access::setup::sync_role_mappings(&config, &app.store, app.clock.now()).expect("sync");
+        assert!(!app.is_active(&client, &access).await, "the removed mapping cascaded");
+        let rows = app.store.read(|conn| scimitar::store::roles::list(conn, &app.tenant_id)).expect("list");
+        assert_eq!(rows.iter().map(|r| (r.role.as_str(), r.source.as_str())).collect::<Vec<_>>(), vec![("viewer", "config")]);
+    }
 }

@@ -62,6 +62,34 @@ macro_rules! cli_on_both_backends {
 }
 
 cli_on_both_backends! {
+    fn app_clients_roles_keys_and_the_kill_switch_from_the_command_line(db, dir) {
+        let app = stdout_json(&scimitar(dir, &db.url, &["client", "create", "--name", "portal", "--kind", "app", "--trusted"]));
+        assert!(app["secret"].as_str().is_some_and(|s| s.starts_with("scimitar_")));
+        let list = stdout_json(&scimitar(dir, &db.url, &["client", "list", "--json"]));
+        assert!(list.as_array().is_some_and(|all| all.iter().any(|c| c["kind"] == "app" && c["client_id"] == app["client_id"])));
+        let refused = scimitar(dir, &db.url, &["client", "create", "--name", "x", "--trusted"]);
+        assert!(!refused.status.success(), "--trusted needs --kind app");
+
+        let mapped = stdout_json(&scimitar(dir, &db.url, &["roles", "map", "--group", "externalId:00g-eng", "--role", "developer", "--role", "deployer"]));
+        assert_eq!(mapped.as_array().map(Vec::len), Some(2));
+        let listed = stdout_json(&scimitar(dir, &db.url, &["roles", "list", "--json"]));
+        let roles: Vec<&str> = listed.as_array().map(|a| a.iter().filter_map(|m| m["role"].as_str()).collect()).unwrap_or_default();
+        assert_eq!(roles, vec!["deployer", "developer"]);
+        assert!(listed.as_array().is_some_and(|a| a.iter().all(|m| m["match_by"] == "externalId" && m["group"] == "00g-eng")));
+        let id = listed[0]["id"].as_str().unwrap_or_default().to_string();
+        assert!(scimitar(dir, &db.url, &["roles", "unmap", &id]).status.success());
+        let listed = stdout_json(&scimitar(dir, &db.url, &["roles", "list", "--json"]));
+        assert_eq!(listed.as_array().map(Vec::len), Some(1));
+        assert!(!scimitar(dir, &db.url, &["roles", "unmap", &id]).status.success(), "already gone");
+
+        let keys = stdout_json(&scimitar(dir, &db.url, &["keys", "rotate"]));
+        assert_eq!(keys.as_array().map(Vec::len), Some(2), "the old key and the scheduled one: {keys}");
+        assert!(keys[0]["retires"].is_string() && keys[1]["retires"].is_null());
+
+        let unknown = scimitar(dir, &db.url, &["revoke", "--user", "nobody"]);
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user"));
+    }
     fn client_create_prints_exactly_one_json_object_with_the_secret(db, dir) {
         let output = scimitar(dir, &db.url, &["client", "create", "--name", "okta"]);
         let created = stdout_json(&output);
