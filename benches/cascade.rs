@@ -109,6 +109,7 @@ fn run(backend: &str, url: &str, members: usize) {
         id: "bench".into(),
         method: "PATCH".into(),
         path: "/scim/v2/Users".into(),
+        received: None,
     };
     let quirks = Quirks::lenient();
     let context = Context {

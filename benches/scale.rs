@@ -56,6 +56,7 @@ fn run(backend: &str, url: &str, users: usize) {
         id: "bench".into(),
         method: "POST".into(),
         path: "/scim/v2/Users".into(),
+        received: None,
     };
     let (all, no_members) = (
         Projection::Default,

@@ -441,6 +441,10 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     tracing::info!(%address, backend = ?state.store.backend(), "listening");
     let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
     let maintenance = token_maintenance(config, state.access.clone());
+    if state.store.backend() == crate::store::Backend::Postgres {
+        // Commits on other replicas ring this one's doorbell (events::doorbell).
+        crate::events::doorbell::listen(config.database_url.clone());
+    }
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {
             actix_web::rt::spawn(checkpoints);

@@ -3,6 +3,7 @@
 //! the revocations and their audit records commit together or not at all.
 //!
 //! - A user deactivated or deleted loses every session (`end_user_sessions`).
+//! - Every effect is also published to the outbox (`events::outbox`), in the same transaction.
 //! - A change that can move roles (membership, a group's keys, a group deleted, a rule
 //!   changed) is bracketed by a `RoleWatch`: the roles of the users it can affect are read
 //!   before and after, and sessions carrying a role its user lost are ended. Sessions whose
@@ -18,6 +19,7 @@ use serde_json::json;
 
 use super::roles::{RoleRules, roles_of_users};
 use crate::audit::{self, Actor, Event, RequestInfo};
+use crate::events::outbox::{self, Effect};
 use crate::store::sessions::{self, LiveSession};
 use crate::store::{AnyConnection, StoreError, to_stored};
 
@@ -104,6 +106,25 @@ pub fn end_sessions(
         })
         .collect();
     audit::record_all(conn, tenant_id, now, events)?;
+    let effects = live
+        .iter()
+        .map(|session| Effect::SessionRevoked {
+            user_id: session.user_id.clone(),
+            session_id: session.id.clone(),
+            client_id: session.client_id.clone(),
+            reason: reason.as_str(),
+            roles: serde_json::from_str(&session.roles).unwrap_or_else(|_| json!([])),
+        })
+        .collect();
+    outbox::publish(conn, tenant_id, effects, cause, now)?;
+    let (tenant, ended) = (tenant_id.to_string(), ids.len() as f64);
+    crate::store::after_commit(move || {
+        crate::metrics::add(
+            "scimitar_sessions_ended_total",
+            &[("tenant", &tenant), ("reason", reason.as_str())],
+            ended,
+        );
+    });
     Ok(ids)
 }
 
@@ -199,6 +220,19 @@ impl RoleWatch {
             })
             .collect();
         audit::record_all(conn, &self.tenant_id, now, events)?;
+        let effects = shifts
+            .iter()
+            .map(|shift| Effect::RolesChanged {
+                user_id: shift.user_id.clone(),
+                gained: shift.gained.iter().cloned().collect(),
+                lost: shift.lost.iter().cloned().collect(),
+                roles: after
+                    .get(&shift.user_id)
+                    .map(|roles| roles.iter().cloned().collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        outbox::publish(conn, &self.tenant_id, effects, Some(cause), now)?;
         let lost_by_user: BTreeMap<&str, &BTreeSet<String>> = shifts
             .iter()
             .filter(|s| !s.lost.is_empty())

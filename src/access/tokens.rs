@@ -7,7 +7,7 @@
 //! user. No interleaving leaves a live token for an inactive user.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,6 +25,8 @@ use super::upstream::{TrustedIssuer, UserAttribute};
 use super::usage::UsageLog;
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::clock::SharedClock;
+use crate::events::flags::{self, FlagKind};
+use crate::events::outbox::{self, Effect};
 use crate::scim::normalize::fold;
 use crate::store::sessions::{self as rows, RefreshTokenRow, SessionRenewal, SessionRow};
 use crate::store::users::{self as user_rows, UserColumn, UserRow};
@@ -93,6 +95,12 @@ pub struct Exchange {
     pub audience: Option<String>,
 }
 
+/// Tenant, flag kind and subject.
+type FlagKey = (String, &'static str, String);
+
+/// A token presentation worth a flag: its kind, subject and details.
+type Presentation = (FlagKind, String, Value);
+
 #[derive(Clone)]
 pub struct AccessService {
     store: Store,
@@ -100,6 +108,8 @@ pub struct AccessService {
     keys: Arc<KeyRing>,
     settings: Arc<AccessSettings>,
     usage: Arc<UsageLog>,
+    /// When this process last wrote a flag, by tenant, kind and subject.
+    recent_flags: Arc<Mutex<HashMap<FlagKey, DateTime<Utc>>>>,
 }
 
 /// A session's state as introspection and refresh judge it.
@@ -122,6 +132,7 @@ impl AccessService {
             keys,
             settings: Arc::new(settings),
             usage: Arc::default(),
+            recent_flags: Arc::default(),
         }
     }
 
@@ -221,6 +232,7 @@ impl AccessService {
                 )
             };
             audit::record(conn, &caller.tenant_id, now, event)?;
+            count_issued(&caller.tenant_id, "token_exchange");
             let mut response = self.access_token(&session, &roles, refresh_token, now)?;
             response.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
             Ok(response)
@@ -243,11 +255,19 @@ impl AccessService {
                 if session.client_id != caller.client_id || session.tenant_id != caller.tenant_id {
                     return Ok(Err(invalid()));
                 }
+                let flag = |conn: &mut AnyConnection, kind: FlagKind, why: &str| {
+                    let details = json!({"session": session.id, "user_id": session.user_id, "why": why, "client_id": caller.client_id});
+                    flags::raise(conn, &session.tenant_id, kind, &session.id, details, now)
+                };
                 match self.session_state(&session, now) {
                     SessionState::Live => {}
-                    SessionState::Ended => return Ok(Err(invalid())),
+                    SessionState::Ended => {
+                        flag(conn, FlagKind::RevokedTokenPresented, "refresh of an ended session")?;
+                        return Ok(Err(invalid()));
+                    }
                     SessionState::Expired(reason) => {
                         end_one(conn, &session, reason, None, Origin::default(), now)?;
+                        flag(conn, FlagKind::RevokedTokenPresented, "refresh of an expired session")?;
                         return Ok(Err(invalid()));
                     }
                 }
@@ -266,6 +286,7 @@ impl AccessService {
                             request: None,
                         };
                         end_one(conn, &session, EndReason::RefreshReuse, None, origin, now)?;
+                        flag(conn, FlagKind::RefreshTokenReuse, "a used refresh token presented again")?;
                         return Ok(Err(AccessError::InvalidGrant(
                             "the refresh token was already used: its session is revoked".into(),
                         )));
@@ -286,6 +307,7 @@ impl AccessService {
                         Origin::default(),
                         now,
                     )?;
+                    flag(conn, FlagKind::TokenForInactiveUser, "the user is deleted")?;
                     return Ok(Err(invalid()));
                 };
                 if !user.active {
@@ -297,6 +319,7 @@ impl AccessService {
                         Origin::default(),
                         now,
                     )?;
+                    flag(conn, FlagKind::TokenForInactiveUser, "the user is inactive")?;
                     return Ok(Err(invalid()));
                 }
                 let roles = current_roles(conn, &session.tenant_id, &user.id)?;
@@ -324,6 +347,7 @@ impl AccessService {
                     to_stored(now),
                     &credentials::digest(&refresh_token),
                 )?;
+                count_issued(&session.tenant_id, "refresh_token");
                 let renewed = SessionRow {
                     roles: renewal.roles.clone(),
                     expires,
@@ -342,69 +366,166 @@ impl AccessService {
 
     /// Introspection (RFC 7662): the claims of an active token, or `{"active": false}` for a
     /// token that is unknown, expired, revoked, idle, of another tenant, or whose user is
-    /// inactive or gone. Marks the token's session used.
+    /// inactive or gone. Marks the token's session used. A revoked or expired token, or one
+    /// of an inactive user, is also flagged: someone is still trying to use it.
     pub fn introspect(&self, caller: &Caller, token: &str) -> Result<Value, AccessError> {
         let now = self.clock.now();
+        let (answer, flag) = self.judge(caller, token, now)?;
+        let active = answer["active"] == json!(true);
+        let tenant = caller.tenant_id.clone();
+        crate::metrics::inc(
+            "scimitar_tokens_introspected_total",
+            &[
+                ("tenant", &tenant),
+                ("active", if active { "true" } else { "false" }),
+            ],
+        );
+        if let Some((kind, subject, details)) = flag {
+            self.flag(&caller.tenant_id, kind, &subject, details, now);
+        }
+        Ok(answer)
+    }
+
+    /// The introspection answer, and the flag the presentation deserves, if any.
+    fn judge(
+        &self,
+        caller: &Caller,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Value, Option<Presentation>), AccessError> {
         let inactive = json!({"active": false});
+        let presented = |kind: FlagKind, session: &str, user: &str, why: &str| {
+            let details = json!({"session": session, "user_id": user, "why": why, "client_id": caller.client_id});
+            Some((kind, session.to_string(), details))
+        };
         if let Some(claims) = self.verify_access_token(token) {
-            if claims.tid != caller.tenant_id || claims.exp <= now.timestamp() {
-                return Ok(inactive);
+            if claims.tid != caller.tenant_id {
+                return Ok((inactive, None));
+            }
+            let flag = |why| {
+                presented(
+                    FlagKind::RevokedTokenPresented,
+                    &claims.sid,
+                    &claims.sub,
+                    why,
+                )
+            };
+            if claims.exp <= now.timestamp() {
+                return Ok((inactive, flag("expired")));
             }
             if self
                 .store
                 .read(|conn| rows::is_token_revoked(conn, &claims.jti))?
             {
-                return Ok(inactive);
+                return Ok((inactive, flag("revoked")));
             }
             let Some((session, user_active)) = self
                 .store
                 .read(|conn| rows::get_with_user_state(conn, &claims.sid))?
             else {
-                return Ok(inactive);
+                return Ok((inactive, flag("session purged")));
             };
-            if user_active != Some(true)
-                || !matches!(self.session_state(&session, now), SessionState::Live)
-            {
-                return Ok(inactive);
+            if user_active != Some(true) {
+                let flag = presented(
+                    FlagKind::TokenForInactiveUser,
+                    &session.id,
+                    &session.user_id,
+                    "user inactive or deleted",
+                );
+                return Ok((inactive, flag));
+            }
+            if !matches!(self.session_state(&session, now), SessionState::Live) {
+                return Ok((inactive, flag("session ended or expired")));
             }
             self.usage.touch(&session.id, now, session.idle_seconds);
             let mut answer = serde_json::to_value(&claims).unwrap_or_else(|_| json!({}));
             answer["active"] = json!(true);
             answer["token_type"] = json!("Bearer");
             answer["scope"] = json!(claims.roles.join(" "));
-            return Ok(answer);
+            return Ok((answer, None));
         }
         let hash = credentials::digest(token);
         let Some(found) = self.store.read(|conn| rows::refresh_token(conn, &hash))? else {
-            return Ok(inactive);
+            return Ok((inactive, None));
         };
         let Some((session, user_active)) = self
             .store
             .read(|conn| rows::get_with_user_state(conn, &found.session_id))?
         else {
-            return Ok(inactive);
+            return Ok((inactive, None));
         };
+        if session.tenant_id != caller.tenant_id {
+            return Ok((inactive, None));
+        }
+        if user_active != Some(true) {
+            let flag = presented(
+                FlagKind::TokenForInactiveUser,
+                &session.id,
+                &session.user_id,
+                "user inactive or deleted",
+            );
+            return Ok((inactive, flag));
+        }
         if found.consumed.is_some()
-            || session.tenant_id != caller.tenant_id
-            || user_active != Some(true)
             || !matches!(self.session_state(&session, now), SessionState::Live)
         {
-            return Ok(inactive);
+            let flag = presented(
+                FlagKind::RevokedTokenPresented,
+                &session.id,
+                &session.user_id,
+                "refresh token used, revoked or expired",
+            );
+            return Ok((inactive, flag));
         }
         self.usage.touch(&session.id, now, session.idle_seconds);
         let roles: Vec<String> = serde_json::from_str(&session.roles).unwrap_or_default();
-        Ok(json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "client_id": session.client_id,
-            "sub": session.user_id,
-            "sid": session.id,
-            "tid": session.tenant_id,
-            "iss": self.settings.issuer,
-            "exp": from_stored(session.expires).timestamp(),
-            "iat": from_stored(found.issued).timestamp(),
-            "roles": roles,
-        }))
+        Ok((
+            json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": session.client_id,
+                "sub": session.user_id,
+                "sid": session.id,
+                "tid": session.tenant_id,
+                "iss": self.settings.issuer,
+                "exp": from_stored(session.expires).timestamp(),
+                "iat": from_stored(found.issued).timestamp(),
+                "roles": roles,
+            }),
+            None,
+        ))
+    }
+
+    /// Raises a flag outside any other write (introspection is a read), at most once a minute
+    /// per kind and subject from this process: repeats are counted, not written each time.
+    fn flag(
+        &self,
+        tenant_id: &str,
+        kind: FlagKind,
+        subject: &str,
+        details: Value,
+        now: DateTime<Utc>,
+    ) {
+        {
+            let mut recent = self.recent_flags.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (tenant_id.to_string(), kind.as_str(), subject.to_string());
+            if recent
+                .get(&key)
+                .is_some_and(|at| *at + Duration::minutes(1) > now)
+            {
+                return;
+            }
+            if recent.len() > 10_000 {
+                recent.retain(|_, at| *at + Duration::minutes(1) > now);
+            }
+            recent.insert(key, now);
+        }
+        if let Err(error) = self
+            .store
+            .write(|conn| flags::raise(conn, tenant_id, kind, subject, details, now))
+        {
+            tracing::warn!(%error, "could not record a flag");
+        }
     }
 
     /// Revocation (RFC 7009). An access token is revoked alone; a refresh token ends its
@@ -443,7 +564,17 @@ impl AccessService {
                         resource_id: Some(claims.jti.clone()),
                         ..Event::new("token.revoke", json!({"session": claims.sid, "user_id": claims.sub, "client_id": claims.client_id, "reason": EndReason::RevokedByClient.as_str()}))
                     };
-                    audit::record(conn, &claims.tid, now, event)?;
+                    let cause = audit::record(conn, &claims.tid, now, event)?;
+                    let revoked = Effect::TokenRevoked {
+                        user_id: claims.sub.clone(),
+                        session_id: claims.sid.clone(),
+                        jti: claims.jti.clone(),
+                    };
+                    outbox::publish(conn, &claims.tid, vec![revoked], Some(&cause), now)?;
+                    let tenant = claims.tid.clone();
+                    crate::store::after_commit(move || {
+                        crate::metrics::inc("scimitar_access_tokens_revoked_total", &[("tenant", &tenant)]);
+                    });
                 }
                 Ok(())
             });
@@ -765,6 +896,17 @@ fn end_one(
         now,
     )?;
     Ok(())
+}
+
+/// Counts an issued access token once its transaction commits.
+fn count_issued(tenant_id: &str, grant: &'static str) {
+    let tenant = tenant_id.to_string();
+    crate::store::after_commit(move || {
+        crate::metrics::inc(
+            "scimitar_tokens_issued_total",
+            &[("tenant", &tenant), ("grant", grant)],
+        );
+    });
 }
 
 fn actor_of(caller: &Caller) -> Actor {

@@ -31,6 +31,8 @@ pub struct RequestInfo {
     pub id: String,
     pub method: String,
     pub path: String,
+    /// When the request arrived, for the deprovisioning-latency metric.
+    pub received: Option<std::time::Instant>,
 }
 
 /// An event about to be recorded.

@@ -30,8 +30,65 @@ pub fn routes(config: &mut web::ServiceConfig) {
             )
             .service(web::resource("/role-mappings/{id}").delete(delete_mapping))
             .service(web::resource("/users/{id}/access").get(user_access))
-            .service(web::resource("/users/{id}/revoke").post(revoke_user)),
+            .service(web::resource("/users/{id}/revoke").post(revoke_user))
+            .service(web::resource("/flags").get(list_flags))
+            .service(web::resource("/flags/{id}/acknowledge").post(acknowledge_flag)),
     );
+}
+
+/// `GET /admin/v1/flags[?all=true]`: open flags (or all), newest first.
+async fn list_flags(
+    AdminCaller(caller): AdminCaller,
+    state: web::Data<AppState>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ScimError> {
+    let all = query.iter().any(|(k, v)| k == "all" && v == "true");
+    let store = state.store.clone();
+    let flags = blocking(move || {
+        Ok(store.read(|conn| crate::store::flags::list(conn, &caller.tenant_id, all, 1000))?)
+    })
+    .await?;
+    let flags: Vec<Value> = flags.iter().map(crate::events::flags::to_json).collect();
+    Ok(scim_json(StatusCode::OK, &json!({"flags": flags})))
+}
+
+/// `POST /admin/v1/flags/{id}/acknowledge`: the flag is closed (a repeat raises a new one).
+async fn acknowledge_flag(
+    AdminCaller(caller): AdminCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let (actor, info) = origin(&caller, &request);
+    let store = state.store.clone();
+    let now = state.clock.now();
+    let acknowledged = blocking(move || {
+        store.write(|conn| {
+            let done = crate::store::flags::acknowledge(
+                conn,
+                &caller.tenant_id,
+                &id,
+                &actor.client_id,
+                to_stored(now),
+            )?;
+            if done {
+                let event = crate::audit::Event {
+                    actor: Some(&actor),
+                    request: Some(&info),
+                    resource_type: Some("Flag"),
+                    resource_id: Some(id.to_string()),
+                    ..crate::audit::Event::new("flag.acknowledge", json!({}))
+                };
+                crate::audit::record(conn, &caller.tenant_id, now, event)?;
+            }
+            Ok::<_, ScimError>(done)
+        })
+    })
+    .await?;
+    if !acknowledged {
+        return Err(ScimError::NotFound("no open flag with this id".into()));
+    }
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The admin credential and the request, for audit records.
@@ -50,6 +107,7 @@ fn origin(caller: &Caller, request: &HttpRequest) -> (Actor, RequestInfo) {
             id,
             method: request.method().to_string(),
             path: request.path().to_string(),
+            received: Some(std::time::Instant::now()),
         },
     )
 }

@@ -18,12 +18,25 @@ pub struct ScimCaller(pub Caller);
 /// An authenticated operator: an admin credential.
 pub struct AdminCaller(pub Caller);
 
+/// A reader of the event feed: an app client or an operator.
+pub struct FeedCaller(pub Caller);
+
+impl FromRequest for FeedCaller {
+    type Error = ScimError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let caller = authenticate(request, &[CredentialKind::App, CredentialKind::Admin]);
+        Box::pin(async move { caller.await.map(FeedCaller) })
+    }
+}
+
 impl FromRequest for ScimCaller {
     type Error = ScimError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let caller = authenticate(request, CredentialKind::Scim);
+        let caller = authenticate(request, &[CredentialKind::Scim]);
         Box::pin(async move { caller.await.map(ScimCaller) })
     }
 }
@@ -33,17 +46,21 @@ impl FromRequest for AdminCaller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let caller = authenticate(request, CredentialKind::Admin);
+        let caller = authenticate(request, &[CredentialKind::Admin]);
         Box::pin(async move { caller.await.map(AdminCaller) })
     }
 }
 
-/// The caller of `request`, which must hold a credential of `kind`.
+/// The caller of `request`, which must hold a credential of one of `kinds`: a bearer secret,
+/// or an app client's id and secret in HTTP Basic.
 fn authenticate(
     request: &HttpRequest,
-    kind: CredentialKind,
+    kinds: &'static [CredentialKind],
 ) -> impl Future<Output = Result<Caller, ScimError>> + 'static {
-    let token = bearer_token(request);
+    let (token, basic_id) = match basic_credentials(request) {
+        Some((id, secret)) if kinds.contains(&CredentialKind::App) => (Ok(secret), Some(id)),
+        _ => (bearer_token(request), None),
+    };
     let state = request.app_data::<web::Data<AppState>>().cloned();
     async move {
         let token = token?;
@@ -52,7 +69,8 @@ fn authenticate(
         let store = state.store.clone();
         let failures = state.auth_failures.clone();
         let caller = blocking(move || {
-            let caller = credentials::authenticate(&store, &token, now)?;
+            let caller = credentials::authenticate(&store, &token, now)?
+                .filter(|c| basic_id.as_ref().is_none_or(|id| *id == c.client_id));
             if caller.is_none() {
                 failures.record(&store, &credentials::digest(&token), now)?;
             }
@@ -60,11 +78,13 @@ fn authenticate(
         })
         .await?;
         match caller {
-            Some(caller) if caller.kind == kind => Ok(caller),
+            Some(caller) if kinds.contains(&caller.kind) => Ok(caller),
             Some(caller) => {
-                tracing::warn!(client_id = %caller.client_id, kind = %caller.kind, wanted = %kind, "credential of the wrong kind");
+                let wanted: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                let wanted = wanted.join(" or ");
+                tracing::warn!(client_id = %caller.client_id, kind = %caller.kind, %wanted, "credential of the wrong kind");
                 Err(ScimError::Forbidden(format!(
-                    "this API needs a {kind} credential"
+                    "this API needs a {wanted} credential"
                 )))
             }
             None => {
@@ -75,6 +95,26 @@ fn authenticate(
             }
         }
     }
+}
+
+/// `client_id:secret` from an HTTP Basic header, if there is one.
+pub(crate) fn basic_credentials(request: &HttpRequest) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
 }
 
 fn bearer_token(request: &HttpRequest) -> Result<String, ScimError> {

@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod discovery;
 pub mod error;
+mod events;
 mod health;
 mod oauth;
 mod resources;
@@ -82,8 +83,10 @@ fn routes(config: &mut web::ServiceConfig) {
         .configure(health::routes)
         .configure(admin::routes)
         .configure(oauth::routes)
+        .configure(events::routes)
         .service(
             web::scope(SCIM_PATH)
+                .wrap(from_fn(events::count_scim_request))
                 .configure(discovery::routes)
                 .configure(resources::routes)
                 .default_service(web::to(not_found)),

@@ -4,8 +4,6 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -148,18 +146,7 @@ impl Form {
 
 /// The app client of the request, from HTTP Basic; a failure is counted like a bad bearer token.
 async fn client(request: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, OAuthError> {
-    let credentials = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .and_then(|(_, encoded)| STANDARD.decode(encoded.trim()).ok())
-        .and_then(|decoded| String::from_utf8(decoded).ok())
-        .and_then(|text| {
-            text.split_once(':')
-                .map(|(id, secret)| (id.to_string(), secret.to_string()))
-        });
+    let credentials = super::auth::basic_credentials(request);
     let Some((client_id, secret)) = credentials else {
         return Err(AccessError::InvalidClient.into());
     };

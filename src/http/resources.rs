@@ -80,6 +80,9 @@ impl Scope {
             .map(|id| id.to_string())
             .unwrap_or_default();
         let quirks = Quirks::new(caller.strict, &request_id);
+        request
+            .extensions_mut()
+            .insert(super::events::TenantLabel(caller.tenant_id.clone()));
         Ok(Self {
             kind,
             tenant_id: caller.tenant_id,
@@ -93,6 +96,7 @@ impl Scope {
                 id: request_id,
                 method: request.method().to_string(),
                 path: request.path().to_string(),
+                received: Some(std::time::Instant::now()),
             },
             quirks,
         })

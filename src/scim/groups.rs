@@ -389,6 +389,7 @@ fn update(
             context.event(action, ResourceKind::Group, id, details, Some(personal)),
         )?;
         watch.settle(conn, &cause, context.origin(), now)?;
+        service.deprovisioning_steps(conn, tenant_id, removed.len(), &cause)?;
         let members = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, members))
     })?;
@@ -431,6 +432,7 @@ pub(super) fn delete(
             ),
         )?;
         watch.settle(conn, &cause, context.origin(), now)?;
+        service.deprovisioning_steps(conn, tenant_id, removed.len(), &cause)?;
         Ok(())
     })
 }

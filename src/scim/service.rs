@@ -14,6 +14,7 @@ use super::schema::{Registry, ResourceKind};
 use super::{groups, stored, users};
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::clock::SharedClock;
+use crate::events::flags::{self, BurstWatch, FlagKind};
 use crate::store::Store;
 use crate::store::groups::GroupRow;
 use crate::store::users::UserRow;
@@ -70,6 +71,8 @@ pub struct ScimService {
     pub(super) registry: Arc<Registry>,
     pub(super) clock: SharedClock,
     limits: PageLimits,
+    /// Deactivations and membership removals per tenant, for the burst flag.
+    burst: Arc<BurstWatch>,
 }
 
 impl ScimService {
@@ -84,7 +87,44 @@ impl ScimService {
             registry,
             clock,
             limits,
+            burst: Arc::default(),
         }
+    }
+
+    /// Flags a deprovisioning burst past `threshold` steps (deactivations and membership
+    /// removals) within `window` in one tenant; 0 turns the flag off.
+    pub fn with_burst_limit(mut self, threshold: usize, window: chrono::Duration) -> Self {
+        self.burst = Arc::new(BurstWatch::new(threshold, window));
+        self
+    }
+
+    /// Counts deprovisioning steps of a write, in its transaction; past the threshold, raises
+    /// the burst flag there too.
+    pub(super) fn deprovisioning_steps(
+        &self,
+        conn: &mut crate::store::AnyConnection,
+        tenant_id: &str,
+        steps: usize,
+        cause: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        let now = self.clock.now();
+        if let Some(count) = self.burst.count(tenant_id, steps, now) {
+            let details = serde_json::json!({
+                "steps": count,
+                "threshold": self.burst.threshold(),
+                "window_minutes": self.burst.window().num_minutes(),
+                "last_cause": cause,
+            });
+            flags::raise(
+                conn,
+                tenant_id,
+                FlagKind::DeprovisioningBurst,
+                tenant_id,
+                details,
+                now,
+            )?;
+        }
+        Ok(())
     }
 
     pub fn limits(&self) -> PageLimits {

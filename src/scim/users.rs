@@ -13,6 +13,7 @@ use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response, related_of};
 use crate::access::cascade::{EndReason, end_user_sessions};
 use crate::audit;
+use crate::events::outbox::{self, Effect};
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
@@ -224,15 +225,12 @@ fn update(
         // Deactivation ends every session in this transaction; reactivation revives none.
         if current.active && !row.active {
             let reason = EndReason::UserDeactivated;
-            end_user_sessions(
-                conn,
-                tenant_id,
-                id,
-                reason,
-                Some(&cause),
-                context.origin(),
-                now,
-            )?;
+            deprovision(service, conn, context, id, reason, &cause)?;
+        } else if !current.active && row.active {
+            let enabled = Effect::UserEnabled {
+                user_id: id.to_string(),
+            };
+            outbox::publish(conn, tenant_id, vec![enabled], Some(&cause), now)?;
         }
         let memberships = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, memberships))
@@ -267,22 +265,59 @@ pub(super) fn delete(
             Some(personal),
         );
         let cause = audit::record(conn, tenant_id, now, event)?;
-        let reason = EndReason::UserDeleted;
-        end_user_sessions(
-            conn,
-            tenant_id,
-            id,
-            reason,
-            Some(&cause),
-            context.origin(),
-            now,
-        )?;
+        if current.active {
+            deprovision(service, conn, context, id, EndReason::UserDeleted, &cause)?;
+        } else {
+            let origin = context.origin();
+            let reason = EndReason::UserDeleted;
+            end_user_sessions(conn, tenant_id, id, reason, Some(&cause), origin, now)?;
+        }
         Ok(())
     })
 }
 
 fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no user with id `{id}`"))
+}
+
+/// A user deactivated or deleted, in the change's transaction: every session ends, the
+/// outbox says the user is disabled, the step counts towards a deprovisioning burst, and the
+/// time from the request's arrival to the commit is measured.
+fn deprovision(
+    service: &ScimService,
+    conn: &mut AnyConnection,
+    context: &Context,
+    id: &str,
+    reason: EndReason,
+    cause: &str,
+) -> Result<(), StoreError> {
+    let (tenant_id, now) = (context.tenant_id, service.clock.now());
+    end_user_sessions(
+        conn,
+        tenant_id,
+        id,
+        reason,
+        Some(cause),
+        context.origin(),
+        now,
+    )?;
+    let disabled = Effect::UserDisabled {
+        user_id: id.to_string(),
+        reason: reason.as_str(),
+    };
+    outbox::publish(conn, tenant_id, vec![disabled], Some(cause), now)?;
+    service.deprovisioning_steps(conn, tenant_id, 1, cause)?;
+    if let Some(received) = context.request.received {
+        let tenant = tenant_id.to_string();
+        crate::store::after_commit(move || {
+            crate::metrics::observe(
+                "scimitar_deprovisioning_latency_seconds",
+                &[("tenant", &tenant)],
+                received.elapsed().as_secs_f64(),
+            );
+        });
+    }
+    Ok(())
 }
 
 /// The attributes a user filter finds through an indexed column: name, sub-attribute,

@@ -8,8 +8,10 @@ mod connection;
 pub mod credentials;
 pub mod document;
 pub mod filter;
+pub mod flags;
 pub mod groups;
 pub mod keys;
+pub mod outbox;
 pub mod roles;
 pub mod schema;
 pub mod sessions;
@@ -216,22 +218,28 @@ impl Store {
             AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
         }
         .map_err(StoreError::from)?;
+        take_after_commit();
         if let Some(preview) = &self.preview {
             let result = previewed(conn, preview, work);
             if let Err(rollback) = Manager::rollback_transaction(conn) {
                 tracing::warn!(error = %rollback, "rollback failed");
             }
+            take_after_commit();
             return result;
         }
         match work(conn) {
             Ok(value) => {
-                Manager::commit_transaction(conn).map_err(StoreError::from)?;
+                let committed = Manager::commit_transaction(conn).map_err(StoreError::from);
+                let hooks = take_after_commit();
+                committed?;
+                hooks.into_iter().for_each(|hook| hook());
                 Ok(value)
             }
             Err(error) => {
                 if let Err(rollback) = Manager::rollback_transaction(conn) {
                     tracing::warn!(error = %rollback, "rollback failed");
                 }
+                take_after_commit();
                 Err(error)
             }
         }
@@ -240,6 +248,21 @@ impl Store {
     fn connection(&self) -> Result<PooledConnection<ConnectionManager>, StoreError> {
         Ok(self.pool.get()?)
     }
+}
+
+std::thread_local! {
+    /// Work to do once the transaction running on this thread commits (`after_commit`).
+    static AFTER_COMMIT: std::cell::RefCell<Vec<Box<dyn FnOnce()>>> = std::cell::RefCell::new(Vec::new());
+}
+
+/// Runs `hook` once the write transaction running on this thread commits, and never if it
+/// rolls back: for signals about committed state (a doorbell, a metric).
+pub fn after_commit(hook: impl FnOnce() + 'static) {
+    AFTER_COMMIT.with(|hooks| hooks.borrow_mut().push(Box::new(hook)));
+}
+
+fn take_after_commit() -> Vec<Box<dyn FnOnce()>> {
+    AFTER_COMMIT.with(|hooks| std::mem::take(&mut *hooks.borrow_mut()))
 }
 
 /// Runs previewed work and collects the audit records it appended to the preview's tenant.

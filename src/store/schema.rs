@@ -178,3 +178,85 @@ diesel::table! {
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(refresh_tokens, sessions);
 diesel::allow_tables_to_appear_in_same_query!(sessions, users);
+
+diesel::table! {
+    outbox_heads (tenant_id) {
+        tenant_id -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox (tenant_id, seq) {
+        tenant_id -> Text,
+        seq -> BigInt,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        jti -> Nullable<Text>,
+        not_before -> Nullable<Timestamp>,
+        details -> Text,
+        cause -> Nullable<Text>,
+        occurred -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ssf_streams (id) {
+        id -> Text,
+        tenant_id -> Text,
+        client_id -> Text,
+        audience -> Text,
+        delivery_method -> Text,
+        endpoint_url -> Nullable<Text>,
+        authorization_header -> Nullable<Text>,
+        events_requested -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        default_subjects -> Text,
+        cursor -> BigInt,
+        created -> Timestamp,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ssf_subjects (stream_id, user_id) {
+        stream_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    ssf_queue (stream_id, jti) {
+        stream_id -> Text,
+        jti -> Text,
+        seq -> BigInt,
+        token -> Text,
+        created -> Timestamp,
+        attempts -> BigInt,
+        next_attempt -> Timestamp,
+        delivered -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    flags (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        severity -> Text,
+        subject -> Text,
+        details -> Text,
+        raised -> Timestamp,
+        last_seen -> Timestamp,
+        occurrences -> BigInt,
+        acknowledged -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(ssf_queue -> ssf_streams (stream_id));
+diesel::allow_tables_to_appear_in_same_query!(ssf_queue, ssf_streams);

@@ -208,6 +208,7 @@ fn check_backend(backend: Backend) {
             id: "r".into(),
             method: "POST".into(),
             path: "/scim/v2/Users".into(),
+            received: None,
         },
         Projection::Default,
     );

@@ -164,6 +164,8 @@ pub struct Options {
     pub max_page_size: i64,
     /// Adjusts the token service's settings; gets the default tenant's id.
     pub access: Option<ConfigureAccess>,
+    /// Deprovisioning burst threshold and window (the default: 100 in five minutes).
+    pub burst: Option<(usize, chrono::Duration)>,
 }
 
 impl Default for Options {
@@ -174,6 +176,7 @@ impl Default for Options {
             database_url: None,
             max_page_size: 1000,
             access: None,
+            burst: None,
         }
     }
 }
@@ -252,7 +255,13 @@ impl TestApp {
             max_count: options.max_page_size,
         };
         let state = AppState {
-            scim: ScimService::new(store.clone(), registry, clock.clone(), limits),
+            scim: match options.burst {
+                Some((threshold, window)) => {
+                    ScimService::new(store.clone(), registry, clock.clone(), limits)
+                        .with_burst_limit(threshold, window)
+                }
+                None => ScimService::new(store.clone(), registry, clock.clone(), limits),
+            },
             store: store.clone(),
             clock: clock.clone(),
             public_url: None,
@@ -561,6 +570,16 @@ impl TestApp {
             .await
             .expect("map a role");
         expect_status(response, StatusCode::CREATED).await
+    }
+
+    /// A GET of a path outside the SCIM base (e.g. `/events/v1/revocations`) as an app client.
+    pub async fn get_as_app(&self, client: &AppClient, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.root))
+            .basic_auth(&client.id, Some(&client.secret))
+            .send()
+            .await
+            .expect("GET")
     }
 
     /// Sends a PATCH with a raw body to a SCIM path.

@@ -11,6 +11,7 @@ mod cli;
 mod discovery;
 mod equivalence;
 mod errors;
+mod events;
 mod filters;
 mod fixtures;
 mod groups;

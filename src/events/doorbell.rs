@@ -1,0 +1,86 @@
+//! The doorbell: tells readers of the outbox that events were committed. A reader always
+//! reads the outbox from its own cursor; the doorbell only says when to look, so a lost ring
+//! costs latency (readers also look once a second), never an event.
+//!
+//! In process, a commit that published events rings at once. Across replicas on one
+//! Postgres, the publishing transaction sends `NOTIFY scimitar_outbox` (delivered at commit,
+//! folded per transaction) and each replica's listener thread rings its own doorbell.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use tokio::sync::watch;
+
+use crate::store::{AnyConnection, StoreError, after_commit};
+
+/// The Postgres channel the outbox rings on.
+pub const CHANNEL: &str = "scimitar_outbox";
+
+fn bell() -> &'static watch::Sender<u64> {
+    static BELL: OnceLock<watch::Sender<u64>> = OnceLock::new();
+    BELL.get_or_init(|| watch::channel(0).0)
+}
+
+/// Rings now: events were committed.
+pub fn ring() {
+    bell().send_modify(|rings| *rings = rings.wrapping_add(1));
+}
+
+/// A receiver that wakes on each ring.
+pub fn subscribe() -> watch::Receiver<u64> {
+    bell().subscribe()
+}
+
+/// Rings when the current transaction commits, here and on every replica listening.
+pub(super) fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if let AnyConnection::Postgres(pg) = conn {
+        pg.batch_execute(&format!("NOTIFY {CHANNEL}"))?;
+    }
+    after_commit(ring);
+    Ok(())
+}
+
+/// Starts the listener thread of a replica on Postgres: it holds one connection with
+/// `LISTEN`, checks it every 20 ms (no query: it only reads what arrived), rings on each
+/// notification, and reconnects after a failure (ringing then, as it may have missed some).
+pub fn listen(url: String) {
+    let spawned = std::thread::Builder::new()
+        .name("outbox-listener".into())
+        .spawn(move || {
+            loop {
+                match PgConnection::establish(&url) {
+                    Ok(mut conn) => {
+                        if let Err(error) = conn.batch_execute(&format!("LISTEN {CHANNEL}")) {
+                            tracing::warn!(%error, "LISTEN failed");
+                        } else {
+                            ring();
+                            if let Err(error) = relay(&mut conn) {
+                                tracing::warn!(%error, "outbox listener lost its connection");
+                            }
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "outbox listener cannot connect"),
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the outbox listener; replicas will poll once a second");
+    }
+}
+
+fn relay(conn: &mut PgConnection) -> Result<(), diesel::result::Error> {
+    loop {
+        let mut rang = false;
+        for notification in conn.notifications_iter() {
+            notification?;
+            rang = true;
+        }
+        if rang {
+            ring();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,61 @@
+//! The revocation feed: outbox events as a resource server reads them to keep a revocation
+//! set. Each event names what to reject from now on: a session (`sid` claim), a token
+//! (`jti`), or every token of a user issued before `not_before`.
+
+use serde_json::{Value, json};
+
+use crate::store::outbox::{self as rows, OutboxRow};
+use crate::store::{Store, StoreError, from_stored};
+
+/// Largest page of the feed.
+pub const MAX_PAGE: i64 = 1000;
+
+/// One event as served, in the feed and on the stream.
+pub fn to_json(row: &OutboxRow) -> Value {
+    let details: Value = serde_json::from_str(&row.details).unwrap_or(Value::Null);
+    json!({
+        "seq": row.seq,
+        "type": row.kind,
+        "occurred": from_stored(row.occurred),
+        "user": row.user_id,
+        "session": row.session_id,
+        "jti": row.jti,
+        "not_before": row.not_before.map(from_stored),
+        "cause": row.cause,
+        "details": details,
+    })
+}
+
+/// Events of a tenant after `after`, at most `limit`, with the cursor to continue from.
+pub fn page(store: &Store, tenant_id: &str, after: i64, limit: i64) -> Result<Value, StoreError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let (events, head) = store.read(|conn| {
+        Ok::<_, StoreError>((
+            rows::after(conn, tenant_id, after, limit)?,
+            rows::head(conn, tenant_id)?,
+        ))
+    })?;
+    let next = events.last().map_or(after, |e| e.seq);
+    Ok(json!({
+        "events": events.iter().map(to_json).collect::<Vec<_>>(),
+        "next": next,
+        "head": head,
+        "more": next < head,
+    }))
+}
+
+/// Events after `after` as server-sent events (`id` is the sequence number, so a client
+/// resumes with `Last-Event-ID`), and the new cursor.
+pub fn sse_chunk(store: &Store, tenant_id: &str, after: i64) -> Result<(String, i64), StoreError> {
+    let events = store.read(|conn| rows::after(conn, tenant_id, after, MAX_PAGE))?;
+    let mut text = String::new();
+    for event in &events {
+        text.push_str(&format!(
+            "id: {}\nevent: {}\ndata: {}\n\n",
+            event.seq,
+            event.kind,
+            to_json(event)
+        ));
+    }
+    Ok((text, events.last().map_or(after, |e| e.seq)))
+}

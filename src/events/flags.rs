@@ -1,0 +1,199 @@
+//! Flagged activity: uses of access that a security team should look at. A flag is an audit
+//! record with a severity, an outbox event (so it reaches the stream), a metric, and a row an
+//! admin lists and acknowledges. Repeats of an open flag (same kind and subject) only count.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use super::outbox::{self, Effect};
+use crate::audit::{self, Event};
+use crate::store::flags::{self as rows, FlagRow};
+use crate::store::{AnyConnection, StoreError, after_commit, to_stored};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagKind {
+    /// A revoked or expired token presented for introspection or refresh.
+    RevokedTokenPresented,
+    /// A used refresh token presented again: possible theft.
+    RefreshTokenReuse,
+    /// A token presented for a user who is inactive or deleted.
+    TokenForInactiveUser,
+    /// More deactivations and membership removals in a tenant than the configured threshold
+    /// within the window: a misconfigured IdP can deprovision a whole company.
+    DeprovisioningBurst,
+}
+
+impl FlagKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagKind::RevokedTokenPresented => "revoked_token_presented",
+            FlagKind::RefreshTokenReuse => "refresh_token_reuse",
+            FlagKind::TokenForInactiveUser => "token_for_inactive_user",
+            FlagKind::DeprovisioningBurst => "deprovisioning_burst",
+        }
+    }
+
+    pub fn severity(self) -> &'static str {
+        match self {
+            FlagKind::RevokedTokenPresented => "medium",
+            FlagKind::RefreshTokenReuse | FlagKind::TokenForInactiveUser => "high",
+            FlagKind::DeprovisioningBurst => "critical",
+        }
+    }
+}
+
+/// Raises a flag in the caller's transaction, or counts a repeat of the open one.
+pub fn raise(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    kind: FlagKind,
+    subject: &str,
+    details: Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if rows::repeat(conn, tenant_id, kind.as_str(), subject, to_stored(now))? {
+        return Ok(());
+    }
+    let row = FlagRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant_id.to_string(),
+        kind: kind.as_str().to_string(),
+        severity: kind.severity().to_string(),
+        subject: subject.to_string(),
+        details: details.to_string(),
+        raised: to_stored(now),
+        last_seen: to_stored(now),
+        occurrences: 1,
+        acknowledged: None,
+        acknowledged_by: None,
+    };
+    rows::insert(conn, &row)?;
+    let event = Event {
+        resource_type: Some("Flag"),
+        resource_id: Some(row.id.clone()),
+        ..Event::new(
+            "flag.raise",
+            json!({"kind": row.kind, "severity": row.severity, "subject": subject, "details": details}),
+        )
+    };
+    let cause = audit::record(conn, tenant_id, now, event)?;
+    let raised = Effect::FlagRaised {
+        flag_id: row.id.clone(),
+        kind: kind.as_str(),
+        severity: kind.severity(),
+        subject: subject.to_string(),
+    };
+    outbox::publish(conn, tenant_id, vec![raised], Some(&cause), now)?;
+    let tenant = tenant_id.to_string();
+    after_commit(move || {
+        crate::metrics::inc(
+            "scimitar_flags_raised_total",
+            &[
+                ("tenant", &tenant),
+                ("kind", kind.as_str()),
+                ("severity", kind.severity()),
+            ],
+        );
+        tracing::warn!(tenant = %tenant, kind = kind.as_str(), severity = kind.severity(), "activity flagged");
+    });
+    Ok(())
+}
+
+/// As a JSON object for the admin API.
+pub fn to_json(row: &FlagRow) -> Value {
+    use crate::store::from_stored;
+    json!({
+        "id": row.id,
+        "kind": row.kind,
+        "severity": row.severity,
+        "subject": row.subject,
+        "details": serde_json::from_str::<Value>(&row.details).unwrap_or(Value::Null),
+        "raised": from_stored(row.raised),
+        "last_seen": from_stored(row.last_seen),
+        "occurrences": row.occurrences,
+        "acknowledged": row.acknowledged.map(from_stored),
+        "acknowledged_by": row.acknowledged_by,
+    })
+}
+
+/// Counts deprovisioning steps per tenant over a sliding window, in this process.
+#[derive(Debug)]
+pub struct BurstWatch {
+    threshold: usize,
+    window: Duration,
+    seen: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+}
+
+impl BurstWatch {
+    /// `threshold` 0 turns the check off.
+    pub fn new(threshold: usize, window: Duration) -> Self {
+        Self {
+            threshold,
+            window,
+            seen: Mutex::default(),
+        }
+    }
+
+    /// Counts `steps` deactivations or membership removals in the tenant now; `Some(count)`
+    /// when the window then holds more than the threshold.
+    pub fn count(&self, tenant_id: &str, steps: usize, now: DateTime<Utc>) -> Option<usize> {
+        if self.threshold == 0 || steps == 0 {
+            return None;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let times = seen.entry(tenant_id.to_string()).or_default();
+        while times.front().is_some_and(|t| *t + self.window <= now) {
+            times.pop_front();
+        }
+        // Keep at most threshold + 1 entries: enough to know the threshold is passed.
+        for _ in 0..steps.min(self.threshold + 1) {
+            times.push_back(now);
+        }
+        while times.len() > self.threshold + 1 {
+            times.pop_front();
+        }
+        (times.len() > self.threshold).then_some(times.len())
+    }
+
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    pub fn threshold(&self) -> usize {
+        self.threshold
+    }
+}
+
+impl Default for BurstWatch {
+    /// 100 steps in five minutes.
+    fn default() -> Self {
+        Self::new(100, Duration::minutes(5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_reported_past_the_threshold_within_the_window_only() {
+        let watch = BurstWatch::new(3, Duration::minutes(5));
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        assert_eq!(watch.count("t", 2, t0), None);
+        assert_eq!(watch.count("t", 1, t0 + Duration::minutes(1)), None);
+        assert!(watch.count("t", 1, t0 + Duration::minutes(2)).is_some());
+        assert_eq!(
+            watch.count("other", 3, t0),
+            None,
+            "tenants are counted apart"
+        );
+        assert_eq!(
+            watch.count("t", 1, t0 + Duration::minutes(20)),
+            None,
+            "the window slid"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! Publishing cascade effects to the outbox, inside the caller's transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::doorbell;
+use crate::store::outbox::{self as rows, OutboxRow};
+use crate::store::{AnyConnection, StoreError, to_stored};
+
+/// One effect of a change on access.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A session (and every token of it) ended.
+    SessionRevoked {
+        user_id: String,
+        session_id: String,
+        client_id: String,
+        reason: &'static str,
+        roles: Value,
+    },
+    /// One access token revoked (RFC 7009).
+    TokenRevoked {
+        user_id: String,
+        session_id: String,
+        jti: String,
+    },
+    /// A user's roles moved; `roles` is the set now held.
+    RolesChanged {
+        user_id: String,
+        gained: Vec<String>,
+        lost: Vec<String>,
+        roles: Vec<String>,
+    },
+    /// A user deactivated or deleted: no token issued before `not_before` is valid.
+    UserDisabled {
+        user_id: String,
+        reason: &'static str,
+    },
+    /// A user reactivated (old tokens stay dead).
+    UserEnabled { user_id: String },
+    /// Activity flagged for a human to look at.
+    FlagRaised {
+        flag_id: String,
+        kind: &'static str,
+        severity: &'static str,
+        subject: String,
+    },
+}
+
+impl Effect {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Effect::SessionRevoked { .. } => "session.revoked",
+            Effect::TokenRevoked { .. } => "token.revoked",
+            Effect::RolesChanged { .. } => "user.roles_changed",
+            Effect::UserDisabled { .. } => "user.disabled",
+            Effect::UserEnabled { .. } => "user.enabled",
+            Effect::FlagRaised { .. } => "flag.raised",
+        }
+    }
+}
+
+/// Appends `effects` to the tenant's outbox in the caller's transaction, and rings the
+/// doorbell once it commits (in this process at once; other replicas through NOTIFY).
+pub fn publish(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    effects: Vec<Effect>,
+    cause: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if effects.is_empty() {
+        return Ok(());
+    }
+    let mut seq = rows::lock_head(conn, tenant_id)?;
+    let occurred = to_stored(now);
+    let rows: Vec<OutboxRow> = effects
+        .into_iter()
+        .map(|effect| {
+            seq += 1;
+            let kind = effect.kind().to_string();
+            let mut row = OutboxRow {
+                tenant_id: tenant_id.to_string(),
+                seq,
+                kind,
+                user_id: None,
+                session_id: None,
+                jti: None,
+                not_before: None,
+                details: String::new(),
+                cause: cause.map(String::from),
+                occurred,
+            };
+            let details = match effect {
+                Effect::SessionRevoked {
+                    user_id,
+                    session_id,
+                    client_id,
+                    reason,
+                    roles,
+                } => {
+                    row.user_id = Some(user_id);
+                    row.session_id = Some(session_id);
+                    json!({"reason": reason, "client_id": client_id, "roles": roles})
+                }
+                Effect::TokenRevoked {
+                    user_id,
+                    session_id,
+                    jti,
+                } => {
+                    row.user_id = Some(user_id);
+                    row.session_id = Some(session_id);
+                    row.jti = Some(jti);
+                    json!({"reason": "revoked_by_client"})
+                }
+                Effect::RolesChanged {
+                    user_id,
+                    gained,
+                    lost,
+                    roles,
+                } => {
+                    row.user_id = Some(user_id);
+                    json!({"gained": gained, "lost": lost, "roles": roles})
+                }
+                Effect::UserDisabled { user_id, reason } => {
+                    row.user_id = Some(user_id);
+                    row.not_before = Some(occurred);
+                    json!({"reason": reason})
+                }
+                Effect::UserEnabled { user_id } => {
+                    row.user_id = Some(user_id);
+                    json!({})
+                }
+                Effect::FlagRaised {
+                    flag_id,
+                    kind,
+                    severity,
+                    subject,
+                } => {
+                    json!({"flag": flag_id, "kind": kind, "severity": severity, "subject": subject})
+                }
+            };
+            row.details = details.to_string();
+            row
+        })
+        .collect();
+    rows::append_all(conn, &rows)?;
+    doorbell::ring_on_commit(conn)?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Signals over HTTP: the revocation feed and its live stream (server-sent events) for app
+//! and admin credentials, `/metrics` for Prometheus, and the SCIM request metrics middleware.
+
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::web::Bytes;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+
+use super::auth::FeedCaller;
+use super::{AppState, blocking, scim_json};
+use crate::events::{doorbell, feed};
+use crate::metrics::{self, Gauge};
+use crate::scim::ScimError;
+use crate::store::{StoreError, outbox};
+
+/// How often an idle stream sends a comment, so proxies keep it open and clients can tell a
+/// quiet stream from a dead one.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often a stream looks at the outbox even without a doorbell.
+const POLL: Duration = Duration::from_secs(1);
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(web::resource("/events/v1/revocations").get(revocations))
+        .service(web::resource("/events/v1/stream").get(stream))
+        .service(web::resource("/metrics").get(metrics_text));
+}
+
+/// The tenant of a SCIM request, set once its caller is known, for the request metrics.
+#[derive(Debug, Clone)]
+pub struct TenantLabel(pub String);
+
+fn cursor(request: &HttpRequest, query: &[(String, String)]) -> Result<Option<i64>, ScimError> {
+    let bad =
+        || ScimError::InvalidValue("`after` and `Last-Event-ID` are event sequence numbers".into());
+    if let Some(last) = request.headers().get("last-event-id") {
+        let text = last.to_str().map_err(|_| bad())?;
+        return text.trim().parse().map(Some).map_err(|_| bad());
+    }
+    match query.iter().find(|(k, _)| k == "after") {
+        Some((_, v)) => v.parse().map(Some).map_err(|_| bad()),
+        None => Ok(None),
+    }
+}
+
+/// `GET /events/v1/revocations?after=SEQ&limit=N`: the events after a cursor, oldest first.
+async fn revocations(
+    FeedCaller(caller): FeedCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ScimError> {
+    let after = cursor(&request, &query)?.unwrap_or(0);
+    let limit = match query.iter().find(|(k, _)| k == "limit") {
+        Some((_, v)) => v
+            .parse()
+            .map_err(|_| ScimError::InvalidValue("`limit` must be an integer".into()))?,
+        None => 500,
+    };
+    let store = state.store.clone();
+    let page = blocking(move || Ok(feed::page(&store, &caller.tenant_id, after, limit)?)).await?;
+    Ok(scim_json(StatusCode::OK, &page))
+}
+
+/// `GET /events/v1/stream`: the same events as server-sent events, from `Last-Event-ID` or
+/// `after` (by default, from now on), woken by the doorbell, with a heartbeat.
+async fn stream(
+    FeedCaller(caller): FeedCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ScimError> {
+    let store = state.store.clone();
+    let tenant_id = caller.tenant_id.clone();
+    let start = match cursor(&request, &query)? {
+        Some(after) => after,
+        None => {
+            let (store, tenant) = (store.clone(), tenant_id.clone());
+            blocking(move || Ok(store.read(|conn| outbox::head(conn, &tenant))?)).await?
+        }
+    };
+    let bell = doorbell::subscribe();
+    let opening = Bytes::from(format!(
+        "retry: 1000\n: scimitar revocation stream from {start}\n\n"
+    ));
+    let initial = (
+        store,
+        tenant_id,
+        start,
+        bell,
+        tokio::time::Instant::now(),
+        Some(opening),
+    );
+    let events = futures_util::stream::unfold(
+        initial,
+        |(store, tenant, after, mut bell, mut quiet_since, opening)| async move {
+            if let Some(opening) = opening {
+                return Some((
+                    Ok::<_, actix_web::Error>(opening),
+                    (store, tenant, after, bell, quiet_since, None),
+                ));
+            }
+            loop {
+                let (reader, tenant_for_read) = (store.clone(), tenant.clone());
+                let read =
+                    web::block(move || feed::sse_chunk(&reader, &tenant_for_read, after)).await;
+                match read {
+                    Ok(Ok((text, next))) if !text.is_empty() => {
+                        return Some((
+                            Ok(Bytes::from(text)),
+                            (store, tenant, next, bell, tokio::time::Instant::now(), None),
+                        ));
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "event stream read failed; retrying"),
+                    Err(error) => tracing::warn!(%error, "event stream read failed; retrying"),
+                }
+                if quiet_since.elapsed() >= HEARTBEAT {
+                    quiet_since = tokio::time::Instant::now();
+                    return Some((
+                        Ok(Bytes::from_static(b": keep-alive\n\n")),
+                        (store, tenant, after, bell, quiet_since, None),
+                    ));
+                }
+                // Woken by a commit here or on another replica, or by the poll interval.
+                let _ = tokio::time::timeout(POLL, bell.changed()).await;
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(events))
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics_text(state: web::Data<AppState>) -> Result<HttpResponse, ScimError> {
+    let store = state.store.clone();
+    let gauges = blocking(move || Ok(gauges(&store)?)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics::render(&gauges)))
+}
+
+/// What the database knows: users and groups per tenant, outbox heads, SSF stream lag.
+fn gauges(store: &crate::store::Store) -> Result<Vec<Gauge>, StoreError> {
+    use crate::store::schema::{groups, users};
+    use diesel::prelude::*;
+    store.read(|conn| {
+        let mut gauges = Vec::new();
+        let users: Vec<(String, i64)> = users::table
+            .group_by(users::tenant_id)
+            .select((users::tenant_id, diesel::dsl::count_star()))
+            .load(conn)?;
+        let groups: Vec<(String, i64)> = groups::table
+            .group_by(groups::tenant_id)
+            .select((groups::tenant_id, diesel::dsl::count_star()))
+            .load(conn)?;
+        for (name, rows) in [("scimitar_users", users), ("scimitar_groups", groups)] {
+            for (tenant, count) in rows {
+                gauges.push(Gauge {
+                    name,
+                    labels: vec![("tenant", tenant)],
+                    value: count as f64,
+                });
+            }
+        }
+        for (tenant, seq) in outbox::heads(conn)? {
+            gauges.push(Gauge {
+                name: "scimitar_outbox_head",
+                labels: vec![("tenant", tenant)],
+                value: seq as f64,
+            });
+        }
+        gauges.extend(crate::events::ssf::lag_gauges(conn)?);
+        Ok(gauges)
+    })
+}
+
+/// Middleware on the SCIM scope: counts each request by tenant, resource, operation and
+/// status, and records its latency.
+pub async fn count_scim_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let pattern = request
+        .match_pattern()
+        .unwrap_or_else(|| request.path().to_string());
+    let response = next.call(request).await?;
+    let tenant = response
+        .request()
+        .extensions()
+        .get::<TenantLabel>()
+        .map_or_else(|| "none".to_string(), |t| t.0.clone());
+    let (resource, operation) = describe(&method, &pattern);
+    let status = response.status().as_u16().to_string();
+    let labels = [
+        ("tenant", tenant.as_str()),
+        ("resource", resource),
+        ("operation", operation),
+    ];
+    metrics::inc(
+        "scimitar_scim_requests_total",
+        &[labels[0], labels[1], labels[2], ("status", status.as_str())],
+    );
+    metrics::observe(
+        "scimitar_scim_request_duration_seconds",
+        &labels,
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(response)
+}
+
+/// Resource and operation of a SCIM route pattern.
+fn describe(method: &actix_web::http::Method, pattern: &str) -> (&'static str, &'static str) {
+    let path = pattern.trim_start_matches(super::SCIM_PATH);
+    let resource = match path.split('/').nth(1).unwrap_or_default() {
+        "Users" => "User",
+        "Groups" => "Group",
+        "Bulk" => "Bulk",
+        ".search" => "All",
+        "ServiceProviderConfig" | "ResourceTypes" | "Schemas" => "Discovery",
+        _ => "Other",
+    };
+    let with_id = path.contains("{id}");
+    let operation = match (method.as_str(), with_id, path.ends_with(".search")) {
+        (_, _, true) => "search",
+        ("GET", true, _) => "get",
+        ("GET", false, _) => "list",
+        ("POST", _, _) if resource == "Bulk" => "bulk",
+        ("POST", _, _) => "create",
+        ("PUT", _, _) => "replace",
+        ("PATCH", _, _) => "patch",
+        ("DELETE", _, _) => "delete",
+        _ => "other",
+    };
+    (resource, operation)
+}

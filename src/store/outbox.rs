@@ -1,0 +1,114 @@
+//! The outbox: cascade effects numbered per tenant, read by cursor.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::schema::{outbox, outbox_heads};
+use super::{AnyConnection, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub tenant_id: String,
+    pub seq: i64,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub jti: Option<String>,
+    pub not_before: Option<NaiveDateTime>,
+    pub details: String,
+    pub cause: Option<String>,
+    pub occurred: NaiveDateTime,
+}
+
+#[derive(QueryableByName)]
+struct Seq {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+}
+
+/// The tenant's last number, locked until the transaction ends (created at 0 on first use):
+/// appends of one tenant are serialised, so numbers commit in order.
+pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
+    let lock = match conn {
+        AnyConnection::Postgres(_) => " FOR UPDATE",
+        AnyConnection::Sqlite(_) => "",
+    };
+    let select = format!("SELECT seq FROM outbox_heads WHERE tenant_id = $1{lock}");
+    let found = diesel::sql_query(&select)
+        .bind::<Text, _>(tenant_id)
+        .get_result::<Seq>(conn)
+        .optional()?;
+    if let Some(head) = found {
+        return Ok(head.seq);
+    }
+    diesel::sql_query(
+        "INSERT INTO outbox_heads (tenant_id, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(tenant_id)
+    .execute(conn)?;
+    Ok(diesel::sql_query(&select)
+        .bind::<Text, _>(tenant_id)
+        .get_result::<Seq>(conn)?
+        .seq)
+}
+
+/// Appends rows (numbered after the locked head, in order) and moves the head.
+pub fn append_all(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
+    let Some(last) = rows.last() else {
+        return Ok(());
+    };
+    for chunk in rows.chunks(50) {
+        let insert = diesel::insert_into(outbox::table).values(chunk);
+        match conn {
+            AnyConnection::Sqlite(c) => insert.execute(c)?,
+            AnyConnection::Postgres(c) => insert.execute(c)?,
+        };
+    }
+    diesel::update(outbox_heads::table)
+        .filter(outbox_heads::tenant_id.eq(&last.tenant_id))
+        .set(outbox_heads::seq.eq(last.seq))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Events of a tenant after `after_seq`, in order, at most `limit`.
+pub fn after(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    Ok(outbox::table
+        .filter(outbox::tenant_id.eq(tenant_id))
+        .filter(outbox::seq.gt(after_seq))
+        .order(outbox::seq.asc())
+        .limit(limit)
+        .select(OutboxRow::as_select())
+        .load(conn)?)
+}
+
+/// The tenant's last number, without locking (0 when it has no events).
+pub fn head(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
+    Ok(outbox_heads::table
+        .filter(outbox_heads::tenant_id.eq(tenant_id))
+        .select(outbox_heads::seq)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Every tenant's last number.
+pub fn heads(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(outbox_heads::table
+        .select((outbox_heads::tenant_id, outbox_heads::seq))
+        .load(conn)?)
+}
+
+/// Removes events older than `before`; the head keeps its number.
+pub fn prune(conn: &mut AnyConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::delete(outbox::table)
+        .filter(outbox::occurred.lt(before))
+        .execute(conn)?)
+}
