@@ -423,13 +423,23 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     };
     let access = access::setup::start(config, &store, clock.clone(), &public_url)
         .context("token service")?;
+    let ssf = crate::events::ssf::Transmitter::new(
+        store.clone(),
+        access.keys_shared(),
+        &public_url,
+        clock.clone(),
+    );
     let state = AppState {
-        scim: ScimService::new(store.clone(), registry, clock.clone(), limits),
+        scim: ScimService::new(store.clone(), registry, clock.clone(), limits).with_burst_limit(
+            config.burst_threshold,
+            chrono::Duration::minutes(config.burst_window_minutes as i64),
+        ),
         store,
         clock,
         public_url: config.public_url.clone(),
         max_body_bytes: config.max_body_bytes,
         auth_failures: Arc::default(),
+        ssf,
         access,
     };
     let settings = ServerSettings {
@@ -441,6 +451,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     tracing::info!(%address, backend = ?state.store.backend(), "listening");
     let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
     let maintenance = token_maintenance(config, state.access.clone());
+    let transmitter = state.ssf.clone();
     if state.store.backend() == crate::store::Backend::Postgres {
         // Commits on other replicas ring this one's doorbell (events::doorbell).
         crate::events::doorbell::listen(config.database_url.clone());
@@ -450,6 +461,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
             actix_web::rt::spawn(checkpoints);
         }
         actix_web::rt::spawn(maintenance);
+        actix_web::rt::spawn(transmitter.run());
         http::server(state, &settings, listener)?.await
     })?;
     Ok(())

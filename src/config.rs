@@ -65,6 +65,10 @@ pub struct Config {
     pub session_retention_days: u64,
     /// Seconds between sweeps (expiry marking, last-use flush, purge).
     pub sweep_seconds: u64,
+    /// Deactivations and membership removals in one tenant within `burst_window_minutes`
+    /// beyond which a `deprovisioning_burst` flag is raised; 0 turns the check off.
+    pub burst_threshold: usize,
+    pub burst_window_minutes: u64,
     /// Per-tenant access settings, by tenant name: `[tenants.NAME]`.
     pub tenants: BTreeMap<String, TenantConfig>,
 }
@@ -160,6 +164,8 @@ impl Default for Config {
             refresh_retry_seconds: 10,
             session_retention_days: 30,
             sweep_seconds: 60,
+            burst_threshold: 100,
+            burst_window_minutes: 5,
             tenants: BTreeMap::new(),
         }
     }
@@ -176,7 +182,7 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 21] = [
+const ENV_KEYS: [&str; 23] = [
     "bind",
     "database_url",
     "public_url",
@@ -198,6 +204,8 @@ const ENV_KEYS: [&str; 21] = [
     "refresh_retry_seconds",
     "session_retention_days",
     "sweep_seconds",
+    "burst_threshold",
+    "burst_window_minutes",
 ];
 
 impl Config {

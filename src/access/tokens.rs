@@ -140,6 +140,11 @@ impl AccessService {
         &self.keys
     }
 
+    /// The signing keys, for the other signers of this server (Shared Signals).
+    pub fn keys_shared(&self) -> Arc<KeyRing> {
+        self.keys.clone()
+    }
+
     pub fn settings(&self) -> &AccessSettings {
         &self.settings
     }

@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod oauth;
 mod resources;
+mod ssf;
 
 use std::net::TcpListener;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub auth_failures: std::sync::Arc<crate::access::failures::FailureLog>,
     /// The token service.
     pub access: crate::access::AccessService,
+    /// The Shared Signals transmitter.
+    pub ssf: crate::events::ssf::Transmitter,
 }
 
 /// Server settings that are not part of the application state.
@@ -84,6 +87,7 @@ fn routes(config: &mut web::ServiceConfig) {
         .configure(admin::routes)
         .configure(oauth::routes)
         .configure(events::routes)
+        .configure(ssf::routes)
         .service(
             web::scope(SCIM_PATH)
                 .wrap(from_fn(events::count_scim_request))

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod roles;
 pub mod schema;
 pub mod sessions;
+pub mod ssf;
 pub mod tenants;
 pub mod users;
 

@@ -267,8 +267,15 @@ impl TestApp {
             public_url: None,
             max_body_bytes: options.max_body_bytes,
             auth_failures: Arc::default(),
+            ssf: scimitar::events::ssf::Transmitter::new(
+                store.clone(),
+                access.keys_shared(),
+                &root,
+                clock.clone(),
+            ),
             access: access.clone(),
         };
+        let transmitter = state.ssf.clone();
         let settings = ServerSettings {
             max_body_bytes: options.max_body_bytes,
             workers: Some(1),
@@ -277,6 +284,7 @@ impl TestApp {
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = http::server(state, &settings, listener).expect("build the server");
+                actix_web::rt::spawn(transmitter.run());
                 let _ = sender.send(server.handle());
                 let _ = server.await;
             })

@@ -20,6 +20,7 @@ mod patch;
 mod projection;
 mod quirks;
 mod sorting;
+mod ssf;
 mod tenancy;
 mod tls;
 mod users;

@@ -1,0 +1,321 @@
+//! Moving events to receivers. The pump turns a stream's outbox events into signed SETs in
+//! its queue and moves its cursor, in one transaction. Push sends due SETs and retries with
+//! exponential backoff until the receiver accepts them (at least once: receivers dedupe on
+//! `jti`). Poll hands out unacknowledged SETs and marks acknowledged ones delivered.
+
+use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use serde_json::{Map, Value, json};
+
+use super::sets::{self, SUPPORTED};
+use super::{POLL, PUSH, Transmitter};
+use crate::access::credentials::{Caller, CredentialKind};
+use crate::events::doorbell;
+use crate::scim::ScimError;
+use crate::store::ssf::{self as rows, QueuedRow, StreamRow};
+use crate::store::{AnyConnection, StoreError, outbox, to_stored};
+
+/// Outbox events read per pump step.
+const PUMP_BATCH: i64 = 500;
+/// How long a push attempt holds its events before another replica may try them.
+const LEASE: Duration = Duration::seconds(30);
+/// Longest wait between two attempts.
+const MAX_BACKOFF_SECONDS: i64 = 3600;
+/// Longest a poll request waits for events when asked to.
+const LONG_POLL: StdDuration = StdDuration::from_secs(15);
+
+/// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … up to an hour.
+pub fn backoff(attempts: i64) -> Duration {
+    let exponent = attempts.clamp(1, 12) - 1;
+    Duration::seconds((1_i64 << exponent).min(MAX_BACKOFF_SECONDS))
+}
+
+impl Transmitter {
+    /// Turns new outbox events of every stream into queued SETs; returns how many.
+    pub fn pump_all(&self) -> Result<usize, StoreError> {
+        let streams = self.store.read(rows::all)?;
+        let mut queued = 0;
+        for stream in streams {
+            queued += self.pump(&stream.tenant_id, &stream.id)?;
+        }
+        Ok(queued)
+    }
+
+    /// Pumps one stream until its cursor reaches the outbox head.
+    pub fn pump(&self, tenant_id: &str, stream_id: &str) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let (queued, more) = self
+                .store
+                .write(|conn| self.pump_step(conn, tenant_id, stream_id))?;
+            total += queued;
+            if !more {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn pump_step(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        stream_id: &str,
+    ) -> Result<(usize, bool), StoreError> {
+        let Some(mut stream) = rows::get_for_update(conn, tenant_id, stream_id)? else {
+            return Ok((0, false));
+        };
+        let events = outbox::after(conn, tenant_id, stream.cursor, PUMP_BATCH)?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok((0, false));
+        };
+        let more = events.len() as i64 == PUMP_BATCH;
+        stream.cursor = last;
+        if stream.status == "disabled" {
+            // A disabled stream drops what happens meanwhile; a paused one keeps it.
+            rows::update(conn, &stream)?;
+            return Ok((0, more));
+        }
+        let requested: BTreeSet<String> =
+            serde_json::from_str(&stream.events_requested).unwrap_or_default();
+        let mut wanted: Vec<_> = events
+            .iter()
+            .filter(|e| {
+                sets::event_type(&e.kind)
+                    .is_some_and(|t| requested.contains(t) && SUPPORTED.contains(&t))
+            })
+            .collect();
+        if stream.default_subjects == "NONE" {
+            let users: Vec<String> = wanted.iter().filter_map(|e| e.user_id.clone()).collect();
+            let subjects: BTreeSet<String> = rows::subjects_among(conn, &stream.id, &users)?
+                .into_iter()
+                .collect();
+            wanted.retain(|e| e.user_id.as_ref().is_some_and(|u| subjects.contains(u)));
+        }
+        let now = self.clock.now();
+        let mut queue = Vec::with_capacity(wanted.len());
+        for event in wanted {
+            let jti = uuid::Uuid::now_v7().to_string();
+            let Some(claims) =
+                sets::claims(event, &self.issuer, &stream.audience, &jti, now.timestamp())
+            else {
+                continue;
+            };
+            let token = self
+                .keys
+                .sign(sets::SET_TYP, &claims, now)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            queue.push(QueuedRow {
+                stream_id: stream.id.clone(),
+                jti,
+                seq: event.seq,
+                token,
+                created: to_stored(now),
+                attempts: 0,
+                next_attempt: to_stored(now),
+                delivered: None,
+                last_error: None,
+            });
+        }
+        rows::enqueue(conn, &queue)?;
+        rows::update(conn, &stream)?;
+        Ok((queue.len(), more))
+    }
+
+    /// Sends the push events that are due; returns how many were accepted.
+    pub async fn push_due(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let store = self.store.clone();
+        let claimed = actix_web::web::block(move || {
+            store.write(|conn| {
+                rows::claim_due(conn, PUSH, to_stored(now), to_stored(now + LEASE), 100)
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+        let mut accepted = 0;
+        for (queued, stream) in claimed {
+            let outcome = self.send(&queued, &stream).await;
+            let store = self.store.clone();
+            let now = self.clock.now();
+            let recorded = actix_web::web::block(move || match outcome {
+                Ok(()) => store.write(|conn| rows::mark_delivered(conn, &stream.id, std::slice::from_ref(&queued.jti), to_stored(now)).map(|_| true)),
+                Err(error) => {
+                    let attempts = queued.attempts + 1;
+                    crate::metrics::inc("scimitar_ssf_delivery_failures_total", &[("tenant", &stream.tenant_id), ("stream", &stream.id)]);
+                    tracing::warn!(stream = %stream.id, attempts, %error, "SSF push delivery failed; will retry");
+                    store
+                        .write(|conn| rows::failed(conn, &stream.id, &queued.jti, attempts, to_stored(now + backoff(attempts)), &error))
+                        .map(|_| false)
+                }
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            accepted += usize::from(recorded);
+        }
+        Ok(accepted)
+    }
+
+    /// One push (RFC 8935): accepted on any 2xx (202 by the RFC).
+    async fn send(&self, queued: &QueuedRow, stream: &StreamRow) -> Result<(), String> {
+        let url = stream
+            .endpoint_url
+            .as_deref()
+            .ok_or("the stream has no endpoint")?;
+        let mut request = self
+            .http
+            .post(url)
+            .header("content-type", "application/secevent+jwt")
+            .header("accept", "application/json")
+            .body(queued.token.clone());
+        if let Some(authorization) = &stream.authorization_header {
+            request = request.header("authorization", authorization);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(format!(
+            "{status}: {}",
+            body.chars().take(200).collect::<String>()
+        ))
+    }
+
+    /// Poll (RFC 8936): acknowledges `ack` (and `setErrs`, which are logged), then returns up
+    /// to `maxEvents` unacknowledged SETs, waiting for some unless `returnImmediately`.
+    pub async fn poll(
+        &self,
+        caller: Caller,
+        stream_id: String,
+        body: Value,
+    ) -> Result<Value, ScimError> {
+        let max_events = body
+            .get("maxEvents")
+            .and_then(Value::as_i64)
+            .unwrap_or(100)
+            .clamp(0, 1000);
+        let immediately = body
+            .get("returnImmediately")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let acks: Vec<String> = body
+            .get("ack")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|j| j.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let errors: Map<String, Value> = body
+            .get("setErrs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + LONG_POLL;
+        let mut bell = doorbell::subscribe();
+        let mut first = true;
+        loop {
+            let this = self.clone();
+            let (caller, stream_id) = (caller.clone(), stream_id.clone());
+            let (acks, errors) = if first {
+                (acks.clone(), errors.clone())
+            } else {
+                (Vec::new(), Map::new())
+            };
+            let answer = actix_web::web::block(move || {
+                this.poll_once(&caller, &stream_id, max_events, &acks, &errors)
+            })
+            .await
+            .map_err(|_| ScimError::Internal)??;
+            first = false;
+            let empty = answer["sets"].as_object().is_none_or(Map::is_empty);
+            if !empty || immediately || max_events == 0 || tokio::time::Instant::now() >= deadline {
+                return Ok(answer);
+            }
+            let _ = tokio::time::timeout_at(deadline, bell.changed()).await;
+        }
+    }
+
+    fn poll_once(
+        &self,
+        caller: &Caller,
+        stream_id: &str,
+        max_events: i64,
+        acks: &[String],
+        errors: &Map<String, Value>,
+    ) -> Result<Value, ScimError> {
+        let now = to_stored(self.clock.now());
+        let stream = self
+            .store
+            .read(|conn| rows::get(conn, &caller.tenant_id, stream_id))?
+            .ok_or_else(|| ScimError::NotFound(format!("no stream `{stream_id}`")))?;
+        if caller.kind != CredentialKind::Admin && stream.client_id != caller.client_id {
+            return Err(ScimError::Forbidden(
+                "this stream belongs to another client".into(),
+            ));
+        }
+        if stream.delivery_method != POLL {
+            return Err(ScimError::InvalidValue(
+                "this stream is delivered by push".into(),
+            ));
+        }
+        for (jti, error) in errors {
+            tracing::warn!(stream = %stream.id, %jti, %error, "the receiver rejected a SET");
+        }
+        let done: Vec<String> = acks.iter().cloned().chain(errors.keys().cloned()).collect();
+        self.store
+            .write(|conn| rows::mark_delivered(conn, &stream.id, &done, now))?;
+        self.pump(&stream.tenant_id, &stream.id)?;
+        if stream.status != "enabled" {
+            return Ok(json!({"sets": {}, "moreAvailable": false}));
+        }
+        let (pending, total) = self.store.read(|conn| {
+            Ok::<_, StoreError>((
+                rows::pending(conn, &stream.id, max_events)?,
+                rows::count_pending(conn, &stream.id)?,
+            ))
+        })?;
+        let sets: Map<String, Value> = pending
+            .iter()
+            .map(|q| (q.jti.clone(), json!(q.token)))
+            .collect();
+        Ok(json!({"sets": sets, "moreAvailable": total > pending.len() as i64}))
+    }
+
+    /// The transmitter's loop: on each doorbell ring (or every second), pump every stream and
+    /// push what is due. Runs for the life of the server.
+    pub async fn run(self) {
+        let mut bell = doorbell::subscribe();
+        loop {
+            let this = self.clone();
+            match actix_web::web::block(move || this.pump_all()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "SSF pump failed"),
+                Err(error) => tracing::warn!(%error, "SSF pump failed"),
+            }
+            if let Err(error) = self.push_due().await {
+                tracing::warn!(%error, "SSF push failed");
+            }
+            let _ = tokio::time::timeout(StdDuration::from_secs(1), bell.changed()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_an_hour() {
+        let seconds: Vec<i64> = [1, 2, 3, 4, 12, 40]
+            .iter()
+            .map(|a| backoff(*a).num_seconds())
+            .collect();
+        assert_eq!(seconds, vec![1, 2, 4, 8, 2048, 2048]);
+        assert!(backoff(100) <= Duration::seconds(MAX_BACKOFF_SECONDS));
+    }
+}
