@@ -454,7 +454,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     let transmitter = state.ssf.clone();
     if state.store.backend() == crate::store::Backend::Postgres {
         // Commits on other replicas ring this one's doorbell (events::doorbell).
-        crate::events::doorbell::listen(config.database_url.clone());
+        crate::events::doorbell::listen(config.database_url.clone(), state.store.clone());
     }
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {

@@ -6,46 +6,31 @@
 //! Postgres, the publishing transaction sends `NOTIFY scimitar_outbox` (delivered at commit,
 //! folded per transaction) and each replica's listener thread rings its own doorbell.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use tokio::sync::watch;
 
-use crate::store::{AnyConnection, StoreError, after_commit};
+use crate::store::{AnyConnection, Store, StoreError, ring_after_commit};
 
 /// The Postgres channel the outbox rings on.
 pub const CHANNEL: &str = "scimitar_outbox";
 
-fn bell() -> &'static watch::Sender<u64> {
-    static BELL: OnceLock<watch::Sender<u64>> = OnceLock::new();
-    BELL.get_or_init(|| watch::channel(0).0)
-}
-
-/// Rings now: events were committed.
-pub fn ring() {
-    bell().send_modify(|rings| *rings = rings.wrapping_add(1));
-}
-
-/// A receiver that wakes on each ring.
-pub fn subscribe() -> watch::Receiver<u64> {
-    bell().subscribe()
-}
-
-/// Rings when the current transaction commits, here and on every replica listening.
+/// Rings when the current transaction commits, here (the store's doorbell) and on every
+/// replica listening.
 pub(super) fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError> {
     if let AnyConnection::Postgres(pg) = conn {
         pg.batch_execute(&format!("NOTIFY {CHANNEL}"))?;
     }
-    after_commit(ring);
+    ring_after_commit();
     Ok(())
 }
 
 /// Starts the listener thread of a replica on Postgres: it holds one connection with
-/// `LISTEN`, checks it every 20 ms (no query: it only reads what arrived), rings on each
-/// notification, and reconnects after a failure (ringing then, as it may have missed some).
-pub fn listen(url: String) {
+/// `LISTEN`, checks it every 20 ms (no query: it only reads what arrived), rings `store`'s
+/// doorbell on each notification, and reconnects after a failure (ringing then, as it may
+/// have missed some).
+pub fn listen(url: String, store: Store) {
     let spawned = std::thread::Builder::new()
         .name("outbox-listener".into())
         .spawn(move || {
@@ -55,8 +40,8 @@ pub fn listen(url: String) {
                         if let Err(error) = conn.batch_execute(&format!("LISTEN {CHANNEL}")) {
                             tracing::warn!(%error, "LISTEN failed");
                         } else {
-                            ring();
-                            if let Err(error) = relay(&mut conn) {
+                            store.ring();
+                            if let Err(error) = relay(&mut conn, &store) {
                                 tracing::warn!(%error, "outbox listener lost its connection");
                             }
                         }
@@ -71,7 +56,7 @@ pub fn listen(url: String) {
     }
 }
 
-fn relay(conn: &mut PgConnection) -> Result<(), diesel::result::Error> {
+fn relay(conn: &mut PgConnection, store: &Store) -> Result<(), diesel::result::Error> {
     loop {
         let mut rang = false;
         for notification in conn.notifications_iter() {
@@ -79,7 +64,7 @@ fn relay(conn: &mut PgConnection) -> Result<(), diesel::result::Error> {
             rang = true;
         }
         if rang {
-            ring();
+            store.ring();
         }
         std::thread::sleep(Duration::from_millis(20));
     }

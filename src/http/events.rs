@@ -12,7 +12,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::auth::FeedCaller;
 use super::{AppState, blocking, scim_json};
-use crate::events::{doorbell, feed};
+use crate::events::feed;
 use crate::metrics::{self, Gauge};
 use crate::scim::ScimError;
 use crate::store::{StoreError, outbox};
@@ -83,7 +83,7 @@ async fn stream(
             blocking(move || Ok(store.read(|conn| outbox::head(conn, &tenant))?)).await?
         }
     };
-    let bell = doorbell::subscribe();
+    let bell = store.doorbell();
     let opening = Bytes::from(format!(
         "retry: 1000\n: scimitar revocation stream from {start}\n\n"
     ));

@@ -101,6 +101,8 @@ pub struct Store {
     url: DatabaseUrl,
     /// Set on a previewing handle: writes are rolled back after their audit records are read.
     preview: Option<std::sync::Arc<Preview>>,
+    /// Rung after a commit that wrote outbox events (`events::doorbell`).
+    doorbell: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// What the writes through a previewing handle would have recorded.
@@ -147,6 +149,7 @@ impl Store {
             pool,
             url: url.clone(),
             preview: None,
+            doorbell: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         };
         store.ping()?;
         Ok(store)
@@ -165,6 +168,17 @@ impl Store {
             ..self.clone()
         };
         (store, preview)
+    }
+
+    /// Wakes on each ring of this store's doorbell: outbox events were committed.
+    pub fn doorbell(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.doorbell.subscribe()
+    }
+
+    /// Rings the doorbell (after a commit here, or a notification from another replica).
+    pub fn ring(&self) {
+        self.doorbell
+            .send_modify(|rings| *rings = rings.wrapping_add(1));
     }
 
     pub fn backend(&self) -> Backend {
@@ -231,9 +245,13 @@ impl Store {
         match work(conn) {
             Ok(value) => {
                 let committed = Manager::commit_transaction(conn).map_err(StoreError::from);
+                let rings = OUTBOX_WRITTEN.with(|written| written.replace(false));
                 let hooks = take_after_commit();
                 committed?;
                 hooks.into_iter().for_each(|hook| hook());
+                if rings {
+                    self.ring();
+                }
                 Ok(value)
             }
             Err(error) => {
@@ -263,7 +281,19 @@ pub fn after_commit(hook: impl FnOnce() + 'static) {
 }
 
 fn take_after_commit() -> Vec<Box<dyn FnOnce()>> {
+    OUTBOX_WRITTEN.with(|written| written.set(false));
     AFTER_COMMIT.with(|hooks| std::mem::take(&mut *hooks.borrow_mut()))
+}
+
+std::thread_local! {
+    /// Set when the transaction running on this thread wrote outbox events.
+    static OUTBOX_WRITTEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the transaction running on this thread as one that rings the store's doorbell
+/// when it commits.
+pub fn ring_after_commit() {
+    OUTBOX_WRITTEN.with(|written| written.set(true));
 }
 
 /// Runs previewed work and collects the audit records it appended to the preview's tenant.

@@ -216,6 +216,23 @@ pub fn mark_delivered(
     Ok(done)
 }
 
+/// Whether any event of a `method` stream is due at `now` (a read, before claiming).
+pub fn any_due(
+    conn: &mut AnyConnection,
+    method: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let due: i64 = ssf_queue::table
+        .inner_join(ssf_streams::table)
+        .filter(ssf_queue::delivered.is_null())
+        .filter(ssf_queue::next_attempt.le(now))
+        .filter(ssf_streams::delivery_method.eq(method))
+        .filter(ssf_streams::status.eq("enabled"))
+        .count()
+        .get_result(conn)?;
+    Ok(due > 0)
+}
+
 /// Events of `method` streams due at `now`, oldest first, each claimed by moving its next
 /// attempt to `lease_until`: the update re-checks that it is still due, so of two replicas
 /// claiming at once (Postgres re-reads a row another transaction updated), only one gets it.

@@ -199,7 +199,7 @@ async fn first_start(backend: Backend) {
         token.expect("a bootstrap token is printed"),
         base.expect("the base URL is printed"),
     );
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let created = client
         .post(format!("{base}/Users"))
         .bearer_auth(&token)

@@ -12,7 +12,6 @@ use serde_json::{Map, Value, json};
 use super::sets::{self, SUPPORTED};
 use super::{POLL, PUSH, Transmitter};
 use crate::access::credentials::{Caller, CredentialKind};
-use crate::events::doorbell;
 use crate::scim::ScimError;
 use crate::store::ssf::{self as rows, QueuedRow, StreamRow};
 use crate::store::{AnyConnection, StoreError, outbox, to_stored};
@@ -164,7 +163,7 @@ impl Transmitter {
             .as_deref()
             .ok_or("the stream has no endpoint")?;
         let mut request = self
-            .http
+            .http()
             .post(url)
             .header("content-type", "application/secevent+jwt")
             .header("accept", "application/json")
@@ -216,7 +215,7 @@ impl Transmitter {
             .cloned()
             .unwrap_or_default();
         let deadline = tokio::time::Instant::now() + LONG_POLL;
-        let mut bell = doorbell::subscribe();
+        let mut bell = self.store.doorbell();
         let mut first = true;
         loop {
             let this = self.clone();
@@ -289,7 +288,7 @@ impl Transmitter {
     /// The transmitter's loop: on each doorbell ring (or every second), pump every stream and
     /// push what is due. Runs for the life of the server.
     pub async fn run(self) {
-        let mut bell = doorbell::subscribe();
+        let mut bell = self.store.doorbell();
         loop {
             let this = self.clone();
             match actix_web::web::block(move || this.pump_all()).await {

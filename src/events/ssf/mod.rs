@@ -31,22 +31,29 @@ pub struct Transmitter {
     pub(crate) keys: Arc<KeyRing>,
     pub(crate) issuer: String,
     pub(crate) clock: SharedClock,
-    pub(crate) http: reqwest::Client,
+    /// Built on first use: loading the system's certificate roots costs tens of milliseconds.
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 impl Transmitter {
     pub fn new(store: Store, keys: Arc<KeyRing>, issuer: &str, clock: SharedClock) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
         Self {
             store,
             keys,
             issuer: issuer.trim_end_matches('/').to_string(),
             clock,
-            http,
+            http: Arc::default(),
         }
+    }
+
+    /// The HTTP client for push delivery.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// Transmitter metadata (`/.well-known/ssf-configuration`).

@@ -265,7 +265,7 @@ impl Transmitter {
                 last_error: None,
             };
             rows::enqueue(conn, &[queued])?;
-            crate::events::doorbell::ring();
+            self.store.ring();
             Ok(())
         })
     }
