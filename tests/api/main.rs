@@ -19,6 +19,7 @@ mod health;
 mod patch;
 mod projection;
 mod quirks;
+mod replicas;
 mod sorting;
 mod ssf;
 mod tenancy;
