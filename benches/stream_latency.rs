@@ -24,8 +24,10 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     support::on_each_backend(|backend, url| {
         let replicas: &[usize] = if backend == "postgres" { &[1, 2] } else { &[1] };
+        // One working directory per database: replicas share its token-key file.
+        let dir = tempfile::tempdir().expect("dir");
         for &count in replicas {
-            let latencies = runtime.block_on(measure(url, count, samples));
+            let latencies = runtime.block_on(measure(dir.path(), url, count, samples));
             report(backend, count, &latencies);
         }
     });
@@ -74,17 +76,18 @@ async fn replica(dir: &Path, database: &str) -> (tokio::process::Child, String) 
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if let Some(url) = line.strip_prefix("Scimitar is listening on ") {
+            // Keep reading: a closed stdout would make the server's next line fail.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
             return (child, url.trim().to_string());
         }
     }
     panic!("the replica did not start")
 }
 
-async fn measure(database: &str, replicas: usize, samples: usize) -> Vec<Duration> {
-    let dir = tempfile::tempdir().expect("dir");
-    let scim = cli(dir.path(), database, &["client", "create", "--name", "idp"]);
+async fn measure(dir: &Path, database: &str, replicas: usize, samples: usize) -> Vec<Duration> {
+    let scim = cli(dir, database, &["client", "create", "--name", "idp"]);
     let app = cli(
-        dir.path(),
+        dir,
         database,
         &["client", "create", "--name", "rs", "--kind", "app"],
     );
@@ -95,7 +98,7 @@ async fn measure(database: &str, replicas: usize, samples: usize) -> Vec<Duratio
     );
     let mut servers = Vec::new();
     for _ in 0..replicas {
-        servers.push(replica(dir.path(), database).await);
+        servers.push(replica(dir, database).await);
     }
     let writer = servers[0].1.clone();
     let reader = servers[replicas - 1].1.clone();
@@ -113,7 +116,7 @@ async fn measure(database: &str, replicas: usize, samples: usize) -> Vec<Duratio
             .post(format!("{writer}/scim/v2/Users"))
             .bearer_auth(&token)
             .header("content-type", "application/scim+json")
-            .body(json!({"userName": format!("user{i}@example.com")}).to_string())
+            .body(json!({"userName": format!("user{replicas}-{i}@example.com")}).to_string())
             .send()
             .await
             .expect("create")

@@ -304,7 +304,9 @@ impl KeyRing {
         match self.verify::<Value>(&token, "self-test+jwt", "self-test") {
             Some(verified) if verified == claims => Ok(()),
             _ => Err(AccessError::Keys(
-                "start-up self-test: a token signed now does not verify".into(),
+                "start-up self-test: a token signed now does not verify; every replica needs \
+                 the same token_key_file as the one that created the keys"
+                    .into(),
             )),
         }
     }

@@ -1,5 +1,6 @@
 //! The sweeper: marks sessions past their absolute or idle expiry as ended (with an audit
-//! record each), and purges sessions that ended longer ago than the retention period. The
+//! record each), purges sessions that ended longer ago than the retention period, and outbox
+//! events and delivered Security Event Tokens older than a week. The
 //! audit log keeps their story after the rows are gone. Introspection and refresh judge
 //! expiry themselves; the sweeper only makes the stored state and the log say so.
 
@@ -16,6 +17,8 @@ use crate::store::{StoreError, to_stored};
 /// only once it has passed, so such a use is never missed.
 pub const IDLE_GRACE: Duration = Duration::minutes(2);
 const BATCH: i64 = 500;
+/// How long outbox events and delivered Security Event Tokens are kept.
+pub const OUTBOX_RETENTION: Duration = Duration::days(7);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sweep {
@@ -24,6 +27,7 @@ pub struct Sweep {
     pub expired_idle: usize,
     pub sessions_purged: usize,
     pub revoked_tokens_purged: usize,
+    pub outbox_events_purged: usize,
 }
 
 pub fn sweep(service: &AccessService) -> Result<Sweep, StoreError> {
@@ -84,5 +88,12 @@ pub fn sweep(service: &AccessService) -> Result<Sweep, StoreError> {
         store.write(|conn| rows::purge(conn, to_stored(now - retention), to_stored(now)))?;
     report.sessions_purged = sessions;
     report.revoked_tokens_purged = tokens;
+    // Outbox events and delivered SETs are kept for a week: long enough for a resource server
+    // or receiver to catch up after an outage, short enough that the tables stay small.
+    let outbox_cutoff = to_stored(now - OUTBOX_RETENTION);
+    report.outbox_events_purged = store.write(|conn| {
+        crate::store::ssf::prune_delivered(conn, outbox_cutoff)?;
+        crate::store::outbox::prune(conn, outbox_cutoff)
+    })?;
     Ok(report)
 }

@@ -388,8 +388,11 @@ fn update(
             now,
             context.event(action, ResourceKind::Group, id, details, Some(personal)),
         )?;
-        watch.settle(conn, &cause, context.origin(), now)?;
+        let settled = watch.settle(conn, &cause, context.origin(), now)?;
         service.deprovisioning_steps(conn, tenant_id, removed.len(), &cause)?;
+        if !settled.sessions_ended.is_empty() {
+            service.deprovisioning_committed(context);
+        }
         let members = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, members))
     })?;
@@ -431,8 +434,11 @@ pub(super) fn delete(
                 Some(personal),
             ),
         )?;
-        watch.settle(conn, &cause, context.origin(), now)?;
+        let settled = watch.settle(conn, &cause, context.origin(), now)?;
         service.deprovisioning_steps(conn, tenant_id, removed.len(), &cause)?;
+        if !settled.sessions_ended.is_empty() {
+            service.deprovisioning_committed(context);
+        }
         Ok(())
     })
 }

@@ -98,6 +98,21 @@ impl ScimService {
         self
     }
 
+    /// Measures, once the write commits, the time from the request's arrival to the commit of
+    /// the revocations it caused.
+    pub(super) fn deprovisioning_committed(&self, context: &Context) {
+        if let Some(received) = context.request.received {
+            let tenant = context.tenant_id.to_string();
+            crate::store::after_commit(move || {
+                crate::metrics::observe(
+                    "scimitar_deprovisioning_latency_seconds",
+                    &[("tenant", &tenant)],
+                    received.elapsed().as_secs_f64(),
+                );
+            });
+        }
+    }
+
     /// Counts deprovisioning steps of a write, in its transaction; past the threshold, raises
     /// the burst flag there too.
     pub(super) fn deprovisioning_steps(

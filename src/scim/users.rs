@@ -307,16 +307,7 @@ fn deprovision(
     };
     outbox::publish(conn, tenant_id, vec![disabled], Some(cause), now)?;
     service.deprovisioning_steps(conn, tenant_id, 1, cause)?;
-    if let Some(received) = context.request.received {
-        let tenant = tenant_id.to_string();
-        crate::store::after_commit(move || {
-            crate::metrics::observe(
-                "scimitar_deprovisioning_latency_seconds",
-                &[("tenant", &tenant)],
-                received.elapsed().as_secs_f64(),
-            );
-        });
-    }
+    service.deprovisioning_committed(context);
     Ok(())
 }
 

@@ -289,3 +289,13 @@ pub fn failed(
         .execute(conn)?;
     Ok(())
 }
+
+/// Removes SETs delivered before `before`.
+pub fn prune_delivered(
+    conn: &mut AnyConnection,
+    before: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(ssf_queue::table)
+        .filter(ssf_queue::delivered.lt(before))
+        .execute(conn)?)
+}

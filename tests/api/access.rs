@@ -486,6 +486,7 @@ on_both_backends! {
         let sweep = scimitar::access::sweeper::sweep(&app.access).expect("sweep");
         // Bob's session is past both limits by now; the absolute one is reported.
         assert_eq!((sweep.expired_absolute, sweep.sessions_purged), (1, 1), "{sweep:?}");
+        assert_eq!(sweep.outbox_events_purged, 1, "the first expiry's event is past its week");
         let sweep = scimitar::access::sweeper::sweep(&app.access).expect("sweep");
         assert_eq!(sweep.sessions_purged, 0);
     }

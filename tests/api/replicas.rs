@@ -49,6 +49,8 @@ async fn replica(dir: &Path, database: &str) -> (tokio::process::Child, String) 
     })
     .await
     .expect("the replica starts");
+    // Keep reading: a closed stdout would make the server's next line fail.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, root)
 }
 
