@@ -260,23 +260,12 @@ pub fn map(
         source: by.source.to_string(),
         created: to_stored(now),
     };
-    let groups = rows::groups_matching(conn, tenant_id, &row.match_by, &row.match_key)?;
-    let members = members_of(conn, tenant_id, &groups)?;
-    let watch = RoleWatch::start(conn, tenant_id, members)?;
-    if !rows::insert(conn, &row)? {
+    let changed = change_rule(conn, &row, "role_mapping.create", by, now, |conn| {
+        rows::insert(conn, &row)
+    })?;
+    if !changed {
         return Ok(None);
     }
-    let details = json!({"rule": row.id, "match_by": row.match_by, "group": row.match_value, "role": row.role, "source": row.source, "groups_matched": groups});
-    let cause = record(
-        conn,
-        tenant_id,
-        "role_mapping.create",
-        &row.id,
-        details,
-        by,
-        now,
-    )?;
-    watch.settle(conn, &cause, by.origin(), now)?;
     Ok(Some(row.into()))
 }
 
@@ -292,20 +281,32 @@ pub fn unmap(
     let Some(row) = rows::get(conn, tenant_id, rule_id)? else {
         return Ok(false);
     };
+    change_rule(conn, &row, "role_mapping.delete", by, now, |conn| {
+        rows::delete(conn, tenant_id, rule_id)
+    })?;
+    Ok(true)
+}
+
+/// Adds or removes a rule (`change`, which returns whether it changed anything) between a
+/// role watch over the members of the groups it matches and its settlement, with the audit
+/// record that the cascade's records point to.
+fn change_rule(
+    conn: &mut AnyConnection,
+    row: &RoleMappingRow,
+    action: &'static str,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+    change: impl FnOnce(&mut AnyConnection) -> Result<bool, StoreError>,
+) -> Result<bool, AccessError> {
+    let tenant_id = &row.tenant_id;
     let groups = rows::groups_matching(conn, tenant_id, &row.match_by, &row.match_key)?;
     let members = members_of(conn, tenant_id, &groups)?;
     let watch = RoleWatch::start(conn, tenant_id, members)?;
-    rows::delete(conn, tenant_id, rule_id)?;
+    if !change(conn)? {
+        return Ok(false);
+    }
     let details = json!({"rule": row.id, "match_by": row.match_by, "group": row.match_value, "role": row.role, "source": row.source, "groups_matched": groups});
-    let cause = record(
-        conn,
-        tenant_id,
-        "role_mapping.delete",
-        &row.id,
-        details,
-        by,
-        now,
-    )?;
+    let cause = record(conn, tenant_id, action, &row.id, details, by, now)?;
     watch.settle(conn, &cause, by.origin(), now)?;
     Ok(true)
 }

@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use super::auth::FeedCaller;
 use super::{AppState, blocking, parse_body, scim_json};
+use crate::access::credentials::Caller;
+use crate::events::ssf::Transmitter;
 use crate::scim::ScimError;
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -44,14 +46,40 @@ async fn configuration(state: web::Data<AppState>) -> HttpResponse {
     json_ok(&state.ssf.configuration())
 }
 
+/// Runs a management call that takes a JSON body, off the async workers.
+async fn with_body<T: Send + 'static>(
+    caller: Caller,
+    state: web::Data<AppState>,
+    request: &HttpRequest,
+    body: &[u8],
+    call: impl FnOnce(&Transmitter, &Caller, &Value) -> Result<T, ScimError> + Send + 'static,
+) -> Result<T, ScimError> {
+    let body = parse_body(request, body)?;
+    blocking(move || call(&state.ssf, &caller, &body)).await
+}
+
+/// Runs a management call that names its stream in the query, off the async workers.
+async fn with_stream<T: Send + 'static>(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: &Query,
+    call: impl FnOnce(&Transmitter, &Caller, &str) -> Result<T, ScimError> + Send + 'static,
+) -> Result<T, ScimError> {
+    let id = stream_param(query)
+        .ok_or_else(|| ScimError::InvalidValue("`stream_id` is required".into()))?;
+    blocking(move || call(&state.ssf, &caller, &id)).await
+}
+
 async fn create(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    let created = blocking(move || state.ssf.create_stream(&caller, &body)).await?;
+    let created = with_body(caller, state, &request, &body, |ssf, caller, body| {
+        ssf.create_stream(caller, body)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -71,8 +99,10 @@ async fn update(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    let updated = blocking(move || state.ssf.update_stream(&caller, &body, false)).await?;
+    let updated = with_body(caller, state, &request, &body, |ssf, caller, body| {
+        ssf.update_stream(caller, body, false)
+    })
+    .await?;
     Ok(json_ok(&updated))
 }
 
@@ -82,8 +112,10 @@ async fn replace(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    let replaced = blocking(move || state.ssf.update_stream(&caller, &body, true)).await?;
+    let replaced = with_body(caller, state, &request, &body, |ssf, caller, body| {
+        ssf.update_stream(caller, body, true)
+    })
+    .await?;
     Ok(json_ok(&replaced))
 }
 
@@ -92,9 +124,10 @@ async fn delete(
     state: web::Data<AppState>,
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
-    let id = stream_param(&query)
-        .ok_or_else(|| ScimError::InvalidValue("`stream_id` is required".into()))?;
-    blocking(move || state.ssf.delete_stream(&caller, &id)).await?;
+    with_stream(caller, state, &query, |ssf, caller, id| {
+        ssf.delete_stream(caller, id)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -103,9 +136,10 @@ async fn status(
     state: web::Data<AppState>,
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
-    let id = stream_param(&query)
-        .ok_or_else(|| ScimError::InvalidValue("`stream_id` is required".into()))?;
-    let status = blocking(move || state.ssf.status(&caller, &id)).await?;
+    let status = with_stream(caller, state, &query, |ssf, caller, id| {
+        ssf.status(caller, id)
+    })
+    .await?;
     Ok(json_ok(&status))
 }
 
@@ -115,8 +149,10 @@ async fn set_status(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    let status = blocking(move || state.ssf.set_status(&caller, &body)).await?;
+    let status = with_body(caller, state, &request, &body, |ssf, caller, body| {
+        ssf.set_status(caller, body)
+    })
+    .await?;
     Ok(json_ok(&status))
 }
 
@@ -126,8 +162,10 @@ async fn add_subject(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    blocking(move || state.ssf.subject(&caller, &body, true)).await?;
+    with_body(caller, state, &request, &body, |ssf, caller, body| {
+        ssf.subject(caller, body, true)
+    })
+    .await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -137,8 +175,10 @@ async fn remove_subject(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    blocking(move || state.ssf.subject(&caller, &body, false)).await?;
+    with_body(caller, state, &request, &body, |ssf, caller, body| {
+        ssf.subject(caller, body, false)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -148,8 +188,10 @@ async fn verify(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
-    let body = parse_body(&request, &body)?;
-    blocking(move || state.ssf.verify(&caller, &body)).await?;
+    with_body(caller, state, &request, &body, |ssf, caller, body| {
+        ssf.verify(caller, body)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

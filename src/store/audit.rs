@@ -81,16 +81,7 @@ pub fn append_all(conn: &mut AnyConnection, rows: &[AuditRow]) -> Result<(), Sto
     let Some(last) = rows.last() else {
         return Ok(());
     };
-    // Several rows per statement: a cascade of thousands of records costs tens of round
-    // trips, not thousands (18 columns × 50 rows stays far below both backends' bind limits).
-    // Multi-row inserts need the concrete connection: `MultiBackend` cannot express them.
-    for chunk in rows.chunks(50) {
-        let insert = diesel::insert_into(audit_records::table).values(chunk);
-        match conn {
-            AnyConnection::Sqlite(c) => insert.execute(c)?,
-            AnyConnection::Postgres(c) => insert.execute(c)?,
-        };
-    }
+    super::insert_in_batches!(conn, audit_records::table, rows);
     diesel::update(audit_heads::table)
         .filter(audit_heads::tenant_id.eq(&last.tenant_id))
         .set((

@@ -371,5 +371,21 @@ fn lock_row(
     Ok(())
 }
 
+/// Inserts rows several to a statement (18 columns × 50 rows stays far below both backends'
+/// bind limits): a cascade of thousands of rows costs tens of round trips, not thousands.
+/// Multi-row inserts need the concrete connection, as `MultiBackend` cannot express them.
+macro_rules! insert_in_batches {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        for chunk in $rows.chunks(50) {
+            let insert = diesel::insert_into($table).values(chunk);
+            match &mut *$conn {
+                AnyConnection::Sqlite(c) => insert.execute(c)?,
+                AnyConnection::Postgres(c) => insert.execute(c)?,
+            };
+        }
+    };
+}
+pub(crate) use insert_in_batches;
+
 /// Upper bound on ids bound in one `IN (…)` list, under SQLite's and Postgres' parameter limits.
 const MAX_BOUND_IDS: usize = 500;

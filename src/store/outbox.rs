@@ -59,13 +59,7 @@ pub fn append_all(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), St
     let Some(last) = rows.last() else {
         return Ok(());
     };
-    for chunk in rows.chunks(50) {
-        let insert = diesel::insert_into(outbox::table).values(chunk);
-        match conn {
-            AnyConnection::Sqlite(c) => insert.execute(c)?,
-            AnyConnection::Postgres(c) => insert.execute(c)?,
-        };
-    }
+    super::insert_in_batches!(conn, outbox::table, rows);
     diesel::update(outbox_heads::table)
         .filter(outbox_heads::tenant_id.eq(&last.tenant_id))
         .set(outbox_heads::seq.eq(last.seq))

@@ -41,6 +41,23 @@ pub struct QueuedRow {
     pub last_error: Option<String>,
 }
 
+impl QueuedRow {
+    /// A SET waiting for its first delivery attempt, due at once.
+    pub fn new(stream_id: &str, jti: String, seq: i64, token: String, now: NaiveDateTime) -> Self {
+        Self {
+            stream_id: stream_id.to_string(),
+            jti,
+            seq,
+            token,
+            created: now,
+            attempts: 0,
+            next_attempt: now,
+            delivered: None,
+            last_error: None,
+        }
+    }
+}
+
 pub fn insert(conn: &mut AnyConnection, row: &StreamRow) -> Result<(), StoreError> {
     diesel::insert_into(ssf_streams::table)
         .values(row)
@@ -164,13 +181,7 @@ pub fn subjects_among(
 
 /// Queues signed events; a stream's cursor moves in the same transaction.
 pub fn enqueue(conn: &mut AnyConnection, rows: &[QueuedRow]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(50) {
-        let insert = diesel::insert_into(ssf_queue::table).values(chunk);
-        match conn {
-            AnyConnection::Sqlite(c) => insert.execute(c)?,
-            AnyConnection::Postgres(c) => insert.execute(c)?,
-        };
-    }
+    super::insert_in_batches!(conn, ssf_queue::table, rows);
     Ok(())
 }
 

@@ -105,17 +105,13 @@ impl Transmitter {
                 .keys
                 .sign(sets::SET_TYP, &claims, now)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            queue.push(QueuedRow {
-                stream_id: stream.id.clone(),
+            queue.push(QueuedRow::new(
+                &stream.id,
                 jti,
-                seq: event.seq,
+                event.seq,
                 token,
-                created: to_stored(now),
-                attempts: 0,
-                next_attempt: to_stored(now),
-                delivered: None,
-                last_error: None,
-            });
+                to_stored(now),
+            ));
         }
         rows::enqueue(conn, &queue)?;
         rows::update(conn, &stream)?;

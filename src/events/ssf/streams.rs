@@ -253,17 +253,7 @@ impl Transmitter {
                 .keys
                 .sign(sets::SET_TYP, &claims, now)
                 .map_err(|_| ScimError::Internal)?;
-            let queued = QueuedRow {
-                stream_id: stream.id.clone(),
-                jti,
-                seq: stream.cursor,
-                token,
-                created: to_stored(now),
-                attempts: 0,
-                next_attempt: to_stored(now),
-                delivered: None,
-                last_error: None,
-            };
+            let queued = QueuedRow::new(&stream.id, jti, stream.cursor, token, to_stored(now));
             rows::enqueue(conn, &[queued])?;
             self.store.ring();
             Ok(())
