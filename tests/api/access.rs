@@ -489,6 +489,11 @@ on_both_backends! {
         assert_eq!(sweep.outbox_events_purged, 1, "the first expiry's event is past its week");
         let sweep = scimitar::access::sweeper::sweep(&app.access).expect("sweep");
         assert_eq!(sweep.sessions_purged, 0);
+        let metrics = app.client.get(format!("{}/metrics", app.root)).send().await.expect("metrics").text().await.expect("text");
+        for reason in ["expired_idle", "expired_absolute"] {
+            let line = format!("scimitar_sessions_ended_total{{tenant=\"{}\",reason=\"{reason}\"}} 1", app.tenant_id);
+            assert!(metrics.contains(&line), "missing {line}");
+        }
     }
 }
 
