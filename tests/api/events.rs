@@ -314,3 +314,45 @@ async fn a_burst_of_deprovisioning_is_flagged_on_postgres() {
         a_burst_of_deprovisioning_is_flagged(app).await
     }
 }
+
+on_both_backends! {
+    async fn a_reader_never_sees_a_later_event_before_an_earlier_one_commits(app) {
+        use scimitar::events::outbox::{Effect, publish};
+        use scimitar::store::{StoreError, outbox};
+        let tenant = app.tenant_id.clone();
+        let base = app.store.read(|conn| outbox::head(conn, &tenant)).expect("head");
+        let effect = |user: &str| vec![Effect::UserEnabled { user_id: user.to_string() }];
+        let (published, wait_for_first) = std::sync::mpsc::channel();
+        let (store_a, tenant_a) = (app.store.clone(), tenant.clone());
+        // A publishes, then holds its transaction open; B publishes meanwhile.
+        let slow = std::thread::spawn(move || {
+            store_a.write(|conn| {
+                publish(conn, &tenant_a, effect("first"), None, chrono::Utc::now())?;
+                let _ = published.send(());
+                std::thread::sleep(Duration::from_millis(400));
+                Ok::<_, StoreError>(())
+            })
+        });
+        wait_for_first.recv().expect("A published");
+        let (store_b, tenant_b) = (app.store.clone(), tenant.clone());
+        let fast = std::thread::spawn(move || {
+            store_b.write(|conn| publish(conn, &tenant_b, effect("second"), None, chrono::Utc::now()))
+        });
+        let mut seen_any = false;
+        for _ in 0..100 {
+            let visible: Vec<i64> = app.store.read(|conn| outbox::after(conn, &tenant, base, 10)).expect("read").iter().map(|e| e.seq).collect();
+            let expected: Vec<i64> = (base + 1..=base + visible.len() as i64).collect();
+            assert_eq!(visible, expected, "a gap: a later event is visible before an earlier one");
+            seen_any |= !visible.is_empty();
+            if visible.len() == 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        slow.join().expect("A").expect("A commits");
+        fast.join().expect("B").expect("B commits");
+        assert!(seen_any);
+        let users: Vec<Option<String>> = app.store.read(|conn| outbox::after(conn, &tenant, base, 10)).expect("read").into_iter().map(|e| e.user_id).collect();
+        assert_eq!(users, vec![Some("first".to_string()), Some("second".to_string())], "numbered in commit order");
+    }
+}
