@@ -85,8 +85,17 @@ pub fn end_sessions(
     if live.is_empty() {
         return Ok(Vec::new());
     }
+    // Every writer takes the tenant's audit head before session rows, so a cascade and a
+    // refresh that ends the same session cannot deadlock.
+    crate::store::audit::lock_head(conn, tenant_id)?;
     let ids: Vec<String> = live.iter().map(|s| s.id.clone()).collect();
-    sessions::end(conn, &ids, to_stored(now), reason.as_str())?;
+    let ended: std::collections::BTreeSet<String> =
+        sessions::end(conn, &ids, to_stored(now), reason.as_str())?
+            .into_iter()
+            .collect();
+    // A session another transaction ended meanwhile is not ended (nor recorded) twice.
+    let live: Vec<&LiveSession> = live.iter().filter(|s| ended.contains(&s.id)).collect();
+    let ids: Vec<String> = live.iter().map(|s| s.id.clone()).collect();
     let events = live
         .iter()
         .map(|session| {

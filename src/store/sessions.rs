@@ -186,20 +186,23 @@ pub fn live_of_users(
     Ok(found)
 }
 
-/// Ends the sessions named (those still live); returns how many it ended.
+/// Ends the sessions named that are still live; returns the ids it ended.
 pub fn end(
     conn: &mut AnyConnection,
     ids: &[String],
     now: NaiveDateTime,
     reason: &str,
-) -> Result<usize, StoreError> {
-    let mut ended = 0;
+) -> Result<Vec<String>, StoreError> {
+    let mut ended = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(super::MAX_BOUND_IDS) {
-        ended += diesel::update(sessions::table)
-            .filter(sessions::id.eq_any(chunk))
-            .filter(sessions::ended.is_null())
-            .set((sessions::ended.eq(now), sessions::end_reason.eq(reason)))
-            .execute(conn)?;
+        ended.extend(
+            diesel::update(sessions::table)
+                .filter(sessions::id.eq_any(chunk))
+                .filter(sessions::ended.is_null())
+                .set((sessions::ended.eq(now), sessions::end_reason.eq(reason)))
+                .returning(sessions::id)
+                .get_results::<String>(conn)?,
+        );
     }
     Ok(ended)
 }
