@@ -316,15 +316,7 @@ fn roles_command(command: RolesCommand, store: &Store, clock: &dyn Clock) -> any
             let tenant_id = tenant_id(store, tenant.as_deref())?;
             let selector = GroupSelector::parse(&group)?;
             let created = store.write(|conn| {
-                let mut created = Vec::new();
-                for role in &granted {
-                    if let Some(mapping) =
-                        roles::map(conn, &tenant_id, &selector, role, by, clock.now())?
-                    {
-                        created.push(mapping);
-                    }
-                }
-                Ok::<_, access::AccessError>(created)
+                roles::map_all(conn, &tenant_id, &selector, &granted, by, clock.now())
             })?;
             println!("{}", serde_json::to_value(&created)?);
             eprintln!("{} mapping(s) created", created.len());

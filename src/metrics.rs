@@ -135,16 +135,6 @@ pub fn observe(name: &'static str, pairs: &[(&'static str, &str)], seconds: f64)
     histogram.sum += seconds;
 }
 
-/// A counter's current value (for tests and the flags' own bookkeeping).
-pub fn counter(name: &'static str, pairs: &[(&'static str, &str)]) -> f64 {
-    let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
-    registry
-        .counters
-        .get(&(name, labels(pairs)))
-        .copied()
-        .unwrap_or(0.0)
-}
-
 /// A gauge value read at scrape time.
 pub struct Gauge {
     pub name: &'static str,

@@ -160,20 +160,17 @@ pub struct RoleWatch {
 }
 
 impl RoleWatch {
-    /// Reads the roles of `users` as they are now, before the change.
+    /// Reads the roles of `users` under `rules` (the tenant's rules as they are now, before
+    /// the change).
     pub fn start(
         conn: &mut AnyConnection,
         tenant_id: &str,
+        rules: &RoleRules,
         users: Vec<String>,
     ) -> Result<Self, StoreError> {
-        let rules = if users.is_empty() {
-            RoleRules::default()
-        } else {
-            RoleRules::load(conn, tenant_id)?
-        };
         Ok(Self {
             tenant_id: tenant_id.to_string(),
-            before: roles_of_users(conn, tenant_id, &rules, &users)?,
+            before: roles_of_users(conn, tenant_id, rules, &users)?,
         })
     }
 

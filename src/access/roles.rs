@@ -269,6 +269,22 @@ pub fn map(
     Ok(Some(row.into()))
 }
 
+/// `map` for each of `roles`: the mappings created (rules that already existed are skipped).
+pub fn map_all(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    selector: &GroupSelector,
+    roles: &[String],
+    by: ChangedBy,
+    now: DateTime<Utc>,
+) -> Result<Vec<RoleMapping>, AccessError> {
+    let mut created = Vec::new();
+    for role in roles {
+        created.extend(map(conn, tenant_id, selector, role, by, now)?);
+    }
+    Ok(created)
+}
+
 /// Removes a rule; members who no longer hold its role lose the sessions carrying it.
 /// `false` when there is no such rule.
 pub fn unmap(
@@ -301,7 +317,8 @@ fn change_rule(
     let tenant_id = &row.tenant_id;
     let groups = rows::groups_matching(conn, tenant_id, &row.match_by, &row.match_key)?;
     let members = members_of(conn, tenant_id, &groups)?;
-    let watch = RoleWatch::start(conn, tenant_id, members)?;
+    let rules = RoleRules::load(conn, tenant_id)?;
+    let watch = RoleWatch::start(conn, tenant_id, &rules, members)?;
     if !change(conn)? {
         return Ok(false);
     }

@@ -2,7 +2,7 @@
 //! tenant (named in the file, resolved to ids here), the signing keys, and the role mappings
 //! of the file reconciled with the database at start.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use super::upstream::TrustedIssuer;
 use super::{AccessError, AccessService, AccessSettings};
 use crate::clock::SharedClock;
 use crate::config::{Config, PolicyConfig, TrustedIssuerConfig};
+use crate::store::roles::RoleMappingRow;
 use crate::store::{Store, tenants};
 
 /// Builds the token service for `serve`: settings, keys (created on first start, checked by a
@@ -138,48 +139,37 @@ pub fn sync_role_mappings(
         request: None,
         source: "config",
     };
-    let known: Vec<String> = store
-        .read(tenants::list)?
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
-    for name in known {
+    for tenant in store.read(tenants::list)? {
         let wanted = config
             .tenants
-            .get(&name)
+            .get(&tenant.name)
             .map(|t| t.role_mappings.clone())
             .unwrap_or_default();
-        let tenant_id = tenant_id(store, &name)?;
-        let mut desired = BTreeSet::new();
+        // Each (group selector, role) the file asks for.
+        let mut desired: Vec<(GroupSelector, String)> = Vec::new();
         for mapping in &wanted {
             let selector = GroupSelector::parse(&mapping.group)?;
             for role in &mapping.roles {
                 roles::check_role_name(role)?;
-                desired.insert((
-                    selector.by.as_str().to_string(),
-                    selector.value.clone(),
-                    role.clone(),
-                ));
+                desired.push((selector.clone(), role.clone()));
             }
         }
+        let matches = |row: &RoleMappingRow, (selector, role): &(GroupSelector, String)| {
+            row.match_by == selector.by.as_str()
+                && row.match_value == selector.value
+                && &row.role == role
+        };
+        let tenant_id = tenant.id;
         store.write(|conn| {
             let existing = crate::store::roles::list(conn, &tenant_id)?;
             for row in existing.iter().filter(|r| r.source == "config") {
-                if !desired.contains(&(
-                    row.match_by.clone(),
-                    row.match_value.clone(),
-                    row.role.clone(),
-                )) {
+                if !desired.iter().any(|wanted| matches(row, wanted)) {
                     roles::unmap(conn, &tenant_id, &row.id, by, now)?;
                 }
             }
-            for (match_by, value, role) in &desired {
-                let present = existing
-                    .iter()
-                    .any(|r| &r.match_by == match_by && &r.match_value == value && &r.role == role);
-                if !present {
-                    let selector = GroupSelector::parse(&format!("{match_by}:{value}"))?;
-                    roles::map(conn, &tenant_id, &selector, role, by, now)?;
+            for wanted in &desired {
+                if !existing.iter().any(|row| matches(row, wanted)) {
+                    roles::map(conn, &tenant_id, &wanted.0, &wanted.1, by, now)?;
                 }
             }
             Ok::<_, AccessError>(())

@@ -9,7 +9,6 @@ use tracing_actix_web::RequestId;
 
 use super::auth::AdminCaller;
 use super::{AppState, blocking, parse_body, scim_json};
-use crate::access::AccessError;
 use crate::access::credentials::Caller;
 use crate::access::roles::{self, ChangedBy, GroupSelector, RoleMapping};
 use crate::audit::reading;
@@ -169,17 +168,7 @@ async fn create_mappings(
             source: "api",
         };
         store
-            .write(|conn| {
-                let mut created = Vec::new();
-                for role in &granted {
-                    if let Some(mapping) =
-                        roles::map(conn, &caller.tenant_id, &selector, role, by, now)?
-                    {
-                        created.push(mapping);
-                    }
-                }
-                Ok::<_, AccessError>(created)
-            })
+            .write(|conn| roles::map_all(conn, &caller.tenant_id, &selector, &granted, by, now))
             .map_err(ScimError::from)
     })
     .await?;

@@ -415,7 +415,7 @@ pub(super) fn delete(
         let removed = rows::member_ids(conn, tenant_id, id)?;
         let rules = RoleRules::load(conn, tenant_id)?;
         let watch = if rules.grants_any(&keys_of(&current)) {
-            RoleWatch::start(conn, tenant_id, removed.clone())?
+            RoleWatch::start(conn, tenant_id, &rules, removed.clone())?
         } else {
             RoleWatch::none(tenant_id)
         };
@@ -483,7 +483,7 @@ fn watch_roles(
         users.sort();
         users.dedup();
     }
-    RoleWatch::start(conn, tenant_id, users)
+    RoleWatch::start(conn, tenant_id, &rules, users)
 }
 
 /// The attributes a group filter finds through an indexed column: name, sub-attribute,

@@ -227,34 +227,14 @@ pub fn mark_delivered(
     Ok(done)
 }
 
-/// Whether any event of a `method` stream is due at `now` (a read, before claiming).
-pub fn any_due(
+/// Events of enabled `method` streams due at `now`, oldest first, at most `limit` (a read).
+pub fn due(
     conn: &mut AnyConnection,
     method: &str,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
-    let due: i64 = ssf_queue::table
-        .inner_join(ssf_streams::table)
-        .filter(ssf_queue::delivered.is_null())
-        .filter(ssf_queue::next_attempt.le(now))
-        .filter(ssf_streams::delivery_method.eq(method))
-        .filter(ssf_streams::status.eq("enabled"))
-        .count()
-        .get_result(conn)?;
-    Ok(due > 0)
-}
-
-/// Events of `method` streams due at `now`, oldest first, each claimed by moving its next
-/// attempt to `lease_until`: the update re-checks that it is still due, so of two replicas
-/// claiming at once (Postgres re-reads a row another transaction updated), only one gets it.
-pub fn claim_due(
-    conn: &mut AnyConnection,
-    method: &str,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<(QueuedRow, StreamRow)>, StoreError> {
-    let due: Vec<(QueuedRow, StreamRow)> = ssf_queue::table
+    Ok(ssf_queue::table
         .inner_join(ssf_streams::table)
         .filter(ssf_queue::delivered.is_null())
         .filter(ssf_queue::next_attempt.le(now))
@@ -263,7 +243,20 @@ pub fn claim_due(
         .order(ssf_queue::seq.asc())
         .limit(limit)
         .select((QueuedRow::as_select(), StreamRow::as_select()))
-        .load(conn)?;
+        .load(conn)?)
+}
+
+/// The events `due` finds, each claimed by moving its next attempt to `lease_until`: the
+/// update re-checks that it is still due, so of two replicas claiming at once (Postgres
+/// re-reads a row another transaction updated), only one gets it.
+pub fn claim_due(
+    conn: &mut AnyConnection,
+    method: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<(QueuedRow, StreamRow)>, StoreError> {
+    let due = due(conn, method, now, limit)?;
     let mut claimed = Vec::with_capacity(due.len());
     for (queued, stream) in due {
         let updated = diesel::update(ssf_queue::table)
