@@ -422,10 +422,14 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         clock.clone(),
     );
     let state = AppState {
-        scim: ScimService::new(store.clone(), registry, clock.clone(), limits).with_burst_limit(
-            config.burst_threshold,
-            chrono::Duration::minutes(config.burst_window_minutes as i64),
-        ),
+        scim: ScimService::new(store.clone(), registry, clock.clone(), limits)
+            .with_burst_limit(
+                config.burst_threshold,
+                chrono::Duration::minutes(config.burst_window_minutes as i64),
+            )
+            .with_reactivation_alert(chrono::Duration::minutes(
+                config.reactivation_alert_minutes as i64,
+            )),
         store,
         clock,
         public_url: config.public_url.clone(),

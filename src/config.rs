@@ -69,6 +69,9 @@ pub struct Config {
     /// beyond which a `deprovisioning_burst` flag is raised; 0 turns the check off.
     pub burst_threshold: usize,
     pub burst_window_minutes: u64,
+    /// A deactivated user switched back on within this many minutes of the deactivation
+    /// raises a `quick_reactivation` flag (the reactivation is applied); 0 turns it off.
+    pub reactivation_alert_minutes: u64,
     /// Per-tenant access settings, by tenant name: `[tenants.NAME]`.
     pub tenants: BTreeMap<String, TenantConfig>,
 }
@@ -166,6 +169,7 @@ impl Default for Config {
             sweep_seconds: 60,
             burst_threshold: 100,
             burst_window_minutes: 5,
+            reactivation_alert_minutes: 60,
             tenants: BTreeMap::new(),
         }
     }
@@ -182,7 +186,7 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 23] = [
+const ENV_KEYS: [&str; 24] = [
     "bind",
     "database_url",
     "public_url",
@@ -206,6 +210,7 @@ const ENV_KEYS: [&str; 23] = [
     "sweep_seconds",
     "burst_threshold",
     "burst_window_minutes",
+    "reactivation_alert_minutes",
 ];
 
 impl Config {

@@ -24,6 +24,9 @@ pub enum FlagKind {
     /// More deactivations and membership removals in a tenant than the configured threshold
     /// within the window: a misconfigured IdP can deprovision a whole company.
     DeprovisioningBurst,
+    /// A deactivated user switched back on soon after the deactivation: possibly a stale
+    /// write replayed by the identity provider. Applied (RFC 7644), but worth a look.
+    QuickReactivation,
 }
 
 impl FlagKind {
@@ -33,13 +36,16 @@ impl FlagKind {
             FlagKind::RefreshTokenReuse => "refresh_token_reuse",
             FlagKind::TokenForInactiveUser => "token_for_inactive_user",
             FlagKind::DeprovisioningBurst => "deprovisioning_burst",
+            FlagKind::QuickReactivation => "quick_reactivation",
         }
     }
 
     pub fn severity(self) -> &'static str {
         match self {
             FlagKind::RevokedTokenPresented => "medium",
-            FlagKind::RefreshTokenReuse | FlagKind::TokenForInactiveUser => "high",
+            FlagKind::RefreshTokenReuse
+            | FlagKind::TokenForInactiveUser
+            | FlagKind::QuickReactivation => "high",
             FlagKind::DeprovisioningBurst => "critical",
         }
     }

@@ -65,6 +65,9 @@ impl<'a> Context<'a> {
     }
 }
 
+/// Default of `reactivation_alert_minutes`.
+pub const DEFAULT_REACTIVATION_ALERT_MINUTES: i64 = 60;
+
 #[derive(Clone)]
 pub struct ScimService {
     pub(super) store: Store,
@@ -73,6 +76,8 @@ pub struct ScimService {
     limits: PageLimits,
     /// Deactivations and membership removals per tenant, for the burst flag.
     burst: Arc<BurstWatch>,
+    /// A reactivation within this long of the deactivation raises a flag; zero turns it off.
+    pub(super) reactivation_alert: chrono::Duration,
 }
 
 impl ScimService {
@@ -88,7 +93,14 @@ impl ScimService {
             clock,
             limits,
             burst: Arc::default(),
+            reactivation_alert: chrono::Duration::minutes(DEFAULT_REACTIVATION_ALERT_MINUTES),
         }
+    }
+
+    /// Flags a reactivation that comes within `window` of the user's deactivation.
+    pub fn with_reactivation_alert(mut self, window: chrono::Duration) -> Self {
+        self.reactivation_alert = window;
+        self
     }
 
     /// Flags a deprovisioning burst past `threshold` steps (deactivations and membership

@@ -13,7 +13,9 @@ use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response, related_of};
 use crate::access::cascade::{EndReason, end_user_sessions};
 use crate::audit;
+use crate::events::flags::{self, FlagKind};
 use crate::events::outbox::{self, Effect};
+use crate::store::audit::{self as audit_rows, AuditQuery};
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
@@ -127,10 +129,14 @@ pub(super) fn replace(
         body,
         context.quirks,
     )?;
-    let change = Change::of(service, normalized)?;
-    update(service, context, "user.replace", id, precondition, |_| {
-        Ok(change)
-    })
+    update(
+        service,
+        context,
+        "user.replace",
+        id,
+        precondition,
+        |current| Change::of(service, normalized, current),
+    )
 }
 
 pub(super) fn patch(
@@ -154,6 +160,7 @@ pub(super) fn patch(
             Change::of(
                 service,
                 normalize(schema, &Value::Object(document), context.quirks)?,
+                current,
             )
         },
     )
@@ -168,7 +175,19 @@ struct Change {
 }
 
 impl Change {
-    fn of(service: &ScimService, normalized: Normalized) -> Result<Self, ScimError> {
+    /// `current` is the stored user the change applies to. A deactivated user stays
+    /// deactivated unless the new state says `active: true` explicitly: a PUT that leaves
+    /// `active` out, or a PATCH that removes it, must not restore access by omission.
+    fn of(
+        service: &ScimService,
+        mut normalized: Normalized,
+        current: &UserRow,
+    ) -> Result<Self, ScimError> {
+        if !current.active && !normalized.attributes.contains_key("active") {
+            normalized
+                .attributes
+                .insert("active".into(), Value::Bool(false));
+        }
         let columns = Columns::from_attributes(
             service.registry.resource(ResourceKind::User),
             normalized.attributes.clone(),
@@ -215,13 +234,34 @@ fn update(
             .ok_or_else(|| not_found(id))?;
         let diff = audit::diff(&before, &change.attributes);
         let mut details = json!({"changed": diff.changed, "password_changed": change.password_set});
+        let now = service.clock.now();
         if current.active != row.active {
             details["active"] = json!({"from": current.active, "to": row.active});
         }
+        let quick = if !current.active && row.active {
+            quick_reactivation(service, conn, tenant_id, id, now)?
+        } else {
+            None
+        };
+        if let Some(seconds) = quick {
+            details["reactivation"] =
+                json!({"severity": "high", "seconds_after_deactivation": seconds});
+        }
         let personal = json!({"before": diff.before, "after": diff.after});
         let event = context.event(action, ResourceKind::User, id, details, Some(personal));
-        let now = service.clock.now();
         let cause = audit::record(conn, tenant_id, now, event)?;
+        if let Some(seconds) = quick {
+            let details =
+                json!({"user_id": id, "seconds_after_deactivation": seconds, "cause": cause});
+            flags::raise(
+                conn,
+                tenant_id,
+                FlagKind::QuickReactivation,
+                id,
+                details,
+                now,
+            )?;
+        }
         // Deactivation ends every session in this transaction; reactivation revives none.
         if current.active && !row.active {
             let reason = EndReason::UserDeactivated;
@@ -274,6 +314,36 @@ pub(super) fn delete(
         }
         Ok(())
     })
+}
+
+/// Seconds since this user's deactivation, if it lies within the reactivation-alert window:
+/// a deactivation undone that soon may be a stale PUT replayed by the identity provider.
+fn quick_reactivation(
+    service: &ScimService,
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let window = service.reactivation_alert;
+    if window <= chrono::Duration::zero() {
+        return Ok(None);
+    }
+    let query = AuditQuery {
+        since: Some(to_stored(now - window)),
+        action: Some("user.*".into()),
+        resource_id: Some(id.to_string()),
+        newest_first: true,
+        limit: 100,
+        ..Default::default()
+    };
+    let deactivated = audit_rows::query(conn, tenant_id, &query)?
+        .into_iter()
+        .find(|record| {
+            serde_json::from_str::<Value>(&record.details)
+                .is_ok_and(|details| details["active"]["to"] == Value::Bool(false))
+        });
+    Ok(deactivated.map(|record| (now - from_stored(record.occurred)).num_seconds()))
 }
 
 fn not_found(id: &str) -> ScimError {

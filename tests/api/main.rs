@@ -15,6 +15,7 @@ mod events;
 mod filters;
 mod fixtures;
 mod groups;
+mod hardening;
 mod health;
 mod patch;
 mod projection;
