@@ -148,6 +148,16 @@ enum AuditCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Erase the personal data (names, addresses) of every record about one resource, on a
+    /// data-subject request; the erasure is itself recorded, and `verify` reports it
+    Erase {
+        /// The SCIM id of the user or group
+        #[arg(long)]
+        resource: String,
+        /// Tenant name or id [default: the default tenant]
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Retention: remove records older than --before, up to the newest checkpoint covering them
     Prune {
         /// RFC 3339 time
@@ -691,6 +701,11 @@ fn audit_command(
             )?;
             println!("{}", serde_json::to_string(&signed)?);
         }
+        AuditCommand::Erase { resource, tenant } => {
+            let tenant = tenant.unwrap_or_else(default_tenant);
+            let seqs = audit::erase(store, &tenant, &resource, None, clock.now())?;
+            println!("{}", serde_json::json!({"erased_records": seqs}));
+        }
         AuditCommand::Prune { before, tenant } => {
             let before = chrono::DateTime::parse_from_rfc3339(&before)
                 .map_err(|_| anyhow::anyhow!("--before takes an RFC 3339 time"))?;
@@ -722,7 +737,7 @@ fn audit_command(
             }
             match checkpoint::check(store, &exported, &key.verifying_key())? {
                 CheckpointCheck::Holds => println!(
-                    "checkpoint at record {} holds, head {}",
+                    "checkpoint at record {} holds, head {}; the chain verifies from its anchor to its head",
                     exported.seq, exported.hash
                 ),
                 CheckpointCheck::Fails(reason) => {
@@ -741,8 +756,16 @@ fn audit_command(
             let mut broken = 0;
             for tenant in tenants {
                 match audit::verify(store, &tenant)? {
-                    Verification::Intact { records, head } => {
-                        println!("{tenant}: intact, {records} records, head {head}");
+                    Verification::Intact {
+                        records,
+                        head,
+                        erased,
+                    } => {
+                        let erasures = match erased {
+                            0 => String::new(),
+                            n => format!(", personal data of {n} records erased (recorded)"),
+                        };
+                        println!("{tenant}: intact, {records} records, head {head}{erasures}");
                     }
                     Verification::Broken { seq, reason } => {
                         broken += 1;

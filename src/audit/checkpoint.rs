@@ -13,8 +13,9 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::AuditError;
+use super::verify::{Verification, walk};
 use crate::store::audit::{self as rows, CheckpointRow};
-use crate::store::{Store, StoreError, from_stored, tenants, to_stored};
+use crate::store::{Store, from_stored, tenants, to_stored};
 
 /// A checkpoint as exported: everything needed to check it, key included.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,13 +130,15 @@ fn to_export(row: &CheckpointRow) -> Checkpoint {
 }
 
 /// Whether `checkpoint` is signed by `trusted` (the server's key as the auditor knows it) and
-/// still matches the chain: the record at its sequence number has its hash, or the records
-/// behind it were pruned under this very checkpoint.
+/// the chain still holds it: every record from the chain's trust anchor (the genesis, or the
+/// signed checkpoint pruned records end at) to the head verifies, the log reaches the
+/// checkpoint's record, and that record has the signed hash. So an edit, removal, reordering
+/// or truncation anywhere in the chain fails the check, even with the head rewound.
 pub fn check(
     store: &Store,
     checkpoint: &Checkpoint,
     trusted: &VerifyingKey,
-) -> Result<CheckpointCheck, StoreError> {
+) -> Result<CheckpointCheck, AuditError> {
     let signature = URL_SAFE_NO_PAD
         .decode(&checkpoint.signature)
         .ok()
@@ -152,30 +155,50 @@ pub fn check(
             "the signature does not verify with the trusted key".into(),
         ));
     }
-    if checkpoint.seq == 0 {
-        return Ok(CheckpointCheck::Holds);
+    let walk = walk(
+        store,
+        &checkpoint.tenant,
+        Some(trusted),
+        Some(checkpoint.seq),
+    )?;
+    let end = match walk.verification {
+        Verification::Broken { seq, reason } => {
+            return Ok(CheckpointCheck::Fails(format!(
+                "the chain is broken at record {seq}: {reason}"
+            )));
+        }
+        Verification::Intact { records, .. } => records,
+    };
+    if checkpoint.seq > end {
+        return Ok(CheckpointCheck::Fails(format!(
+            "the log ends at record {end} but this checkpoint signed record {}: records were cut from the end",
+            checkpoint.seq
+        )));
     }
-    let record = store.read(|conn| rows::at_seq(conn, &checkpoint.tenant, checkpoint.seq))?;
-    match record {
-        Some(record) if record.hash == checkpoint.hash => Ok(CheckpointCheck::Holds),
+    match walk.at_mark {
+        Some(hash) if hash == checkpoint.hash => Ok(CheckpointCheck::Holds),
         Some(_) => Ok(CheckpointCheck::Fails(format!(
             "the chain's record {} no longer has the hash this checkpoint signed: history was rewritten",
             checkpoint.seq
         ))),
-        None => {
-            let stored = store.read(|conn| {
-                rows::latest_checkpoint(conn, &checkpoint.tenant, Some(checkpoint.seq))
-            })?;
-            if stored.is_some_and(|s| s.seq == checkpoint.seq && s.hash == checkpoint.hash) {
-                Ok(CheckpointCheck::Holds)
-            } else {
-                Ok(CheckpointCheck::Fails(format!(
-                    "record {} is missing",
-                    checkpoint.seq
-                )))
-            }
-        }
+        // The genesis, or records pruned under a later checkpoint whose signature held.
+        None if checkpoint.seq == 0 || checkpoint.seq < walk.anchor => Ok(CheckpointCheck::Holds),
+        None => Ok(CheckpointCheck::Fails(format!(
+            "record {} is missing",
+            checkpoint.seq
+        ))),
     }
+}
+
+/// Whether a stored checkpoint's signature holds under `trusted`.
+pub(super) fn signature_holds(row: &CheckpointRow, trusted: &VerifyingKey) -> bool {
+    let created = from_stored(row.created).to_rfc3339_opts(SecondsFormat::Micros, true);
+    let message = signed_message(&row.tenant_id, row.seq, &row.hash, &created);
+    URL_SAFE_NO_PAD
+        .decode(&row.signature)
+        .ok()
+        .and_then(|bytes| Signature::from_slice(&bytes).ok())
+        .is_some_and(|signature| trusted.verify(&message, &signature).is_ok())
 }
 
 /// Retention: removes a tenant's records older than `before`, but only up to the newest

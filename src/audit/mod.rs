@@ -3,19 +3,23 @@
 //! does. Records of a tenant form a hash chain with gapless sequence numbers: editing,
 //! deleting or reordering a record breaks the chain, and `verify` says where.
 //!
-//! Personal data (names, e-mail addresses) goes in `personal`, which is outside the hash, so
-//! it can be erased without breaking verification; `details` (hashed) holds what changed
-//! without personal values: attribute names, ids, flags.
+//! Personal data (names, e-mail addresses) goes in `personal`, outside the hash, so it can be
+//! erased; the hashed part commits to it through a salted digest, so an edit is detected and
+//! an erasure (`erase`, itself recorded) is reported by `verify` as such. `details` (hashed)
+//! holds what changed without personal values: attribute names, ids, flags.
 
 pub mod checkpoint;
 pub mod reading;
+mod verify;
+
+pub use verify::{Verification, verify};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::hashing::sha256_hex;
-use crate::store::audit::{self as rows, AuditRow, GENESIS_HASH};
+use crate::store::audit::{self as rows, AuditRow};
 use crate::store::{AnyConnection, Store, StoreError, tenants, to_stored};
 
 /// Who caused an event: a credential.
@@ -111,10 +115,19 @@ pub fn record_all(
             outcome: event.outcome.to_string(),
             cause: event.cause,
             details: event.details.to_string(),
-            personal: event.personal.map(|p| p.to_string()),
+            personal: None,
+            personal_salt: None,
+            personal_digest: None,
             prev_hash: head.hash,
             hash: String::new(),
         };
+        if let Some(personal) = event.personal {
+            let personal = personal.to_string();
+            let salt = uuid::Uuid::new_v4().simple().to_string();
+            row.personal_digest = Some(personal_digest(&salt, &personal));
+            row.personal_salt = Some(salt);
+            row.personal = Some(personal);
+        }
         row.hash = hash(&row);
         head = rows::Head {
             seq: row.seq,
@@ -126,7 +139,43 @@ pub fn record_all(
     Ok(appended.into_iter().map(|row| row.id).collect())
 }
 
-/// The hashed form of a record: every column but `personal` and `hash`, in a fixed order.
+/// The commitment to a record's personal data: salted, so that once data and salt are erased
+/// the digest cannot be matched against guessed names or addresses.
+pub fn personal_digest(salt: &str, personal: &str) -> String {
+    sha256_hex(format!("{salt}\n{personal}").as_bytes())
+}
+
+/// Erases the personal data of every record of a tenant about one resource (a user's names
+/// and addresses, on request), and records the erasure with the sequence numbers it covered,
+/// so that `verify` tells an erasure from tampering. Returns those sequence numbers.
+pub fn erase(
+    store: &Store,
+    tenant: &str,
+    resource_id: &str,
+    actor: Option<&Actor>,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, AuditError> {
+    let tenant_id = store
+        .read(|conn| tenants::find(conn, tenant))?
+        .ok_or_else(|| AuditError::UnknownTenant(tenant.to_string()))?
+        .id;
+    store.write(|conn| {
+        let seqs = rows::erase_personal(conn, &tenant_id, resource_id)?;
+        let event = Event {
+            actor,
+            resource_id: Some(resource_id.to_string()),
+            ..Event::new(
+                "audit.erase",
+                serde_json::json!({"resource_id": resource_id, "seqs": seqs}),
+            )
+        };
+        record(conn, &tenant_id, now, event)?;
+        Ok::<_, AuditError>(seqs)
+    })
+}
+
+/// The hashed form of a record: every column but `personal`, its salt and `hash`, in a fixed
+/// order. Records written before personal data had a digest hash without the field.
 #[derive(Serialize)]
 struct Canonical<'a> {
     id: &'a str,
@@ -145,6 +194,8 @@ struct Canonical<'a> {
     cause: Option<&'a str>,
     details: &'a str,
     prev_hash: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    personal_digest: Option<&'a str>,
 }
 
 /// SHA-256 over the canonical form, which includes the previous record's hash.
@@ -169,16 +220,10 @@ pub fn hash(row: &AuditRow) -> String {
         cause: row.cause.as_deref(),
         details: &row.details,
         prev_hash: &row.prev_hash,
+        personal_digest: row.personal_digest.as_deref(),
     };
     // Serializing a struct of strings and integers cannot fail.
     sha256_hex(&serde_json::to_vec(&canonical).unwrap_or_default())
-}
-
-/// The outcome of walking a tenant's chain.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verification {
-    Intact { records: i64, head: String },
-    Broken { seq: i64, reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,83 +236,6 @@ pub enum AuditError {
     NoCheckpoint,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Walks the chain of a tenant (by id or name) and reports the first broken, missing or
-/// reordered record, or the number of records and the head hash.
-pub fn verify(store: &Store, tenant: &str) -> Result<Verification, AuditError> {
-    const BATCH: i64 = 1000;
-    let tenant_id = store
-        .read(|conn| tenants::find(conn, tenant))?
-        .ok_or_else(|| AuditError::UnknownTenant(tenant.to_string()))?
-        .id;
-    let (mut seq, mut previous) = (0_i64, GENESIS_HASH.to_string());
-    // Records pruned under retention: the chain continues from the checkpoint they ended at.
-    let first = store.read(|conn| rows::chain(conn, &tenant_id, 0, 1))?;
-    if let Some(first) = first.first().filter(|r| r.seq > 1) {
-        let checkpoint =
-            store.read(|conn| rows::latest_checkpoint(conn, &tenant_id, Some(first.seq - 1)))?;
-        match checkpoint {
-            Some(c) if c.seq == first.seq - 1 && c.hash == first.prev_hash => {
-                (seq, previous) = (c.seq, c.hash)
-            }
-            _ => {
-                return Ok(Verification::Broken {
-                    seq: 1,
-                    reason: format!(
-                        "records 1 to {} are missing and no checkpoint covers them",
-                        first.seq - 1
-                    ),
-                });
-            }
-        }
-    }
-    loop {
-        let batch = store.read(|conn| rows::chain(conn, &tenant_id, seq, BATCH))?;
-        for row in &batch {
-            let broken = |reason: String| {
-                Ok(Verification::Broken {
-                    seq: row.seq,
-                    reason,
-                })
-            };
-            if row.seq != seq + 1 {
-                return broken(format!(
-                    "expected record {} next, found {}: records are missing",
-                    seq + 1,
-                    row.seq
-                ));
-            }
-            if row.prev_hash != previous {
-                return broken(
-                    "does not follow the record before it: records were removed or reordered"
-                        .into(),
-                );
-            }
-            if hash(row) != row.hash {
-                return broken("its content does not match its hash: the record was edited".into());
-            }
-            seq = row.seq;
-            previous = row.hash.clone();
-        }
-        if (batch.len() as i64) < BATCH {
-            break;
-        }
-    }
-    let head = store.read(|conn| rows::head(conn, &tenant_id))?;
-    match head {
-        Some(head) if head.seq != seq || head.hash != previous => Ok(Verification::Broken {
-            seq: seq + 1,
-            reason: format!(
-                "the chain head is at record {} but the log ends at {seq}: records are missing",
-                head.seq
-            ),
-        }),
-        _ => Ok(Verification::Intact {
-            records: seq,
-            head: previous,
-        }),
-    }
 }
 
 /// The top-level attributes that differ between two versions of a resource, with their
@@ -311,6 +279,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::audit::GENESIS_HASH;
 
     #[test]
     fn the_diff_names_added_removed_and_changed_attributes_only() {
@@ -350,6 +319,8 @@ mod tests {
             cause: None,
             details: "{}".into(),
             personal: Some("{\"userName\":\"alice\"}".into()),
+            personal_salt: Some("salt".into()),
+            personal_digest: Some(personal_digest("salt", "{\"userName\":\"alice\"}")),
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),
         };
@@ -382,6 +353,10 @@ mod tests {
             },
             AuditRow {
                 actor_id: None,
+                ..row.clone()
+            },
+            AuditRow {
+                personal_digest: Some(personal_digest("salt", "{\"userName\":\"mallory\"}")),
                 ..row.clone()
             },
         ] {

@@ -1,5 +1,6 @@
-//! Audit records and the per-tenant head of their hash chain. There is no update or delete
-//! of records here, by design: the log is append-only.
+//! Audit records and the per-tenant head of their hash chain. The log is append-only: the
+//! only changes to a stored record are retention (pruning behind a signed checkpoint) and the
+//! erasure of its personal data, each recorded in the chain itself.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -30,6 +31,10 @@ pub struct AuditRow {
     pub cause: Option<String>,
     pub details: String,
     pub personal: Option<String>,
+    /// Random salt of `personal_digest`; erased with `personal`.
+    pub personal_salt: Option<String>,
+    /// Commits to `personal` inside the hashed part of the record.
+    pub personal_digest: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -261,4 +266,29 @@ pub fn prune_through(
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::seq.le(through_seq))
         .execute(conn)?)
+}
+
+/// Erases the personal data of a tenant's records about `resource_id` (data and salt; the
+/// digest stays in the chain), in the caller's transaction. Returns the sequence numbers of
+/// the records erased, for the erasure's own record.
+pub fn erase_personal(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    resource_id: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let about = audit_records::table
+        .filter(audit_records::tenant_id.eq(tenant_id))
+        .filter(audit_records::resource_id.eq(resource_id))
+        .filter(audit_records::personal.is_not_null());
+    let seqs: Vec<i64> = about
+        .select(audit_records::seq)
+        .order(audit_records::seq.asc())
+        .load(conn)?;
+    diesel::update(about)
+        .set((
+            audit_records::personal.eq(None::<String>),
+            audit_records::personal_salt.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(seqs)
 }

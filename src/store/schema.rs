@@ -92,6 +92,8 @@ diesel::table! {
         cause -> Nullable<Text>,
         details -> Text,
         personal -> Nullable<Text>,
+        personal_salt -> Nullable<Text>,
+        personal_digest -> Nullable<Text>,
         prev_hash -> Text,
         hash -> Text,
     }

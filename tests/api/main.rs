@@ -5,6 +5,7 @@ mod helpers;
 
 mod access;
 mod audit;
+mod audit_proof;
 mod auth;
 mod bulk;
 mod cli;

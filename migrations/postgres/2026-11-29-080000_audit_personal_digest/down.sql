@@ -1,0 +1,2 @@
+ALTER TABLE audit_records DROP COLUMN personal_digest;
+ALTER TABLE audit_records DROP COLUMN personal_salt;
