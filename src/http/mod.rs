@@ -68,6 +68,7 @@ pub fn server(
             .app_data(web::PayloadConfig::new(max_body_bytes))
             .configure(routes)
             .default_service(web::to(not_found))
+            .wrap(from_fn(refuse_nul_in_url))
             .wrap(from_fn(error::scim_error_bodies))
             // `/scim/v2/Users/` and `/scim/v2//Users` route like `/scim/v2/Users`.
             .wrap(NormalizePath::trim())
@@ -124,6 +125,23 @@ async fn log_request(
     Ok(response)
 }
 
+/// A NUL character (`%00`) in a path or query is refused before any handler sees it: no id,
+/// name or filter value can hold one, and Postgres cannot store or compare one.
+async fn refuse_nul_in_url(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let uri = request.uri();
+    let nul = |text: &str| text.contains("%00") || text.contains('\0');
+    if nul(uri.path()) || uri.query().is_some_and(nul) {
+        return Err(ScimError::InvalidValue(
+            "the URL contains a NUL character, which no id, name or filter value may hold".into(),
+        )
+        .into());
+    }
+    next.call(request).await
+}
+
 /// Runs storage work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
@@ -143,7 +161,8 @@ pub(crate) fn base_url(request: &HttpRequest, state: &AppState) -> String {
 }
 
 /// Reads a JSON request body. `application/scim+json` and `application/json` are accepted,
-/// and so is a body sent without a content type.
+/// and so is a body sent without a content type. Duplicate keys and NUL characters are
+/// refused (`scim::json`).
 pub(crate) fn parse_body(request: &HttpRequest, body: &[u8]) -> Result<Value, ScimError> {
     if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
         let essence = content_type
@@ -163,8 +182,7 @@ pub(crate) fn parse_body(request: &HttpRequest, body: &[u8]) -> Result<Value, Sc
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::InvalidSyntax("the request body is empty".into()));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ScimError::InvalidSyntax(format!("the request body is not valid JSON: {e}")))
+    crate::scim::json::parse_strict(body)
 }
 
 /// A SCIM JSON response.

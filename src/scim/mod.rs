@@ -8,6 +8,8 @@ pub mod error;
 pub mod evaluate;
 pub mod filter;
 mod groups;
+mod identifiers;
+pub mod json;
 pub mod list;
 pub mod normalize;
 pub mod patch;

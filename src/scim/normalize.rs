@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
+use super::identifiers::check_identifiers;
 use super::quirks::{Quirks, Rule};
 use super::schema::{
     AttributeDef, AttributeType, Mutability, ResourceKind, ResourceSchema, Schema,
@@ -100,6 +101,7 @@ pub fn normalize(
             )));
         }
     }
+    check_identifiers(resource.kind, &out.attributes)?;
     Ok(out)
 }
 
@@ -219,8 +221,9 @@ fn normalize_value(
     }
     if !attribute.multi_valued {
         return match value {
-            // Entra sends `manager` as a one-element list.
-            Value::Array(items) if items.len() == 1 => {
+            // Entra sends `manager` as a one-element list. Only a complex value is unwrapped:
+            // `[false]` for `active` is not guessed at.
+            Value::Array(items) if items.len() == 1 && attribute.kind == AttributeType::Complex => {
                 quirks.tolerate(Rule::EntraManagerBareId)?;
                 normalize_single(attribute, &items[0], path, quirks)
             }

@@ -184,11 +184,17 @@ fn expand(
             // Entra: `{"name.givenName": …}`, `{"urn:…:User:department": …}` as path-less keys.
             quirks.tolerate(Rule::EntraDottedPathlessKeys)?;
         }
-        // As in a POST, unknown and read-only attributes in a path-less value are ignored
-        // (Okta sends `id` with every rename).
+        // As in a POST, unknown attributes in a path-less value are ignored; a read-only one
+        // (`groups`) is refused as its path form is, rather than silently dropped.
         match definition(resource, &path) {
-            Ok(definition) if definition.mutability != Mutability::ReadOnly => {}
-            _ => continue,
+            Ok(definition) if definition.mutability == Mutability::ReadOnly => {
+                return Err(ScimError::Mutability(format!(
+                    "`{}` is read-only",
+                    definition.name
+                )));
+            }
+            Ok(_) => {}
+            Err(_) => continue,
         }
         operations.push(Operation {
             op,

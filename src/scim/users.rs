@@ -250,18 +250,6 @@ fn update(
         let personal = json!({"before": diff.before, "after": diff.after});
         let event = context.event(action, ResourceKind::User, id, details, Some(personal));
         let cause = audit::record(conn, tenant_id, now, event)?;
-        if let Some(seconds) = quick {
-            let details =
-                json!({"user_id": id, "seconds_after_deactivation": seconds, "cause": cause});
-            flags::raise(
-                conn,
-                tenant_id,
-                FlagKind::QuickReactivation,
-                id,
-                details,
-                now,
-            )?;
-        }
         // Deactivation ends every session in this transaction; reactivation revives none.
         if current.active && !row.active {
             let reason = EndReason::UserDeactivated;
@@ -271,6 +259,12 @@ fn update(
                 user_id: id.to_string(),
             };
             outbox::publish(conn, tenant_id, vec![enabled], Some(&cause), now)?;
+            if let Some(seconds) = quick {
+                let details =
+                    json!({"user_id": id, "seconds_after_deactivation": seconds, "cause": cause});
+                let kind = FlagKind::QuickReactivation;
+                flags::raise(conn, tenant_id, kind, id, details, now)?;
+            }
         }
         let memberships = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, memberships))
