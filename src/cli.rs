@@ -832,14 +832,24 @@ fn export(
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut exported = 0_u64;
-    loop {
+    // A reader that stops early (`| head`) closes the pipe: the export ends quietly there.
+    let closed = |result: std::io::Result<()>| match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
+        Err(e) => Err(e),
+        Ok(()) => Ok(false),
+    };
+    let mut reader_left = false;
+    'pages: loop {
         let batch = store.read(|conn| rows::query(conn, &tenant_id, &query))?;
         for row in &batch {
             let line = match format {
                 ExportFormat::Jsonl => reading::to_json(row),
                 ExportFormat::Ocsf => reading::to_ocsf(row),
             };
-            writeln!(out, "{line}")?;
+            if closed(writeln!(out, "{line}"))? {
+                reader_left = true;
+                break 'pages;
+            }
             exported += 1;
         }
         match batch.last() {
@@ -847,8 +857,8 @@ fn export(
             _ => break,
         }
     }
-    out.flush()?;
-    let details = json!({"format": format!("{format:?}").to_lowercase(), "since": since, "until": until, "records": exported});
+    reader_left = reader_left || closed(out.flush())?;
+    let details = json!({"format": format!("{format:?}").to_lowercase(), "since": since, "until": until, "records": exported, "reader_closed_early": reader_left});
     store.write(|conn| {
         audit::record(
             conn,

@@ -37,10 +37,26 @@ pub enum CheckpointCheck {
     Fails(String),
 }
 
-/// The server's signing key: read from `path`, or created there (owner-only) on first use.
+/// The server's signing key: read from `path`, or created there (owner-only) on first use. A
+/// key file that others can read or write is refused: whoever reads it can sign checkpoints
+/// (or, as the token-key secret, tokens).
 pub fn load_or_create_key(path: &Path) -> Result<SigningKey, AuditError> {
     let key_error = |e: String| AuditError::Key(format!("{}: {e}", path.display()));
     if path.exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| key_error(e.to_string()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(key_error(format!(
+                    "the key is readable or writable by others (mode {:o}); run `chmod 600` on it",
+                    mode & 0o777
+                )));
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
         let bytes = decode_hex(text.trim())
             .ok_or_else(|| key_error("not a hex-encoded 32-byte key".into()))?;
@@ -254,6 +270,15 @@ mod tests {
                 .map(|m| m.permissions().mode() & 0o777)
                 .unwrap_or(0);
             assert_eq!(mode, 0o600, "only the owner may read the key");
+            for loose in [0o644, 0o640, 0o604, 0o620] {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let refused = load_or_create_key(&path);
+                assert!(
+                    matches!(refused, Err(AuditError::Key(ref m)) if m.contains("chmod 600")),
+                    "mode {loose:o}: {refused:?}"
+                );
+            }
         }
     }
 }

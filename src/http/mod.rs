@@ -9,6 +9,7 @@ pub mod error;
 mod events;
 mod health;
 mod oauth;
+mod request_span;
 mod resources;
 mod ssf;
 
@@ -73,7 +74,7 @@ pub fn server(
             // `/scim/v2/Users/` and `/scim/v2//Users` route like `/scim/v2/Users`.
             .wrap(NormalizePath::trim())
             .wrap(from_fn(log_request))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<request_span::RequestSpan>::new())
     })
     .listen(listener)?;
     if let Some(workers) = settings.workers {

@@ -130,4 +130,32 @@ on_both_backends! {
         assert!(!fails.status.success(), "an edited record below the checkpoint fails it");
         assert!(String::from_utf8_lossy(&fails.stderr).contains("broken at record 2"), "{}", String::from_utf8_lossy(&fails.stderr));
     }
+
+    async fn an_export_into_a_reader_that_stops_early_ends_quietly(app) {
+        let tenant = default_tenant(&app);
+        app.store.write(|conn| {
+            let events = (0..5000).map(|i| audit::Event::new("test.filler", json!({"i": i}))).collect();
+            audit::record_all(conn, &tenant, chrono::Utc::now(), events)
+        }).expect("records");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scimitar"))
+            .args(["audit", "export", "--database", app.database_url()])
+            .env_remove("SCIMITAR_DATABASE_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn export");
+        let mut first = String::new();
+        {
+            use std::io::BufRead;
+            let stdout = child.stdout.take().expect("stdout");
+            std::io::BufReader::new(stdout).read_line(&mut first).expect("one line");
+        } // `| head -1`: the reader goes away.
+        let output = child.wait_with_output().expect("export ends");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(first.contains("\"seq\""), "{first}");
+        assert!(output.status.success(), "a closed pipe is not an error: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{stderr}");
+        let export = records(&app).into_iter().rfind(|r| r.action == "audit.export").expect("the export is recorded");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&export.details).expect("details")["reader_closed_early"], true);
+    }
 }

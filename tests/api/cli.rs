@@ -223,9 +223,54 @@ async fn first_start(backend: Backend) {
         expect_status(read, StatusCode::OK).await["userName"],
         "first@example.com"
     );
+    // Hostile text in an id (echoed in the error, which is logged) and a credential in a
+    // query string.
+    for path in [
+        "/Users/x%0A2026-01-01T00:00:00Z%20%20INFO%20forged%20line%1B%5B2J%0D",
+        "/Users?access_token=LEAKED-IN-QUERY&filter=userName%20eq%20%22x%22",
+    ] {
+        let response = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("GET");
+        assert!(response.status().is_client_error() || response.status().is_success());
+    }
     child.kill().await.expect("stop the server");
 
     let logs = std::fs::read_to_string(&log_path).expect("server log");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no terminal escape when stderr is a file"
+    );
+    assert!(!logs.contains('\r'));
+    assert!(
+        !logs
+            .lines()
+            .any(|line| line.trim_start().starts_with("2026-01-01T00:00:00Z")),
+        "user text never starts a log line of its own: {logs}"
+    );
+    assert!(
+        !logs.contains("LEAKED-IN-QUERY"),
+        "query strings are not logged"
+    );
+    // Every file `serve` created in the working directory is git-ignored.
+    for entry in std::fs::read_dir(dir.path()).expect("dir").flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name == "server.log" {
+            continue;
+        }
+        let ignored = std::process::Command::new("git")
+            .args(["check-ignore", "--no-index", "-q", &name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("git");
+        assert!(
+            ignored.success(),
+            "`{name}`, created by serve, is not git-ignored"
+        );
+    }
     assert!(
         logs.contains("/scim/v2/Users"),
         "requests are logged: {logs}"
