@@ -22,6 +22,7 @@ mod patch;
 mod projection;
 mod quirks;
 mod replicas;
+mod schema_parity;
 mod sorting;
 mod ssf;
 mod tenancy;
