@@ -175,6 +175,39 @@ impl Default for Config {
     }
 }
 
+/// One setting as `config show` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Setting {
+    pub key: &'static str,
+    pub value: serde_json::Value,
+    pub source: &'static str,
+}
+
+/// A URL with its secrets replaced: the password in `scheme://user:secret@host` and in a
+/// `password=` query parameter (libpq takes both); a database URL may carry either.
+pub fn redact_password(text: &str) -> String {
+    let mut redacted = text.to_string();
+    if let Some(scheme_end) = redacted.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = redacted[rest..]
+            .find(['/', '?'])
+            .map_or(redacted.len(), |e| rest + e);
+        let authority = &redacted[rest..authority_end];
+        if let (Some(at), Some(colon)) = (authority.rfind('@'), authority.find(':'))
+            && colon < at
+        {
+            redacted.replace_range(rest + colon + 1..rest + at, "***");
+        }
+    }
+    if let Some(start) = redacted.find("password=").map(|at| at + "password=".len()) {
+        let end = redacted[start..]
+            .find('&')
+            .map_or(redacted.len(), |e| start + e);
+        redacted.replace_range(start..end, "***");
+    }
+    redacted
+}
+
 /// Values given on the command line; only those present override.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Overrides {
@@ -216,6 +249,24 @@ const ENV_KEYS: [&str; 24] = [
 impl Config {
     /// Loads the configuration. `file` is required to exist when given explicitly.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
+        Self::from_figment(&Self::sources(file, overrides, true))
+    }
+
+    /// Checks a configuration file on its own (defaults, then the file): `config check`.
+    pub fn check_file(file: &Path) -> Result<Self, Box<figment::Error>> {
+        Self::from_figment(&Self::sources(Some(file), &Overrides::default(), false))
+    }
+
+    fn from_figment(figment: &Figment) -> Result<Self, Box<figment::Error>> {
+        let config: Config = figment.extract()?;
+        config
+            .validate()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(config)
+    }
+
+    /// The layered sources: defaults, the file, the environment (when `environment`), flags.
+    fn sources(file: Option<&Path>, overrides: &Overrides, environment: bool) -> Figment {
         let toml = match file {
             Some(path) => Toml::file_exact(path),
             None => Toml::file_exact(PathBuf::from(DEFAULT_CONFIG_FILE)),
@@ -224,14 +275,38 @@ impl Config {
         if file.is_some() || Path::new(DEFAULT_CONFIG_FILE).exists() {
             figment = figment.merge(toml);
         }
-        let config: Config = figment
-            .merge(Env::prefixed("SCIMITAR_").only(&ENV_KEYS))
-            .merge(Serialized::defaults(overrides))
-            .extract()?;
-        config
-            .validate()
-            .map_err(|e| Box::new(figment::Error::from(e)))?;
-        Ok(config)
+        if environment {
+            figment = figment.merge(Env::prefixed("SCIMITAR_").only(&ENV_KEYS));
+        }
+        figment.merge(Serialized::defaults(overrides))
+    }
+
+    /// Every top-level setting with its effective value and where it came from (`default`,
+    /// `file`, `env` or `flag`), secrets redacted: `config show`.
+    pub fn explain(
+        file: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<Vec<Setting>, Box<figment::Error>> {
+        let figment = Self::sources(file, overrides, true);
+        let config = Self::from_figment(&figment)?;
+        let values =
+            serde_json::to_value(&config).map_err(|e| figment::Error::from(e.to_string()))?;
+        let keys = ENV_KEYS.iter().copied().chain(["tenants"]);
+        Ok(keys
+            .map(|key| {
+                let source = match figment.find_metadata(key).map(|m| m.name.as_ref()) {
+                    Some(name) if name.ends_with("::Overrides") => "flag",
+                    Some(name) if name.contains("environment") => "env",
+                    Some(name) if name.contains("file") => "file",
+                    _ => "default",
+                };
+                let mut value = values.get(key).cloned().unwrap_or_default();
+                if let serde_json::Value::String(text) = &value {
+                    value = serde_json::Value::String(redact_password(text));
+                }
+                Setting { key, value, source }
+            })
+            .collect())
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -304,6 +379,62 @@ mod tests {
             assert_eq!(config.log_level, "debug");
             Ok(())
         });
+    }
+
+    #[test]
+    fn each_setting_is_shown_with_its_source_and_secrets_redacted() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "log_level = \"debug\"\n[tenants.acme]\nsession_hours = 8",
+            )?;
+            jail.set_env(
+                "SCIMITAR_DATABASE_URL",
+                "postgres://app:hunter2@db:5432/scim",
+            );
+            let overrides = Overrides {
+                bind: Some("0.0.0.0:3".into()),
+                ..Overrides::default()
+            };
+            let shown = Config::explain(Some(Path::new("c.toml")), &overrides).map_err(|e| *e)?;
+            let of = |key: &str| shown.iter().find(|s| s.key == key).cloned();
+            let setting = |key: &str, value: serde_json::Value, source: &str| {
+                assert_eq!(
+                    of(key).map(|s| (s.value, s.source)),
+                    Some((value, source)),
+                    "{key}"
+                )
+            };
+            setting("bind", "0.0.0.0:3".into(), "flag");
+            setting(
+                "database_url",
+                "postgres://app:***@db:5432/scim".into(),
+                "env",
+            );
+            setting("log_level", "debug".into(), "file");
+            setting("max_page_size", 1000.into(), "default");
+            assert_eq!(of("tenants").map(|s| s.source), Some("file"));
+            assert_eq!(shown.len(), ENV_KEYS.len() + 1, "every setting is shown");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_redacted_and_nothing_else_is() {
+        assert_eq!(
+            redact_password("postgres://u:p@h/db?x=1"),
+            "postgres://u:***@h/db?x=1"
+        );
+        assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_password("scimitar.db"), "scimitar.db");
+        assert_eq!(
+            redact_password("postgres://h/db?user=a:b@c"),
+            "postgres://h/db?user=a:b@c"
+        );
+        assert_eq!(
+            redact_password("postgres://u:p@h/db?password=q&sslmode=require"),
+            "postgres://u:***@h/db?password=***&sslmode=require"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `&mut AnyConnection` inside a transaction and calls the query functions of the submodules.
 
 pub mod audit;
+mod backup;
 mod connection;
 pub mod credentials;
 pub mod document;

@@ -1,6 +1,8 @@
 //! The `scimitar` command: `serve`, `migrate`, `tenant …` and `client …`. Results that scripts
 //! read go to stdout; everything meant for a person goes to stderr.
 
+mod operate;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +87,26 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The effective configuration and where each value comes from, or a check of a file
+    Config {
+        #[command(subcommand)]
+        command: operate::ConfigCommand,
+    },
+    /// Write a consistent copy of the live SQLite database to FILE (the server keeps serving)
+    Backup {
+        /// Where to write the copy; must not exist yet
+        file: PathBuf,
+    },
+    /// Print shell completions for bash, zsh, fish, elvish or powershell
+    Completions {
+        #[arg(value_enum)]
+        shell: operate::Shell,
+    },
+    /// Print the manual page, or write one per command into --dir
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -271,6 +293,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database.clone(),
         public_url,
     };
+    // Commands that need neither the configuration nor the database.
+    match &cli.command {
+        Command::Config { command } => {
+            return operate::config_command(command.clone(), cli.config.as_deref(), &overrides);
+        }
+        Command::Completions { shell } => return operate::completions(*shell),
+        Command::Man { dir } => return operate::man(dir.as_deref()),
+        _ => {}
+    }
     let config =
         Config::load(cli.config.as_deref(), &overrides).context("invalid configuration")?;
     let serving = matches!(cli.command, Command::Serve { .. });
@@ -299,6 +330,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys_command(command, &store, clock.as_ref(), &config),
+        Command::Backup { file } => operate::backup(&store, &file),
+        Command::Config { .. } | Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }
 

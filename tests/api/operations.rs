@@ -1,0 +1,302 @@
+//! The operator's commands: online backup and restore, the effective configuration, a check
+//! of a configuration file, shell completions and manual pages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestDb, expect_status};
+
+fn scimitar(dir: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scimitar"));
+    command.args(args).current_dir(dir);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
+        command.env_remove(key);
+    }
+    command.output().expect("run scimitar")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+/// A `scimitar serve` started in `dir` on `database`: its base URL and its bootstrap token
+/// (if it printed one).
+async fn serve(dir: &Path, database: &str) -> (tokio::process::Child, String, Option<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimitar"));
+    command
+        .current_dir(dir)
+        .args(["serve", "--bind", "127.0.0.1:0", "--database", database])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
+        command.env_remove(key);
+    }
+    let mut child = command.spawn().expect("spawn serve");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut token, mut base) = (None, None);
+    let read = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(t) = line.strip_prefix("SCIM bearer token: ") {
+                token = Some(t.trim().to_string());
+            }
+            if let Some(url) = line.strip_prefix("SCIM base URL (tenant URL for Okta or Entra): ") {
+                base = Some(url.trim().to_string());
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("the server starts");
+    (child, base.expect("base URL"), token)
+}
+
+#[tokio::test]
+async fn a_backup_of_a_live_sqlite_database_restores_and_verifies() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut server, base, token) = serve(dir.path(), "live.db").await;
+    let token = token.expect("a bootstrap token");
+    let client = crate::helpers::http_client();
+    let create = |name: String| {
+        client
+            .post(format!("{base}/Users"))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(serde_json::json!({"userName": name}).to_string())
+            .send()
+    };
+    for name in ["alice", "bob", "carol"] {
+        expect_status(
+            create(name.into()).await.expect("POST"),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    // The server keeps taking writes while the copy is taken.
+    let dir_path = dir.path().to_path_buf();
+    let backup = tokio::task::spawn_blocking(move || {
+        scimitar(&dir_path, &["backup", "copy.db", "--database", "live.db"])
+    });
+    let writes =
+        futures_util::future::join_all((0..20).map(|i| create(format!("during{i}")))).await;
+    assert!(
+        writes
+            .iter()
+            .all(|w| w.as_ref().is_ok_and(|r| r.status() == StatusCode::CREATED))
+    );
+    let backup = backup.await.expect("backup ran");
+    assert!(backup.status.success(), "{}", text(&backup.stderr));
+    let again = scimitar(dir.path(), &["backup", "copy.db", "--database", "live.db"]);
+    assert!(!again.status.success(), "a backup never overwrites a file");
+    server.kill().await.expect("stop the server");
+
+    let verified = scimitar(dir.path(), &["audit", "verify", "--database", "copy.db"]);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        text(&verified.stdout),
+        text(&verified.stderr)
+    );
+    assert!(text(&verified.stdout).contains("default: intact"));
+    let (_restored, base, fresh_token) = serve(dir.path(), "copy.db").await;
+    assert!(
+        fresh_token.is_none(),
+        "the restored database already has its credential"
+    );
+    let users = client
+        .get(format!("{base}/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET");
+    let users = expect_status(users, StatusCode::OK).await;
+    let total = users["totalResults"].as_i64().expect("total");
+    assert!(
+        (3..=23).contains(&total),
+        "the copy holds the users of one moment: {total}"
+    );
+    assert_eq!(
+        users["Resources"].as_array().map(Vec::len),
+        Some(total as usize)
+    );
+}
+
+#[test]
+fn a_postgres_backup_is_refused_with_directions() {
+    let Some(db) = TestDb::create(Backend::Postgres) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let target = dir.path().join("copy.db");
+    let output = scimitar(
+        dir.path(),
+        &["backup", &target.to_string_lossy(), "--database", &db.url],
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("pg_dump"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!target.exists());
+}
+
+#[test]
+fn config_show_names_each_source_and_config_check_validates_a_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("scimitar.toml"),
+        "log_level = \"debug\"\n[tenants.acme]\nsession_hours = 8\n",
+    )
+    .expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scimitar"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
+        command.env_remove(key);
+    }
+    let shown = command
+        .args([
+            "config",
+            "show",
+            "--json",
+            "--database",
+            "postgres://scim:s3cret@db.internal/scim",
+        ])
+        .env("SCIMITAR_BURST_THRESHOLD", "7")
+        .current_dir(dir.path())
+        .output()
+        .expect("config show");
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert!(
+        !text(&shown.stdout).contains("s3cret"),
+        "secrets are redacted"
+    );
+    let settings: Vec<Value> = serde_json::from_slice(&shown.stdout).expect("JSON");
+    let source = |key: &str| {
+        settings
+            .iter()
+            .find(|s| s["key"] == key)
+            .map(|s| (s["value"].clone(), s["source"].clone()))
+    };
+    assert_eq!(
+        source("database_url"),
+        Some(("postgres://scim:***@db.internal/scim".into(), "flag".into()))
+    );
+    assert_eq!(source("burst_threshold"), Some((7.into(), "env".into())));
+    assert_eq!(source("log_level"), Some(("debug".into(), "file".into())));
+    assert_eq!(
+        source("bind"),
+        Some(("127.0.0.1:8080".into(), "default".into()))
+    );
+    assert!(
+        !dir.path().join("scimitar.db").exists(),
+        "config show opens no database"
+    );
+
+    let good = scimitar(dir.path(), &["config", "check", "scimitar.toml"]);
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    assert!(text(&good.stdout).contains("is valid: 1 tenant section(s)"));
+    std::fs::write(dir.path().join("bad.toml"), "sesion_hours = 8\n").expect("bad config");
+    let bad = scimitar(dir.path(), &["config", "check", "bad.toml"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("sesion_hours"),
+        "the error names the unknown key: {}",
+        text(&bad.stderr)
+    );
+    std::fs::write(dir.path().join("zero.toml"), "max_page_size = 0\n").expect("invalid config");
+    assert!(
+        !scimitar(dir.path(), &["config", "check", "zero.toml"])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn completions_and_manual_pages_come_from_the_command_definition() {
+    let dir = tempfile::tempdir().expect("dir");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = scimitar(dir.path(), &["completions", shell]);
+        assert!(script.status.success(), "{shell}");
+        for command in ["serve", "backup", "audit"] {
+            assert!(
+                text(&script.stdout).contains(command),
+                "{shell} completes `{command}`"
+            );
+        }
+    }
+    let pages = dir.path().join("man");
+    let written = scimitar(dir.path(), &["man", "--dir", &pages.to_string_lossy()]);
+    assert!(written.status.success(), "{}", text(&written.stderr));
+    let serve = std::fs::read_to_string(pages.join("scimitar-serve.1")).expect("serve page");
+    assert!(
+        serve.contains(".TH") && serve.contains("public\\-url"),
+        "{serve}"
+    );
+    assert!(pages.join("scimitar.1").exists() && pages.join("scimitar-backup.1").exists());
+    assert!(
+        !dir.path().join("scimitar.db").exists(),
+        "no database is opened"
+    );
+}
+
+/// The configuration table in the README and the code cannot drift: every setting is in the
+/// table with its environment variable and its default, and the table names nothing else.
+#[test]
+fn the_documented_configuration_table_matches_the_code() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let mut documented = std::collections::BTreeMap::new();
+    for line in readme.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').skip(1).map(str::trim).collect();
+        let (Some(key), Some(env)) = (cells.first(), cells.get(1)) else {
+            continue;
+        };
+        if !env.starts_with("`SCIMITAR_") {
+            continue;
+        }
+        let key = key.trim_matches('`').to_string();
+        assert_eq!(
+            *env,
+            format!("`SCIMITAR_{}`", key.to_uppercase()),
+            "the variable of `{key}`"
+        );
+        documented.insert(
+            key,
+            cells
+                .get(3)
+                .map(|d| d.trim_matches('`').to_string())
+                .unwrap_or_default(),
+        );
+    }
+    let settings = scimitar::config::Config::explain(None, &scimitar::config::Overrides::default())
+        .expect("defaults");
+    let in_code: std::collections::BTreeMap<String, String> = settings
+        .into_iter()
+        .filter(|s| s.key != "tenants")
+        .map(|s| {
+            let value = match s.value {
+                Value::String(text) => text,
+                Value::Null => "unset".into(),
+                other => other.to_string(),
+            };
+            (s.key.to_string(), value)
+        })
+        .collect();
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        in_code.keys().collect::<Vec<_>>(),
+        "the same settings"
+    );
+    for (key, default) in &in_code {
+        let written = &documented[key];
+        // `workers` defaults to the number of CPUs, computed at start.
+        if key != "workers" {
+            assert_eq!(written, default, "the documented default of `{key}`");
+        }
+    }
+}
