@@ -13,7 +13,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::AuditError;
-use super::verify::{Verification, walk};
+use super::verify::{OnProgress, Verification, walk};
 use crate::store::audit::{self as rows, CheckpointRow};
 use crate::store::{Store, from_stored, tenants, to_stored};
 
@@ -155,6 +155,16 @@ pub fn check(
     checkpoint: &Checkpoint,
     trusted: &VerifyingKey,
 ) -> Result<CheckpointCheck, AuditError> {
+    check_with(store, checkpoint, trusted, &mut |_, _| {})
+}
+
+/// `check`, telling `on_progress` as the chain is walked.
+pub fn check_with(
+    store: &Store,
+    checkpoint: &Checkpoint,
+    trusted: &VerifyingKey,
+    on_progress: OnProgress<'_>,
+) -> Result<CheckpointCheck, AuditError> {
     let signature = URL_SAFE_NO_PAD
         .decode(&checkpoint.signature)
         .ok()
@@ -176,6 +186,7 @@ pub fn check(
         &checkpoint.tenant,
         Some(trusted),
         Some(checkpoint.seq),
+        on_progress,
     )?;
     let end = match walk.verification {
         Verification::Broken { seq, reason } => {
@@ -226,6 +237,18 @@ pub fn prune(
     before: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, AuditError> {
+    prune_with(store, tenant, before, now, &mut |_, _| {})
+}
+
+/// `prune`, removing records in batches and telling `on_progress` after each; all batches
+/// and the pruning's record commit together.
+pub fn prune_with(
+    store: &Store,
+    tenant: &str,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    on_progress: OnProgress<'_>,
+) -> Result<usize, AuditError> {
     let tenant_id = store
         .read(|conn| tenants::find(conn, tenant))?
         .ok_or_else(|| AuditError::UnknownTenant(tenant.to_string()))?
@@ -245,7 +268,16 @@ pub fn prune(
         .filter(|c| c.seq > 0)
         .ok_or(AuditError::NoCheckpoint)?;
     store.write(|conn| {
-        let removed = rows::prune_through(conn, &tenant_id, checkpoint.seq)?;
+        const BATCH: i64 = 10_000;
+        let first = rows::chain(conn, &tenant_id, 0, 1)?.first().map_or(1, |r| r.seq);
+        let total = (checkpoint.seq - first + 1).max(0) as u64;
+        let mut removed = 0;
+        let mut through = first - 1;
+        while through < checkpoint.seq {
+            through = (through + BATCH).min(checkpoint.seq);
+            removed += rows::prune_through(conn, &tenant_id, through)?;
+            on_progress((through - first + 1).max(0) as u64, total);
+        }
         let details = serde_json::json!({"through_seq": checkpoint.seq, "checkpoint": checkpoint.id, "removed": removed});
         super::record(conn, &tenant_id, now, super::Event::new("audit.prune", details))?;
         Ok::<_, AuditError>(removed)

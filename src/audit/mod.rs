@@ -12,7 +12,7 @@ pub mod checkpoint;
 pub mod reading;
 mod verify;
 
-pub use verify::{Verification, verify};
+pub use verify::{OnProgress, Verification, verify, verify_with};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;

@@ -39,13 +39,25 @@ pub(super) struct Walk {
     pub anchor: i64,
 }
 
+/// Told the records walked so far and how many the walk will cover.
+pub type OnProgress<'a> = &'a mut dyn FnMut(u64, u64);
+
 /// Walks the chain of a tenant (by id or name).
 pub fn verify(store: &Store, tenant: &str) -> Result<Verification, AuditError> {
+    verify_with(store, tenant, &mut |_, _| {})
+}
+
+/// `verify`, telling `on_progress` after each batch of records.
+pub fn verify_with(
+    store: &Store,
+    tenant: &str,
+    on_progress: OnProgress<'_>,
+) -> Result<Verification, AuditError> {
     let tenant_id = store
         .read(|conn| tenants::find(conn, tenant))?
         .ok_or_else(|| AuditError::UnknownTenant(tenant.to_string()))?
         .id;
-    Ok(walk(store, &tenant_id, None, None)?.verification)
+    Ok(walk(store, &tenant_id, None, None, on_progress)?.verification)
 }
 
 /// Walks a tenant's whole chain; `trusted` also checks the anchor checkpoint's signature,
@@ -55,6 +67,7 @@ pub(super) fn walk(
     tenant_id: &str,
     trusted: Option<&VerifyingKey>,
     mark: Option<i64>,
+    on_progress: OnProgress<'_>,
 ) -> Result<Walk, AuditError> {
     const BATCH: i64 = 1000;
     let broken = |seq: i64, reason: String, anchor: i64| Walk {
@@ -99,6 +112,7 @@ pub(super) fn walk(
         }
     }
     let anchor = seq;
+    let total = head.as_ref().map_or(0, |h| (h.seq - anchor).max(0) as u64);
     let mut at_mark = (mark == Some(seq) && seq > 0).then(|| previous.clone());
     let mut removals = Removals::default();
     loop {
@@ -116,6 +130,7 @@ pub(super) fn walk(
                 at_mark = Some(previous.clone());
             }
         }
+        on_progress((seq - anchor) as u64, total);
         if (batch.len() as i64) < BATCH {
             break;
         }

@@ -2,6 +2,7 @@
 //! read go to stdout; everything meant for a person goes to stderr.
 
 mod operate;
+mod progress;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -431,8 +432,18 @@ fn retain_after_rotation(config: &Config) -> chrono::Duration {
 /// Opens the database, applying pending migrations: every command does this first.
 fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = DatabaseUrl::parse(&config.database_url).map_err(anyhow::Error::msg)?;
-    Store::open(&url, &config.pool_settings())
-        .with_context(|| format!("cannot open the database {}", url.redacted()))
+    let progress = progress::Progress::counting("migrating", "migrations");
+    let store = Store::open_with(&url, &config.pool_settings(), &mut |name, index, count| {
+        progress.update(index as u64, count as u64);
+        tracing::info!(
+            migration = name,
+            "applying migration {} of {count}",
+            index + 1
+        );
+    })
+    .with_context(|| format!("cannot open the database {}", url.redacted()))?;
+    progress.finish();
+    Ok(store)
 }
 
 fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()> {
@@ -487,7 +498,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     };
     println!("Scimitar is listening on http://{address}");
     println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
-    tracing::info!(%address, backend = ?state.store.backend(), "listening");
+    log_startup_summary(config, &state, address, &public_url)?;
     let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
     let maintenance = token_maintenance(config, state.access.clone());
     let transmitter = state.ssf.clone();
@@ -503,6 +514,46 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         actix_web::rt::spawn(transmitter.run());
         http::server(state, &settings, listener)?.await
     })?;
+    Ok(())
+}
+
+/// One readable line (one JSON object in the JSON format) on what this server is: where it
+/// listens, its database, tenants, credentials, signing keys and background jobs.
+fn log_startup_summary(
+    config: &Config,
+    state: &AppState,
+    address: std::net::SocketAddr,
+    public_url: &str,
+) -> anyhow::Result<()> {
+    let tenants = tenancy::list(&state.store)?;
+    let live = credentials::list(&state.store)?
+        .into_iter()
+        .filter(|c| c.revoked.is_none())
+        .count();
+    let keys = state.access.keys().schedule().len();
+    let checkpoints = match config.audit_checkpoint_minutes {
+        0 => "off".to_string(),
+        n => format!("every {n} min"),
+    };
+    let doorbell = match state.store.backend() {
+        crate::store::Backend::Postgres => "LISTEN across replicas",
+        crate::store::Backend::Sqlite => "in process",
+    };
+    tracing::info!(
+        %address,
+        public_url,
+        database = %crate::config::redact_password(&config.database_url),
+        backend = ?state.store.backend(),
+        tenants = tenants.len(),
+        credentials = live,
+        signing_keys = keys,
+        audit_checkpoints = %checkpoints,
+        sweeper = %format!("every {} s", config.sweep_seconds),
+        shared_signals = "transmitter running",
+        doorbell,
+        "Scimitar started: listening on {address} ({public_url}), {} tenant(s), {live} live credential(s), {keys} signing key(s)",
+        tenants.len(),
+    );
     Ok(())
 }
 
@@ -742,12 +793,15 @@ fn audit_command(
         AuditCommand::Prune { before, tenant } => {
             let before = chrono::DateTime::parse_from_rfc3339(&before)
                 .map_err(|_| anyhow::anyhow!("--before takes an RFC 3339 time"))?;
-            let removed = checkpoint::prune(
+            let progress = progress::Progress::new("pruning");
+            let removed = checkpoint::prune_with(
                 store,
                 &tenant.unwrap_or_else(default_tenant),
                 before.to_utc(),
                 clock.now(),
+                &mut |done, total| progress.update(done, total),
             )?;
+            progress.finish();
             eprintln!("{removed} records pruned");
         }
         AuditCommand::Verify {
@@ -768,7 +822,15 @@ fn audit_command(
                     "the checkpoint is not of tenant `{tenant}`"
                 );
             }
-            match checkpoint::check(store, &exported, &key.verifying_key())? {
+            let progress = progress::Progress::new("verifying the chain");
+            let checked = checkpoint::check_with(
+                store,
+                &exported,
+                &key.verifying_key(),
+                &mut |done, total| progress.update(done, total),
+            )?;
+            progress.finish();
+            match checked {
                 CheckpointCheck::Holds => println!(
                     "checkpoint at record {} holds, head {}; the chain verifies from its anchor to its head",
                     exported.seq, exported.hash
@@ -788,7 +850,12 @@ fn audit_command(
             };
             let mut broken = 0;
             for tenant in tenants {
-                match audit::verify(store, &tenant)? {
+                let progress = progress::Progress::new(&format!("verifying {tenant}"));
+                let verified = audit::verify_with(store, &tenant, &mut |done, total| {
+                    progress.update(done, total)
+                })?;
+                progress.finish();
+                match verified {
                     Verification::Intact {
                         records,
                         head,
@@ -872,6 +939,10 @@ fn export(
         Ok(()) => Ok(false),
     };
     let mut reader_left = false;
+    let progress = progress::Progress::new("exporting");
+    let total = store
+        .read(|conn| rows::head(conn, &tenant_id))?
+        .map_or(0, |h| h.seq.max(0) as u64);
     'pages: loop {
         let batch = store.read(|conn| rows::query(conn, &tenant_id, &query))?;
         for row in &batch {
@@ -885,11 +956,13 @@ fn export(
             }
             exported += 1;
         }
+        progress.update(exported, total);
         match batch.last() {
             Some(last) if batch.len() as i64 == query.limit => query.after_seq = Some(last.seq),
             _ => break,
         }
     }
+    progress.finish();
     reader_left = reader_left || closed(out.flush())?;
     let details = json!({"format": format!("{format:?}").to_lowercase(), "since": since, "until": until, "records": exported, "reader_closed_early": reader_left});
     store.write(|conn| {

@@ -126,8 +126,17 @@ impl Preview {
 impl Store {
     /// Connects, applies pending migrations and makes sure the default tenant exists.
     pub fn open(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        Self::open_with(url, settings, &mut |_, _, _| {})
+    }
+
+    /// `open`, telling `on_migration` (name, index, count) before each pending migration runs.
+    pub fn open_with(
+        url: &DatabaseUrl,
+        settings: &PoolSettings,
+        on_migration: OnMigration<'_>,
+    ) -> Result<Self, StoreError> {
         let store = Self::connect(url, settings)?;
-        store.migrate()?;
+        store.migrate_with(on_migration)?;
         store.write(|conn| tenants::ensure_default(conn, now()))?;
         Ok(store)
     }
@@ -188,12 +197,16 @@ impl Store {
 
     /// Applies the embedded migrations of this backend; returns the names of those applied now.
     pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.migrate_with(&mut |_, _, _| {})
+    }
+
+    fn migrate_with(&self, on_migration: OnMigration<'_>) -> Result<Vec<String>, StoreError> {
         let mut conn = self.connection()?;
         let applied = match &mut *conn {
-            AnyConnection::Sqlite(c) => run_migrations(c, SQLITE_MIGRATIONS),
+            AnyConnection::Sqlite(c) => run_migrations(c, SQLITE_MIGRATIONS, on_migration),
             AnyConnection::Postgres(c) => {
                 c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-                let result = run_migrations(c, POSTGRES_MIGRATIONS);
+                let result = run_migrations(c, POSTGRES_MIGRATIONS, on_migration);
                 c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
                 result
             }
@@ -323,16 +336,26 @@ impl r2d2::HandleError<r2d2::Error> for ConnectionErrorLog {
     }
 }
 
+/// Told the name, index and count of each pending migration before it runs.
+pub type OnMigration<'a> = &'a mut dyn FnMut(&str, usize, usize);
+
 fn run_migrations<C>(
     conn: &mut C,
     migrations: EmbeddedMigrations,
+    on_migration: OnMigration<'_>,
 ) -> Result<Vec<String>, StoreError>
 where
     C: MigrationHarness<C::Backend> + Connection,
 {
-    conn.run_pending_migrations(migrations)
-        .map(|versions| versions.iter().map(|v| v.to_string()).collect())
-        .map_err(|e| StoreError::Migration(e.to_string()))
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let pending = conn.pending_migrations(migrations).map_err(failed)?;
+    let mut applied = Vec::with_capacity(pending.len());
+    for (index, migration) in pending.iter().enumerate() {
+        on_migration(&migration.name().to_string(), index, pending.len());
+        let version = conn.run_migration(migration.as_ref()).map_err(failed)?;
+        applied.push(version.to_string());
+    }
+    Ok(applied)
 }
 
 /// Timestamps are stored as UTC without zone, truncated to microseconds: Postgres keeps

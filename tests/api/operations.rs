@@ -300,3 +300,70 @@ fn the_documented_configuration_table_matches_the_code() {
         }
     }
 }
+
+/// `serve` says in one line what it is, in both log formats, and long commands draw no
+/// progress when their output is not a terminal.
+#[test]
+fn serve_logs_one_start_up_summary_in_both_formats() {
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("stderr");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_scimitar"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
+            command.env_remove(key);
+        }
+        let mut child = command
+            .args(["serve", "--bind", "127.0.0.1:0", "--database", "s.db"])
+            .env("SCIMITAR_LOG_FORMAT", format)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        assert!(
+            lines.any(|l| l.is_ok_and(|l| l.starts_with("SCIM base URL"))),
+            "the server starts"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let _ = child.kill();
+        let _ = child.wait();
+        let logs = std::fs::read_to_string(&log).expect("logs");
+        let summaries: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("Scimitar started"))
+            .collect();
+        assert_eq!(summaries.len(), 1, "{format}: {logs}");
+        assert!(
+            !logs.contains('\r') && !logs.contains('\u{1b}'),
+            "no progress bar or colour in a file"
+        );
+        let summary = summaries[0];
+        if format == "json" {
+            let event: Value = serde_json::from_str(summary).expect("one JSON object");
+            let fields = &event["fields"];
+            assert_eq!(
+                (fields["tenants"].clone(), fields["credentials"].clone()),
+                (1.into(), 1.into())
+            );
+            assert_eq!(fields["database"], "s.db");
+            assert!(
+                fields["address"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("127.0.0.1:"))
+            );
+            assert_eq!(fields["audit_checkpoints"], "every 60 min");
+        } else {
+            for part in [
+                "listening on 127.0.0.1:",
+                "1 tenant(s)",
+                "1 live credential(s)",
+                "signing key(s)",
+                "sweeper=",
+            ] {
+                assert!(summary.contains(part), "{part} in {summary}");
+            }
+        }
+    }
+}
