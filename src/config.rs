@@ -26,6 +26,12 @@ pub struct Config {
     /// Public base URL (scheme and host, e.g. `https://scim.example.com`) used in `Location`
     /// and `meta.location`; when unset, taken from each request's `Host`.
     pub public_url: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (and `tls_key_file`); plain HTTP if unset.
+    pub tls_cert_file: Option<String>,
+    /// The PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<String>,
+    /// Seconds between checks of the certificate files for a renewal.
+    pub tls_reload_seconds: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `scimitar=debug,actix_web=info`.
@@ -150,6 +156,9 @@ impl Default for Config {
             database_url: "scimitar.db".into(),
             public_url: None,
             log_format: LogFormat::Text,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_reload_seconds: 60,
             log_level: "info".into(),
             db_max_connections: 8,
             db_timeout_seconds: 5,
@@ -217,12 +226,19 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<String>,
 }
 
-const ENV_KEYS: [&str; 24] = [
+const ENV_KEYS: [&str; 27] = [
     "bind",
     "database_url",
     "public_url",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_reload_seconds",
     "log_format",
     "log_level",
     "db_max_connections",
@@ -310,6 +326,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("tls_cert_file and tls_key_file go together: set both or neither".into());
+        }
         if self.max_page_size == 0 || self.default_page_size == 0 {
             return Err("page sizes must be at least 1".into());
         }

@@ -52,6 +52,12 @@ enum Command {
         /// Public base URL used in Location headers, e.g. https://scim.example.com [env: SCIMITAR_PUBLIC_URL]
         #[arg(long)]
         public_url: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (reloaded when the file changes) [env: SCIMITAR_TLS_CERT_FILE]
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// The PEM private key of --tls-cert [env: SCIMITAR_TLS_KEY_FILE]
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<String>,
     },
     /// Apply pending database migrations and exit
     Migrate,
@@ -285,14 +291,23 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let (bind, public_url) = match &cli.command {
-        Command::Serve { bind, public_url } => (bind.clone(), public_url.clone()),
-        _ => (None, None),
-    };
-    let overrides = Overrides {
-        bind,
-        database_url: cli.database.clone(),
-        public_url,
+    let overrides = match &cli.command {
+        Command::Serve {
+            bind,
+            public_url,
+            tls_cert,
+            tls_key,
+        } => Overrides {
+            bind: bind.clone(),
+            public_url: public_url.clone(),
+            tls_cert_file: tls_cert.clone(),
+            tls_key_file: tls_key.clone(),
+            database_url: cli.database.clone(),
+        },
+        _ => Overrides {
+            database_url: cli.database.clone(),
+            ..Overrides::default()
+        },
     };
     // Commands that need neither the configuration nor the database.
     match &cli.command {
@@ -455,10 +470,24 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     let listener = TcpListener::bind(&config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(
+            http::tls::server_config(
+                http::tls::TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                },
+                std::time::Duration::from_secs(config.tls_reload_seconds.max(1)),
+            )
+            .context("cannot serve HTTPS")?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{address}"));
+        .unwrap_or_else(|| format!("{scheme}://{address}"));
     let scim_url = format!("{}{SCIM_PATH}", public_url.trim_end_matches('/'));
     if let Some(credential) = credentials::bootstrap(&store, clock.now())? {
         print_bootstrap_credential(&credential, &scim_url);
@@ -495,8 +524,9 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     let settings = ServerSettings {
         max_body_bytes: config.max_body_bytes,
         workers: config.workers,
+        tls,
     };
-    println!("Scimitar is listening on http://{address}");
+    println!("Scimitar is listening on {scheme}://{address}");
     println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
     log_startup_summary(config, &state, address, &public_url)?;
     let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;

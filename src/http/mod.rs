@@ -12,6 +12,7 @@ mod oauth;
 mod request_span;
 mod resources;
 mod ssf;
+pub mod tls;
 
 use std::net::TcpListener;
 
@@ -53,6 +54,8 @@ pub struct AppState {
 pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub workers: Option<usize>,
+    /// Serve HTTPS with this configuration (`tls::server_config`); plain HTTP without.
+    pub tls: Option<rustls::ServerConfig>,
 }
 
 /// Builds the server on a bound listener; the caller runs or spawns the returned future.
@@ -63,7 +66,7 @@ pub fn server(
 ) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let max_body_bytes = settings.max_body_bytes;
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body_bytes))
@@ -75,8 +78,11 @@ pub fn server(
             .wrap(NormalizePath::trim())
             .wrap(from_fn(log_request))
             .wrap(TracingLogger::<request_span::RequestSpan>::new())
-    })
-    .listen(listener)?;
+    });
+    let mut server = match settings.tls.clone() {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
     if let Some(workers) = settings.workers {
         server = server.workers(workers.max(1));
     }

@@ -279,6 +279,7 @@ impl TestApp {
         let settings = ServerSettings {
             max_body_bytes: options.max_body_bytes,
             workers: Some(1),
+            tls: None,
         };
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

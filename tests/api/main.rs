@@ -18,6 +18,7 @@ mod fixtures;
 mod groups;
 mod hardening;
 mod health;
+mod https;
 mod operations;
 mod patch;
 mod projection;
