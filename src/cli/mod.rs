@@ -1,6 +1,7 @@
 //! The `scimitar` command: `serve`, `migrate`, `tenant …` and `client …`. Results that scripts
 //! read go to stdout; everything meant for a person goes to stderr.
 
+mod demo;
 mod operate;
 mod progress;
 
@@ -104,6 +105,16 @@ enum Command {
     Backup {
         /// Where to write the copy; must not exist yet
         file: PathBuf,
+    },
+    /// Start a throwaway server, play an identity provider and an app against it, and narrate
+    /// each step: provisioning, roles, tokens, the live stream, a deactivation and its audit
+    Demo {
+        /// Keep the demo's database and keys in this directory instead of removing them
+        #[arg(long)]
+        keep: Option<PathBuf>,
+        /// Do not wait for Enter between steps (the default when input is not a terminal)
+        #[arg(long)]
+        no_pause: bool,
     },
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     Completions {
@@ -316,6 +327,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Completions { shell } => return operate::completions(*shell),
         Command::Man { dir } => return operate::man(dir.as_deref()),
+        Command::Demo { keep, no_pause } => return demo::run(keep.clone(), *no_pause),
         _ => {}
     }
     let config =
@@ -347,7 +359,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command } => keys_command(command, &store, clock.as_ref(), &config),
         Command::Backup { file } => operate::backup(&store, &file),
-        Command::Config { .. } | Command::Completions { .. } | Command::Man { .. } => Ok(()),
+        Command::Config { .. }
+        | Command::Completions { .. }
+        | Command::Man { .. }
+        | Command::Demo { .. } => Ok(()),
     }
 }
 

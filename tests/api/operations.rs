@@ -367,3 +367,60 @@ fn serve_logs_one_start_up_summary_in_both_formats() {
         }
     }
 }
+
+/// `scimitar demo` runs to the end unattended, narrates every step and leaves nothing behind.
+#[test]
+fn the_demo_runs_unattended_narrates_each_step_and_cleans_up() {
+    let dir = tempfile::tempdir().expect("dir");
+    let started = std::time::Instant::now();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scimitar"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
+        command.env_remove(key);
+    }
+    let output = command
+        .arg("demo")
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("demo");
+    let narration = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{narration}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "well under a minute"
+    );
+    for step in [
+        "provisions two users",
+        "201 Created",
+        "pushes a group",
+        "maps the group to a role",
+        "\"roles\":[\"engineer\"]",
+        "live revocation stream",
+        "deactivates alice",
+        "stream: session.revoked",
+        "stream: user.disabled",
+        "alice's access token active: false",
+        "invalid_grant",
+        "bob's access token active: true",
+        "audit trail",
+        "caused: #",
+        "session.revoke",
+        "your own identity provider",
+    ] {
+        assert!(
+            narration.contains(step),
+            "the narration mentions `{step}`:\n{narration}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "the demo leaves nothing behind: {left:?}");
+}
