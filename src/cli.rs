@@ -421,6 +421,10 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         &public_url,
         clock.clone(),
     );
+    let rate_limits = Arc::new(crate::access::limits::Limits::new(
+        config.limit_settings(),
+        clock.clone(),
+    ));
     let state = AppState {
         scim: ScimService::new(store.clone(), registry, clock.clone(), limits).with_burst_limit(
             config.burst_threshold,
@@ -431,6 +435,8 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         public_url: config.public_url.clone(),
         max_body_bytes: config.max_body_bytes,
         auth_failures: Arc::default(),
+        limits: rate_limits,
+        trust_forwarded_for: config.trust_forwarded_for,
         ssf,
         access,
     };

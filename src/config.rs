@@ -69,6 +69,19 @@ pub struct Config {
     /// beyond which a `deprovisioning_burst` flag is raised; 0 turns the check off.
     pub burst_threshold: usize,
     pub burst_window_minutes: u64,
+    /// Failed authentications per client address per minute before they are answered 429;
+    /// 0 turns the limit off. A valid credential is never refused for its address.
+    pub rate_limit_failed_auth_per_minute: u32,
+    /// Failing requests (wrong API, failed grants) per app or admin credential per minute
+    /// before the credential is refused with 429 for a while; 0 turns the limit off. SCIM
+    /// credentials are never limited.
+    pub rate_limit_client_failures_per_minute: u32,
+    /// OAuth requests (token, introspection, revocation) per app client per second; 0 turns
+    /// the limit off.
+    pub rate_limit_oauth_per_second: u32,
+    /// Behind a reverse proxy: take the client's address for rate limits from the last
+    /// `X-Forwarded-For` entry instead of the peer address.
+    pub trust_forwarded_for: bool,
     /// Per-tenant access settings, by tenant name: `[tenants.NAME]`.
     pub tenants: BTreeMap<String, TenantConfig>,
 }
@@ -166,6 +179,10 @@ impl Default for Config {
             sweep_seconds: 60,
             burst_threshold: 100,
             burst_window_minutes: 5,
+            rate_limit_failed_auth_per_minute: 30,
+            rate_limit_client_failures_per_minute: 60,
+            rate_limit_oauth_per_second: 200,
+            trust_forwarded_for: false,
             tenants: BTreeMap::new(),
         }
     }
@@ -182,7 +199,7 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 23] = [
+const ENV_KEYS: [&str; 27] = [
     "bind",
     "database_url",
     "public_url",
@@ -206,6 +223,10 @@ const ENV_KEYS: [&str; 23] = [
     "sweep_seconds",
     "burst_threshold",
     "burst_window_minutes",
+    "rate_limit_failed_auth_per_minute",
+    "rate_limit_client_failures_per_minute",
+    "rate_limit_oauth_per_second",
+    "trust_forwarded_for",
 ];
 
 impl Config {
@@ -252,6 +273,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    pub fn limit_settings(&self) -> crate::access::limits::LimitSettings {
+        crate::access::limits::LimitSettings {
+            failed_auth_per_minute: self.rate_limit_failed_auth_per_minute,
+            client_failures_per_minute: self.rate_limit_client_failures_per_minute,
+            oauth_per_second: self.rate_limit_oauth_per_second,
+        }
     }
 
     pub fn pool_settings(&self) -> PoolSettings {

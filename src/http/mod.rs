@@ -41,6 +41,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Failed authentications, summed per minute before they reach the audit log.
     pub auth_failures: std::sync::Arc<crate::access::failures::FailureLog>,
+    /// Rate limits on failed authentication and on the OAuth endpoints.
+    pub limits: std::sync::Arc<crate::access::limits::Limits>,
+    /// Take the client's address from the last `X-Forwarded-For` entry (behind a proxy).
+    pub trust_forwarded_for: bool,
     /// The token service.
     pub access: crate::access::AccessService,
     /// The Shared Signals transmitter.

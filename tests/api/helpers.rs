@@ -16,6 +16,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use scimitar::access::credentials::{self, CredentialKind};
 use scimitar::access::keys::{KeyRing, KeySecret};
+use scimitar::access::limits::{LimitSettings, Limits};
 use scimitar::access::policy::Policies;
 use scimitar::access::{AccessService, AccessSettings};
 use scimitar::clock::{Clock, ManualClock};
@@ -166,6 +167,8 @@ pub struct Options {
     pub access: Option<ConfigureAccess>,
     /// Deprovisioning burst threshold and window (the default: 100 in five minutes).
     pub burst: Option<(usize, chrono::Duration)>,
+    /// Rate limits (the default: none, as the test clock stands still).
+    pub limits: Option<LimitSettings>,
 }
 
 impl Default for Options {
@@ -177,6 +180,7 @@ impl Default for Options {
             max_page_size: 1000,
             access: None,
             burst: None,
+            limits: None,
         }
     }
 }
@@ -267,6 +271,11 @@ impl TestApp {
             public_url: None,
             max_body_bytes: options.max_body_bytes,
             auth_failures: Arc::default(),
+            limits: Arc::new(match options.limits {
+                Some(settings) => Limits::new(settings, clock.clone()),
+                None => Limits::unlimited(clock.clone()),
+            }),
+            trust_forwarded_for: false,
             ssf: scimitar::events::ssf::Transmitter::new(
                 store.clone(),
                 access.keys_shared(),

@@ -16,6 +16,7 @@ mod filters;
 mod fixtures;
 mod groups;
 mod health;
+mod limits;
 mod patch;
 mod projection;
 mod quirks;
