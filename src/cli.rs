@@ -443,6 +443,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     let settings = ServerSettings {
         max_body_bytes: config.max_body_bytes,
         workers: config.workers,
+        request_timeout: std::time::Duration::from_secs(config.request_timeout_seconds),
     };
     println!("Scimitar is listening on http://{address}");
     println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
@@ -452,7 +453,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     let transmitter = state.ssf.clone();
     if state.store.backend() == crate::store::Backend::Postgres {
         // Commits on other replicas ring this one's doorbell (events::doorbell).
-        crate::events::doorbell::listen(config.database_url.clone(), state.store.clone());
+        crate::events::doorbell::listen(state.store.clone());
     }
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {

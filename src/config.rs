@@ -34,6 +34,9 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Seconds a request waits for a database connection before it gets 503.
     pub db_timeout_seconds: u64,
+    /// Seconds a request may take to produce its response before it is answered 503 (a
+    /// database that stopped answering must not hang clients).
+    pub request_timeout_seconds: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Page size of a list request that gives no `count`.
@@ -163,6 +166,7 @@ impl Default for Config {
             log_level: "info".into(),
             db_max_connections: 8,
             db_timeout_seconds: 5,
+            request_timeout_seconds: 60,
             max_body_bytes: 2 * 1024 * 1024,
             default_page_size: 100,
             max_page_size: 1000,
@@ -199,7 +203,7 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 27] = [
+const ENV_KEYS: [&str; 28] = [
     "bind",
     "database_url",
     "public_url",
@@ -207,6 +211,7 @@ const ENV_KEYS: [&str; 27] = [
     "log_level",
     "db_max_connections",
     "db_timeout_seconds",
+    "request_timeout_seconds",
     "max_body_bytes",
     "default_page_size",
     "max_page_size",
@@ -259,8 +264,15 @@ impl Config {
                 "access_token_minutes, session_hours and idle_minutes must be at least 1".into(),
             );
         }
-        if self.signing_key_rotation_days == 0 || self.sweep_seconds == 0 {
-            return Err("signing_key_rotation_days and sweep_seconds must be at least 1".into());
+        if self.signing_key_rotation_days == 0
+            || self.sweep_seconds == 0
+            || self.request_timeout_seconds == 0
+        {
+            return Err(
+                "signing_key_rotation_days, sweep_seconds and request_timeout_seconds must be \
+                 at least 1"
+                    .into(),
+            );
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());

@@ -288,6 +288,7 @@ impl TestApp {
         let settings = ServerSettings {
             max_body_bytes: options.max_body_bytes,
             workers: Some(1),
+            request_timeout: Duration::from_secs(60),
         };
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
