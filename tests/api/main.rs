@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod bulk;
 mod cli;
+mod crash;
 mod discovery;
 mod equivalence;
 mod errors;

@@ -32,7 +32,7 @@ impl Replica {
             .post(format!("{}/scim/v2/Users", self.root))
             .bearer_auth(&self.scim_token)
             .header("content-type", "application/scim+json")
-            .body(json!({"userName": name}).to_string())
+            .body(json!({"userName": name, "active": true}).to_string())
             .send()
             .await
             .expect("POST");
