@@ -431,3 +431,52 @@ async fn postgres_going_away_mid_load_gives_503_then_recovers_and_the_stream_mis
         *follower.reconnects.lock().expect("lock")
     );
 }
+
+/// A Postgres restart ends every session with "terminating connection due to administrator
+/// command", including one whose write is in flight (here: waiting for a lock): that write is
+/// answered 503 with `Retry-After`, leaves nothing behind, and the next request succeeds.
+#[tokio::test]
+async fn a_write_in_flight_when_postgres_restarts_gets_503_and_leaves_nothing() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, PgConnection};
+
+    let Some(app) = crate::helpers::TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let user = app.create_user("inflight@example.com").await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mut locker = PgConnection::establish(app.database_url()).expect("connect");
+    locker
+        .batch_execute("BEGIN; SELECT 1 FROM audit_heads FOR UPDATE;")
+        .expect("lock the audit head");
+    let request = app
+        .client
+        .patch(format!("{}/Users/{user}", app.base))
+        .bearer_auth(&app.token)
+        .header("content-type", "application/scim+json")
+        .body(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "title", "value": "changed"}]})
+            .to_string(),
+        )
+        .timeout(Duration::from_secs(30))
+        .send();
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut admin = PgConnection::establish(app.database_url()).expect("connect");
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .expect("terminate the sessions, as a restart does");
+    let response = in_flight.await.expect("task").expect("answered");
+    assert_eq!(retry_after(&response).as_deref(), Some("5"));
+    crate::helpers::expect_scim_error(response, StatusCode::SERVICE_UNAVAILABLE, None).await;
+    let read =
+        crate::helpers::expect_status(app.get(&format!("/Users/{user}")).await, StatusCode::OK)
+            .await;
+    assert_eq!(read.get("title"), None, "nothing of the failed write");
+}
