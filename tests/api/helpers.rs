@@ -169,6 +169,8 @@ pub struct Options {
     pub burst: Option<(usize, chrono::Duration)>,
     /// Rate limits (the default: none, as the test clock stands still).
     pub limits: Option<LimitSettings>,
+    /// Take the client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Options {
@@ -181,6 +183,7 @@ impl Default for Options {
             access: None,
             burst: None,
             limits: None,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -275,7 +278,7 @@ impl TestApp {
                 Some(settings) => Limits::new(settings, clock.clone()),
                 None => Limits::unlimited(clock.clone()),
             }),
-            trust_forwarded_for: false,
+            trust_forwarded_for: options.trust_forwarded_for,
             ssf: scimitar::events::ssf::Transmitter::new(
                 store.clone(),
                 access.keys_shared(),

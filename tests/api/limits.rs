@@ -193,3 +193,105 @@ async fn oauth_endpoints_are_limited_per_client_on_sqlite() {
 async fn oauth_endpoints_are_limited_per_client_on_postgres() {
     oauth_endpoints_are_limited_per_client(Backend::Postgres).await
 }
+
+/// Behind a trusted proxy, the address is the last `X-Forwarded-For` entry (the one the proxy
+/// added): addresses have budgets of their own, and what a client writes before it is ignored.
+async fn forwarded_addresses_have_budgets_of_their_own(backend: Backend) {
+    let options = Options {
+        limits: Some(LimitSettings {
+            failed_auth_per_minute: 2,
+            ..LimitSettings::default()
+        }),
+        trust_forwarded_for: true,
+        ..Options::default()
+    };
+    let Some(app) = TestApp::spawn_with(backend, options).await else {
+        return;
+    };
+    let from = |forwarded: &'static str| {
+        app.request_as("scimitar_bad", Method::GET, "/Users")
+            .header("x-forwarded-for", forwarded)
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            from("10.0.0.1").await.expect("GET").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        from("10.0.0.1").await.expect("GET").status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        from("10.0.0.1, 10.0.0.2").await.expect("GET").status(),
+        StatusCode::UNAUTHORIZED,
+        "the proxy's entry counts, not the client's"
+    );
+    assert_eq!(
+        from("10.0.0.2").await.expect("GET").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        from("10.0.0.2").await.expect("GET").status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn forwarded_addresses_have_budgets_of_their_own_on_sqlite() {
+    forwarded_addresses_have_budgets_of_their_own(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn forwarded_addresses_have_budgets_of_their_own_on_postgres() {
+    forwarded_addresses_have_budgets_of_their_own(Backend::Postgres).await
+}
+
+/// An admin or app credential used on an API it may not call fails (403) against its own
+/// budget; past it, 429. An identity provider's credential on the wrong API is never limited.
+async fn a_credential_on_the_wrong_api_runs_out_of_failures(backend: Backend) {
+    let Some(app) = app(
+        backend,
+        LimitSettings {
+            client_failures_per_minute: 2,
+            ..LimitSettings::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let client = app.app_client(false);
+    let admin_api = || {
+        app.client
+            .get(format!("{}/admin/v1/flags", app.root))
+            .bearer_auth(&client.secret)
+            .send()
+    };
+    for _ in 0..2 {
+        expect_scim_error(admin_api().await.expect("GET"), StatusCode::FORBIDDEN, None).await;
+    }
+    let refused = admin_api().await.expect("GET");
+    assert_eq!(retry_after(&refused), Some(30));
+    expect_scim_error(refused, StatusCode::TOO_MANY_REQUESTS, None).await;
+    for _ in 0..10 {
+        let response = app
+            .admin(&app.token, Method::GET, "/flags")
+            .send()
+            .await
+            .expect("GET");
+        expect_scim_error(response, StatusCode::FORBIDDEN, None).await;
+    }
+    expect_status(app.get("/Users").await, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_credential_on_the_wrong_api_runs_out_of_failures_on_sqlite() {
+    a_credential_on_the_wrong_api_runs_out_of_failures(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn a_credential_on_the_wrong_api_runs_out_of_failures_on_postgres() {
+    a_credential_on_the_wrong_api_runs_out_of_failures(Backend::Postgres).await
+}
