@@ -40,6 +40,9 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Seconds a request waits for a database connection before it gets 503.
     pub db_timeout_seconds: u64,
+    /// Seconds a request may take to produce its response before it is answered 503 (a
+    /// database that stopped answering must not hang clients).
+    pub request_timeout_seconds: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Page size of a list request that gives no `count`.
@@ -78,6 +81,19 @@ pub struct Config {
     /// A deactivated user switched back on within this many minutes of the deactivation
     /// raises a `quick_reactivation` flag (the reactivation is applied); 0 turns it off.
     pub reactivation_alert_minutes: u64,
+    /// Failed authentications per client address per minute before they are answered 429;
+    /// 0 turns the limit off. A valid credential is never refused for its address.
+    pub rate_limit_failed_auth_per_minute: u32,
+    /// Failing requests (wrong API, failed grants) per app or admin credential per minute
+    /// before the credential is refused with 429 for a while; 0 turns the limit off. SCIM
+    /// credentials are never limited.
+    pub rate_limit_client_failures_per_minute: u32,
+    /// OAuth requests (token, introspection, revocation) per app client per second; 0 turns
+    /// the limit off.
+    pub rate_limit_oauth_per_second: u32,
+    /// Behind a reverse proxy: take the client's address for rate limits from the last
+    /// `X-Forwarded-For` entry instead of the peer address.
+    pub trust_forwarded_for: bool,
     /// Per-tenant access settings, by tenant name: `[tenants.NAME]`.
     pub tenants: BTreeMap<String, TenantConfig>,
 }
@@ -162,6 +178,7 @@ impl Default for Config {
             log_level: "info".into(),
             db_max_connections: 8,
             db_timeout_seconds: 5,
+            request_timeout_seconds: 60,
             max_body_bytes: 2 * 1024 * 1024,
             default_page_size: 100,
             max_page_size: 1000,
@@ -179,6 +196,10 @@ impl Default for Config {
             burst_threshold: 100,
             burst_window_minutes: 5,
             reactivation_alert_minutes: 60,
+            rate_limit_failed_auth_per_minute: 30,
+            rate_limit_client_failures_per_minute: 60,
+            rate_limit_oauth_per_second: 200,
+            trust_forwarded_for: false,
             tenants: BTreeMap::new(),
         }
     }
@@ -232,7 +253,7 @@ pub struct Overrides {
     pub tls_key_file: Option<String>,
 }
 
-const ENV_KEYS: [&str; 27] = [
+const ENV_KEYS: [&str; 32] = [
     "bind",
     "database_url",
     "public_url",
@@ -243,6 +264,7 @@ const ENV_KEYS: [&str; 27] = [
     "log_level",
     "db_max_connections",
     "db_timeout_seconds",
+    "request_timeout_seconds",
     "max_body_bytes",
     "default_page_size",
     "max_page_size",
@@ -260,6 +282,10 @@ const ENV_KEYS: [&str; 27] = [
     "burst_threshold",
     "burst_window_minutes",
     "reactivation_alert_minutes",
+    "rate_limit_failed_auth_per_minute",
+    "rate_limit_client_failures_per_minute",
+    "rate_limit_oauth_per_second",
+    "trust_forwarded_for",
 ];
 
 impl Config {
@@ -337,8 +363,15 @@ impl Config {
                 "access_token_minutes, session_hours and idle_minutes must be at least 1".into(),
             );
         }
-        if self.signing_key_rotation_days == 0 || self.sweep_seconds == 0 {
-            return Err("signing_key_rotation_days and sweep_seconds must be at least 1".into());
+        if self.signing_key_rotation_days == 0
+            || self.sweep_seconds == 0
+            || self.request_timeout_seconds == 0
+        {
+            return Err(
+                "signing_key_rotation_days, sweep_seconds and request_timeout_seconds must be \
+                 at least 1"
+                    .into(),
+            );
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
@@ -351,6 +384,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    pub fn limit_settings(&self) -> crate::access::limits::LimitSettings {
+        crate::access::limits::LimitSettings {
+            failed_auth_per_minute: self.rate_limit_failed_auth_per_minute,
+            client_failures_per_minute: self.rate_limit_client_failures_per_minute,
+            oauth_per_second: self.rate_limit_oauth_per_second,
+        }
     }
 
     pub fn pool_settings(&self) -> PoolSettings {

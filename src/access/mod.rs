@@ -11,6 +11,7 @@ pub mod cascade;
 pub mod credentials;
 pub mod failures;
 pub mod keys;
+pub mod limits;
 pub mod policy;
 pub mod roles;
 pub mod setup;
@@ -45,6 +46,25 @@ pub enum AccessError {
     Keys(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// A rate limit refused the request; the number is the `Retry-After`, in seconds.
+    #[error("too many requests; retry after {0} seconds")]
+    RateLimited(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl AccessError {
+    /// A refusal caused by what the client sent (counted against its failure budget), not
+    /// by the server or the store.
+    pub fn is_clients_fault(&self) -> bool {
+        matches!(
+            self,
+            AccessError::InvalidRequest(_)
+                | AccessError::InvalidGrant(_)
+                | AccessError::UnauthorizedClient(_)
+                | AccessError::UnsupportedGrantType(_)
+                | AccessError::UnsupportedTokenType(_)
+                | AccessError::NotFound(_)
+        )
+    }
 }

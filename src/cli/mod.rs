@@ -519,6 +519,10 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         &public_url,
         clock.clone(),
     );
+    let rate_limits = Arc::new(crate::access::limits::Limits::new(
+        config.limit_settings(),
+        clock.clone(),
+    ));
     let state = AppState {
         scim: ScimService::new(store.clone(), registry, clock.clone(), limits)
             .with_burst_limit(
@@ -533,6 +537,8 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         public_url: config.public_url.clone(),
         max_body_bytes: config.max_body_bytes,
         auth_failures: Arc::default(),
+        limits: rate_limits,
+        trust_forwarded_for: config.trust_forwarded_for,
         ssf,
         access,
     };
@@ -540,6 +546,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
         max_body_bytes: config.max_body_bytes,
         workers: config.workers,
         tls,
+        request_timeout: std::time::Duration::from_secs(config.request_timeout_seconds),
     };
     println!("Scimitar is listening on {scheme}://{address}");
     println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
@@ -549,7 +556,7 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     let transmitter = state.ssf.clone();
     if state.store.backend() == crate::store::Backend::Postgres {
         // Commits on other replicas ring this one's doorbell (events::doorbell).
-        crate::events::doorbell::listen(config.database_url.clone(), state.store.clone());
+        crate::events::doorbell::listen(state.store.clone());
     }
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 
 use crate::store::{AnyConnection, Store, StoreError, ring_after_commit};
 
@@ -30,16 +30,18 @@ pub(super) fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError>
 /// `LISTEN`, checks it every 20 ms (no query: it only reads what arrived), rings `store`'s
 /// doorbell on each notification, and reconnects after a failure (ringing then, as it may
 /// have missed some).
-pub fn listen(url: String, store: Store) {
+pub fn listen(store: Store) {
     let spawned = std::thread::Builder::new()
         .name("outbox-listener".into())
         .spawn(move || {
             loop {
-                match PgConnection::establish(&url) {
-                    Ok(mut conn) => {
+                match store.database_url().establish() {
+                    Ok(AnyConnection::Sqlite(_)) => return,
+                    Ok(AnyConnection::Postgres(mut conn)) => {
                         if let Err(error) = conn.batch_execute(&format!("LISTEN {CHANNEL}")) {
                             tracing::warn!(%error, "LISTEN failed");
                         } else {
+                            tracing::info!("outbox listener is listening");
                             store.ring();
                             if let Err(error) = relay(&mut conn, &store) {
                                 tracing::warn!(%error, "outbox listener lost its connection");

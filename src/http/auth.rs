@@ -2,6 +2,7 @@
 //! alone; nothing in the URL or body can choose a tenant. Each API admits one credential kind.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
@@ -52,7 +53,9 @@ impl FromRequest for AdminCaller {
 }
 
 /// The caller of `request`, which must hold a credential of one of `kinds`: a bearer secret,
-/// or an app client's id and secret in HTTP Basic.
+/// or an app client's id and secret in HTTP Basic. Failed authentications count against the
+/// client's address, and failing requests of app and admin credentials against the
+/// credential (`access::limits`); a valid SCIM credential is never limited.
 fn authenticate(
     request: &HttpRequest,
     kinds: &'static [CredentialKind],
@@ -62,27 +65,57 @@ fn authenticate(
         _ => (bearer_token(request), None),
     };
     let state = request.app_data::<web::Data<AppState>>().cloned();
+    let address = state
+        .as_ref()
+        .and_then(|s| client_address(request, s.trust_forwarded_for));
     async move {
-        let token = token?;
         let state = state.ok_or(ScimError::Internal)?;
+        let token = match token {
+            Ok(token) => token,
+            Err(missing) => {
+                state
+                    .limits
+                    .failed_authentication(address)
+                    .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+                return Err(missing);
+            }
+        };
         let now = state.clock.now();
-        let store = state.store.clone();
+        let (store, limits) = (state.store.clone(), state.limits.clone());
         let failures = state.auth_failures.clone();
         let caller = blocking(move || {
             let caller = credentials::authenticate(&store, &token, now)?
                 .filter(|c| basic_id.as_ref().is_none_or(|id| *id == c.client_id));
             if caller.is_none() {
+                limits
+                    .failed_authentication(address)
+                    .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
                 failures.record(&store, &credentials::digest(&token), now)?;
             }
             Ok(caller)
         })
         .await?;
+        let limited = |caller: &Caller| caller.kind != CredentialKind::Scim;
         match caller {
-            Some(caller) if kinds.contains(&caller.kind) => Ok(caller),
+            Some(caller) if kinds.contains(&caller.kind) => {
+                if limited(&caller) {
+                    state
+                        .limits
+                        .credential_admitted(&caller.client_id)
+                        .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+                }
+                Ok(caller)
+            }
             Some(caller) => {
                 let wanted: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
                 let wanted = wanted.join(" or ");
                 tracing::warn!(client_id = %caller.client_id, kind = %caller.kind, %wanted, "credential of the wrong kind");
+                if limited(&caller) {
+                    state
+                        .limits
+                        .credential_failed(&caller.client_id)
+                        .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+                }
                 Err(ScimError::Forbidden(format!(
                     "this API needs a {wanted} credential"
                 )))
@@ -95,6 +128,23 @@ fn authenticate(
             }
         }
     }
+}
+
+/// The client's address: the peer, or behind a trusted proxy the last `X-Forwarded-For`
+/// entry (the one the proxy added; earlier ones are the client's to choose).
+pub(crate) fn client_address(request: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for
+        && let Some(forwarded) = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|last| last.trim().parse().ok())
+    {
+        return Some(forwarded);
+    }
+    request.peer_addr().map(|peer| peer.ip())
 }
 
 /// `client_id:secret` from an HTTP Basic header, if there is one.

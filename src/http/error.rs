@@ -28,6 +28,9 @@ impl ResponseError for ScimError {
             ScimError::Unavailable => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
+            ScimError::TooManyRequests(seconds) => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
             _ => {}
         }
         response.body(self.body().to_string())

@@ -15,6 +15,7 @@ mod ssf;
 pub mod tls;
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -43,6 +44,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Failed authentications, summed per minute before they reach the audit log.
     pub auth_failures: std::sync::Arc<crate::access::failures::FailureLog>,
+    /// Rate limits on failed authentication and on the OAuth endpoints.
+    pub limits: std::sync::Arc<crate::access::limits::Limits>,
+    /// Take the client's address from the last `X-Forwarded-For` entry (behind a proxy).
+    pub trust_forwarded_for: bool,
     /// The token service.
     pub access: crate::access::AccessService,
     /// The Shared Signals transmitter.
@@ -56,7 +61,14 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// Serve HTTPS with this configuration (`tls::server_config`); plain HTTP without.
     pub tls: Option<rustls::ServerConfig>,
+    /// Longest a request may take to produce its response (a database that stopped answering
+    /// must not hang it); past it, 503 with `Retry-After`.
+    pub request_timeout: Duration,
 }
+
+/// The request deadline, as application data for the `deadline` middleware.
+#[derive(Debug, Clone, Copy)]
+struct RequestDeadline(Duration);
 
 /// Builds the server on a bound listener; the caller runs or spawns the returned future.
 pub fn server(
@@ -66,13 +78,16 @@ pub fn server(
 ) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let max_body_bytes = settings.max_body_bytes;
+    let deadline = RequestDeadline(settings.request_timeout);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body_bytes))
+            .app_data(deadline)
             .configure(routes)
             .default_service(web::to(not_found))
             .wrap(from_fn(refuse_nul_in_url))
+            .wrap(from_fn(answer_by_deadline))
             .wrap(from_fn(error::scim_error_bodies))
             // `/scim/v2/Users/` and `/scim/v2//Users` route like `/scim/v2/Users`.
             .wrap(NormalizePath::trim())
@@ -147,6 +162,26 @@ async fn refuse_nul_in_url(
         .into());
     }
     next.call(request).await
+}
+
+/// Answers 503 with `Retry-After` when a request has not produced its response by the
+/// deadline: a database that stopped answering (a stalled network) must not hang clients.
+/// The work itself runs on in its blocking thread until the connection fails; a write that
+/// commits after its 503 is a write the client will retry, which SCIM writes tolerate.
+async fn answer_by_deadline(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let limit = request
+        .app_data::<RequestDeadline>()
+        .map_or(Duration::from_secs(60), |d| d.0);
+    match tokio::time::timeout(limit, next.call(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(?limit, "request not answered by its deadline; 503");
+            Err(ScimError::Unavailable.into())
+        }
+    }
 }
 
 /// Runs storage work off the async workers.

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::access::AccessError;
 use crate::access::credentials::{self, Caller};
+use crate::access::limits::RetryAfter;
 use crate::access::tokens::{
     Exchange, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_SCIM_USER,
 };
@@ -60,6 +61,9 @@ impl OAuthError {
             AccessError::UnsupportedTokenType(_) => {
                 (StatusCode::BAD_REQUEST, "unsupported_token_type")
             }
+            AccessError::RateLimited(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable")
+            }
             // Never a success when the store could not do its part (RFC 7009 §2.2.1).
             AccessError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
             AccessError::Keys(_) | AccessError::Config(_) => {
@@ -95,6 +99,11 @@ impl ResponseError for OAuthError {
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                if let AccessError::RateLimited(seconds) = &self.0 {
+                    response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+                }
             }
             _ => {}
         }
@@ -144,24 +153,64 @@ impl Form {
     }
 }
 
-/// The app client of the request, from HTTP Basic; a failure is counted like a bad bearer token.
+/// The app client of the request, from HTTP Basic; a failure is counted like a bad bearer
+/// token, against the client's address. The client's OAuth requests are rate limited, and a
+/// client whose requests kept failing is refused for a while (`access::limits`).
 async fn client(request: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, OAuthError> {
+    let address = super::auth::client_address(request, state.trust_forwarded_for);
     let credentials = super::auth::basic_credentials(request);
     let Some((client_id, secret)) = credentials else {
+        state
+            .limits
+            .failed_authentication(address)
+            .map_err(limited)?;
         return Err(AccessError::InvalidClient.into());
     };
     let state = state.clone();
     run(move || {
         let result = state.access.authenticate_client(&client_id, &secret);
         if matches!(result, Err(AccessError::InvalidClient)) {
+            state
+                .limits
+                .failed_authentication(address)
+                .map_err(limited)?;
             let now = state.clock.now();
             state
                 .auth_failures
                 .record(&state.store, &credentials::digest(&secret), now)?;
         }
-        result
+        let caller = result?;
+        state
+            .limits
+            .credential_admitted(&caller.client_id)
+            .map_err(limited)?;
+        state
+            .limits
+            .oauth_request(&caller.client_id)
+            .map_err(limited)?;
+        Ok(caller)
     })
     .await
+}
+
+fn limited(wait: RetryAfter) -> AccessError {
+    AccessError::RateLimited(wait.0)
+}
+
+/// Counts a request of an authenticated client that failed by the client's fault against
+/// the client's failure budget; past it, the answer is 429.
+fn counted<T>(
+    state: &AppState,
+    client_id: &str,
+    result: Result<T, OAuthError>,
+) -> Result<T, OAuthError> {
+    match result {
+        Err(OAuthError(error)) if error.is_clients_fault() => {
+            state.limits.credential_failed(client_id).map_err(limited)?;
+            Err(OAuthError(error))
+        }
+        other => other,
+    }
 }
 
 async fn token(
@@ -170,6 +219,16 @@ async fn token(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let caller = client(&request, &state).await?;
+    let client_id = caller.client_id.clone();
+    let result = grant(state.clone(), caller, body).await;
+    counted(&state, &client_id, result)
+}
+
+async fn grant(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
     let form = Form::parse(&body)?;
     let response = match form.require("grant_type")? {
         GRANT_TOKEN_EXCHANGE => {
@@ -208,9 +267,15 @@ async fn introspect(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let caller = client(&request, &state).await?;
-    let form = Form::parse(&body)?;
-    let token = form.require("token")?.to_string();
-    let answer = run(move || state.access.introspect(&caller, &token)).await?;
+    let client_id = caller.client_id.clone();
+    let access = state.clone();
+    let result = async move {
+        let form = Form::parse(&body)?;
+        let token = form.require("token")?.to_string();
+        run(move || access.access.introspect(&caller, &token)).await
+    }
+    .await;
+    let answer = counted(&state, &client_id, result)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(answer))
@@ -222,10 +287,16 @@ async fn revoke(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let caller = client(&request, &state).await?;
-    let form = Form::parse(&body)?;
-    let token = form.require("token")?.to_string();
-    let hint = form.get("token_type_hint").map(String::from);
-    run(move || state.access.revoke(&caller, &token, hint.as_deref())).await?;
+    let client_id = caller.client_id.clone();
+    let access = state.clone();
+    let result = async move {
+        let form = Form::parse(&body)?;
+        let token = form.require("token")?.to_string();
+        let hint = form.get("token_type_hint").map(String::from);
+        run(move || access.access.revoke(&caller, &token, hint.as_deref())).await
+    }
+    .await;
+    counted(&state, &client_id, result)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())

@@ -51,6 +51,9 @@ pub enum ScimError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// A rate limit refused the request; the number is the `Retry-After`, in seconds.
+    #[error("too many requests; retry after {0} seconds")]
+    TooManyRequests(u64),
     #[error("the database is unavailable; retry later")]
     Unavailable,
     /// Any other status the framework produced, kept as it was.
@@ -79,6 +82,7 @@ impl ScimError {
             ScimError::PreconditionFailed(_) => 412,
             ScimError::PayloadTooLarge(_) => 413,
             ScimError::UnsupportedMediaType(_) => 415,
+            ScimError::TooManyRequests(_) => 429,
             ScimError::Internal => 500,
             ScimError::NotImplemented(_) => 501,
             ScimError::Unavailable => 503,
@@ -164,6 +168,7 @@ impl From<crate::access::AccessError> for ScimError {
         match error {
             AccessError::Store(error) => error.into(),
             AccessError::NotFound(detail) => ScimError::NotFound(detail),
+            AccessError::RateLimited(seconds) => ScimError::TooManyRequests(seconds),
             AccessError::Keys(_) | AccessError::Config(_) => {
                 tracing::error!(%error, "access failure");
                 ScimError::Internal

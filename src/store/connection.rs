@@ -69,6 +69,40 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// Bounds how long Postgres connections may hang: libpq's `connect_timeout` (at least
+    /// 2 s, libpq's floor), and TCP keepalives and a TCP user timeout so a connection to a
+    /// vanished server fails within seconds instead of the kernel's hours. Parameters the URL
+    /// already sets are kept.
+    pub fn with_timeouts(&self, connect: Duration) -> Self {
+        if self.backend != Backend::Postgres {
+            return self.clone();
+        }
+        let connect = connect.as_secs().max(2).to_string();
+        let mut target = self.target.clone();
+        for (key, value) in [
+            ("connect_timeout", connect.as_str()),
+            ("keepalives", "1"),
+            ("keepalives_idle", "5"),
+            ("keepalives_interval", "2"),
+            ("keepalives_count", "3"),
+            ("tcp_user_timeout", "10000"),
+        ] {
+            let query = target.split_once('?').map_or("", |(_, q)| q);
+            if query
+                .split('&')
+                .any(|pair| pair.split('=').next() == Some(key))
+            {
+                continue;
+            }
+            target.push(if target.contains('?') { '&' } else { '?' });
+            target.push_str(&format!("{key}={value}"));
+        }
+        Self {
+            backend: self.backend,
+            target,
+        }
+    }
+
     /// The URL with any password replaced, fit for logs and error messages.
     pub fn redacted(&self) -> String {
         match self.backend {
@@ -137,6 +171,9 @@ impl ManageConnection for ConnectionManager {
     }
 }
 
+/// How long Postgres lets a transaction of ours wait for its client's next statement.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+
 /// Per-connection settings. SQLite: WAL so readers never block the writer, foreign keys
 /// (off by default in SQLite), LIKE that respects case as Postgres' does, and a busy timeout
 /// so concurrent writers queue instead of failing.
@@ -156,8 +193,14 @@ impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
                     self.busy_timeout.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError),
+            // A transaction whose client vanished mid-way (a partitioned replica) would hold
+            // its row locks, the tenant's audit head among them, until the server noticed the
+            // dead connection; no transaction of ours idles, so the server ends such ones.
             AnyConnection::Postgres(c) => c
-                .batch_execute("SET TIME ZONE 'UTC'")
+                .batch_execute(&format!(
+                    "SET TIME ZONE 'UTC'; SET idle_in_transaction_session_timeout = {};",
+                    IDLE_IN_TRANSACTION.as_millis()
+                ))
                 .map_err(r2d2::Error::QueryError),
         }
     }
@@ -200,6 +243,25 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
         assert!(DatabaseUrl::parse("postgress://h/db").is_err());
         assert!(DatabaseUrl::parse("").is_err());
+    }
+
+    #[test]
+    fn postgres_urls_get_timeouts_unless_they_set_their_own() {
+        let url = DatabaseUrl::parse("postgres://u@h/db?connect_timeout=9").ok();
+        let target = url.map(|u| u.with_timeouts(Duration::from_secs(1)).target);
+        assert_eq!(
+            target.as_deref(),
+            Some(
+                "postgres://u@h/db?connect_timeout=9&keepalives=1&keepalives_idle=5\
+                 &keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000"
+            )
+        );
+        let bare = DatabaseUrl::parse("postgres://u@h/db").ok();
+        let target = bare.map(|u| u.with_timeouts(Duration::from_secs(5)).target);
+        assert!(target.is_some_and(|t| t.starts_with("postgres://u@h/db?connect_timeout=5&")));
+        let sqlite = DatabaseUrl::parse("x.db").ok();
+        let target = sqlite.map(|u| u.with_timeouts(Duration::from_secs(5)).target);
+        assert_eq!(target.as_deref(), Some("x.db"));
     }
 
     #[test]

@@ -143,6 +143,7 @@ impl Store {
 
     /// Connects without migrating; one connection is made now so a wrong URL fails at once.
     pub fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        let url = &url.with_timeouts(settings.acquire_timeout);
         // No idle minimum: r2d2 would otherwise open replacement connections on a background
         // thread, and a process exiting during a libpq connect crashes in OpenSSL's teardown.
         let pool = Pool::builder()
@@ -193,6 +194,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.url.backend()
+    }
+
+    /// The database this store connects to (with its connection timeouts).
+    pub fn database_url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// Applies the embedded migrations of this backend; returns the names of those applied now.

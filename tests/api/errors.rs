@@ -5,10 +5,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{
-    Backend, Options, TestApp, TestDb, expect_scim_error, expect_status, replace_database,
-};
+use crate::helpers::{Backend, Options, TestApp, TestDb, expect_scim_error, expect_status};
 use crate::on_both_backends;
+use crate::proxy::TcpProxy;
 
 on_both_backends! {
     async fn bad_requests_of_every_kind_get_scim_error_bodies(app) {
@@ -111,8 +110,8 @@ async fn an_unreachable_postgres_gives_503_not_a_hang_or_a_panic() {
     let Some(db) = TestDb::create(Backend::Postgres) else {
         return;
     };
-    let proxy = proxy::TcpProxy::start(&db.url);
-    let through_proxy = replace_host(&db.url, &format!("127.0.0.1:{}", proxy.port()));
+    let proxy = TcpProxy::start(&db.url);
+    let through_proxy = proxy.url(&db.url);
     let options = Options {
         database_url: Some(through_proxy),
         db_timeout: Duration::from_secs(1),
@@ -152,107 +151,4 @@ async fn an_unreachable_postgres_gives_503_not_a_hang_or_a_panic() {
         .await
         .expect("GET");
     expect_scim_error(ready, StatusCode::SERVICE_UNAVAILABLE, None).await;
-}
-
-fn replace_host(url: &str, host_port: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let path_start = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..path_start];
-    let userinfo = authority
-        .rsplit_once('@')
-        .map(|(u, _)| format!("{u}@"))
-        .unwrap_or_default();
-    let database = rest[path_start..].trim_start_matches('/');
-    replace_database(&format!("{scheme}://{userinfo}{host_port}/x"), database)
-}
-
-mod proxy {
-    use std::io::{ErrorKind, copy};
-    use std::net::{Shutdown, TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-    use std::thread;
-    use std::time::Duration;
-
-    /// A loopback TCP forwarder that can be cut.
-    pub struct TcpProxy {
-        port: u16,
-        stopped: Arc<AtomicBool>,
-        streams: Arc<Mutex<Vec<TcpStream>>>,
-    }
-
-    impl TcpProxy {
-        pub fn start(postgres_url: &str) -> Self {
-            let target = target_address(postgres_url);
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            listener.set_nonblocking(true).expect("non-blocking");
-            let port = listener.local_addr().expect("address").port();
-            let stopped = Arc::new(AtomicBool::new(false));
-            let streams = Arc::new(Mutex::new(Vec::new()));
-            let (stop, open) = (stopped.clone(), streams.clone());
-            thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((client, _)) => {
-                            let _ = client.set_nonblocking(false);
-                            let Ok(server) = TcpStream::connect(&target) else {
-                                continue;
-                            };
-                            let mut list = open.lock().expect("lock");
-                            for stream in [&client, &server] {
-                                if let Ok(clone) = stream.try_clone() {
-                                    list.push(clone);
-                                }
-                            }
-                            pipe(&client, &server);
-                            pipe(&server, &client);
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            thread::sleep(Duration::from_millis(5))
-                        }
-                        Err(_) => break,
-                    }
-                }
-                // The listener is dropped here: new connections are refused.
-            });
-            Self {
-                port,
-                stopped,
-                streams,
-            }
-        }
-
-        pub fn port(&self) -> u16 {
-            self.port
-        }
-
-        pub fn stop(&self) {
-            self.stopped.store(true, Ordering::SeqCst);
-            for stream in self.streams.lock().expect("lock").drain(..) {
-                let _ = stream.shutdown(Shutdown::Both);
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn pipe(from: &TcpStream, to: &TcpStream) {
-        let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
-            return;
-        };
-        thread::spawn(move || {
-            let _ = copy(&mut from, &mut to);
-            let _ = to.shutdown(Shutdown::Both);
-        });
-    }
-
-    fn target_address(url: &str) -> String {
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        if host.contains(':') {
-            host.to_string()
-        } else {
-            format!("{host}:5432")
-        }
-    }
 }

@@ -16,6 +16,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use scimitar::access::credentials::{self, CredentialKind};
 use scimitar::access::keys::{KeyRing, KeySecret};
+use scimitar::access::limits::{LimitSettings, Limits};
 use scimitar::access::policy::Policies;
 use scimitar::access::{AccessService, AccessSettings};
 use scimitar::clock::{Clock, ManualClock};
@@ -166,6 +167,10 @@ pub struct Options {
     pub access: Option<ConfigureAccess>,
     /// Deprovisioning burst threshold and window (the default: 100 in five minutes).
     pub burst: Option<(usize, chrono::Duration)>,
+    /// Rate limits (the default: none, as the test clock stands still).
+    pub limits: Option<LimitSettings>,
+    /// Take the client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Options {
@@ -177,6 +182,8 @@ impl Default for Options {
             max_page_size: 1000,
             access: None,
             burst: None,
+            limits: None,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -267,6 +274,11 @@ impl TestApp {
             public_url: None,
             max_body_bytes: options.max_body_bytes,
             auth_failures: Arc::default(),
+            limits: Arc::new(match options.limits {
+                Some(settings) => Limits::new(settings, clock.clone()),
+                None => Limits::unlimited(clock.clone()),
+            }),
+            trust_forwarded_for: options.trust_forwarded_for,
             ssf: scimitar::events::ssf::Transmitter::new(
                 store.clone(),
                 access.keys_shared(),
@@ -280,6 +292,7 @@ impl TestApp {
             max_body_bytes: options.max_body_bytes,
             workers: Some(1),
             tls: None,
+            request_timeout: Duration::from_secs(60),
         };
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
