@@ -678,9 +678,29 @@ with_trusted_idp! {
             let refused = expect_status(exchange_id_token(&app, &client, &idp.id_token(claims)).await, StatusCode::BAD_REQUEST).await;
             assert_eq!(refused["error"], "invalid_grant", "{why}");
         }
-        let forged = TestIdp { seed: [8u8; 32] }.id_token(good);
+        let forged = TestIdp { seed: [8u8; 32] }.id_token(good.clone());
         let refused = expect_status(exchange_id_token(&app, &client, &forged).await, StatusCode::BAD_REQUEST).await;
         assert_eq!(refused["error"], "invalid_grant", "signed by another key");
+        // Algorithm confusion: no signature at all, HMAC keyed with the published public key,
+        // and a key id the issuer never published.
+        use base64::Engine;
+        let b64 = |value: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
+        let payload = b64(&good);
+        let unsigned = format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "JWT", "kid": "idp-1"})));
+        let public = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key().to_bytes();
+        let mut hmac = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        hmac.kid = Some("idp-1".into());
+        let keyed_with_public = jsonwebtoken::encode(&hmac, &good, &jsonwebtoken::EncodingKey::from_secret(&public).expect("key")).expect("sign");
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public);
+        let keyed_with_x = jsonwebtoken::encode(&hmac, &good, &jsonwebtoken::EncodingKey::from_secret(x.as_bytes()).expect("key")).expect("sign");
+        let mut odd_kid = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        odd_kid.kid = Some("../../idp-1".into());
+        let token = TestIdp::new().id_token(good.clone());
+        let resigned = format!("{}.{}", b64(&serde_json::to_value(&odd_kid).expect("header")), token.split_once('.').map(|(_, rest)| rest).unwrap_or_default());
+        for (why, token) in [("alg none", unsigned), ("HS256 keyed with the public key", keyed_with_public), ("HS256 keyed with x", keyed_with_x), ("unpublished kid", resigned)] {
+            let refused = expect_status(exchange_id_token(&app, &client, &token).await, StatusCode::BAD_REQUEST).await;
+            assert_eq!(refused["error"], "invalid_grant", "{why}");
+        }
     }
 
     async fn access_tokens_are_rfc9068_jwts_that_verify_with_the_published_jwks(app) {
