@@ -143,11 +143,25 @@ impl BurstWatch {
         }
     }
 
-    /// Counts `steps` deactivations or membership removals in the tenant now; `Some(count)`
-    /// when the window then holds more than the threshold.
-    pub fn count(&self, tenant_id: &str, steps: usize, now: DateTime<Utc>) -> Option<usize> {
+    /// What the window would hold with `steps` more deactivations or membership removals in
+    /// the tenant now: `Some(count)` when that passes the threshold. Changes nothing, so a
+    /// write can decide on its flag inside its transaction and `record` only once it commits.
+    pub fn peek(&self, tenant_id: &str, steps: usize, now: DateTime<Utc>) -> Option<usize> {
         if self.threshold == 0 || steps == 0 {
             return None;
+        }
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = seen.get(tenant_id).map_or(0, |times| {
+            times.iter().filter(|t| **t + self.window > now).count()
+        });
+        let count = (recent + steps).min(self.threshold + 1);
+        (count > self.threshold).then_some(count)
+    }
+
+    /// Counts `steps` committed deactivations or membership removals in the tenant now.
+    pub fn record(&self, tenant_id: &str, steps: usize, now: DateTime<Utc>) {
+        if self.threshold == 0 || steps == 0 {
+            return;
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let times = seen.entry(tenant_id.to_string()).or_default();
@@ -161,7 +175,13 @@ impl BurstWatch {
         while times.len() > self.threshold + 1 {
             times.pop_front();
         }
-        (times.len() > self.threshold).then_some(times.len())
+    }
+
+    /// `peek` then `record`, for one step that is already committed.
+    pub fn count(&self, tenant_id: &str, steps: usize, now: DateTime<Utc>) -> Option<usize> {
+        let passed = self.peek(tenant_id, steps, now);
+        self.record(tenant_id, steps, now);
+        passed
     }
 
     pub fn window(&self) -> Duration {
@@ -183,6 +203,26 @@ impl Default for BurstWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peeking_counts_nothing() {
+        let watch = BurstWatch::new(2, Duration::minutes(5));
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        for _ in 0..5 {
+            assert_eq!(
+                watch.peek("t", 2, t0),
+                None,
+                "two steps are no burst, however often asked"
+            );
+        }
+        watch.record("t", 2, t0);
+        assert_eq!(watch.peek("t", 1, t0), Some(3));
+        assert_eq!(
+            watch.peek("t", 1, t0 + Duration::minutes(6)),
+            None,
+            "the window moved on"
+        );
+    }
 
     #[test]
     fn a_burst_is_reported_past_the_threshold_within_the_window_only() {

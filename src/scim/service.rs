@@ -125,8 +125,8 @@ impl ScimService {
         }
     }
 
-    /// Counts deprovisioning steps of a write, in its transaction; past the threshold, raises
-    /// the burst flag there too.
+    /// Counts deprovisioning steps of a write once it commits; if they take the window past
+    /// the threshold, raises the burst flag in the write's transaction.
     pub(super) fn deprovisioning_steps(
         &self,
         conn: &mut crate::store::AnyConnection,
@@ -135,7 +135,10 @@ impl ScimService {
         cause: &str,
     ) -> Result<(), crate::store::StoreError> {
         let now = self.clock.now();
-        if let Some(count) = self.burst.count(tenant_id, steps, now) {
+        // The steps count once the write commits: a rolled-back write is no burst.
+        let (burst, tenant) = (self.burst.clone(), tenant_id.to_string());
+        crate::store::after_commit(move || burst.record(&tenant, steps, now));
+        if let Some(count) = self.burst.peek(tenant_id, steps, now) {
             let details = serde_json::json!({
                 "steps": count,
                 "threshold": self.burst.threshold(),

@@ -357,3 +357,57 @@ on_both_backends! {
         assert_eq!(users, vec![Some("first".to_string()), Some("second".to_string())], "numbered in commit order");
     }
 }
+
+/// Deactivations that roll back are no burst: only committed steps count. The failure is
+/// injected at the commit itself (a deferred constraint trigger, Postgres only), after every
+/// step of the cascade has run.
+#[tokio::test]
+async fn deprovisioning_rolled_back_at_commit_does_not_count_towards_a_burst() {
+    let Some(app) = app_with_burst_limit(Backend::Postgres).await else {
+        return;
+    };
+    let admin = app.admin_token();
+    let mut users = Vec::new();
+    for i in 0..3 {
+        users.push(
+            app.create_user(&format!("u{i}")).await["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    for statement in [
+        "CREATE FUNCTION refuse_at_commit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected commit failure'; END $$ LANGUAGE plpgsql",
+        "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON outbox DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()",
+    ] {
+        crate::audit::tamper(&app, statement);
+    }
+    for user in &users {
+        let failed = app.patch(&format!("/Users/{user}"), &deactivation()).await;
+        assert!(
+            failed.status().is_server_error(),
+            "the write rolls back at commit"
+        );
+    }
+    crate::audit::tamper(&app, "DROP TRIGGER refuse_at_commit ON outbox");
+    for user in &users {
+        expect_status(
+            app.patch(&format!("/Users/{user}"), &deactivation()).await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let flags = expect_status(
+        app.admin(&admin, Method::GET, "/flags")
+            .send()
+            .await
+            .expect("flags"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        flags["flags"].as_array().map(Vec::len),
+        Some(0),
+        "three committed steps are no burst past 3: {flags}"
+    );
+}

@@ -248,8 +248,10 @@ fn completions_and_manual_pages_come_from_the_command_definition() {
 /// table with its environment variable and its default, and the table names nothing else.
 #[test]
 fn the_documented_configuration_table_matches_the_code() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"))
-        .expect("docs/configuration.md");
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .expect("docs/configuration.md");
     let mut documented = std::collections::BTreeMap::new();
     for line in readme.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = line.split('|').skip(1).map(str::trim).collect();

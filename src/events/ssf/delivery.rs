@@ -131,7 +131,7 @@ impl Transmitter {
     pub async fn push_due(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let store = self.store.clone();
-        let claimed = actix_web::web::block(move || {
+        let claimed = tokio::task::spawn_blocking(move || {
             store.write(|conn| {
                 rows::claim_due(conn, PUSH, to_stored(now), to_stored(now + LEASE), 100)
             })
@@ -143,7 +143,7 @@ impl Transmitter {
             let outcome = self.send(&queued, &stream).await;
             let store = self.store.clone();
             let now = self.clock.now();
-            let recorded = actix_web::web::block(move || match outcome {
+            let recorded = tokio::task::spawn_blocking(move || match outcome {
                 Ok(()) => store.write(|conn| rows::mark_delivered(conn, &stream.id, std::slice::from_ref(&queued.jti), to_stored(now)).map(|_| true)),
                 Err(error) => {
                     let attempts = queued.attempts + 1;
@@ -230,7 +230,7 @@ impl Transmitter {
             } else {
                 (Vec::new(), Map::new())
             };
-            let answer = actix_web::web::block(move || {
+            let answer = tokio::task::spawn_blocking(move || {
                 this.poll_once(&caller, &stream_id, max_events, &acks, &errors)
             })
             .await
@@ -296,7 +296,7 @@ impl Transmitter {
         let mut bell = self.store.doorbell();
         loop {
             let this = self.clone();
-            match actix_web::web::block(move || this.pump_all()).await {
+            match tokio::task::spawn_blocking(move || this.pump_all()).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => tracing::warn!(%error, "SSF pump failed"),
                 Err(error) => tracing::warn!(%error, "SSF pump failed"),
