@@ -154,9 +154,16 @@ pub(super) fn replace(
     let columns =
         Columns::from_attributes(schema, normalize(schema, body, context.quirks)?.attributes)?;
     let membership = Membership::Replace(columns.members.clone());
-    update(service, context, "group.replace", id, precondition, |_| {
-        Ok((columns, membership))
-    })
+    let answer = Answer::Whole;
+    update(
+        service,
+        context,
+        "group.replace",
+        id,
+        precondition,
+        answer,
+        |_| Ok((columns, membership)),
+    )
 }
 
 pub(super) fn patch(
@@ -184,6 +191,7 @@ pub(super) fn patch(
         "group.patch",
         id,
         precondition,
+        Answer::Bounded,
         |current| {
             let mut document = parse_attributes(&current.id, &current.attributes)?;
             patch::apply_all(schema, &mut document, &other_operations, context.quirks)?;
@@ -345,6 +353,36 @@ fn filtered_ids(filter: &Filter) -> Result<BTreeSet<String>, ScimError> {
     }
 }
 
+/// Most members a PATCH answer renders. A larger group is answered 204 No Content (RFC 7644
+/// §3.5.2 allows it unless `attributes` was given), so a membership change costs the same
+/// however large the group: Okta and Entra send no projection, and both accept 204.
+const PATCH_ANSWER_MAX_MEMBERS: usize = 100;
+
+/// How a write answers: with the whole group (PUT, which carries every member anyway), or
+/// with a body bounded in size (PATCH).
+#[derive(Clone, Copy)]
+enum Answer {
+    Whole,
+    Bounded,
+}
+
+/// The members a write's answer shows; `None` for a bounded answer of a group with more
+/// members than it may render, which then has no body.
+fn members_for_answer(
+    conn: &mut AnyConnection,
+    context: &Context,
+    row: &GroupRow,
+    answer: Answer,
+) -> Result<Option<Vec<Member>>, StoreError> {
+    let asked_for = context.projection.names_attributes();
+    if matches!(answer, Answer::Whole) || asked_for || !context.projection.includes("members") {
+        return related_for_response(conn, context, row).map(Some);
+    }
+    let limit = PATCH_ANSWER_MAX_MEMBERS as i64 + 1;
+    let members = rows::members_up_to(conn, context.tenant_id, &row.id, limit)?;
+    Ok((members.len() <= PATCH_ANSWER_MAX_MEMBERS).then_some(members))
+}
+
 /// Read-modify-write of one group and its members in one transaction, under `If-Match`,
 /// with its audit record.
 fn update(
@@ -353,6 +391,7 @@ fn update(
     action: &'static str,
     id: &str,
     precondition: &Precondition,
+    answer: Answer,
     change: impl FnOnce(&GroupRow) -> Result<(Columns, Membership), ScimError>,
 ) -> Result<Resource, ScimError> {
     let tenant_id = context.tenant_id;
@@ -393,10 +432,16 @@ fn update(
         if !settled.sessions_ended.is_empty() {
             service.deprovisioning_committed(context);
         }
-        let members = related_for_response(conn, context, &row)?;
+        let members = members_for_answer(conn, context, &row, answer)?;
         Ok::<_, ScimError>((row, members))
     })?;
-    row.show(service, context.base, &members)
+    match members {
+        Some(members) => row.show(service, context.base, &members),
+        None => Ok(Resource {
+            no_content: true,
+            ..row.show(service, context.base, &[])?
+        }),
+    }
 }
 
 pub(super) fn delete(

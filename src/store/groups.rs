@@ -267,6 +267,22 @@ pub fn members(
     Ok(found)
 }
 
+/// The first `limit` members of one group (by user id): a bounded read of any group.
+pub fn members_up_to(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_id: &str,
+    limit: i64,
+) -> Result<Vec<Member>, StoreError> {
+    Ok(group_members::table
+        .filter(group_members::tenant_id.eq(tenant_id))
+        .filter(group_members::group_id.eq(group_id))
+        .order(group_members::user_id.asc())
+        .limit(limit)
+        .select((group_members::group_id, group_members::user_id))
+        .load::<Member>(conn)?)
+}
+
 /// Ids of the current members of one group.
 pub fn member_ids(
     conn: &mut AnyConnection,
