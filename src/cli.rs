@@ -191,6 +191,8 @@ enum TenantCommand {
     },
     /// Strict mode on or off: refuse non-RFC input instead of applying quirk rules
     Strict { name: String, mode: OnOff },
+    /// Unique group displayNames on (409 on a duplicate, the default) or off (duplicates allowed)
+    UniqueGroupNames { name: String, mode: OnOff },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -573,12 +575,25 @@ fn tenant(command: TenantCommand, store: &Store, clock: &dyn Clock) -> anyhow::R
                 if tenant.strict { "on" } else { "off" }
             );
         }
+        TenantCommand::UniqueGroupNames { name, mode } => {
+            let unique = matches!(mode, OnOff::On);
+            let tenant = tenancy::set_unique_group_names(store, &name, unique)?;
+            eprintln!(
+                "tenant `{}`: unique group names {}",
+                tenant.name,
+                if tenant.unique_group_names {
+                    "on"
+                } else {
+                    "off"
+                }
+            );
+        }
         TenantCommand::List { json } => {
             let tenants = tenancy::list(store)?;
             if json {
                 let rows: Vec<_> = tenants
                     .iter()
-                    .map(|t| json!({"id": t.id, "name": t.name, "created": t.created.and_utc().to_rfc3339(), "strict": t.strict}))
+                    .map(|t| json!({"id": t.id, "name": t.name, "created": t.created.and_utc().to_rfc3339(), "strict": t.strict, "unique_group_names": t.unique_group_names}))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {

@@ -22,7 +22,7 @@ use crate::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::roles::GroupKeys;
-use crate::store::{AnyConnection, StoreError, from_stored, to_stored, users};
+use crate::store::{AnyConnection, StoreError, from_stored, tenants, to_stored, users};
 
 /// A group's columns and its member ids, from the normalized attributes.
 struct Columns {
@@ -87,6 +87,40 @@ fn member_ids(members: Option<Value>) -> Result<BTreeSet<String>, ScimError> {
     Ok(ids)
 }
 
+/// The name a group writing `display_name_key` holds in its tenant. Where names are unique:
+/// the key, which the unique index guards against concurrent writers, or a 409 when another
+/// group has the name; but a write that keeps its name while a duplicate from before
+/// uniqueness exists keeps working, holding nothing. Where duplicates are allowed: nothing.
+fn held_name(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    display_name: &str,
+    display_name_key: &str,
+    current: Option<&GroupRow>,
+) -> Result<Option<String>, ScimError> {
+    if !tenants::unique_group_names(conn, tenant_id)? {
+        return Ok(None);
+    }
+    let this = current.map(|group| group.id.as_str());
+    if !rows::name_taken(conn, tenant_id, display_name_key, this)? {
+        return Ok(Some(display_name_key.to_string()));
+    }
+    match current {
+        Some(group) if group.display_name_key == display_name_key => Ok(None),
+        _ => Err(taken(display_name)(StoreError::Conflict(String::new()))),
+    }
+}
+
+/// A unique-index violation on a group write: another group holds the name.
+fn taken(display_name: &str) -> impl FnOnce(StoreError) -> ScimError + '_ {
+    move |error| match error {
+        StoreError::Conflict(_) => ScimError::Uniqueness(format!(
+            "a group named `{display_name}` already exists (names compare case-insensitively)"
+        )),
+        other => other.into(),
+    }
+}
+
 /// Fails unless every id names a user of this tenant.
 fn check_members_exist(
     conn: &mut AnyConnection,
@@ -128,17 +162,29 @@ pub(super) fn create(
         version: 1,
         created: to_stored(now),
         last_modified: to_stored(now),
+        display_name_unique: None,
     };
     let new_members: Vec<String> = columns.members.into_iter().collect();
-    let members = service.store.write(|conn| {
+    let (row, members) = service.store.write(|conn| {
         check_members_exist(conn, tenant_id, &new_members)?;
-        rows::insert(conn, &row)?;
+        let row = GroupRow {
+            display_name_unique: held_name(
+                conn,
+                tenant_id,
+                &row.display_name,
+                &row.display_name_key,
+                None,
+            )?,
+            ..row
+        };
+        rows::insert(conn, &row).map_err(taken(&row.display_name))?;
         rows::add_members(conn, tenant_id, &row.id, &new_members)?;
         let details = json!({"attributes": columns.document.keys().collect::<Vec<_>>(), "members_added": new_members});
         let personal = json!({"after": columns.document});
         let event = context.event("group.create", ResourceKind::Group, &row.id, details, Some(personal));
         audit::record(conn, tenant_id, now, event)?;
-        Ok::<_, ScimError>(related_for_response(conn, context, &row)?)
+        let members = related_for_response(conn, context, &row)?;
+        Ok::<_, ScimError>((row, members))
     })?;
     row.show(service, context.base, &members)
 }
@@ -406,6 +452,13 @@ fn update(
             &before,
             &columns.document,
         )?;
+        let display_name_unique = held_name(
+            conn,
+            tenant_id,
+            &columns.display_name,
+            &columns.display_name_key,
+            Some(&current),
+        )?;
         let changes = GroupChanges {
             display_name: columns.display_name,
             display_name_key: columns.display_name_key,
@@ -413,9 +466,12 @@ fn update(
             attributes: Value::Object(columns.document.clone()).to_string(),
             search: columns.search.clone(),
             last_modified: to_stored(now),
+            display_name_unique,
         };
         let watch = watch_roles(conn, tenant_id, &current, &changes, &membership)?;
-        let row = rows::update(conn, tenant_id, id, &changes)?.ok_or_else(|| not_found(id))?;
+        let row = rows::update(conn, tenant_id, id, &changes)
+            .map_err(taken(&changes.display_name))?
+            .ok_or_else(|| not_found(id))?;
         let (added, removed) = membership.store(conn, tenant_id, id)?;
         let diff = audit::diff(&before, &columns.document);
         let details =

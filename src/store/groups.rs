@@ -150,6 +150,9 @@ pub struct GroupRow {
     pub last_modified: NaiveDateTime,
     /// The attributes as filters see them (`scim::search`).
     pub search: String,
+    /// `display_name_key` when the group holds its name in the tenant (unique index), `None`
+    /// when it does not: duplicates are allowed, or it predates uniqueness.
+    pub display_name_unique: Option<String>,
 }
 
 #[derive(Debug, Clone, AsChangeset)]
@@ -161,6 +164,7 @@ pub struct GroupChanges {
     pub attributes: String,
     pub search: String,
     pub last_modified: NaiveDateTime,
+    pub display_name_unique: Option<String>,
 }
 
 /// One membership, as rendered in the group's `members` attribute.
@@ -372,5 +376,41 @@ pub fn touch_groups_of_member(
             groups::last_modified.eq(now),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// Whether a group other than `except` has this folded name (held or not).
+pub fn name_taken(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    display_name_key: &str,
+    except: Option<&str>,
+) -> Result<bool, StoreError> {
+    let mut query = groups::table
+        .filter(groups::tenant_id.eq(tenant_id))
+        .filter(groups::display_name_key.eq(display_name_key))
+        .select(groups::id)
+        .into_boxed();
+    if let Some(except) = except {
+        query = query.filter(groups::id.ne(except));
+    }
+    Ok(query.first::<String>(conn).optional()?.is_some())
+}
+
+/// Gives each group name of the tenant that no group holds to its oldest group, so
+/// uniqueness binds from now on; younger duplicates stay unkeyed until renamed. The same
+/// statement as the migration that introduced the column.
+pub fn claim_names(conn: &mut AnyConnection, tenant_id: &str) -> Result<(), StoreError> {
+    use diesel::sql_types::Text;
+    diesel::sql_query(
+        "UPDATE groups SET display_name_unique = display_name_key \
+         WHERE tenant_id = $1 AND display_name_unique IS NULL AND NOT EXISTS ( \
+             SELECT 1 FROM groups AS other \
+             WHERE other.tenant_id = groups.tenant_id \
+               AND other.display_name_key = groups.display_name_key \
+               AND (other.id < groups.id OR other.display_name_unique IS NOT NULL))",
+    )
+    .bind::<Text, _>(tenant_id)
+    .execute(conn)?;
     Ok(())
 }

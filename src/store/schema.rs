@@ -7,6 +7,7 @@ diesel::table! {
         name -> Text,
         created -> Timestamp,
         strict -> Bool,
+        unique_group_names -> Bool,
     }
 }
 
@@ -52,6 +53,7 @@ diesel::table! {
         created -> Timestamp,
         last_modified -> Timestamp,
         search -> Text,
+        display_name_unique -> Nullable<Text>,
     }
 }
 
