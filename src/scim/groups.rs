@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter, PatchPath};
+use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{check_immutable, fold, normalize};
 use super::patch::{self, Operation, PatchOp};
 use super::query::{ColumnKind, Filterable};
@@ -21,6 +22,7 @@ use crate::access::roles::RoleRules;
 use crate::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
+use crate::store::membership::MemberField;
 use crate::store::roles::GroupKeys;
 use crate::store::{AnyConnection, StoreError, from_stored, tenants, to_stored, users};
 
@@ -624,6 +626,11 @@ impl StoredResource for GroupRow {
     const DERIVED: &'static str = "members";
     const SCHEMA: &'static str = GROUP_SCHEMA;
     const FILTERABLE: &'static [Filterable<GroupColumn>] = &FILTERABLE;
+    const MEMBERSHIP: &'static MembershipFields = &[
+        ("value", Shown::Column(MemberField::UserId)),
+        ("type", Shown::Constant("User")),
+        ("display", Shown::Absent),
+    ];
 
     fn id(&self) -> &str {
         &self.id

@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod filter;
 mod groups;
 pub mod list;
+mod membership_query;
 pub mod normalize;
 pub mod patch;
 pub mod preview;

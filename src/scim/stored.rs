@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::cursor::{self, Position};
 use super::error::ScimError;
 use super::list::{ListRequest, group_by, list_response};
+use super::membership_query::MembershipFields;
 use super::query::{Filterable, Target, resolve, to_condition};
 use super::resource::Resource;
 use super::schema::LIST_RESPONSE_SCHEMA;
@@ -25,6 +26,8 @@ pub(super) trait StoredResource: Sized {
     const DERIVED: &'static str;
     /// The attributes a filter can use.
     const FILTERABLE: &'static [Filterable<Self::Column>];
+    /// The sub-attributes of `DERIVED` a filter can use, from the membership table.
+    const MEMBERSHIP: &'static MembershipFields;
 
     fn id(&self) -> &str;
     fn not_found(id: &str) -> ScimError;
@@ -121,6 +124,7 @@ fn plan<R: StoredResource>(
         columns: &filterable,
         schema: service.registry.resource(R::KIND),
         derived: R::DERIVED,
+        membership: R::MEMBERSHIP,
     };
     let condition = request
         .filter

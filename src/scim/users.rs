@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
+use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{Normalized, check_immutable, fold, normalize};
 use super::patch;
 use super::query::{ColumnKind, Filterable};
@@ -15,6 +16,7 @@ use crate::access::cascade::{EndReason, end_user_sessions};
 use crate::audit;
 use crate::events::outbox::{self, Effect};
 use crate::store::filter::{Condition, CursorKey, Sort};
+use crate::store::membership::MemberField;
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
 
@@ -348,6 +350,11 @@ impl StoredResource for UserRow {
     const DERIVED: &'static str = "groups";
     const SCHEMA: &'static str = USER_SCHEMA;
     const FILTERABLE: &'static [Filterable<UserColumn>] = &FILTERABLE;
+    const MEMBERSHIP: &'static MembershipFields = &[
+        ("value", Shown::Column(MemberField::GroupId)),
+        ("display", Shown::Column(MemberField::GroupDisplayKey)),
+        ("type", Shown::Constant("direct")),
+    ];
 
     fn id(&self) -> &str {
         &self.id

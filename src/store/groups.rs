@@ -7,6 +7,7 @@ use super::filter::{
     self, Condition, CursorKey, Db, Predicate, Sort, after_predicate, nullable_text_predicate,
     order_by, order_by_nullable, order_predicate, text_predicate,
 };
+use super::membership::{MemberPredicate, Side};
 use super::schema::{group_members, groups};
 use super::{AnyConnection, StoreError};
 
@@ -21,7 +22,7 @@ pub enum GroupColumn {
     LastModified,
 }
 
-fn leaf(condition: &Condition<GroupColumn>) -> Predicate<groups::table> {
+fn leaf(condition: &Condition<GroupColumn>, tenant_id: &str) -> Predicate<groups::table> {
     use diesel::dsl::{not, sql};
     use diesel::sql_types::Bool;
     match condition {
@@ -101,6 +102,11 @@ fn leaf(condition: &Condition<GroupColumn>) -> Predicate<groups::table> {
         } => {
             after_predicate!(groups::last_modified, key, groups::id, id, *descending)
         }
+        Condition::Membership(test) => Box::new(MemberPredicate {
+            side: Side::Group,
+            tenant_id: tenant_id.to_string(),
+            test: test.clone(),
+        }),
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
     }
@@ -131,7 +137,7 @@ fn matching(
         .into_boxed::<Db>()
         .filter(groups::tenant_id.eq(tenant_id.to_string()));
     match condition {
-        Some(condition) => query.filter(filter::compile(condition, &leaf)),
+        Some(condition) => query.filter(filter::compile(condition, &|c| leaf(c, tenant_id))),
         None => query,
     }
 }

@@ -97,7 +97,9 @@ on_both_backends! {
     async fn filters_that_cannot_be_answered_are_invalid_filter_errors(app) {
         for filter in [
             r#"favouriteColour eq "x""#,
-            r#"groups.value eq "x""#,
+            r#"groups.$ref eq "x""#,
+            r#"groups[value eq "x" and groups[value pr]]"#,
+            r#"groups eq 42"#,
             r#"name eq "x""#,
             r#"emails[type eq "work"].nope eq "x""#,
             r#"emails[display[value eq "x"]]"#,
@@ -177,5 +179,97 @@ on_both_backends! {
         for (filter, expected) in cases {
             assert_eq!(user_names(&app, filter).await, set(&expected), "{filter}");
         }
+    }
+}
+
+/// Names (userName or displayName) of the resources a filter finds, and its totalResults.
+async fn found(
+    app: &TestApp,
+    endpoint: &str,
+    filter: &str,
+    extra: &[(&str, &str)],
+) -> BTreeSet<String> {
+    let mut query = vec![("filter", filter)];
+    query.extend_from_slice(extra);
+    let response = app
+        .request(reqwest::Method::GET, endpoint)
+        .query(&query)
+        .send()
+        .await
+        .expect("GET");
+    let list = expect_status(response, StatusCode::OK).await;
+    let names: BTreeSet<String> = list["Resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            r["userName"]
+                .as_str()
+                .or(r["displayName"].as_str())
+                .or(r["id"].as_str())
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(list["totalResults"], json!(names.len()), "{filter}");
+    names
+}
+
+on_both_backends! {
+    async fn groups_are_found_by_member_in_every_form_identity_providers_send(app) {
+        let ann = crate::helpers::id_of(&app.create_user("ann").await);
+        let bob = crate::helpers::id_of(&app.create_user("bob").await);
+        let eng = crate::helpers::id_of(&app.create_group("Engineering", &[&ann, &bob]).await);
+        let ops = crate::helpers::id_of(&app.create_group("Ops", &[&bob]).await);
+        app.create_group("Empty", &[]).await;
+
+        // Entra, before it removes a user or deletes a group.
+        let check = format!(r#"id eq "{eng}" and members eq "{ann}""#);
+        assert_eq!(found(&app, "/Groups", &check, &[("attributes", "id")]).await, set(&[&eng]));
+        let check = format!(r#"id eq "{ops}" and members eq "{ann}""#);
+        assert_eq!(found(&app, "/Groups", &check, &[("attributes", "id")]).await, set(&[]));
+        for (filter, expected) in [
+            (format!(r#"members[value eq "{bob}"]"#), vec!["Engineering", "Ops"]),
+            (format!(r#"members.value eq "{ann}""#), vec!["Engineering"]),
+            (format!(r#"members eq "{}""#, ann.to_uppercase()), vec!["Engineering"]),
+            (format!(r#"members ne "{ann}""#), vec!["Empty", "Ops"]),
+            (format!(r#"not (members eq "{bob}")"#), vec!["Empty"]),
+            (format!(r#"members eq "{ann}" or displayName eq "ops""#), vec!["Engineering", "Ops"]),
+            (format!(r#"members[value eq "{ann}" or value eq "{bob}"] and displayName sw "E""#), vec!["Engineering"]),
+            ("members pr".to_string(), vec!["Engineering", "Ops"]),
+            ("members eq null".to_string(), vec!["Empty"]),
+            (r#"members.type eq "user""#.to_string(), vec!["Engineering", "Ops"]),
+            (r#"members.display pr"#.to_string(), vec![]),
+        ] {
+            assert_eq!(found(&app, "/Groups", &filter, &[]).await, set(&expected), "{filter}");
+        }
+        let refused = app.request(reqwest::Method::GET, "/Groups").query(&[("filter", r#"members.$ref pr"#)]).send().await.expect("GET");
+        expect_scim_error(refused, StatusCode::BAD_REQUEST, Some("invalidFilter")).await;
+    }
+
+    async fn users_are_found_by_group_id_and_by_group_name(app) {
+        let ann = crate::helpers::id_of(&app.create_user("ann").await);
+        let bob = crate::helpers::id_of(&app.create_user("bob").await);
+        app.create_user("cyd").await;
+        let eng = crate::helpers::id_of(&app.create_group("Engineering", &[&ann, &bob]).await);
+        app.create_group("Ops", &[&bob]).await;
+        for (filter, expected) in [
+            (format!(r#"groups[value eq "{eng}"]"#), vec!["ann", "bob"]),
+            (format!(r#"groups.value eq "{eng}""#), vec!["ann", "bob"]),
+            (r#"groups.display eq "ENGINEERING""#.to_string(), vec!["ann", "bob"]),
+            (r#"groups[display eq "ops"]"#.to_string(), vec!["bob"]),
+            (r#"groups[display sw "eng" and not (display eq "ops")]"#.to_string(), vec!["ann", "bob"]),
+            (r#"groups.display ne "ops""#.to_string(), vec!["ann", "cyd"]),
+            (r#"groups.display eq "ops" or userName eq "cyd""#.to_string(), vec!["bob", "cyd"]),
+            ("groups pr".to_string(), vec!["ann", "bob"]),
+            ("not (groups pr)".to_string(), vec!["cyd"]),
+            (r#"groups.type eq "direct""#.to_string(), vec!["ann", "bob"]),
+        ] {
+            assert_eq!(found(&app, "/Users", &filter, &[]).await, set(&expected), "{filter}");
+        }
+        // Paged like any other filter: totalResults counts every match.
+        let filter = format!(r#"groups.value eq "{eng}""#);
+        let response = app.request(reqwest::Method::GET, "/Users").query(&[("filter", filter.as_str()), ("count", "1")]).send().await.expect("GET");
+        let page = expect_status(response, StatusCode::OK).await;
+        assert_eq!((page["totalResults"].clone(), page["itemsPerPage"].clone()), (json!(2), json!(1)));
     }
 }
