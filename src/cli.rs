@@ -417,6 +417,13 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     };
     let access = access::setup::start(config, &store, clock.clone(), &public_url)
         .context("token service")?;
+    let match_attributes = config
+        .tenants
+        .iter()
+        .map(|(name, tenant)| (name.clone(), tenant.match_attributes.clone()))
+        .collect();
+    crate::scim::match_sync::sync(&store, &registry, &match_attributes)
+        .context("[tenants.NAME] match_attributes")?;
     let ssf = crate::events::ssf::Transmitter::new(
         store.clone(),
         access.keys_shared(),

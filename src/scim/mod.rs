@@ -9,6 +9,8 @@ pub mod evaluate;
 pub mod filter;
 mod groups;
 pub mod list;
+pub mod match_sync;
+pub mod matching;
 mod membership_query;
 pub mod normalize;
 pub mod patch;

@@ -10,6 +10,7 @@ use chrono::DateTime;
 
 use super::error::ScimError;
 use super::filter::{AttrPath, CompValue, CompareOp, Filter};
+use super::matching::{self, MatchAttribute};
 use super::membership_query::{self, MembershipFields};
 use super::normalize::fold;
 use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Returned};
@@ -42,6 +43,8 @@ pub struct Target<'a, C> {
     /// filters on it are answered by the membership table, through these sub-attributes.
     pub derived: &'a str,
     pub membership: &'a MembershipFields,
+    /// Attributes with indexed values (`scim::matching`): users only.
+    pub indexed: &'a [MatchAttribute],
 }
 
 /// The definition of the membership attribute, when `path` names it.
@@ -60,6 +63,7 @@ pub fn to_condition<C: Copy>(
     filter: &Filter,
     target: &Target<'_, C>,
 ) -> Result<Condition<C>, ScimError> {
+    let whole = filter;
     Ok(match filter {
         Filter::And(a, b) => Condition::And(
             Box::new(to_condition(a, target)?),
@@ -83,6 +87,12 @@ pub fn to_condition<C: Copy>(
         Filter::Compare { path, op, value } => match (target.columns)(path) {
             Some((column, kind)) => compare(column, kind, *op, value, path)?,
             None => match membership(target, path) {
+                None if !target.indexed.is_empty() => {
+                    match matching::lookup(whole, target.schema, target.indexed) {
+                        Some(lookup) => lookup,
+                        None => document_leaf(target, path, Some((*op, value)))?,
+                    }
+                }
                 Some(definition) => {
                     membership_query::leaf(definition, target.membership, path, Some((*op, value)))?
                 }
@@ -92,6 +102,9 @@ pub fn to_condition<C: Copy>(
         Filter::ValuePath { path, filter } => {
             if let Some(definition) = membership(target, path) {
                 return membership_query::value_path(definition, target.membership, filter);
+            }
+            if let Some(lookup) = matching::lookup(whole, target.schema, target.indexed) {
+                return Ok(lookup);
             }
             let attribute = document_attribute(target, path)?;
             if !(attribute.definition.multi_valued

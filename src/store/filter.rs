@@ -56,6 +56,11 @@ pub enum Condition<C> {
     Document(DocCondition),
     /// Some membership of the row (a group's members, a user's groups) passes the test.
     Membership(MemberTest),
+    /// The user has `value` for the matching `attribute` (`store::match_values`).
+    Matches {
+        attribute: String,
+        value: String,
+    },
     /// Rows after a cursor position in the list's order: by `column` (then id), or by id.
     After {
         column: Option<C>,

@@ -102,6 +102,9 @@ fn leaf(condition: &Condition<UserColumn>, tenant_id: &str) -> Predicate<users::
             tenant_id: tenant_id.to_string(),
             test: test.clone(),
         }),
+        Condition::Matches { attribute, value } => {
+            super::match_values::users_with(tenant_id, attribute, value)
+        }
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
     }

@@ -243,6 +243,20 @@ fn filter() -> impl Strategy<Value = String> {
         (item_filter(), string_op(), string_value())
             .prop_map(|(f, op, v)| format!("emails[{f}].value {op} {}", quoted(&v))),
         membership_leaf("groups", true),
+        // The indexed lookups (`scim::matching`) in the forms identity providers send.
+        (
+            prop_oneof![
+                Just("emails[type eq \"work\"].value eq"),
+                Just("emails[type eq \"WORK\"].value ne"),
+                Just("emails[primary eq true].value eq"),
+                Just("emails.value eq"),
+                Just("emails ne"),
+            ],
+            string_value()
+        )
+            .prop_map(|(lookup, v)| format!("{lookup} {}", quoted(&v))),
+        string_value()
+            .prop_map(|v| format!("emails[value eq {} and type eq \"Work\"]", quoted(&v))),
     ];
     leaf.prop_recursive(3, 12, 2, |inner| {
         prop_oneof![

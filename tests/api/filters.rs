@@ -273,3 +273,81 @@ on_both_backends! {
         assert_eq!((page["totalResults"].clone(), page["itemsPerPage"].clone()), (json!(2), json!(1)));
     }
 }
+
+on_both_backends! {
+    async fn users_are_matched_by_work_and_primary_email_and_by_a_configured_attribute(app) {
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        for body in [
+            json!({"userName": "ann", "emails": [{"value": "Ann@Work.example", "type": "work"}, {"value": "ann@home.example", "primary": true}], enterprise: {"employeeNumber": "E-1"}}),
+            json!({"userName": "bob", "emails": [{"value": "bob@work.example", "type": "Work", "primary": true}]}),
+        ] {
+            expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await;
+        }
+        for (filter, expected) in [
+            (r#"emails[type eq "work"].value eq "ann@work.example""#, vec!["ann"]),
+            (r#"emails[type eq "work"].value eq "ann@home.example""#, vec![]),
+            (r#"emails[primary eq true].value eq "BOB@work.example""#, vec!["bob"]),
+            (r#"emails.value eq "ann@home.example""#, vec!["ann"]),
+            (r#"emails[type eq "work"].value ne "bob@work.example""#, vec!["ann"]),
+        ] {
+            assert_eq!(found(&app, "/Users", filter, &[]).await, set(&expected), "{filter}");
+        }
+
+        // An operator's own matching attribute: indexed at start, maintained by every write.
+        let registry = scimitar::scim::schema::Registry::load().expect("schemas");
+        let number = format!("{enterprise}:employeeNumber");
+        let wanted = std::collections::BTreeMap::from([("default".to_string(), vec![number.clone()])]);
+        scimitar::scim::match_sync::sync(&app.store, &registry, &wanted).expect("sync");
+        assert_eq!(found(&app, "/Users", &format!(r#"{number} eq "e-1""#), &[]).await, set(&["ann"]));
+        let carl = json!({"userName": "carl", enterprise: {"employeeNumber": "E-2"}});
+        expect_status(app.post("/Users", &carl).await, StatusCode::CREATED).await;
+        assert_eq!(found(&app, "/Users", &format!(r#"{number} eq "E-2""#), &[]).await, set(&["carl"]));
+        assert_eq!(found(&app, "/Users", &format!(r#"{number} ne "E-2""#), &[]).await, set(&["ann", "bob"]));
+        // Unconfigured again: the same filter is answered from the search documents.
+        scimitar::scim::match_sync::sync(&app.store, &registry, &Default::default()).expect("sync");
+        assert_eq!(found(&app, "/Users", &format!(r#"{number} eq "E-2""#), &[]).await, set(&["carl"]));
+        let bad = std::collections::BTreeMap::from([("default".to_string(), vec!["active".to_string()])]);
+        assert!(scimitar::scim::match_sync::sync(&app.store, &registry, &bad).is_err());
+    }
+}
+
+/// The e-mail values the migration fills in for users that existed before it.
+fn migration_backfill(backend: scimitar::store::Backend) -> &'static str {
+    let text = match backend {
+        scimitar::store::Backend::Sqlite => {
+            include_str!("../../migrations/sqlite/2026-11-29-080000_match_values/up.sql")
+        }
+        scimitar::store::Backend::Postgres => {
+            include_str!("../../migrations/postgres/2026-11-29-080000_match_values/up.sql")
+        }
+    };
+    let rest = text
+        .split("-- The e-mail values of existing users")
+        .nth(1)
+        .unwrap_or_default();
+    rest.split_once('\n')
+        .map_or("", |(_, statements)| statements)
+}
+
+on_both_backends! {
+    async fn the_migration_indexes_the_emails_of_existing_users_as_writes_do(app) {
+        use diesel::connection::SimpleConnection;
+        for body in [
+            json!({"userName": "ann", "emails": [{"value": "Ann@Work.example", "type": "Work"}, {"value": "a@home.example", "primary": true}]}),
+            json!({"userName": "bob", "emails": [{"value": "bob@x.example"}]}),
+            json!({"userName": "cyd"}),
+        ] {
+            expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await;
+        }
+        let rows = |store: &scimitar::store::Store| -> Vec<(String, String, String)> {
+            use diesel::prelude::*;
+            use scimitar::store::schema::match_values::dsl as v;
+            store.read(|conn| v::match_values.order((v::attribute, v::value)).select((v::attribute, v::value, v::user_id)).load(conn).map_err(scimitar::store::StoreError::from)).expect("rows")
+        };
+        let written = rows(&app.store);
+        assert_eq!(written.len(), 5, "{written:?}");
+        let backfill = migration_backfill(app.store.backend());
+        app.store.write(|conn| conn.batch_execute(&format!("DELETE FROM match_values; {backfill}")).map_err(scimitar::store::StoreError::from)).expect("backfill");
+        assert_eq!(rows(&app.store), written);
+    }
+}
