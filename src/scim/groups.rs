@@ -109,16 +109,20 @@ fn held_name(
     }
     match current {
         Some(group) if group.display_name_key == display_name_key => Ok(None),
-        _ => Err(taken(display_name)(StoreError::Conflict(String::new()))),
+        _ => Err(name_taken(display_name)),
     }
 }
 
-/// A unique-index violation on a group write: another group holds the name.
+fn name_taken(display_name: &str) -> ScimError {
+    ScimError::Uniqueness(format!(
+        "a group named `{display_name}` already exists (names compare case-insensitively)"
+    ))
+}
+
+/// A unique-index violation on a group write: a concurrent writer took the name.
 fn taken(display_name: &str) -> impl FnOnce(StoreError) -> ScimError + '_ {
     move |error| match error {
-        StoreError::Conflict(_) => ScimError::Uniqueness(format!(
-            "a group named `{display_name}` already exists (names compare case-insensitively)"
-        )),
+        StoreError::Conflict(_) => name_taken(display_name),
         other => other.into(),
     }
 }

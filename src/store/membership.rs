@@ -136,8 +136,15 @@ fn test<'b>(
             out.push_sql(&format!("({} <> '')", column(*field)));
         }
         MemberTest::Text { field, op, value } => {
-            // Byte order on both backends, as for every other text comparison.
-            let collate = if postgres { " COLLATE \"C\"" } else { "" };
+            // Byte order on both backends for ordering, as for every other text comparison;
+            // not for equality, which needs none, and where a collation other than the
+            // column's would keep Postgres off the membership indexes.
+            let ordered = !matches!(op, TextOp::Eq | TextOp::Ne);
+            let collate = if postgres && ordered {
+                " COLLATE \"C\""
+            } else {
+                ""
+            };
             let operator = match op {
                 TextOp::Eq => " = ",
                 TextOp::Ne => " <> ",
