@@ -111,6 +111,9 @@ pub struct TenantConfig {
     pub role_mappings: Vec<RoleMappingConfig>,
     /// `[tenants.NAME.trusted_issuer]`: the IdP whose ID tokens a token exchange accepts.
     pub trusted_issuer: Option<TrustedIssuerConfig>,
+    /// User attributes an IdP matches on, indexed beyond the built-in ones (`userName`,
+    /// `externalId`, the e-mails): `match_attributes = ["urn:…:User:employeeNumber"]`.
+    pub match_attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::store::groups;
 use crate::store::tenants::{self, Tenant};
 use crate::store::{Store, StoreError, to_stored};
 
@@ -31,6 +32,7 @@ pub fn create(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Tenant, T
         name: name.to_string(),
         created: to_stored(now),
         strict: false,
+        unique_group_names: true,
     };
     store
         .write(|conn| tenants::insert(conn, &tenant))
@@ -52,5 +54,27 @@ pub fn set_strict(store: &Store, tenant: &str, strict: bool) -> Result<Tenant, T
             tenants::find(conn, tenant)?.ok_or_else(|| TenantError::Unknown(tenant.to_string()))?;
         tenants::set_strict(conn, &found.id, strict)?;
         Ok(Tenant { strict, ..found })
+    })
+}
+
+/// Makes group `displayName`s unique in a tenant (case-insensitively), or allows duplicates.
+/// Turned on, the oldest group of each name holds it; existing duplicates keep working and
+/// must be renamed before they hold a name of their own.
+pub fn set_unique_group_names(
+    store: &Store,
+    tenant: &str,
+    unique: bool,
+) -> Result<Tenant, TenantError> {
+    store.write(|conn| {
+        let found =
+            tenants::find(conn, tenant)?.ok_or_else(|| TenantError::Unknown(tenant.to_string()))?;
+        tenants::set_unique_group_names(conn, &found.id, unique)?;
+        if unique {
+            groups::claim_names(conn, &found.id)?;
+        }
+        Ok(Tenant {
+            unique_group_names: unique,
+            ..found
+        })
     })
 }

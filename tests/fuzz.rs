@@ -379,6 +379,8 @@ fn exercise_filter(input: &str) {
             columns: &columns,
             schema: user,
             derived: "groups",
+            membership: &[],
+            indexed: &[],
         };
         let _ = to_condition(&parsed, &target);
     }

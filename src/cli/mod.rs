@@ -241,6 +241,8 @@ enum TenantCommand {
     },
     /// Strict mode on or off: refuse non-RFC input instead of applying quirk rules
     Strict { name: String, mode: OnOff },
+    /// Unique group displayNames on (409 on a duplicate, the default) or off (duplicates allowed)
+    UniqueGroupNames { name: String, mode: OnOff },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -513,6 +515,13 @@ fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()
     };
     let access = access::setup::start(config, &store, clock.clone(), &public_url)
         .context("token service")?;
+    let match_attributes = config
+        .tenants
+        .iter()
+        .map(|(name, tenant)| (name.clone(), tenant.match_attributes.clone()))
+        .collect();
+    crate::scim::match_sync::sync(&store, &registry, &match_attributes)
+        .context("[tenants.NAME] match_attributes")?;
     let ssf = crate::events::ssf::Transmitter::new(
         store.clone(),
         access.keys_shared(),
@@ -723,12 +732,25 @@ fn tenant(command: TenantCommand, store: &Store, clock: &dyn Clock) -> anyhow::R
                 if tenant.strict { "on" } else { "off" }
             );
         }
+        TenantCommand::UniqueGroupNames { name, mode } => {
+            let unique = matches!(mode, OnOff::On);
+            let tenant = tenancy::set_unique_group_names(store, &name, unique)?;
+            eprintln!(
+                "tenant `{}`: unique group names {}",
+                tenant.name,
+                if tenant.unique_group_names {
+                    "on"
+                } else {
+                    "off"
+                }
+            );
+        }
         TenantCommand::List { json } => {
             let tenants = tenancy::list(store)?;
             if json {
                 let rows: Vec<_> = tenants
                     .iter()
-                    .map(|t| json!({"id": t.id, "name": t.name, "created": t.created.and_utc().to_rfc3339(), "strict": t.strict}))
+                    .map(|t| json!({"id": t.id, "name": t.name, "created": t.created.and_utc().to_rfc3339(), "strict": t.strict, "unique_group_names": t.unique_group_names}))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {

@@ -373,12 +373,21 @@ async fn update(
         )
     })
     .await?;
+    // RFC 7644 §3.5.2: a PATCH may answer 204 No Content; the service says when it left an
+    // unbounded body unbuilt.
     if let Some(preview) = preview {
-        return Ok(preview_response(
-            &preview,
-            StatusCode::OK,
-            Some(&updated.body),
-        ));
+        let (status, body) = match updated.no_content {
+            true => (StatusCode::NO_CONTENT, None),
+            false => (StatusCode::OK, Some(&updated.body)),
+        };
+        return Ok(preview_response(&preview, status, body));
+    }
+    if updated.no_content {
+        let mut response = HttpResponse::NoContent().finish();
+        if let Ok(etag) = header::HeaderValue::from_str(&updated.etag()) {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        return Ok(response);
     }
     Ok(resource_response(StatusCode::OK, &updated))
 }

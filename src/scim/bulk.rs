@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
 use super::evaluate::field;
+use super::projection::Projection;
 use super::resource::{Precondition, Resource};
 use super::schema::ResourceKind;
 use super::service::{Context, ScimService};
@@ -42,6 +43,12 @@ pub fn run(service: &ScimService, context: &Context, body: &Value) -> Result<Val
             })?),
         };
     let operations = parse_operations(body)?;
+    // Bulk responses carry locations and versions, never bodies: nothing is rendered, so a
+    // membership change in a Bulk request never reads the member list either.
+    let context = &Context {
+        projection: &Projection::Headers,
+        ..*context
+    };
     let mut created: HashMap<String, String> = HashMap::new();
     let mut results: Vec<Option<Value>> = operations.iter().map(|_| None).collect();
     let mut errors = 0_u64;

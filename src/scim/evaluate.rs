@@ -143,7 +143,9 @@ fn is_present(value: &Value) -> bool {
     }
 }
 
-fn compare(
+/// One value compared as the evaluator compares it (also used for membership sub-attributes
+/// whose value is the same on every membership, `scim::membership_query`).
+pub(super) fn compare(
     actual: &Value,
     op: CompareOp,
     expected: &CompValue,

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter, PatchPath};
+use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{check_immutable, fold, normalize};
 use super::patch::{self, Operation, PatchOp};
 use super::query::{ColumnKind, Filterable};
@@ -21,8 +22,9 @@ use crate::access::roles::RoleRules;
 use crate::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
+use crate::store::membership::MemberField;
 use crate::store::roles::GroupKeys;
-use crate::store::{AnyConnection, StoreError, from_stored, to_stored, users};
+use crate::store::{AnyConnection, StoreError, from_stored, tenants, to_stored, users};
 
 /// A group's columns and its member ids, from the normalized attributes.
 struct Columns {
@@ -87,6 +89,44 @@ fn member_ids(members: Option<Value>) -> Result<BTreeSet<String>, ScimError> {
     Ok(ids)
 }
 
+/// The name a group writing `display_name_key` holds in its tenant. Where names are unique:
+/// the key, which the unique index guards against concurrent writers, or a 409 when another
+/// group has the name; but a write that keeps its name while a duplicate from before
+/// uniqueness exists keeps working, holding nothing. Where duplicates are allowed: nothing.
+fn held_name(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    display_name: &str,
+    display_name_key: &str,
+    current: Option<&GroupRow>,
+) -> Result<Option<String>, ScimError> {
+    if !tenants::unique_group_names(conn, tenant_id)? {
+        return Ok(None);
+    }
+    let this = current.map(|group| group.id.as_str());
+    if !rows::name_taken(conn, tenant_id, display_name_key, this)? {
+        return Ok(Some(display_name_key.to_string()));
+    }
+    match current {
+        Some(group) if group.display_name_key == display_name_key => Ok(None),
+        _ => Err(name_taken(display_name)),
+    }
+}
+
+fn name_taken(display_name: &str) -> ScimError {
+    ScimError::Uniqueness(format!(
+        "a group named `{display_name}` already exists (names compare case-insensitively)"
+    ))
+}
+
+/// A unique-index violation on a group write: a concurrent writer took the name.
+fn taken(display_name: &str) -> impl FnOnce(StoreError) -> ScimError + '_ {
+    move |error| match error {
+        StoreError::Conflict(_) => name_taken(display_name),
+        other => other.into(),
+    }
+}
+
 /// Fails unless every id names a user of this tenant.
 fn check_members_exist(
     conn: &mut AnyConnection,
@@ -128,17 +168,29 @@ pub(super) fn create(
         version: 1,
         created: to_stored(now),
         last_modified: to_stored(now),
+        display_name_unique: None,
     };
     let new_members: Vec<String> = columns.members.into_iter().collect();
-    let members = service.store.write(|conn| {
+    let (row, members) = service.store.write(|conn| {
         check_members_exist(conn, tenant_id, &new_members)?;
-        rows::insert(conn, &row)?;
+        let row = GroupRow {
+            display_name_unique: held_name(
+                conn,
+                tenant_id,
+                &row.display_name,
+                &row.display_name_key,
+                None,
+            )?,
+            ..row
+        };
+        rows::insert(conn, &row).map_err(taken(&row.display_name))?;
         rows::add_members(conn, tenant_id, &row.id, &new_members)?;
         let details = json!({"attributes": columns.document.keys().collect::<Vec<_>>(), "members_added": new_members});
         let personal = json!({"after": columns.document});
         let event = context.event("group.create", ResourceKind::Group, &row.id, details, Some(personal));
         audit::record(conn, tenant_id, now, event)?;
-        Ok::<_, ScimError>(related_for_response(conn, context, &row)?)
+        let members = related_for_response(conn, context, &row)?;
+        Ok::<_, ScimError>((row, members))
     })?;
     row.show(service, context.base, &members)
 }
@@ -154,9 +206,16 @@ pub(super) fn replace(
     let columns =
         Columns::from_attributes(schema, normalize(schema, body, context.quirks)?.attributes)?;
     let membership = Membership::Replace(columns.members.clone());
-    update(service, context, "group.replace", id, precondition, |_| {
-        Ok((columns, membership))
-    })
+    let answer = Answer::Whole;
+    update(
+        service,
+        context,
+        "group.replace",
+        id,
+        precondition,
+        answer,
+        |_| Ok((columns, membership)),
+    )
 }
 
 pub(super) fn patch(
@@ -184,6 +243,7 @@ pub(super) fn patch(
         "group.patch",
         id,
         precondition,
+        Answer::Bounded,
         |current| {
             let mut document = parse_attributes(&current.id, &current.attributes)?;
             patch::apply_all(schema, &mut document, &other_operations, context.quirks)?;
@@ -345,6 +405,36 @@ fn filtered_ids(filter: &Filter) -> Result<BTreeSet<String>, ScimError> {
     }
 }
 
+/// Most members a PATCH answer renders. A larger group is answered 204 No Content (RFC 7644
+/// §3.5.2 allows it unless `attributes` was given), so a membership change costs the same
+/// however large the group: Okta and Entra send no projection, and both accept 204.
+const PATCH_ANSWER_MAX_MEMBERS: usize = 100;
+
+/// How a write answers: with the whole group (PUT, which carries every member anyway), or
+/// with a body bounded in size (PATCH).
+#[derive(Clone, Copy)]
+enum Answer {
+    Whole,
+    Bounded,
+}
+
+/// The members a write's answer shows; `None` for a bounded answer of a group with more
+/// members than it may render, which then has no body.
+fn members_for_answer(
+    conn: &mut AnyConnection,
+    context: &Context,
+    row: &GroupRow,
+    answer: Answer,
+) -> Result<Option<Vec<Member>>, StoreError> {
+    let asked_for = context.projection.names_attributes();
+    if matches!(answer, Answer::Whole) || asked_for || !context.projection.includes("members") {
+        return related_for_response(conn, context, row).map(Some);
+    }
+    let limit = PATCH_ANSWER_MAX_MEMBERS as i64 + 1;
+    let members = rows::members_up_to(conn, context.tenant_id, &row.id, limit)?;
+    Ok((members.len() <= PATCH_ANSWER_MAX_MEMBERS).then_some(members))
+}
+
 /// Read-modify-write of one group and its members in one transaction, under `If-Match`,
 /// with its audit record.
 fn update(
@@ -353,6 +443,7 @@ fn update(
     action: &'static str,
     id: &str,
     precondition: &Precondition,
+    answer: Answer,
     change: impl FnOnce(&GroupRow) -> Result<(Columns, Membership), ScimError>,
 ) -> Result<Resource, ScimError> {
     let tenant_id = context.tenant_id;
@@ -367,6 +458,13 @@ fn update(
             &before,
             &columns.document,
         )?;
+        let display_name_unique = held_name(
+            conn,
+            tenant_id,
+            &columns.display_name,
+            &columns.display_name_key,
+            Some(&current),
+        )?;
         let changes = GroupChanges {
             display_name: columns.display_name,
             display_name_key: columns.display_name_key,
@@ -374,9 +472,12 @@ fn update(
             attributes: Value::Object(columns.document.clone()).to_string(),
             search: columns.search.clone(),
             last_modified: to_stored(now),
+            display_name_unique,
         };
         let watch = watch_roles(conn, tenant_id, &current, &changes, &membership)?;
-        let row = rows::update(conn, tenant_id, id, &changes)?.ok_or_else(|| not_found(id))?;
+        let row = rows::update(conn, tenant_id, id, &changes)
+            .map_err(taken(&changes.display_name))?
+            .ok_or_else(|| not_found(id))?;
         let (added, removed) = membership.store(conn, tenant_id, id)?;
         let diff = audit::diff(&before, &columns.document);
         let details =
@@ -393,10 +494,16 @@ fn update(
         if !settled.sessions_ended.is_empty() {
             service.deprovisioning_committed(context);
         }
-        let members = related_for_response(conn, context, &row)?;
+        let members = members_for_answer(conn, context, &row, answer)?;
         Ok::<_, ScimError>((row, members))
     })?;
-    row.show(service, context.base, &members)
+    match members {
+        Some(members) => row.show(service, context.base, &members),
+        None => Ok(Resource {
+            no_content: true,
+            ..row.show(service, context.base, &[])?
+        }),
+    }
 }
 
 pub(super) fn delete(
@@ -523,6 +630,11 @@ impl StoredResource for GroupRow {
     const DERIVED: &'static str = "members";
     const SCHEMA: &'static str = GROUP_SCHEMA;
     const FILTERABLE: &'static [Filterable<GroupColumn>] = &FILTERABLE;
+    const MEMBERSHIP: &'static MembershipFields = &[
+        ("value", Shown::Column(MemberField::UserId)),
+        ("type", Shown::Constant("User")),
+        ("display", Shown::Absent),
+    ];
 
     fn id(&self) -> &str {
         &self.id

@@ -16,6 +16,9 @@ pub enum Projection {
     Default,
     Only(Vec<Selector>),
     Exclude(Vec<Selector>),
+    /// The answer carries no body (Bulk operations): nothing computed at read time, such as a
+    /// group's members, is loaded, and only `schemas` and `id` are kept.
+    Headers,
 }
 
 /// One entry of an attribute list: `name`, `name.sub`, an extension URN, or `URN:name[.sub]`.
@@ -45,11 +48,18 @@ impl Projection {
         }
     }
 
+    /// Whether the request named the attributes it wants (`attributes`): RFC 7644 §3.5.2
+    /// then requires a 200 with them rather than a 204.
+    pub fn names_attributes(&self) -> bool {
+        matches!(self, Projection::Only(_))
+    }
+
     /// Whether the response will carry the top-level attribute `name`: lets a read skip
     /// loading what would be dropped (a group's members).
     pub fn includes(&self, name: &str) -> bool {
         match self {
             Projection::Default => true,
+            Projection::Headers => false,
             Projection::Only(selected) => selected.iter().any(|s| s.key.eq_ignore_ascii_case(name)),
             Projection::Exclude(excluded) => !excluded
                 .iter()
@@ -61,6 +71,7 @@ impl Projection {
         let Value::Object(object) = body else { return };
         match self {
             Projection::Default => drop_request_only(resource, object),
+            Projection::Headers => object.retain(|key, _| ALWAYS.contains(&key.as_str())),
             Projection::Only(selected) => {
                 object.retain(|key, value| {
                     if ALWAYS.contains(&key.as_str()) || always_returned(resource, key) {

@@ -10,6 +10,8 @@ use chrono::DateTime;
 
 use super::error::ScimError;
 use super::filter::{AttrPath, CompValue, CompareOp, Filter};
+use super::matching::{self, MatchAttribute};
+use super::membership_query::{self, MembershipFields};
 use super::normalize::fold;
 use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Returned};
 use super::search::canonical_time;
@@ -37,14 +39,31 @@ pub type Resolver<'a, C> = &'a dyn Fn(&AttrPath) -> Option<(C, ColumnKind)>;
 pub struct Target<'a, C> {
     pub columns: Resolver<'a, C>,
     pub schema: &'a ResourceSchema,
-    /// The attribute computed at read time (`groups`, `members`), which has no stored value.
+    /// The attribute computed at read time (`groups`, `members`), which has no stored value:
+    /// filters on it are answered by the membership table, through these sub-attributes.
     pub derived: &'a str,
+    pub membership: &'a MembershipFields,
+    /// Attributes with indexed values (`scim::matching`): users only.
+    pub indexed: &'a [MatchAttribute],
+}
+
+/// The definition of the membership attribute, when `path` names it.
+fn membership<'a, C>(target: &Target<'a, C>, path: &AttrPath) -> Option<&'a AttributeDef> {
+    let core = path
+        .uri
+        .as_deref()
+        .is_none_or(|uri| uri.eq_ignore_ascii_case(&target.schema.core.id));
+    if !(core && path.name.eq_ignore_ascii_case(target.derived)) {
+        return None;
+    }
+    target.schema.attribute(&path.name)
 }
 
 pub fn to_condition<C: Copy>(
     filter: &Filter,
     target: &Target<'_, C>,
 ) -> Result<Condition<C>, ScimError> {
+    let whole = filter;
     Ok(match filter {
         Filter::And(a, b) => Condition::And(
             Box::new(to_condition(a, target)?),
@@ -58,13 +77,35 @@ pub fn to_condition<C: Copy>(
         Filter::Present(path) => match (target.columns)(path) {
             Some((column, ColumnKind::OptionalExactText)) => Condition::Present(column),
             Some(_) => Condition::Const(true),
-            None => document_leaf(target, path, None)?,
+            None => match membership(target, path) {
+                Some(definition) => {
+                    membership_query::leaf(definition, target.membership, path, None)?
+                }
+                None => document_leaf(target, path, None)?,
+            },
         },
         Filter::Compare { path, op, value } => match (target.columns)(path) {
             Some((column, kind)) => compare(column, kind, *op, value, path)?,
-            None => document_leaf(target, path, Some((*op, value)))?,
+            None => match membership(target, path) {
+                None if !target.indexed.is_empty() => {
+                    match matching::lookup(whole, target.schema, target.indexed) {
+                        Some(lookup) => lookup,
+                        None => document_leaf(target, path, Some((*op, value)))?,
+                    }
+                }
+                Some(definition) => {
+                    membership_query::leaf(definition, target.membership, path, Some((*op, value)))?
+                }
+                None => document_leaf(target, path, Some((*op, value)))?,
+            },
         },
         Filter::ValuePath { path, filter } => {
+            if let Some(definition) = membership(target, path) {
+                return membership_query::value_path(definition, target.membership, filter);
+            }
+            if let Some(lookup) = matching::lookup(whole, target.schema, target.indexed) {
+                return Ok(lookup);
+            }
             let attribute = document_attribute(target, path)?;
             if !(attribute.definition.multi_valued
                 && attribute.definition.kind == AttributeType::Complex)
@@ -113,9 +154,9 @@ fn document_attribute<'a, C>(
         )));
     }
     if definition.name.eq_ignore_ascii_case(target.derived) {
-        return Err(ScimError::InvalidFilter(format!(
-            "filtering on `{path}` is not supported yet"
-        )));
+        // Reached only through an extension URN naming it; the core name goes to the
+        // membership table (`membership_query`).
+        return Err(ScimError::InvalidFilter(format!("no attribute `{path}`")));
     }
     keys.push(definition.name.clone());
     Ok(DocumentAttribute { keys, definition })

@@ -13,6 +13,9 @@ pub struct Resource {
     pub version: i64,
     pub location: String,
     pub body: Value,
+    /// The answer is 204 No Content: the body was left unbuilt because it would be unbounded
+    /// (a group PATCH, `scim::groups`); `body` holds only `schemas` and `id`.
+    pub no_content: bool,
 }
 
 impl Resource {
@@ -131,6 +134,7 @@ pub fn render(
         version: stamp.version,
         location,
         body: Value::Object(body),
+        no_content: false,
     }
 }
 

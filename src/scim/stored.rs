@@ -6,10 +6,12 @@ use serde_json::{Value, json};
 use super::cursor::{self, Position};
 use super::error::ScimError;
 use super::list::{ListRequest, group_by, list_response};
+use super::matching::MatchAttribute;
+use super::membership_query::MembershipFields;
 use super::query::{Filterable, Target, resolve, to_condition};
 use super::resource::Resource;
 use super::schema::LIST_RESPONSE_SCHEMA;
-use super::schema::ResourceKind;
+use super::schema::{ResourceKind, ResourceSchema};
 use super::service::{Context, ScimService};
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::{AnyConnection, StoreError};
@@ -25,6 +27,17 @@ pub(super) trait StoredResource: Sized {
     const DERIVED: &'static str;
     /// The attributes a filter can use.
     const FILTERABLE: &'static [Filterable<Self::Column>];
+    /// The sub-attributes of `DERIVED` a filter can use, from the membership table.
+    const MEMBERSHIP: &'static MembershipFields;
+
+    /// Attributes whose values are indexed for lookups (`scim::matching`).
+    fn indexed(
+        _conn: &mut AnyConnection,
+        _tenant_id: &str,
+        _schema: &ResourceSchema,
+    ) -> Result<Vec<MatchAttribute>, StoreError> {
+        Ok(Vec::new())
+    }
 
     fn id(&self) -> &str;
     fn not_found(id: &str) -> ScimError;
@@ -114,13 +127,23 @@ struct Plan<C> {
 
 fn plan<R: StoredResource>(
     service: &ScimService,
+    context: &Context,
     request: &ListRequest,
 ) -> Result<Plan<R::Column>, ScimError> {
+    let schema = service.registry.resource(R::KIND);
+    let indexed = match request.filter {
+        Some(_) => service
+            .store
+            .read(|conn| R::indexed(conn, context.tenant_id, schema))?,
+        None => Vec::new(),
+    };
     let filterable = |path: &_| resolve(path, R::SCHEMA, R::FILTERABLE);
     let target = Target {
         columns: &filterable,
-        schema: service.registry.resource(R::KIND),
+        schema,
         derived: R::DERIVED,
+        membership: R::MEMBERSHIP,
+        indexed: &indexed,
     };
     let condition = request
         .filter
@@ -204,7 +227,7 @@ pub(super) fn list<R: StoredResource>(
     context: &Context,
     request: &ListRequest,
 ) -> Result<Value, ScimError> {
-    let plan = plan::<R>(service, request)?;
+    let plan = plan::<R>(service, context, request)?;
     if let Some(cursor) = &request.cursor {
         return list_by_cursor::<R>(service, context, request, plan, cursor);
     }
@@ -312,12 +335,12 @@ pub(super) fn search_all<U: StoredResource, G: StoredResource>(
     request: &ListRequest,
 ) -> Result<Value, ScimError> {
     let (users, groups) = (
-        applicable(plan::<U>(service, request))?,
-        applicable(plan::<G>(service, request))?,
+        applicable(plan::<U>(service, context, request))?,
+        applicable(plan::<G>(service, context, request))?,
     );
     if users.is_none() && groups.is_none() {
         // Neither type can answer: report why, as for a single type.
-        plan::<U>(service, request)?;
+        plan::<U>(service, context, request)?;
     }
     let (total, resources) = service.store.read(|conn| {
         let user_total = users

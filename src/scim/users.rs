@@ -3,6 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
+use super::matching::{self, MatchAttribute};
+use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{Normalized, check_immutable, fold, normalize};
 use super::patch;
 use super::query::{ColumnKind, Filterable};
@@ -17,8 +19,9 @@ use crate::events::flags::{self, FlagKind};
 use crate::events::outbox::{self, Effect};
 use crate::store::audit::{self as audit_rows, AuditQuery};
 use crate::store::filter::{Condition, CursorKey, Sort};
+use crate::store::membership::MemberField;
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
-use crate::store::{AnyConnection, StoreError, from_stored, groups, to_stored};
+use crate::store::{AnyConnection, StoreError, from_stored, groups, match_values, to_stored};
 
 /// The indexed columns, derived from the normalized attributes in one place.
 struct Columns {
@@ -98,6 +101,7 @@ pub(super) fn create(
     };
     service.store.write(|conn| {
         rows::insert(conn, &row).map_err(taken(&row.user_name))?;
+        index_matching(conn, service, &row)?;
         let details = json!({
             "attributes": normalized.attributes.keys().collect::<Vec<_>>(),
             "active": row.active,
@@ -232,6 +236,7 @@ fn update(
         let row = rows::update(conn, tenant_id, id, &change.row)
             .map_err(taken(&change.row.user_name))?
             .ok_or_else(|| not_found(id))?;
+        index_matching(conn, service, &row)?;
         let diff = audit::diff(&before, &change.attributes);
         let mut details = json!({"changed": diff.changed, "password_changed": change.password_set});
         let now = service.clock.now();
@@ -340,6 +345,28 @@ fn quick_reactivation(
     Ok(deactivated.map(|record| (now - from_stored(record.occurred)).num_seconds()))
 }
 
+/// Writes the values of the user's matching attributes (`scim::matching`), in the write's
+/// transaction: the built-in e-mails and the tenant's configured attributes.
+fn index_matching(
+    conn: &mut AnyConnection,
+    service: &ScimService,
+    row: &UserRow,
+) -> Result<(), ScimError> {
+    let schema = service.registry.resource(ResourceKind::User);
+    let configured: Vec<String> = match_values::configured(conn, &row.tenant_id)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let attributes = matching::for_tenant(schema, &configured);
+    let search = match serde_json::from_str::<Value>(&row.search) {
+        Ok(Value::Object(search)) => search,
+        _ => return Err(ScimError::Internal),
+    };
+    let values = matching::values(&attributes, &search);
+    match_values::replace(conn, &row.tenant_id, &row.id, &values)?;
+    Ok(())
+}
+
 fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no user with id `{id}`"))
 }
@@ -412,6 +439,24 @@ impl StoredResource for UserRow {
     const DERIVED: &'static str = "groups";
     const SCHEMA: &'static str = USER_SCHEMA;
     const FILTERABLE: &'static [Filterable<UserColumn>] = &FILTERABLE;
+    const MEMBERSHIP: &'static MembershipFields = &[
+        ("value", Shown::Column(MemberField::GroupId)),
+        ("display", Shown::Column(MemberField::GroupDisplayKey)),
+        ("type", Shown::Constant("direct")),
+    ];
+
+    fn indexed(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        schema: &ResourceSchema,
+    ) -> Result<Vec<MatchAttribute>, StoreError> {
+        // Lookups use a configured attribute once every user's values are in.
+        let ready: Vec<String> = match_values::configured(conn, tenant_id)?
+            .into_iter()
+            .filter_map(|(name, ready)| ready.then_some(name))
+            .collect();
+        Ok(matching::for_tenant(schema, &ready))
+    }
 
     fn id(&self) -> &str {
         &self.id

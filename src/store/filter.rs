@@ -11,6 +11,7 @@ use diesel::sql_types::Bool;
 
 use super::AnyConnection;
 use super::document::{DocCondition, DocPredicate};
+use super::membership::MemberTest;
 
 pub type Db = <AnyConnection as Connection>::Backend;
 pub type Predicate<T> = Box<dyn BoxableExpression<T, Db, SqlType = Bool>>;
@@ -53,6 +54,13 @@ pub enum Condition<C> {
     Present(C),
     /// A condition on the JSON search document rather than on a column.
     Document(DocCondition),
+    /// Some membership of the row (a group's members, a user's groups) passes the test.
+    Membership(MemberTest),
+    /// The user has `value` for the matching `attribute` (`store::match_values`).
+    Matches {
+        attribute: String,
+        value: String,
+    },
     /// Rows after a cursor position in the list's order: by `column` (then id), or by id.
     After {
         column: Option<C>,

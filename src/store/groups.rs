@@ -7,6 +7,7 @@ use super::filter::{
     self, Condition, CursorKey, Db, Predicate, Sort, after_predicate, nullable_text_predicate,
     order_by, order_by_nullable, order_predicate, text_predicate,
 };
+use super::membership::{MemberPredicate, Side};
 use super::schema::{group_members, groups};
 use super::{AnyConnection, StoreError};
 
@@ -21,7 +22,7 @@ pub enum GroupColumn {
     LastModified,
 }
 
-fn leaf(condition: &Condition<GroupColumn>) -> Predicate<groups::table> {
+fn leaf(condition: &Condition<GroupColumn>, tenant_id: &str) -> Predicate<groups::table> {
     use diesel::dsl::{not, sql};
     use diesel::sql_types::Bool;
     match condition {
@@ -101,6 +102,11 @@ fn leaf(condition: &Condition<GroupColumn>) -> Predicate<groups::table> {
         } => {
             after_predicate!(groups::last_modified, key, groups::id, id, *descending)
         }
+        Condition::Membership(test) => Box::new(MemberPredicate {
+            side: Side::Group,
+            tenant_id: tenant_id.to_string(),
+            test: test.clone(),
+        }),
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
     }
@@ -131,7 +137,7 @@ fn matching(
         .into_boxed::<Db>()
         .filter(groups::tenant_id.eq(tenant_id.to_string()));
     match condition {
-        Some(condition) => query.filter(filter::compile(condition, &leaf)),
+        Some(condition) => query.filter(filter::compile(condition, &|c| leaf(c, tenant_id))),
         None => query,
     }
 }
@@ -150,6 +156,9 @@ pub struct GroupRow {
     pub last_modified: NaiveDateTime,
     /// The attributes as filters see them (`scim::search`).
     pub search: String,
+    /// `display_name_key` when the group holds its name in the tenant (unique index), `None`
+    /// when it does not: duplicates are allowed, or it predates uniqueness.
+    pub display_name_unique: Option<String>,
 }
 
 #[derive(Debug, Clone, AsChangeset)]
@@ -161,6 +170,7 @@ pub struct GroupChanges {
     pub attributes: String,
     pub search: String,
     pub last_modified: NaiveDateTime,
+    pub display_name_unique: Option<String>,
 }
 
 /// One membership, as rendered in the group's `members` attribute.
@@ -267,6 +277,22 @@ pub fn members(
     Ok(found)
 }
 
+/// The first `limit` members of one group (by user id): a bounded read of any group.
+pub fn members_up_to(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_id: &str,
+    limit: i64,
+) -> Result<Vec<Member>, StoreError> {
+    Ok(group_members::table
+        .filter(group_members::tenant_id.eq(tenant_id))
+        .filter(group_members::group_id.eq(group_id))
+        .order(group_members::user_id.asc())
+        .limit(limit)
+        .select((group_members::group_id, group_members::user_id))
+        .load::<Member>(conn)?)
+}
+
 /// Ids of the current members of one group.
 pub fn member_ids(
     conn: &mut AnyConnection,
@@ -356,5 +382,41 @@ pub fn touch_groups_of_member(
             groups::last_modified.eq(now),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// Whether a group other than `except` has this folded name (held or not).
+pub fn name_taken(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    display_name_key: &str,
+    except: Option<&str>,
+) -> Result<bool, StoreError> {
+    let mut query = groups::table
+        .filter(groups::tenant_id.eq(tenant_id))
+        .filter(groups::display_name_key.eq(display_name_key))
+        .select(groups::id)
+        .into_boxed();
+    if let Some(except) = except {
+        query = query.filter(groups::id.ne(except));
+    }
+    Ok(query.first::<String>(conn).optional()?.is_some())
+}
+
+/// Gives each group name of the tenant that no group holds to its oldest group, so
+/// uniqueness binds from now on; younger duplicates stay unkeyed until renamed. The same
+/// statement as the migration that introduced the column.
+pub fn claim_names(conn: &mut AnyConnection, tenant_id: &str) -> Result<(), StoreError> {
+    use diesel::sql_types::Text;
+    diesel::sql_query(
+        "UPDATE groups SET display_name_unique = display_name_key \
+         WHERE tenant_id = $1 AND display_name_unique IS NULL AND NOT EXISTS ( \
+             SELECT 1 FROM groups AS other \
+             WHERE other.tenant_id = groups.tenant_id \
+               AND other.display_name_key = groups.display_name_key \
+               AND (other.id < groups.id OR other.display_name_unique IS NOT NULL))",
+    )
+    .bind::<Text, _>(tenant_id)
+    .execute(conn)?;
     Ok(())
 }

@@ -12,6 +12,8 @@ pub mod filter;
 pub mod flags;
 pub mod groups;
 pub mod keys;
+pub mod match_values;
+pub mod membership;
 pub mod outbox;
 pub mod roles;
 pub mod schema;

@@ -7,6 +7,7 @@ diesel::table! {
         name -> Text,
         created -> Timestamp,
         strict -> Bool,
+        unique_group_names -> Bool,
     }
 }
 
@@ -52,6 +53,7 @@ diesel::table! {
         created -> Timestamp,
         last_modified -> Timestamp,
         search -> Text,
+        display_name_unique -> Nullable<Text>,
     }
 }
 
@@ -262,3 +264,22 @@ diesel::table! {
 
 diesel::joinable!(ssf_queue -> ssf_streams (stream_id));
 diesel::allow_tables_to_appear_in_same_query!(ssf_queue, ssf_streams);
+
+diesel::table! {
+    match_values (tenant_id, attribute, value, user_id) {
+        tenant_id -> Text,
+        attribute -> Text,
+        value -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    match_attributes (tenant_id, attribute) {
+        tenant_id -> Text,
+        attribute -> Text,
+        ready -> Bool,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(users, match_values);

@@ -17,6 +17,8 @@ pub struct Tenant {
     pub created: NaiveDateTime,
     /// Refuse non-RFC input instead of applying quirk rules.
     pub strict: bool,
+    /// Group `displayName`s are unique in the tenant, case-insensitively.
+    pub unique_group_names: bool,
 }
 
 pub fn insert(conn: &mut AnyConnection, tenant: &Tenant) -> Result<(), StoreError> {
@@ -52,6 +54,7 @@ pub fn ensure_default(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<()
         name: DEFAULT_TENANT.into(),
         created: now,
         strict: false,
+        unique_group_names: true,
     };
     match insert(conn, &tenant) {
         Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
@@ -64,6 +67,29 @@ pub fn set_strict(conn: &mut AnyConnection, id: &str, strict: bool) -> Result<bo
     let changed = diesel::update(tenants::table)
         .filter(tenants::id.eq(id))
         .set(tenants::strict.eq(strict))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Whether the tenant's group names are unique (true for an unknown tenant: the safe side).
+pub fn unique_group_names(conn: &mut AnyConnection, id: &str) -> Result<bool, StoreError> {
+    Ok(tenants::table
+        .filter(tenants::id.eq(id))
+        .select(tenants::unique_group_names)
+        .first(conn)
+        .optional()?
+        .unwrap_or(true))
+}
+
+/// Switches unique group names; false when no tenant has this id.
+pub fn set_unique_group_names(
+    conn: &mut AnyConnection,
+    id: &str,
+    unique: bool,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(tenants::table)
+        .filter(tenants::id.eq(id))
+        .set(tenants::unique_group_names.eq(unique))
         .execute(conn)?;
     Ok(changed == 1)
 }

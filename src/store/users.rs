@@ -8,6 +8,7 @@ use super::filter::{
     self, Condition, CursorKey, Db, Predicate, Sort, after_predicate, nullable_text_predicate,
     order_by, order_by_nullable, order_predicate, text_predicate,
 };
+use super::membership::{MemberPredicate, Side};
 use super::schema::{group_members, groups, users};
 use super::{AnyConnection, StoreError};
 
@@ -22,7 +23,7 @@ pub enum UserColumn {
     LastModified,
 }
 
-fn leaf(condition: &Condition<UserColumn>) -> Predicate<users::table> {
+fn leaf(condition: &Condition<UserColumn>, tenant_id: &str) -> Predicate<users::table> {
     use diesel::dsl::{not, sql};
     use diesel::sql_types::Bool;
     match condition {
@@ -96,6 +97,14 @@ fn leaf(condition: &Condition<UserColumn>) -> Predicate<users::table> {
         } => {
             after_predicate!(users::last_modified, key, users::id, id, *descending)
         }
+        Condition::Membership(test) => Box::new(MemberPredicate {
+            side: Side::User,
+            tenant_id: tenant_id.to_string(),
+            test: test.clone(),
+        }),
+        Condition::Matches { attribute, value } => {
+            super::match_values::users_with(tenant_id, attribute, value)
+        }
         // The SCIM layer only builds the leaves above; anything else matches nothing.
         _ => Box::new(sql::<Bool>("1 = 0")),
     }
@@ -126,7 +135,7 @@ fn matching(
         .into_boxed::<Db>()
         .filter(users::tenant_id.eq(tenant_id.to_string()));
     match condition {
-        Some(condition) => query.filter(filter::compile(condition, &leaf)),
+        Some(condition) => query.filter(filter::compile(condition, &|c| leaf(c, tenant_id))),
         None => query,
     }
 }

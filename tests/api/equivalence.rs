@@ -136,6 +136,81 @@ fn item_filter() -> impl Strategy<Value = String> {
     })
 }
 
+/// A user or group id, as a placeholder replaced once the case's resources exist (`{u3}` is
+/// the fourth user's id; one past the last names nobody).
+fn id_token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0_usize..7).prop_map(|i| format!("{{u{i}}}")),
+        (0_usize..4).prop_map(|i| format!("{{g{i}}}")),
+    ]
+}
+
+fn group_name() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("Eng"),
+        Just("eng"),
+        Just("ÉCOLE"),
+        Just("école"),
+        Just("50%_off"),
+        Just("Ops"),
+    ]
+}
+
+/// A condition on one membership: `value`, `display`, `type` (and `$ref`, never).
+fn membership_item(display: bool) -> impl Strategy<Value = String> {
+    let name = prop_oneof![group_name().prop_map(String::from), string_value()];
+    let leaf = prop_oneof![
+        (string_op(), id_token()).prop_map(|(op, v)| format!("value {op} {}", quoted(&v))),
+        (string_op(), name).prop_map(move |(op, v)| {
+            let attribute = if display { "display" } else { "type" };
+            format!("{attribute} {op} {}", quoted(&v))
+        }),
+        (
+            string_op(),
+            prop_oneof![Just("direct"), Just("User"), Just("user")]
+        )
+            .prop_map(|(op, v)| format!("type {op} {}", quoted(v))),
+        prop_oneof![Just("value pr"), Just("display pr"), Just("type pr")].prop_map(String::from),
+    ];
+    leaf.prop_recursive(2, 6, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
+            inner.prop_map(|a| format!("not ({a})")),
+        ]
+    })
+}
+
+/// A filter on the membership attribute (`groups` of users, `members` of groups).
+fn membership_leaf(attribute: &'static str, display: bool) -> impl Strategy<Value = String> {
+    prop_oneof![
+        membership_item(display).prop_map(move |f| format!("{attribute}[{f}]")),
+        (string_op(), id_token())
+            .prop_map(move |(op, v)| format!("{attribute} {op} {}", quoted(&v))),
+        (string_op(), id_token())
+            .prop_map(move |(op, v)| format!("{attribute}.value {op} {}", quoted(&v))),
+        (string_op(), group_name())
+            .prop_map(move |(op, v)| format!("{attribute}.display {op} {}", quoted(v))),
+        prop_oneof![Just("pr"), Just("eq null"), Just("ne null")]
+            .prop_map(move |test| format!("{attribute} {test}")),
+    ]
+}
+
+fn group_filter() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        membership_leaf("members", false),
+        (string_op(), group_name()).prop_map(|(op, v)| format!("displayName {op} {}", quoted(v))),
+        id_token().prop_map(|v| format!("id eq {}", quoted(&v))),
+    ];
+    leaf.prop_recursive(3, 12, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
+            inner.prop_map(|a| format!("not ({a})")),
+        ]
+    })
+}
+
 fn filter() -> impl Strategy<Value = String> {
     let string_attribute = prop_oneof![
         Just("userName".to_string()),
@@ -167,6 +242,21 @@ fn filter() -> impl Strategy<Value = String> {
         item_filter().prop_map(|f| format!("emails[{f}]")),
         (item_filter(), string_op(), string_value())
             .prop_map(|(f, op, v)| format!("emails[{f}].value {op} {}", quoted(&v))),
+        membership_leaf("groups", true),
+        // The indexed lookups (`scim::matching`) in the forms identity providers send.
+        (
+            prop_oneof![
+                Just("emails[type eq \"work\"].value eq"),
+                Just("emails[type eq \"WORK\"].value ne"),
+                Just("emails[primary eq true].value eq"),
+                Just("emails.value eq"),
+                Just("emails ne"),
+            ],
+            string_value()
+        )
+            .prop_map(|(lookup, v)| format!("{lookup} {}", quoted(&v))),
+        string_value()
+            .prop_map(|v| format!("emails[value eq {} and type eq \"Work\"]", quoted(&v))),
     ];
     leaf.prop_recursive(3, 12, 2, |inner| {
         prop_oneof![
@@ -197,7 +287,6 @@ fn check_backend(backend: Backend) {
         Arc::new(SystemClock),
         limits,
     );
-    let schema = registry.resource(ResourceKind::User);
     let quirks = Quirks::lenient();
     let (actor, request, projection) = (
         Actor {
@@ -220,11 +309,17 @@ fn check_backend(backend: Backend) {
         failure_persistence: None,
         ..Config::default()
     });
+    let groups = prop::collection::vec(
+        (group_name(), prop::collection::btree_set(0_usize..7, 0..4)),
+        0..4,
+    );
     let strategy = (
         prop::collection::vec(user(), 1..7),
+        groups,
         prop::collection::vec(filter(), 1..6),
+        prop::collection::vec(group_filter(), 1..4),
     );
-    let result = runner.run(&strategy, |(users, filters)| {
+    let result = runner.run(&strategy, |(users, groups, filters, group_filters)| {
         let tenant = scimitar::tenancy::create(
             &store,
             &format!("case-{}", uuid::Uuid::new_v4().simple()),
@@ -239,33 +334,83 @@ fn check_backend(backend: Backend) {
             request: &request,
             quirks: &quirks,
         };
-        let mut created = Vec::new();
+        // Group names repeat across cases on purpose (folding); duplicates are allowed here.
+        scimitar::tenancy::set_unique_group_names(&store, &tenant.name, false)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let fail = |e: scimitar::scim::ScimError| TestCaseError::fail(format!("{e:?}"));
+        let mut user_ids = Vec::new();
         for (index, mut body) in users.into_iter().enumerate() {
             body["userName"] = json!(format!("user{index}"));
             let resource = service
                 .create(ResourceKind::User, &context, &body)
                 .map_err(|e| TestCaseError::fail(format!("{e:?} for {body}")))?;
-            created.push(resource.body);
+            user_ids.push(resource.id);
         }
-        for text in filters {
-            let filter = parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
-            let expected: BTreeSet<String> = created
+        let mut group_ids = Vec::new();
+        for (name, members) in groups {
+            let members: Vec<Value> = members
                 .iter()
-                .filter(|user| matches(&filter, user, Scope::Resource(schema)))
-                .filter_map(|user| user["userName"].as_str().map(String::from))
+                .filter_map(|i| user_ids.get(*i))
+                .map(|id| json!({"value": id}))
+                .collect();
+            let body = json!({"displayName": name, "members": members});
+            group_ids.push(
+                service
+                    .create(ResourceKind::Group, &context, &body)
+                    .map_err(fail)?
+                    .id,
+            );
+        }
+        // Bodies as the evaluator sees them: with their memberships.
+        let read = |kind, ids: &[String]| -> Result<Vec<Value>, TestCaseError> {
+            ids.iter()
+                .map(|id| Ok(service.get(kind, &context, id).map_err(fail)?.body))
+                .collect()
+        };
+        let created = read(ResourceKind::User, &user_ids)?;
+        let created_groups = read(ResourceKind::Group, &group_ids)?;
+        let resolve = |text: &str| {
+            let mut text = text.to_string();
+            for (prefix, ids) in [("u", &user_ids), ("g", &group_ids)] {
+                for i in 0..7 {
+                    let id = ids
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("nobody-{prefix}{i}"));
+                    text = text.replace(&format!("{{{prefix}{i}}}"), &id);
+                }
+            }
+            text
+        };
+        let cases = filters
+            .iter()
+            .map(|f| (ResourceKind::User, f))
+            .chain(group_filters.iter().map(|f| (ResourceKind::Group, f)));
+        for (kind, text) in cases {
+            let text = resolve(text);
+            let (bodies, key) = match kind {
+                ResourceKind::User => (&created, "userName"),
+                ResourceKind::Group => (&created_groups, "id"),
+            };
+            let filter = parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            let scope = Scope::Resource(registry.resource(kind));
+            let expected: BTreeSet<String> = bodies
+                .iter()
+                .filter(|body| matches(&filter, body, scope))
+                .filter_map(|body| body[key].as_str().map(String::from))
                 .collect();
             let request = ListRequest::from_query([("filter", text.as_str())], limits, &quirks)
                 .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
             let list = service
-                .list(ResourceKind::User, &context, &request)
+                .list(kind, &context, &request)
                 .map_err(|e| TestCaseError::fail(format!("{text}: {e:?}")))?;
             let actual: BTreeSet<String> = list["Resources"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|user| user["userName"].as_str().map(String::from))
+                .filter_map(|body| body[key].as_str().map(String::from))
                 .collect();
-            prop_assert_eq!(&actual, &expected, "filter {} on {:?}", text, created);
+            prop_assert_eq!(&actual, &expected, "filter {} on {:?}", text, bodies);
         }
         Ok(())
     });

@@ -97,7 +97,9 @@ on_both_backends! {
     async fn filters_that_cannot_be_answered_are_invalid_filter_errors(app) {
         for filter in [
             r#"favouriteColour eq "x""#,
-            r#"groups.value eq "x""#,
+            r#"groups.$ref eq "x""#,
+            r#"groups[value eq "x" and groups[value pr]]"#,
+            r#"groups eq 42"#,
             r#"name eq "x""#,
             r#"emails[type eq "work"].nope eq "x""#,
             r#"emails[display[value eq "x"]]"#,
@@ -177,5 +179,175 @@ on_both_backends! {
         for (filter, expected) in cases {
             assert_eq!(user_names(&app, filter).await, set(&expected), "{filter}");
         }
+    }
+}
+
+/// Names (userName or displayName) of the resources a filter finds, and its totalResults.
+async fn found(
+    app: &TestApp,
+    endpoint: &str,
+    filter: &str,
+    extra: &[(&str, &str)],
+) -> BTreeSet<String> {
+    let mut query = vec![("filter", filter)];
+    query.extend_from_slice(extra);
+    let response = app
+        .request(reqwest::Method::GET, endpoint)
+        .query(&query)
+        .send()
+        .await
+        .expect("GET");
+    let list = expect_status(response, StatusCode::OK).await;
+    let names: BTreeSet<String> = list["Resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            r["userName"]
+                .as_str()
+                .or(r["displayName"].as_str())
+                .or(r["id"].as_str())
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(list["totalResults"], json!(names.len()), "{filter}");
+    names
+}
+
+on_both_backends! {
+    async fn groups_are_found_by_member_in_every_form_identity_providers_send(app) {
+        let ann = crate::helpers::id_of(&app.create_user("ann").await);
+        let bob = crate::helpers::id_of(&app.create_user("bob").await);
+        let eng = crate::helpers::id_of(&app.create_group("Engineering", &[&ann, &bob]).await);
+        let ops = crate::helpers::id_of(&app.create_group("Ops", &[&bob]).await);
+        app.create_group("Empty", &[]).await;
+
+        // Entra, before it removes a user or deletes a group.
+        let check = format!(r#"id eq "{eng}" and members eq "{ann}""#);
+        assert_eq!(found(&app, "/Groups", &check, &[("attributes", "id")]).await, set(&[&eng]));
+        let check = format!(r#"id eq "{ops}" and members eq "{ann}""#);
+        assert_eq!(found(&app, "/Groups", &check, &[("attributes", "id")]).await, set(&[]));
+        for (filter, expected) in [
+            (format!(r#"members[value eq "{bob}"]"#), vec!["Engineering", "Ops"]),
+            (format!(r#"members.value eq "{ann}""#), vec!["Engineering"]),
+            (format!(r#"members eq "{}""#, ann.to_uppercase()), vec!["Engineering"]),
+            (format!(r#"members ne "{ann}""#), vec!["Empty", "Ops"]),
+            (format!(r#"not (members eq "{bob}")"#), vec!["Empty"]),
+            (format!(r#"members eq "{ann}" or displayName eq "ops""#), vec!["Engineering", "Ops"]),
+            (format!(r#"members[value eq "{ann}" or value eq "{bob}"] and displayName sw "E""#), vec!["Engineering"]),
+            ("members pr".to_string(), vec!["Engineering", "Ops"]),
+            ("members eq null".to_string(), vec!["Empty"]),
+            (r#"members.type eq "user""#.to_string(), vec!["Engineering", "Ops"]),
+            (r#"members.display pr"#.to_string(), vec![]),
+        ] {
+            assert_eq!(found(&app, "/Groups", &filter, &[]).await, set(&expected), "{filter}");
+        }
+        let refused = app.request(reqwest::Method::GET, "/Groups").query(&[("filter", r#"members.$ref pr"#)]).send().await.expect("GET");
+        expect_scim_error(refused, StatusCode::BAD_REQUEST, Some("invalidFilter")).await;
+    }
+
+    async fn users_are_found_by_group_id_and_by_group_name(app) {
+        let ann = crate::helpers::id_of(&app.create_user("ann").await);
+        let bob = crate::helpers::id_of(&app.create_user("bob").await);
+        app.create_user("cyd").await;
+        let eng = crate::helpers::id_of(&app.create_group("Engineering", &[&ann, &bob]).await);
+        app.create_group("Ops", &[&bob]).await;
+        for (filter, expected) in [
+            (format!(r#"groups[value eq "{eng}"]"#), vec!["ann", "bob"]),
+            (format!(r#"groups.value eq "{eng}""#), vec!["ann", "bob"]),
+            (r#"groups.display eq "ENGINEERING""#.to_string(), vec!["ann", "bob"]),
+            (r#"groups[display eq "ops"]"#.to_string(), vec!["bob"]),
+            (r#"groups[display sw "eng" and not (display eq "ops")]"#.to_string(), vec!["ann", "bob"]),
+            (r#"groups.display ne "ops""#.to_string(), vec!["ann", "cyd"]),
+            (r#"groups.display eq "ops" or userName eq "cyd""#.to_string(), vec!["bob", "cyd"]),
+            ("groups pr".to_string(), vec!["ann", "bob"]),
+            ("not (groups pr)".to_string(), vec!["cyd"]),
+            (r#"groups.type eq "direct""#.to_string(), vec!["ann", "bob"]),
+        ] {
+            assert_eq!(found(&app, "/Users", &filter, &[]).await, set(&expected), "{filter}");
+        }
+        // Paged like any other filter: totalResults counts every match.
+        let filter = format!(r#"groups.value eq "{eng}""#);
+        let response = app.request(reqwest::Method::GET, "/Users").query(&[("filter", filter.as_str()), ("count", "1")]).send().await.expect("GET");
+        let page = expect_status(response, StatusCode::OK).await;
+        assert_eq!((page["totalResults"].clone(), page["itemsPerPage"].clone()), (json!(2), json!(1)));
+    }
+}
+
+on_both_backends! {
+    async fn users_are_matched_by_work_and_primary_email_and_by_a_configured_attribute(app) {
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        for body in [
+            json!({"userName": "ann", "emails": [{"value": "Ann@Work.example", "type": "work"}, {"value": "ann@home.example", "primary": true}], enterprise: {"employeeNumber": "E-1"}}),
+            json!({"userName": "bob", "emails": [{"value": "bob@work.example", "type": "Work", "primary": true}]}),
+        ] {
+            expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await;
+        }
+        for (filter, expected) in [
+            (r#"emails[type eq "work"].value eq "ann@work.example""#, vec!["ann"]),
+            (r#"emails[type eq "work"].value eq "ann@home.example""#, vec![]),
+            (r#"emails[primary eq true].value eq "BOB@work.example""#, vec!["bob"]),
+            (r#"emails.value eq "ann@home.example""#, vec!["ann"]),
+            (r#"emails[type eq "work"].value ne "bob@work.example""#, vec!["ann"]),
+        ] {
+            assert_eq!(found(&app, "/Users", filter, &[]).await, set(&expected), "{filter}");
+        }
+
+        // An operator's own matching attribute: indexed at start, maintained by every write.
+        let registry = scimitar::scim::schema::Registry::load().expect("schemas");
+        let number = format!("{enterprise}:employeeNumber");
+        let wanted = std::collections::BTreeMap::from([("default".to_string(), vec![number.clone()])]);
+        scimitar::scim::match_sync::sync(&app.store, &registry, &wanted).expect("sync");
+        assert_eq!(found(&app, "/Users", &format!(r#"{number} eq "e-1""#), &[]).await, set(&["ann"]));
+        let carl = json!({"userName": "carl", enterprise: {"employeeNumber": "E-2"}});
+        expect_status(app.post("/Users", &carl).await, StatusCode::CREATED).await;
+        assert_eq!(found(&app, "/Users", &format!(r#"{number} eq "E-2""#), &[]).await, set(&["carl"]));
+        assert_eq!(found(&app, "/Users", &format!(r#"{number} ne "E-2""#), &[]).await, set(&["ann", "bob"]));
+        // Unconfigured again: the same filter is answered from the search documents.
+        scimitar::scim::match_sync::sync(&app.store, &registry, &Default::default()).expect("sync");
+        assert_eq!(found(&app, "/Users", &format!(r#"{number} eq "E-2""#), &[]).await, set(&["carl"]));
+        let bad = std::collections::BTreeMap::from([("default".to_string(), vec!["active".to_string()])]);
+        assert!(scimitar::scim::match_sync::sync(&app.store, &registry, &bad).is_err());
+    }
+}
+
+/// The e-mail values the migration fills in for users that existed before it.
+fn migration_backfill(backend: scimitar::store::Backend) -> &'static str {
+    let text = match backend {
+        scimitar::store::Backend::Sqlite => {
+            include_str!("../../migrations/sqlite/2026-11-29-080000_match_values/up.sql")
+        }
+        scimitar::store::Backend::Postgres => {
+            include_str!("../../migrations/postgres/2026-11-29-080000_match_values/up.sql")
+        }
+    };
+    let rest = text
+        .split("-- The e-mail values of existing users")
+        .nth(1)
+        .unwrap_or_default();
+    rest.split_once('\n')
+        .map_or("", |(_, statements)| statements)
+}
+
+on_both_backends! {
+    async fn the_migration_indexes_the_emails_of_existing_users_as_writes_do(app) {
+        use diesel::connection::SimpleConnection;
+        for body in [
+            json!({"userName": "ann", "emails": [{"value": "Ann@Work.example", "type": "Work"}, {"value": "a@home.example", "primary": true}]}),
+            json!({"userName": "bob", "emails": [{"value": "bob@x.example"}]}),
+            json!({"userName": "cyd"}),
+        ] {
+            expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await;
+        }
+        let rows = |store: &scimitar::store::Store| -> Vec<(String, String, String)> {
+            use diesel::prelude::*;
+            use scimitar::store::schema::match_values::dsl as v;
+            store.read(|conn| v::match_values.order((v::attribute, v::value)).select((v::attribute, v::value, v::user_id)).load(conn).map_err(scimitar::store::StoreError::from)).expect("rows")
+        };
+        let written = rows(&app.store);
+        assert_eq!(written.len(), 5, "{written:?}");
+        let backfill = migration_backfill(app.store.backend());
+        app.store.write(|conn| conn.batch_execute(&format!("DELETE FROM match_values; {backfill}")).map_err(scimitar::store::StoreError::from)).expect("backfill");
+        assert_eq!(rows(&app.store), written);
     }
 }

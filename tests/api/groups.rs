@@ -134,3 +134,50 @@ on_both_backends! {
         assert_eq!(member_ids(&group), vec![a]);
     }
 }
+
+on_both_backends! {
+    async fn a_group_name_is_unique_in_its_tenant_whatever_its_case(app) {
+        let sales = app.create_group("Sales", &[]).await;
+        let duplicate = app.post("/Groups", &json!({"displayName": "SALES"})).await;
+        expect_scim_error(duplicate, StatusCode::CONFLICT, Some("uniqueness")).await;
+
+        let other = app.create_group("Support", &[]).await;
+        let path = format!("/Groups/{}", id_of(&other));
+        let put = app.put(&path, &json!({"displayName": "sales"})).await;
+        expect_scim_error(put, StatusCode::CONFLICT, Some("uniqueness")).await;
+        let rename = json!({"Operations": [{"op": "replace", "path": "displayName", "value": "Ｓａｌｅｓ"}]});
+        expect_scim_error(app.patch(&path, &rename).await, StatusCode::CONFLICT, Some("uniqueness")).await;
+
+        // A group may change the case of its own name, and a freed name can be taken.
+        let own = format!("/Groups/{}", id_of(&sales));
+        let recased = expect_status(app.put(&own, &json!({"displayName": "SALES"})).await, StatusCode::OK).await;
+        assert_eq!(recased["displayName"], "SALES");
+        expect_status(app.put(&own, &json!({"displayName": "Field Sales"})).await, StatusCode::OK).await;
+        let taken = expect_status(app.put(&path, &json!({"displayName": "Sales"})).await, StatusCode::OK).await;
+        assert_eq!(taken["displayName"], "Sales");
+    }
+
+    async fn a_tenant_may_allow_duplicate_group_names_and_enforce_them_again(app) {
+        scimitar::tenancy::set_unique_group_names(&app.store, "default", false).expect("setting");
+        let a = id_of(&app.create_user("a").await);
+        let first = app.create_group("Eng", &[]).await;
+        let second = app.create_group("ENG", &[]).await;
+        let found = expect_status(app.request(reqwest::Method::GET, "/Groups").query(&[("filter", "displayName eq \"eng\"")]).send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!(found["totalResults"], json!(2));
+
+        // On again: the oldest group holds the name; the duplicate keeps working until renamed.
+        scimitar::tenancy::set_unique_group_names(&app.store, "default", true).expect("setting");
+        let add = json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}]});
+        let second_path = format!("/Groups/{}", id_of(&second));
+        let patched = expect_status(app.patch(&second_path, &add).await, StatusCode::OK).await;
+        assert_eq!(member_ids(&patched), vec![a.clone()]);
+        expect_scim_error(app.post("/Groups", &json!({"displayName": "eng"})).await, StatusCode::CONFLICT, Some("uniqueness")).await;
+        let recased = app.put(&second_path, &json!({"displayName": "eNG", "members": [{"value": a}]})).await;
+        expect_status(recased, StatusCode::OK).await;
+        let first_path = format!("/Groups/{}", id_of(&first));
+        expect_status(app.put(&first_path, &json!({"displayName": "Platform"})).await, StatusCode::OK).await;
+        // The name is free now; the duplicate takes it on its next rename, and holds it.
+        expect_status(app.put(&second_path, &json!({"displayName": "Eng"})).await, StatusCode::OK).await;
+        expect_scim_error(app.put(&first_path, &json!({"displayName": "eng"})).await, StatusCode::CONFLICT, Some("uniqueness")).await;
+    }
+}

@@ -247,3 +247,41 @@ on_both_backends! {
         assert!(removed.get("active").is_none(), "{removed}");
     }
 }
+
+on_both_backends! {
+    async fn a_patch_of_a_group_too_large_to_render_answers_204_with_its_etag(app) {
+        let mut users = Vec::new();
+        for i in 0..102 {
+            users.push(id_of(&app.create_user(&format!("m{i:03}")).await));
+        }
+        let (last, first) = (users.pop().unwrap_or_default(), users[..101].to_vec());
+        let group = app.create_group("Big", &first.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        let path = format!("/Groups/{}", id_of(&group));
+        let add = json!([{"op": "add", "path": "members", "value": [{"value": last}]}]);
+
+        // As Okta and Entra send it: no projection. 101 members is more than an answer renders.
+        let response = patch(&app, &path, add.clone()).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(String::from);
+        assert_eq!(response.text().await.expect("body"), "");
+        let read = expect_status(app.get(&path).await, StatusCode::OK).await;
+        assert_eq!(etag.as_deref(), read["meta"]["version"].as_str(), "the 204 carries the new ETag");
+        assert_eq!(member_ids(&read).len(), 102);
+
+        // RFC 7644 §3.5.2: `attributes` asks for a 200 with those attributes, however large.
+        let whole = expect_status(patch(&app, &format!("{path}?attributes=members"), add.clone()).await, StatusCode::OK).await;
+        assert_eq!(member_ids(&whole).len(), 102);
+        let only = expect_status(patch(&app, &format!("{path}?attributes=displayName"), add.clone()).await, StatusCode::OK).await;
+        assert_eq!((only["displayName"].clone(), only.get("members")), (json!("Big"), None));
+        let lean = expect_status(patch(&app, &format!("{path}?excludedAttributes=members"), add.clone()).await, StatusCode::OK).await;
+        assert!(lean.get("members").is_none() && lean["meta"]["version"].is_string(), "{lean}");
+        let preview = app.request(Method::PATCH, &path).header("scimitar-preview", "true").header("content-type", "application/scim+json")
+            .body(patch_body(add).to_string()).send().await.expect("PATCH");
+        assert_eq!(expect_status(preview, StatusCode::OK).await["status"], 204);
+
+        // A small group is answered whole, as before.
+        let small = app.create_group("Small", &[&first[0]]).await;
+        let patched = patch_ok(&app, &format!("/Groups/{}", id_of(&small)), json!([{"op": "add", "path": "members", "value": [{"value": last}]}])).await;
+        assert_eq!(member_ids(&patched), sorted(&[&first[0], &last]));
+    }
+}

@@ -319,3 +319,34 @@ fn an_index_definition_is_read_into_its_columns() {
         vec!["tenant_id", "<expr>", "b"]
     );
 }
+
+/// Diesel orders and records migrations by the version before the first `_`: two migrations
+/// with one version (added on two branches) would make one of them never run.
+#[test]
+fn migration_versions_are_unique_and_the_same_in_both_trees() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let versions = |tree: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(tree))
+            .expect("migrations")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        let versions: Vec<String> = names
+            .iter()
+            .map(|n| n.split('_').next().unwrap_or_default().to_string())
+            .collect();
+        let mut unique = versions.clone();
+        unique.dedup();
+        assert_eq!(
+            unique, versions,
+            "{tree}: two migrations share a version: {names:?}"
+        );
+        names
+    };
+    assert_eq!(
+        versions("sqlite"),
+        versions("postgres"),
+        "the same migrations, by name, in both trees"
+    );
+}

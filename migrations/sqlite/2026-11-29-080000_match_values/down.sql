@@ -1,0 +1,2 @@
+DROP TABLE match_attributes;
+DROP TABLE match_values;
