@@ -32,6 +32,8 @@ pub enum EndReason {
     RefreshReuse,
     RevokedByClient,
     RevokedByAdmin,
+    /// The identity provider asked for it (Global Token Revocation).
+    GlobalTokenRevocation,
     ExpiredAbsolute,
     ExpiredIdle,
 }
@@ -45,6 +47,7 @@ impl EndReason {
             EndReason::RefreshReuse => "refresh_token_reuse",
             EndReason::RevokedByClient => "revoked_by_client",
             EndReason::RevokedByAdmin => "revoked_by_admin",
+            EndReason::GlobalTokenRevocation => "global_token_revocation",
             EndReason::ExpiredAbsolute => "expired_absolute",
             EndReason::ExpiredIdle => "expired_idle",
         }

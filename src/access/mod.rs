@@ -10,6 +10,7 @@
 pub mod cascade;
 pub mod credentials;
 pub mod failures;
+pub mod global_revocation;
 pub mod keys;
 pub mod limits;
 pub mod policy;

@@ -167,7 +167,7 @@ pub(crate) fn basic_credentials(request: &HttpRequest) -> Option<(String, String
     Some((id.to_string(), secret.to_string()))
 }
 
-fn bearer_token(request: &HttpRequest) -> Result<String, ScimError> {
+pub(crate) fn bearer_token(request: &HttpRequest) -> Result<String, ScimError> {
     let missing =
         || ScimError::Unauthorized("an `Authorization: Bearer <token>` header is required".into());
     let value = request

@@ -7,6 +7,7 @@ mod auth;
 mod discovery;
 pub mod error;
 mod events;
+mod gtr;
 mod health;
 mod oauth;
 mod request_span;
@@ -109,6 +110,7 @@ fn routes(config: &mut web::ServiceConfig) {
         .configure(health::routes)
         .configure(admin::routes)
         .configure(oauth::routes)
+        .configure(gtr::routes)
         .configure(events::routes)
         .configure(ssf::routes)
         .service(

@@ -328,6 +328,7 @@ async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "global_token_revocation_endpoint": format!("{issuer}{}", super::gtr::PATH),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": [GRANT_TOKEN_EXCHANGE, GRANT_REFRESH_TOKEN],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],

@@ -47,6 +47,22 @@ pub fn insert(
     Ok(())
 }
 
+/// The ids of the tenant's users with `value` (as stored: folded where the attribute is not
+/// case-exact) for `attribute`: an index probe.
+pub fn user_ids_with(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    attribute: &str,
+    value: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(match_values::table
+        .filter(match_values::tenant_id.eq(tenant_id))
+        .filter(match_values::attribute.eq(attribute))
+        .filter(match_values::value.eq(value))
+        .select(match_values::user_id)
+        .load(conn)?)
+}
+
 /// Users of the tenant with `value` for `attribute`: an `IN` subquery on the primary key.
 pub fn users_with(tenant_id: &str, attribute: &str, value: &str) -> Predicate<users::table> {
     Box::new(UsersWith {

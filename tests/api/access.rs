@@ -547,15 +547,15 @@ fn refuse(app: &TestApp, table: &str, operation: &str) {
 }
 
 /// A stand-in for the upstream IdP: an Ed25519 key, its JWKS, and ID tokens it signs.
-struct TestIdp {
-    seed: [u8; 32],
+pub(crate) struct TestIdp {
+    pub(crate) seed: [u8; 32],
 }
 
-const IDP_ISSUER: &str = "https://idp.example.test";
-const IDP_AUDIENCE: &str = "scimitar-at-idp";
+pub(crate) const IDP_ISSUER: &str = "https://idp.example.test";
+pub(crate) const IDP_AUDIENCE: &str = "scimitar-at-idp";
 
 impl TestIdp {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { seed: [7u8; 32] }
     }
 
@@ -568,7 +568,7 @@ impl TestIdp {
         serde_json::from_value(json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "idp-1", "alg": "EdDSA"}]})).expect("jwks")
     }
 
-    fn id_token(&self, claims: Value) -> String {
+    pub(crate) fn id_token(&self, claims: Value) -> String {
         let mut der = vec![
             0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
             0x04, 0x20,
@@ -585,7 +585,7 @@ impl TestIdp {
     }
 }
 
-async fn app_trusting_the_idp(backend: crate::helpers::Backend) -> Option<TestApp> {
+pub(crate) async fn app_trusting_the_idp(backend: crate::helpers::Backend) -> Option<TestApp> {
     use scimitar::access::upstream::{TrustedIssuer, UserAttribute};
     let keys = TestIdp::new().jwks();
     let configure: crate::helpers::ConfigureAccess =

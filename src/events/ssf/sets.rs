@@ -42,7 +42,9 @@ pub fn event_type(kind: &str) -> Option<&'static str> {
 /// Who started a change, in CAEP's terms, from the reason the cascade recorded.
 fn initiating_entity(reason: &str) -> &'static str {
     match reason {
-        "user_deactivated" | "user_deleted" | "revoked_by_admin" => "admin",
+        "user_deactivated" | "user_deleted" | "revoked_by_admin" | "global_token_revocation" => {
+            "admin"
+        }
         "role_lost" => "policy",
         "revoked_by_client" => "user",
         _ => "system",
@@ -55,6 +57,10 @@ fn reason_text(reason: &str) -> String {
         "user_deleted" => "The identity provider deleted the account.".into(),
         "role_lost" => "A role the session carried was removed.".into(),
         "revoked_by_admin" => "An administrator revoked every session of the account.".into(),
+        "global_token_revocation" => {
+            "The identity provider revoked every session of the account (global token revocation)."
+                .into()
+        }
         "refresh_token_reuse" => {
             "A refresh token was used twice; the session may be stolen.".into()
         }

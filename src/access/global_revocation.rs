@@ -1,0 +1,325 @@
+//! Global Token Revocation (draft-parecki-oauth-global-token-revocation, what Okta Universal
+//! Logout sends): the identity provider names a user as an RFC 9493 subject identifier, and
+//! every session and token of that user ends, in one transaction, with an audit record and
+//! outbox events caused by the request, exactly as the kill switch does. The user is not
+//! deactivated: they may sign in again and get new tokens.
+//!
+//! Subjects are resolved within the caller's tenant: `iss_sub` by the tenant's trusted issuer
+//! (its `sub` compared with the attribute configured for it, `externalId` by default),
+//! `email` against `userName` and every e-mail address, `opaque` against the SCIM `id` and
+//! `externalId`, `account` (`acct:` URI) against `userName`. A subject that names several
+//! users ends the sessions of each: the reading that keeps access cut.
+
+use serde_json::{Value, json};
+
+use super::AccessError;
+use super::cascade::{self, EndReason, Origin};
+use super::upstream::{TrustedIssuer, UserAttribute};
+use crate::audit::{self, Actor, Event, RequestInfo};
+use crate::scim::normalize::fold;
+use crate::store::users::{self as user_rows, UserColumn};
+use crate::store::{AnyConnection, Store, match_values};
+
+/// The indexed attribute holding every e-mail address of a user (`scim::matching`).
+const EMAILS: &str = "emails.value";
+
+/// A subject identifier (RFC 9493) as the request names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subject {
+    Email(String),
+    IssSub { iss: String, sub: String },
+    Opaque(String),
+    Account(String),
+}
+
+impl Subject {
+    /// Reads `{"sub_id": {"format": …, …}}`; an unknown format or a missing member is a 400.
+    pub fn from_request(body: &Value) -> Result<Self, AccessError> {
+        let invalid = |why: String| AccessError::InvalidRequest(why);
+        let sub_id = body
+            .get("sub_id")
+            .and_then(Value::as_object)
+            .ok_or_else(|| invalid("the body needs a `sub_id` object (RFC 9493)".into()))?;
+        let member = |name: &str| {
+            sub_id
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+                .ok_or_else(|| invalid(format!("a `{name}` member is required")))
+        };
+        match sub_id.get("format").and_then(Value::as_str) {
+            Some("email") => Ok(Subject::Email(member("email")?)),
+            Some("iss_sub") => Ok(Subject::IssSub {
+                iss: member("iss")?,
+                sub: member("sub")?,
+            }),
+            Some("opaque") => Ok(Subject::Opaque(member("id")?)),
+            Some("account") => {
+                let uri = member("uri")?;
+                let name = uri
+                    .strip_prefix("acct:")
+                    .ok_or_else(|| invalid("an `account` URI starts with `acct:`".into()))?;
+                Ok(Subject::Account(name.to_string()))
+            }
+            Some(other) => Err(invalid(format!(
+                "subject format `{other}` is not supported: use email, iss_sub, opaque or account"
+            ))),
+            None => Err(invalid("`sub_id` needs a `format`".into())),
+        }
+    }
+
+    /// The ids of the tenant's users it names, sorted.
+    fn users(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        trusted: Option<&TrustedIssuer>,
+    ) -> Result<Vec<String>, AccessError> {
+        let by = |conn: &mut AnyConnection, column, value: &str| {
+            Ok::<_, AccessError>(
+                user_rows::find_by(conn, tenant_id, column, value)?
+                    .into_iter()
+                    .map(|u| u.id)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let mut ids = match self {
+            Subject::IssSub { iss, sub } => {
+                // Without a trusted issuer the tenant's identity provider is the caller itself,
+                // and Okta names its users by the id it provisioned as `externalId`.
+                let attribute = match trusted {
+                    Some(trusted) if trusted.issuer != *iss => return Ok(Vec::new()),
+                    Some(trusted) => trusted.user_attribute,
+                    None => UserAttribute::ExternalId,
+                };
+                match attribute {
+                    UserAttribute::ExternalId => by(conn, UserColumn::ExternalId, sub)?,
+                    UserAttribute::UserName => by(conn, UserColumn::UserNameKey, &fold(sub))?,
+                    UserAttribute::Id => by(conn, UserColumn::Id, sub)?,
+                }
+            }
+            Subject::Email(email) => {
+                let mut ids = by(conn, UserColumn::UserNameKey, &fold(email))?;
+                ids.extend(match_values::user_ids_with(
+                    conn,
+                    tenant_id,
+                    EMAILS,
+                    &fold(email),
+                )?);
+                ids
+            }
+            Subject::Opaque(id) => {
+                let mut ids = by(conn, UserColumn::Id, id)?;
+                ids.extend(by(conn, UserColumn::ExternalId, id)?);
+                ids
+            }
+            Subject::Account(name) => by(conn, UserColumn::UserNameKey, &fold(name))?,
+        };
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Revoked {
+    /// The users named and the sessions ended (none if they had none).
+    Users {
+        users: Vec<String>,
+        sessions: Vec<String>,
+    },
+    /// No user of the tenant matches the subject.
+    UnknownSubject,
+}
+
+/// Ends every session of the users `subject` names, in one transaction: one
+/// `user.global_token_revocation` record per user, and the cascade's records and events
+/// caused by it.
+pub fn revoke(
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+    tenant_id: &str,
+    subject: &Subject,
+    trusted: Option<&TrustedIssuer>,
+    actor: Option<&Actor>,
+    request: Option<&RequestInfo>,
+) -> Result<Revoked, AccessError> {
+    store.write(|conn| {
+        let named = subject.users(conn, tenant_id, trusted)?;
+        // The lock order of every access write: user rows (all of them, sorted), then the
+        // audit head, then sessions (decision 29).
+        let mut users = Vec::with_capacity(named.len());
+        for id in named {
+            if let Some(user) = user_rows::get_for_update(conn, tenant_id, &id)? {
+                users.push(user.id);
+            }
+        }
+        if users.is_empty() {
+            return Ok(Revoked::UnknownSubject);
+        }
+        let mut sessions = Vec::new();
+        for user in &users {
+            let event = Event {
+                actor,
+                request,
+                resource_type: Some("User"),
+                resource_id: Some(user.clone()),
+                ..Event::new(
+                    "user.global_token_revocation",
+                    json!({"subject_format": subject.format()}),
+                )
+            };
+            let cause = audit::record(conn, tenant_id, now, event)?;
+            let origin = Origin { actor, request };
+            sessions.extend(cascade::end_user_sessions(
+                conn,
+                tenant_id,
+                user,
+                EndReason::GlobalTokenRevocation,
+                Some(&cause),
+                origin,
+                now,
+            )?);
+        }
+        Ok(Revoked::Users { users, sessions })
+    })
+}
+
+impl Subject {
+    /// The RFC 9493 format name, for the audit record (the identifier itself is personal).
+    pub fn format(&self) -> &'static str {
+        match self {
+            Subject::Email(_) => "email",
+            Subject::IssSub { .. } => "iss_sub",
+            Subject::Opaque(_) => "opaque",
+            Subject::Account(_) => "account",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_supported_format_is_read_and_anything_else_is_a_clear_400() {
+        let read = |v: Value| Subject::from_request(&json!({"sub_id": v}));
+        assert_eq!(
+            read(json!({"format": "email", "email": "a@example.com"})).ok(),
+            Some(Subject::Email("a@example.com".into()))
+        );
+        assert_eq!(
+            read(json!({"format": "iss_sub", "iss": "https://idp", "sub": "00u1"})).ok(),
+            Some(Subject::IssSub {
+                iss: "https://idp".into(),
+                sub: "00u1".into()
+            })
+        );
+        assert_eq!(
+            read(json!({"format": "opaque", "id": "x"})).ok(),
+            Some(Subject::Opaque("x".into()))
+        );
+        assert_eq!(
+            read(json!({"format": "account", "uri": "acct:a@example.com"})).ok(),
+            Some(Subject::Account("a@example.com".into()))
+        );
+        for bad in [
+            json!({"format": "email"}),
+            json!({"format": "email", "email": ""}),
+            json!({"format": "iss_sub", "iss": "https://idp"}),
+            json!({"format": "phone_number", "phone_number": "+1"}),
+            json!({"format": "account", "uri": "mailto:a@example.com"}),
+            json!({"email": "a@example.com"}),
+            json!("a@example.com"),
+        ] {
+            assert!(
+                matches!(read(bad.clone()), Err(AccessError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+        assert!(Subject::from_request(&json!({})).is_err());
+    }
+}
+
+/// Who sent a revocation request.
+#[derive(Debug, Clone)]
+pub enum Requester {
+    /// The tenant's identity provider by its SCIM credential: it may list the tenant's users
+    /// anyway, so it is told when a subject is unknown.
+    IdentityProvider(crate::access::credentials::Caller),
+    /// A JWT of the tenant's trusted issuer (`iss`): told nothing about who exists.
+    TrustedIssuer { tenant_id: String, issuer: String },
+}
+
+impl Requester {
+    pub fn tenant_id(&self) -> &str {
+        match self {
+            Requester::IdentityProvider(caller) => &caller.tenant_id,
+            Requester::TrustedIssuer { tenant_id, .. } => tenant_id,
+        }
+    }
+}
+
+impl crate::access::AccessService {
+    /// The tenant whose trusted issuer signed `jwt` for `endpoint`: the token's `iss` must be
+    /// a tenant's trusted issuer, its signature must verify with that issuer's keys, and its
+    /// `aud` must be one of the issuer's audiences or the endpoint's URL.
+    pub fn revocation_requester(
+        &self,
+        jwt: &str,
+        endpoint: &str,
+    ) -> Result<Requester, AccessError> {
+        let unverified_issuer = unverified_claim(jwt, "iss").ok_or(AccessError::InvalidClient)?;
+        let now = self.clock().now();
+        for (tenant_id, trusted) in &self.settings().trusted_issuers {
+            if trusted.issuer != unverified_issuer {
+                continue;
+            }
+            let mut accepted = trusted.clone();
+            accepted.audiences.push(endpoint.to_string());
+            accepted.user_claim = "iss".into();
+            if accepted.verify(jwt, now).is_ok() {
+                return Ok(Requester::TrustedIssuer {
+                    tenant_id: tenant_id.clone(),
+                    issuer: trusted.issuer.clone(),
+                });
+            }
+        }
+        Err(AccessError::InvalidClient)
+    }
+
+    /// Global token revocation for `requester`'s tenant.
+    pub fn revoke_subject(
+        &self,
+        requester: &Requester,
+        subject: &Subject,
+        actor: Option<&Actor>,
+        request: Option<&RequestInfo>,
+    ) -> Result<Revoked, AccessError> {
+        let tenant_id = requester.tenant_id();
+        let trusted = self.settings().trusted_issuers.get(tenant_id);
+        revoke(
+            self.store(),
+            self.clock().now(),
+            tenant_id,
+            subject,
+            trusted,
+            actor,
+            request,
+        )
+    }
+}
+
+/// A claim of a JWT read without verifying it: only to pick the keys that will verify it.
+fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get(name)?.as_str().map(String::from)
+}
