@@ -1,0 +1,271 @@
+//! `scimitar serve`: the composition root. Wires the store, the services and the HTTP
+//! server together, prints what an identity provider needs, logs a start-up summary and runs
+//! the background jobs (audit checkpoints, token maintenance, the SSF transmitter, the
+//! doorbell listener).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::access;
+use crate::access::credentials::{self, NewCredential};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::http::{self, AppState, SCIM_PATH, ServerSettings};
+use crate::scim::ScimService;
+use crate::scim::list::PageLimits;
+use crate::scim::schema::Registry;
+use crate::store::Store;
+use crate::tenancy;
+
+/// How long a replaced key stays published: longer than any access token it signed lives.
+pub(super) fn retain_after_rotation(config: &Config) -> chrono::Duration {
+    let longest = config
+        .tenants
+        .values()
+        .filter_map(|t| t.access_token_minutes)
+        .chain([config.access_token_minutes])
+        .max()
+        .unwrap_or(config.access_token_minutes);
+    chrono::Duration::minutes(longest as i64) + chrono::Duration::minutes(10)
+}
+
+pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<()> {
+    let registry = Arc::new(
+        Registry::load()
+            .map_err(anyhow::Error::msg)
+            .context("embedded SCIM schemas")?,
+    );
+    let listener = TcpListener::bind(&config.bind)
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let address = listener.local_addr()?;
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(
+            http::tls::server_config(
+                http::tls::TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                },
+                std::time::Duration::from_secs(config.tls_reload_seconds.max(1)),
+            )
+            .context("cannot serve HTTPS")?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{address}"));
+    let scim_url = format!("{}{SCIM_PATH}", public_url.trim_end_matches('/'));
+    if let Some(credential) = credentials::bootstrap(&store, clock.now())? {
+        print_bootstrap_credential(&credential, &scim_url);
+    }
+    let limits = PageLimits {
+        default_count: config.default_page_size.into(),
+        max_count: config.max_page_size.into(),
+    };
+    let access = access::setup::start(config, &store, clock.clone(), &public_url)
+        .context("token service")?;
+    let match_attributes = config
+        .tenants
+        .iter()
+        .map(|(name, tenant)| (name.clone(), tenant.match_attributes.clone()))
+        .collect();
+    crate::scim::match_sync::sync(&store, &registry, &match_attributes)
+        .context("[tenants.NAME] match_attributes")?;
+    let ssf = crate::events::ssf::Transmitter::new(
+        store.clone(),
+        access.keys_shared(),
+        &public_url,
+        clock.clone(),
+    );
+    let rate_limits = Arc::new(crate::access::limits::Limits::new(
+        config.limit_settings(),
+        clock.clone(),
+    ));
+    let state = AppState {
+        scim: ScimService::new(store.clone(), registry, clock.clone(), limits)
+            .with_burst_limit(
+                config.burst_threshold,
+                chrono::Duration::minutes(config.burst_window_minutes as i64),
+            )
+            .with_reactivation_alert(chrono::Duration::minutes(
+                config.reactivation_alert_minutes as i64,
+            )),
+        store,
+        clock,
+        public_url: config.public_url.clone(),
+        max_body_bytes: config.max_body_bytes,
+        auth_failures: Arc::default(),
+        limits: rate_limits,
+        trust_forwarded_for: config.trust_forwarded_for,
+        ssf,
+        access,
+    };
+    let settings = ServerSettings {
+        max_body_bytes: config.max_body_bytes,
+        workers: config.workers,
+        tls,
+        request_timeout: std::time::Duration::from_secs(config.request_timeout_seconds),
+    };
+    println!("Scimitar is listening on {scheme}://{address}");
+    println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
+    log_startup_summary(config, &state, address, &public_url)?;
+    let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
+    let maintenance = token_maintenance(config, state.access.clone());
+    let transmitter = state.ssf.clone();
+    if state.store.backend() == crate::store::Backend::Postgres {
+        // Commits on other replicas ring this one's doorbell (events::doorbell).
+        crate::events::doorbell::listen(state.store.clone());
+    }
+    actix_web::rt::System::new().block_on(async move {
+        if let Some(checkpoints) = checkpoints {
+            actix_web::rt::spawn(checkpoints);
+        }
+        actix_web::rt::spawn(maintenance);
+        actix_web::rt::spawn(transmitter.run());
+        http::server(state, &settings, listener)?.await
+    })?;
+    Ok(())
+}
+
+/// One readable line (one JSON object in the JSON format) on what this server is: where it
+/// listens, its database, tenants, credentials, signing keys and background jobs.
+pub(super) fn log_startup_summary(
+    config: &Config,
+    state: &AppState,
+    address: std::net::SocketAddr,
+    public_url: &str,
+) -> anyhow::Result<()> {
+    let tenants = tenancy::list(&state.store)?;
+    let live = credentials::list(&state.store)?
+        .into_iter()
+        .filter(|c| c.revoked.is_none())
+        .count();
+    let keys = state.access.keys().schedule().len();
+    let checkpoints = match config.audit_checkpoint_minutes {
+        0 => "off".to_string(),
+        n => format!("every {n} min"),
+    };
+    let doorbell = match state.store.backend() {
+        crate::store::Backend::Postgres => "LISTEN across replicas",
+        crate::store::Backend::Sqlite => "in process",
+    };
+    tracing::info!(
+        %address,
+        public_url,
+        database = %crate::config::redact_password(&config.database_url),
+        backend = ?state.store.backend(),
+        tenants = tenants.len(),
+        credentials = live,
+        signing_keys = keys,
+        audit_checkpoints = %checkpoints,
+        sweeper = %format!("every {} s", config.sweep_seconds),
+        shared_signals = "transmitter running",
+        doorbell,
+        "Scimitar started: listening on {address} ({public_url}), {} tenant(s), {live} live credential(s), {keys} signing key(s)",
+        tenants.len(),
+    );
+    Ok(())
+}
+
+/// Every `audit_checkpoint_minutes`, a signed checkpoint of each tenant whose chain moved.
+pub(super) fn periodic_checkpoints(
+    config: &Config,
+    store: Store,
+    clock: SharedClock,
+) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + 'static>> {
+    use crate::audit::checkpoint;
+    if config.audit_checkpoint_minutes == 0 {
+        return Ok(None);
+    }
+    let key = checkpoint::load_or_create_key(std::path::Path::new(&config.audit_key_file))?;
+    let every = std::time::Duration::from_secs(config.audit_checkpoint_minutes * 60);
+    Ok(Some(async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let (store, clock, key) = (store.clone(), clock.clone(), key.clone());
+            let result = actix_web::web::block(move || -> anyhow::Result<()> {
+                for tenant in tenancy::list(&store)? {
+                    let head = store.read(|conn| crate::store::audit::head(conn, &tenant.id))?;
+                    let last = store.read(|conn| {
+                        crate::store::audit::latest_checkpoint(conn, &tenant.id, None)
+                    })?;
+                    if head.is_some_and(|h| last.is_none_or(|l| l.seq != h.seq)) {
+                        checkpoint::create(&store, &tenant.id, &key, clock.now())?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "periodic audit checkpoint failed"),
+                Err(error) => tracing::error!(%error, "periodic audit checkpoint failed"),
+            }
+        }
+    }))
+}
+
+/// Every `sweep_seconds`: the sweeper (last uses flushed, expired sessions marked, old ones
+/// purged) and the signing-key rotation when it is due.
+pub(super) fn token_maintenance(
+    config: &Config,
+    access: access::AccessService,
+) -> impl std::future::Future<Output = ()> + 'static {
+    let every = std::time::Duration::from_secs(config.sweep_seconds);
+    let rotation = chrono::Duration::days(config.signing_key_rotation_days as i64);
+    let retain = retain_after_rotation(config);
+    async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let access = access.clone();
+            let result = actix_web::web::block(move || -> anyhow::Result<()> {
+                let sweep = access::sweeper::sweep(&access)?;
+                tracing::debug!(?sweep, "sweep");
+                let now = access.clock().now();
+                if let Some(kid) =
+                    access
+                        .keys()
+                        .rotate_if_due(access.store(), now, rotation, retain)?
+                {
+                    tracing::info!(%kid, "signing key rotation scheduled");
+                }
+                Ok(())
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "token maintenance failed"),
+                Err(error) => tracing::error!(%error, "token maintenance failed"),
+            }
+        }
+    }
+}
+
+pub(super) fn print_bootstrap_credential(credential: &NewCredential, scim_url: &str) {
+    let token = credential.secret.expose();
+    println!(
+        "No credential existed, so a SCIM credential was created (client id {}).",
+        credential.client_id
+    );
+    println!("It is shown only this once; store it in your identity provider now.");
+    println!();
+    println!("SCIM bearer token: {token}");
+    println!();
+    println!(
+        "Okta / Entra: tenant URL {scim_url}, secret token as above (Authorization: Bearer <token>)."
+    );
+    println!("Try it: curl -H 'Authorization: Bearer {token}' {scim_url}/Users");
+    println!(
+        "Revoke it later with: scimitar client revoke {}",
+        credential.client_id
+    );
+    println!();
+}
