@@ -17,6 +17,7 @@ mod events;
 mod filters;
 mod fixtures;
 mod groups;
+mod guard;
 mod hardening;
 mod health;
 mod https;
