@@ -97,11 +97,13 @@ impl Shared {
     }
 
     /// `Ok` when the view is fresh and does not revoke the token; `Stale` when it is stale.
+    /// A revocation already known refuses the token even when stale: revocations are final.
     pub fn judge(&self, claims: &Claims) -> Result<(), Rejection> {
         let view = self.view();
+        view.set.judge(claims)?;
         let quiet = view.heard.map(|at| at.elapsed());
         match quiet {
-            Some(q) if q <= self.config.stale_after => view.set.judge(claims),
+            Some(q) if q <= self.config.stale_after => Ok(()),
             _ => Err(Rejection::Stale(quiet)),
         }
     }

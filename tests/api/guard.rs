@@ -301,16 +301,23 @@ async fn a_stream_that_stops_beyond_the_bound_makes_the_guard_introspect_when_co
     let (app, client) = server().await;
     let (guard, proxy) = stalled_guard(&app, &client, OnStale::Introspect).await;
     let (user, token) = user_token(&app, &client, "ada").await;
+    let revoked = access_token(&app, &client, &user).await;
     guard.check(&token).await.expect("fresh");
+    let response = app.oauth(&client, "revoke", &[("token", &revoked)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    until_refused(&guard, &revoked, Duration::from_secs(3)).await;
     assert_eq!(guard.status().introspections, 0);
     proxy.stall();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!guard.status().fresh);
+    // What the view already knows is refused without asking.
+    assert_eq!(guard.check(&revoked).await, Err(Rejection::RevokedToken));
+    assert_eq!(guard.status().introspections, 0);
     guard
         .check(&token)
         .await
         .expect("introspection says active");
-    assert!(guard.status().introspections >= 1);
+    assert_eq!(guard.status().introspections, 1);
     // Deactivated while the stream is stalled: introspection knows at once.
     expect_status(
         app.patch(&format!("/Users/{user}"), &deactivation()).await,
