@@ -400,6 +400,10 @@ async fn the_tower_layer_admits_accepted_tokens_and_answers_401_with_a_challenge
     let guard = Guard::start(config(&app, &client)).await.expect("start");
     let (user, token) = user_token(&app, &client, "ada").await;
     let mut service = guard.layer().layer(Echo);
+    // What axum's `Router::layer` asks of a layered service, besides the `Service` bounds.
+    fn shareable<T: Clone + Send + Sync + 'static>(_: &T) {}
+    shareable(&guard.layer());
+    shareable(&service);
     let request = |auth: &str| {
         http::Request::builder()
             .header("authorization", auth)
