@@ -18,6 +18,7 @@ mod filters;
 mod fixtures;
 mod groups;
 mod gtr;
+mod guard;
 mod hardening;
 mod health;
 mod https;
