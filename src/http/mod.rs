@@ -9,8 +9,10 @@ pub mod error;
 mod events;
 mod health;
 mod oauth;
+mod openapi;
 mod request_span;
 mod resources;
+mod routing;
 mod ssf;
 pub mod tls;
 
@@ -104,20 +106,43 @@ pub fn server(
     Ok(server.run())
 }
 
+/// Every non-SCIM route, registered through one `routing::Api` so that the list checked
+/// against the OpenAPI document is the list actix serves.
+fn api() -> routing::Api {
+    let mut api = routing::Api::default();
+    health::routes(&mut api);
+    admin::routes(&mut api);
+    oauth::routes(&mut api);
+    events::routes(&mut api);
+    ssf::routes(&mut api);
+    openapi::routes(&mut api);
+    api
+}
+
+/// (method, path) of every non-SCIM route the server registers, paths as in OpenAPI
+/// (`/admin/v1/audit/{id}`).
+pub fn api_routes() -> Vec<(String, String)> {
+    api()
+        .routes()
+        .iter()
+        .map(|(method, path)| (method.to_string(), path.clone()))
+        .collect()
+}
+
+/// The OpenAPI 3.1 document of the non-SCIM APIs, as `GET /openapi.json` serves it.
+pub fn openapi_document() -> Value {
+    openapi::document()
+}
+
 fn routes(config: &mut web::ServiceConfig) {
-    config
-        .configure(health::routes)
-        .configure(admin::routes)
-        .configure(oauth::routes)
-        .configure(events::routes)
-        .configure(ssf::routes)
-        .service(
-            web::scope(SCIM_PATH)
-                .wrap(from_fn(events::count_scim_request))
-                .configure(discovery::routes)
-                .configure(resources::routes)
-                .default_service(web::to(not_found)),
-        );
+    api().register(config);
+    config.service(
+        web::scope(SCIM_PATH)
+            .wrap(from_fn(events::count_scim_request))
+            .configure(discovery::routes)
+            .configure(resources::routes)
+            .default_service(web::to(not_found)),
+    );
 }
 
 async fn not_found() -> Result<HttpResponse, ScimError> {
