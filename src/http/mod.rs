@@ -9,6 +9,7 @@ pub mod error;
 mod events;
 mod health;
 mod oauth;
+pub mod observe;
 mod openapi;
 mod request_span;
 mod resources;
@@ -66,6 +67,9 @@ pub struct ServerSettings {
     /// Longest a request may take to produce its response (a database that stopped answering
     /// must not hang it); past it, 503 with `Retry-After`.
     pub request_timeout: Duration,
+    /// Sees every routed non-SCIM response (the tests validate them against the OpenAPI
+    /// document); `None` in production.
+    pub observer: Option<observe::ResponseObserver>,
 }
 
 /// The request deadline, as application data for the `deadline` middleware.
@@ -81,16 +85,20 @@ pub fn server(
     let data = web::Data::new(state);
     let max_body_bytes = settings.max_body_bytes;
     let deadline = RequestDeadline(settings.request_timeout);
+    let observer = settings.observer.clone();
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(max_body_bytes))
+        let mut app = App::new().app_data(data.clone());
+        if let Some(observer) = observer.clone() {
+            app = app.app_data(observer);
+        }
+        app.app_data(web::PayloadConfig::new(max_body_bytes))
             .app_data(deadline)
             .configure(routes)
             .default_service(web::to(not_found))
             .wrap(from_fn(refuse_nul_in_url))
             .wrap(from_fn(answer_by_deadline))
             .wrap(from_fn(error::scim_error_bodies))
+            .wrap(from_fn(observe::observe_responses))
             // `/scim/v2/Users/` and `/scim/v2//Users` route like `/scim/v2/Users`.
             .wrap(NormalizePath::trim())
             .wrap(from_fn(log_request))

@@ -143,7 +143,7 @@ pub fn components() -> Value {
         "SessionsRevoked": {
             "type": "object",
             "required": ["sessions_revoked"],
-            "properties": {"sessions_revoked": {"type": "integer", "minimum": 0}},
+            "properties": {"sessions_revoked": {"description": "Ids of the sessions ended", "type": "array", "items": {"type": "string"}}},
         },
         "Flags": {
             "type": "object",
