@@ -220,7 +220,7 @@ fn counted<T>(
 }
 
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth", security(("basic" = [])),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "`grant_type` token exchange (RFC 8693: `subject_token`, `subject_token_type`, `audience`) or `refresh_token`", content = Object),
+    request_body(content_type = "application/x-www-form-urlencoded", content = ref("#/components/schemas/TokenRequest")),
     responses(
     (status = 200, description = "Tokens", body = ref("#/components/schemas/TokenResponse")),
     (status = 400, description = "RFC 6749 error (`invalid_request`, `invalid_grant`, …)", body = ref("#/components/schemas/OAuthError")),
@@ -279,7 +279,7 @@ async fn grant(
 }
 
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth", security(("basic" = [])),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "`token`", content = Object),
+    request_body(content_type = "application/x-www-form-urlencoded", content = ref("#/components/schemas/IntrospectOrRevokeRequest")),
     responses(
     (status = 200, description = "RFC 7662 introspection", body = ref("#/components/schemas/Introspection")),
     (status = 400, description = "RFC 6749 error (`invalid_request`, `invalid_grant`, …)", body = ref("#/components/schemas/OAuthError")),
@@ -310,7 +310,7 @@ async fn introspect(
 }
 
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth", security(("basic" = [])),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "`token`, optional `token_type_hint`", content = Object),
+    request_body(content_type = "application/x-www-form-urlencoded", content = ref("#/components/schemas/IntrospectOrRevokeRequest")),
     responses(
     (status = 200, description = "Revoked (or unknown: RFC 7009 §2.2); empty body"),
     (status = 400, description = "RFC 6749 error (`invalid_request`, `invalid_grant`, …)", body = ref("#/components/schemas/OAuthError")),

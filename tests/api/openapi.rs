@@ -104,6 +104,15 @@ async fn every_schema_in_the_document_compiles_and_every_operation_has_responses
             }
         }
     }
+    let ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| METHODS.iter().filter_map(|m| item.get(*m)))
+        .map(|operation| operation["operationId"].as_str().expect("an operationId"))
+        .collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "operationIds are unique: {ids:?}");
     for name in doc["components"]["schemas"]
         .as_object()
         .expect("schemas")

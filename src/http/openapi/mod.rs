@@ -5,6 +5,8 @@
 
 mod schemas;
 
+use std::sync::OnceLock;
+
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use serde_json::{Value, json};
@@ -35,8 +37,13 @@ use super::{SCIM_PATH, admin, events, health, oauth, ssf};
 )]
 struct Document;
 
-/// The document, as served.
+/// The document, as served; built once.
 pub fn document() -> Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(build).clone()
+}
+
+fn build() -> Value {
     let mut doc = Document::openapi();
     for part in [
         oauth::Doc::openapi(),
@@ -94,6 +101,10 @@ fn common_responses() -> Value {
 
 fn add_common_errors(operation: &mut Value) {
     let secured = operation.get("security").is_some();
+    // The OAuth endpoints answer client errors as OAuth errors (400/401), never 403 or 415.
+    let oauth = operation["tags"]
+        .as_array()
+        .is_some_and(|tags| tags.iter().any(|t| t == "oauth"));
     let with_body = operation.get("requestBody").is_some();
     let Some(responses) = operation
         .get_mut("responses")
@@ -110,12 +121,16 @@ fn add_common_errors(operation: &mut Value) {
     add("400", "BadRequest");
     if secured {
         add("401", "Unauthorized");
-        add("403", "Forbidden");
+        if !oauth {
+            add("403", "Forbidden");
+        }
         add("429", "TooManyRequests");
     }
     if with_body {
         add("413", "PayloadTooLarge");
-        add("415", "UnsupportedMediaType");
+        if !oauth {
+            add("415", "UnsupportedMediaType");
+        }
     }
     add("500", "InternalError");
     add("503", "Unavailable");
@@ -134,7 +149,10 @@ pub fn routes(api: &mut Api) {
     )
 )]
 async fn document_json() -> HttpResponse {
+    static SERIALIZED: OnceLock<String> = OnceLock::new();
+    let body = SERIALIZED.get_or_init(|| document().to_string());
     HttpResponse::Ok()
+        .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(document())
+        .body(body.as_str())
 }

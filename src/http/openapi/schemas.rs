@@ -32,6 +32,26 @@ pub fn components() -> Value {
                 "error_description": string,
             },
         },
+        "TokenRequest": {
+            "description": "RFC 8693 token exchange or RFC 6749 §6 refresh, as form fields.",
+            "type": "object",
+            "required": ["grant_type"],
+            "properties": {
+                "grant_type": {"enum": ["urn:ietf:params:oauth:grant-type:token-exchange", "refresh_token"]},
+                "subject_token": string,
+                "subject_token_type": {"enum": ["urn:ietf:params:oauth:token-type:id_token", "urn:scimitar:params:oauth:token-type:scim-user"]},
+                "audience": string,
+                "resource": string,
+                "requested_token_type": {"const": "urn:ietf:params:oauth:token-type:access_token"},
+                "refresh_token": string,
+            },
+        },
+        "IntrospectOrRevokeRequest": {
+            "description": "RFC 7662 / RFC 7009 request, as form fields.",
+            "type": "object",
+            "required": ["token"],
+            "properties": {"token": string, "token_type_hint": {"enum": ["access_token", "refresh_token"]}},
+        },
         "HealthStatus": {
             "type": "object",
             "required": ["status"],
