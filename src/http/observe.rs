@@ -40,11 +40,15 @@ pub(super) async fn observe_responses<B: MessageBody + 'static>(
     request: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B, Bytes>>, actix_web::Error> {
-    let observer = request.app_data::<ResponseObserver>().cloned();
-    let pattern = request
-        .match_pattern()
-        .filter(|p| !p.starts_with(SCIM_PATH));
-    let (Some(observer), Some(pattern)) = (observer, pattern) else {
+    // Without an observer (production) this costs one app-data lookup.
+    let watched = request
+        .app_data::<ResponseObserver>()
+        .cloned()
+        .and_then(|o| {
+            let pattern = request.match_pattern()?;
+            (!pattern.starts_with(SCIM_PATH)).then_some((o, pattern))
+        });
+    let Some((observer, pattern)) = watched else {
         return next.call(request).await.map(|r| r.map_into_left_body());
     };
     let method = request.method().to_string();
