@@ -109,6 +109,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         workers: config.workers,
         tls,
         request_timeout: std::time::Duration::from_secs(config.request_timeout_seconds),
+        observer: None,
     };
     println!("Scimitar is listening on {scheme}://{address}");
     println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");

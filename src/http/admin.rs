@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tracing_actix_web::RequestId;
 
 use super::auth::AdminCaller;
+use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
 use crate::access::credentials::Caller;
 use crate::access::roles::{self, ChangedBy, GroupSelector, RoleMapping};
@@ -17,25 +18,39 @@ use crate::scim::ScimError;
 use crate::store::audit::AuditQuery;
 use crate::store::to_stored;
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(
-        web::scope("/admin/v1")
-            .service(web::resource("/audit").get(list_audit))
-            .service(web::resource("/audit/{id}").get(get_audit))
-            .service(
-                web::resource("/role-mappings")
-                    .get(list_mappings)
-                    .post(create_mappings),
-            )
-            .service(web::resource("/role-mappings/{id}").delete(delete_mapping))
-            .service(web::resource("/users/{id}/access").get(user_access))
-            .service(web::resource("/users/{id}/revoke").post(revoke_user))
-            .service(web::resource("/flags").get(list_flags))
-            .service(web::resource("/flags/{id}/acknowledge").post(acknowledge_flag)),
-    );
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_audit,
+    get_audit,
+    list_mappings,
+    create_mappings,
+    delete_mapping,
+    user_access,
+    revoke_user,
+    list_flags,
+    acknowledge_flag
+))]
+pub struct Doc;
+
+pub fn routes(api: &mut Api) {
+    api.resource("/admin/v1/audit", |r| r.get(list_audit))
+        .resource("/admin/v1/audit/{id}", |r| r.get(get_audit))
+        .resource("/admin/v1/role-mappings", |r| {
+            r.get(list_mappings).post(create_mappings)
+        })
+        .resource("/admin/v1/role-mappings/{id}", |r| r.delete(delete_mapping))
+        .resource("/admin/v1/users/{id}/access", |r| r.get(user_access))
+        .resource("/admin/v1/users/{id}/revoke", |r| r.post(revoke_user))
+        .resource("/admin/v1/flags", |r| r.get(list_flags))
+        .resource("/admin/v1/flags/{id}/acknowledge", |r| {
+            r.post(acknowledge_flag)
+        });
 }
 
 /// `GET /admin/v1/flags[?all=true]`: open flags (or all), newest first.
+#[utoipa::path(get, path = "/admin/v1/flags", tag = "admin", security(("bearer" = [])),
+    params(("all" = Option<bool>, Query, description = "`true`: acknowledged flags too")),
+    responses((status = 200, description = "Flags, newest first", body = ref("#/components/schemas/Flags"), content_type = "application/scim+json")))]
 async fn list_flags(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -52,6 +67,11 @@ async fn list_flags(
 }
 
 /// `POST /admin/v1/flags/{id}/acknowledge`: the flag is closed (a repeat raises a new one).
+#[utoipa::path(post, path = "/admin/v1/flags/{id}/acknowledge", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Acknowledged"),
+        (status = 404, description = "No open flag with this id", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn acknowledge_flag(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -112,6 +132,8 @@ fn origin(caller: &Caller, request: &HttpRequest) -> (Actor, RequestInfo) {
 }
 
 /// `GET /admin/v1/role-mappings`
+#[utoipa::path(get, path = "/admin/v1/role-mappings", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "The tenant's role mappings", body = ref("#/components/schemas/RoleMappings"), content_type = "application/scim+json")))]
 async fn list_mappings(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -130,6 +152,11 @@ async fn list_mappings(
 
 /// `POST /admin/v1/role-mappings` with `{"group": "externalId:00g1", "roles": ["admin"]}`
 /// (or `"role"`): 201 with the mappings created.
+#[utoipa::path(post, path = "/admin/v1/role-mappings", tag = "admin", security(("bearer" = [])),
+    request_body(content = ref("#/components/schemas/RoleMappingRequest"), content_type = "application/json"),
+    responses(
+        (status = 201, description = "The mappings created", body = ref("#/components/schemas/RoleMappings"), content_type = "application/scim+json"),
+        (status = 404, description = "No such group", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn create_mappings(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -179,6 +206,11 @@ async fn create_mappings(
 }
 
 /// `DELETE /admin/v1/role-mappings/{id}`: 204; the cascade runs in the same transaction.
+#[utoipa::path(delete, path = "/admin/v1/role-mappings/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Removed; roles it granted are withdrawn"),
+        (status = 404, description = "No role mapping with this id", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn delete_mapping(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -206,6 +238,11 @@ async fn delete_mapping(
 }
 
 /// `GET /admin/v1/users/{id}/access`: the user's roles, what grants each, and live sessions.
+#[utoipa::path(get, path = "/admin/v1/users/{id}/access", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "SCIM user id")),
+    responses(
+        (status = 200, description = "Roles, their grants, policy and live sessions", body = ref("#/components/schemas/UserAccess"), content_type = "application/scim+json"),
+        (status = 404, description = "No such user", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn user_access(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -222,6 +259,11 @@ async fn user_access(
 }
 
 /// `POST /admin/v1/users/{id}/revoke`: the kill switch.
+#[utoipa::path(post, path = "/admin/v1/users/{id}/revoke", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "SCIM user id")),
+    responses(
+        (status = 200, description = "Every session of the user ended", body = ref("#/components/schemas/SessionsRevoked"), content_type = "application/scim+json"),
+        (status = 404, description = "No such user", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn revoke_user(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -243,6 +285,16 @@ async fn revoke_user(
 }
 
 /// `GET /admin/v1/audit?since=&until=&actor=&action=&resource=&cause=&order=&limit=&cursor=`
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin", security(("bearer" = [])),
+    params(
+        ("since" = Option<String>, Query, description = "RFC 3339"),
+        ("until" = Option<String>, Query, description = "RFC 3339"),
+        ("actor" = Option<String>, Query), ("action" = Option<String>, Query),
+        ("resource" = Option<String>, Query), ("cause" = Option<String>, Query),
+        ("order" = Option<String>, Query, description = "`newest` (default) or `oldest`"),
+        ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query),
+    ),
+    responses((status = 200, description = "A page of audit records", body = ref("#/components/schemas/AuditPage"), content_type = "application/scim+json")))]
 async fn list_audit(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -261,6 +313,11 @@ async fn list_audit(
 }
 
 /// `GET /admin/v1/audit/{id}`: the record and the chain of records that caused it.
+#[utoipa::path(get, path = "/admin/v1/audit/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The record with `cause_chain`", body = ref("#/components/schemas/AuditRecord"), content_type = "application/scim+json"),
+        (status = 404, description = "No audit record with this id", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn get_audit(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,

@@ -11,6 +11,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::auth::FeedCaller;
+use super::routing::Api;
 use super::{AppState, blocking, scim_json};
 use crate::events::feed;
 use crate::metrics::{self, Gauge};
@@ -23,11 +24,14 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How often a stream looks at the outbox even without a doorbell.
 const POLL: Duration = Duration::from_secs(1);
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .service(web::resource("/events/v1/revocations").get(revocations))
-        .service(web::resource("/events/v1/stream").get(stream))
-        .service(web::resource("/metrics").get(metrics_text));
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(revocations, stream, metrics_text))]
+pub struct Doc;
+
+pub fn routes(api: &mut Api) {
+    api.resource("/events/v1/revocations", |r| r.get(revocations))
+        .resource("/events/v1/stream", |r| r.get(stream))
+        .resource("/metrics", |r| r.get(metrics_text));
 }
 
 /// The tenant of a SCIM request, set once its caller is known, for the request metrics.
@@ -48,6 +52,13 @@ fn cursor(request: &HttpRequest, query: &[(String, String)]) -> Result<Option<i6
 }
 
 /// `GET /events/v1/revocations?after=SEQ&limit=N`: the events after a cursor, oldest first.
+#[utoipa::path(get, path = "/events/v1/revocations", tag = "events", security(("basic" = []), ("bearer" = [])),
+    params(
+        ("after" = Option<i64>, Query, description = "Sequence number to continue after"),
+        ("limit" = Option<i64>, Query),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Overrides `after`"),
+    ),
+    responses((status = 200, description = "Events after the cursor, oldest first", body = ref("#/components/schemas/RevocationPage"), content_type = "application/scim+json")))]
 async fn revocations(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -68,6 +79,12 @@ async fn revocations(
 
 /// `GET /events/v1/stream`: the same events as server-sent events, from `Last-Event-ID` or
 /// `after` (by default, from now on), woken by the doorbell, with a heartbeat.
+#[utoipa::path(get, path = "/events/v1/stream", tag = "events", security(("basic" = []), ("bearer" = [])),
+    params(
+        ("after" = Option<i64>, Query, description = "Sequence number to start after (default: now)"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Overrides `after`"),
+    ),
+    responses((status = 200, description = "Server-sent events: `id` is the sequence number, `event` the type, `data` a revocation event as in `/events/v1/revocations`; a `: keep-alive` comment every 15 s", body = String, content_type = "text/event-stream")))]
 async fn stream(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -139,6 +156,8 @@ async fn stream(
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "events",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 async fn metrics_text(state: web::Data<AppState>) -> Result<HttpResponse, ScimError> {
     let store = state.store.clone();
     let gauges = blocking(move || Ok(gauges(&store)?)).await?;

@@ -3,16 +3,16 @@
 //! session and token of theirs ends. The caller is the tenant's SCIM credential (a bearer
 //! `scimitar_…` secret) or a JWT of the tenant's trusted issuer. Answers: 204 when done; 404
 //! to the identity provider's credential for an unknown subject (it can list the tenant's
-//! users anyway), 204 to a JWT caller, who is told nothing about who exists; 400 with an OAuth
-//! error for a malformed request or an unsupported subject format.
+//! users anyway), 204 to a JWT caller, who is told nothing about who exists; 400 for a malformed
+//! request or an unsupported subject format. Errors are SCIM error bodies, as on the admin API.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use tracing_actix_web::RequestId;
 
 use super::auth::{ScimCaller, bearer_token};
-use super::oauth::OAuthError;
-use super::{AppState, parse_body};
+use super::routing::Api;
+use super::{AppState, blocking, parse_body};
 use crate::access::AccessError;
 use crate::access::global_revocation::{Requester, Revoked, Subject};
 use crate::audit::{Actor, RequestInfo};
@@ -21,40 +21,48 @@ use crate::scim::ScimError;
 /// Where the endpoint lives, below the issuer.
 pub const PATH: &str = "/oauth2/global-token-revocation";
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(web::resource(PATH).post(revoke));
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(revoke))]
+pub struct Doc;
+
+pub fn routes(api: &mut Api) {
+    api.resource(PATH, |r| r.post(revoke));
 }
 
+#[utoipa::path(post, path = "/oauth2/global-token-revocation", tag = "gtr", operation_id = "global_token_revocation",
+    security(("bearer" = [])),
+    request_body(content_type = "application/json", content = ref("#/components/schemas/GlobalTokenRevocationRequest")),
+    responses(
+    (status = 204, description = "Every session and token of the named users ended (also when they had none, and for an unknown subject when the caller is a JWT of the trusted issuer)"),
+    (status = 404, description = "No user of the tenant matches the subject (told only to the tenant's SCIM credential)", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
+))]
 async fn revoke(
     request: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse, ScimError> {
     let requester = requester(&request, &state).await?;
     let body = parse_body(&request, &body)?;
-    let subject = Subject::from_request(&body).map_err(OAuthError)?;
+    let subject = Subject::from_request(&body)?;
     let (actor, info) = origin(&requester, &request);
     let access = state.access.clone();
     let answer = requester.clone();
-    let revoked =
-        web::block(move || access.revoke_subject(&requester, &subject, Some(&actor), Some(&info)))
-            .await
-            .map_err(|_| ScimError::Internal)?
-            .map_err(OAuthError)?;
-    Ok(match (revoked, answer) {
-        (Revoked::UnknownSubject, Requester::IdentityProvider(_)) => {
-            HttpResponse::build(StatusCode::NOT_FOUND)
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(serde_json::json!({"error": "invalid_request", "error_description": "no user of this tenant matches the subject"}))
-        }
-        _ => HttpResponse::NoContent()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish(),
+    let revoked = blocking(move || {
+        Ok(access.revoke_subject(&requester, &subject, Some(&actor), Some(&info))?)
     })
+    .await?;
+    match (revoked, answer) {
+        (Revoked::UnknownSubject, Requester::IdentityProvider(_)) => Err(ScimError::NotFound(
+            "no user of this tenant matches the subject".into(),
+        )),
+        _ => Ok(HttpResponse::NoContent()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()),
+    }
 }
 
 /// The SCIM credential of a tenant, or a JWT of a tenant's trusted issuer.
-async fn requester(request: &HttpRequest, state: &AppState) -> Result<Requester, actix_web::Error> {
+async fn requester(request: &HttpRequest, state: &AppState) -> Result<Requester, ScimError> {
     let token = bearer_token(request)?;
     if token.starts_with("scimitar_") || token.split('.').count() != 3 {
         let ScimCaller(caller) = ScimCaller::extract(request).await?;
@@ -65,22 +73,19 @@ async fn requester(request: &HttpRequest, state: &AppState) -> Result<Requester,
         state.access.settings().issuer.trim_end_matches('/')
     );
     let access = state.access.clone();
-    let verified = web::block(move || access.revocation_requester(&token, &endpoint))
-        .await
-        .map_err(|_| ScimError::Internal)?;
+    let verified = blocking(move || Ok(access.revocation_requester(&token, &endpoint))).await?;
     match verified {
         Ok(requester) => Ok(requester),
-        Err(error) => {
+        Err(AccessError::Store(error)) => Err(error.into()),
+        Err(_) => {
             let address = super::auth::client_address(request, state.trust_forwarded_for);
             state
                 .limits
                 .failed_authentication(address)
                 .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
-            Err(OAuthError(match error {
-                AccessError::Store(e) => AccessError::Store(e),
-                _ => AccessError::InvalidClient,
-            })
-            .into())
+            Err(ScimError::Unauthorized(
+                "the bearer token is neither the tenant's SCIM credential nor a valid JWT of its trusted issuer".into(),
+            ))
         }
     }
 }

@@ -10,8 +10,11 @@ mod events;
 mod gtr;
 mod health;
 mod oauth;
+pub mod observe;
+mod openapi;
 mod request_span;
 mod resources;
+mod routing;
 mod ssf;
 pub mod tls;
 
@@ -65,6 +68,9 @@ pub struct ServerSettings {
     /// Longest a request may take to produce its response (a database that stopped answering
     /// must not hang it); past it, 503 with `Retry-After`.
     pub request_timeout: Duration,
+    /// Sees every routed non-SCIM response (the tests validate them against the OpenAPI
+    /// document); `None` in production.
+    pub observer: Option<observe::ResponseObserver>,
 }
 
 /// The request deadline, as application data for the `deadline` middleware.
@@ -80,16 +86,20 @@ pub fn server(
     let data = web::Data::new(state);
     let max_body_bytes = settings.max_body_bytes;
     let deadline = RequestDeadline(settings.request_timeout);
+    let observer = settings.observer.clone();
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(max_body_bytes))
+        let mut app = App::new().app_data(data.clone());
+        if let Some(observer) = observer.clone() {
+            app = app.app_data(observer);
+        }
+        app.app_data(web::PayloadConfig::new(max_body_bytes))
             .app_data(deadline)
             .configure(routes)
             .default_service(web::to(not_found))
             .wrap(from_fn(refuse_nul_in_url))
             .wrap(from_fn(answer_by_deadline))
             .wrap(from_fn(error::scim_error_bodies))
+            .wrap(from_fn(observe::observe_responses))
             // `/scim/v2/Users/` and `/scim/v2//Users` route like `/scim/v2/Users`.
             .wrap(NormalizePath::trim())
             .wrap(from_fn(log_request))
@@ -105,21 +115,44 @@ pub fn server(
     Ok(server.run())
 }
 
+/// Every non-SCIM route, registered through one `routing::Api` so that the list checked
+/// against the OpenAPI document is the list actix serves.
+fn api() -> routing::Api {
+    let mut api = routing::Api::default();
+    health::routes(&mut api);
+    admin::routes(&mut api);
+    oauth::routes(&mut api);
+    events::routes(&mut api);
+    ssf::routes(&mut api);
+    gtr::routes(&mut api);
+    openapi::routes(&mut api);
+    api
+}
+
+/// (method, path) of every non-SCIM route the server registers, paths as in OpenAPI
+/// (`/admin/v1/audit/{id}`).
+pub fn api_routes() -> Vec<(String, String)> {
+    api()
+        .routes()
+        .iter()
+        .map(|(method, path)| (method.to_string(), path.clone()))
+        .collect()
+}
+
+/// The OpenAPI 3.1 document of the non-SCIM APIs, as `GET /openapi.json` serves it.
+pub fn openapi_document() -> Value {
+    openapi::document()
+}
+
 fn routes(config: &mut web::ServiceConfig) {
-    config
-        .configure(health::routes)
-        .configure(admin::routes)
-        .configure(oauth::routes)
-        .configure(gtr::routes)
-        .configure(events::routes)
-        .configure(ssf::routes)
-        .service(
-            web::scope(SCIM_PATH)
-                .wrap(from_fn(events::count_scim_request))
-                .configure(discovery::routes)
-                .configure(resources::routes)
-                .default_service(web::to(not_found)),
-        );
+    api().register(config);
+    config.service(
+        web::scope(SCIM_PATH)
+            .wrap(from_fn(events::count_scim_request))
+            .configure(discovery::routes)
+            .configure(resources::routes)
+            .default_service(web::to(not_found)),
+    );
 }
 
 async fn not_found() -> Result<HttpResponse, ScimError> {

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::routing::Api;
 use crate::access::AccessError;
 use crate::access::credentials::{self, Caller};
 use crate::access::limits::RetryAfter;
@@ -15,13 +16,18 @@ use crate::access::tokens::{
 };
 use crate::store::StoreError;
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .service(web::resource("/oauth2/token").post(token))
-        .service(web::resource("/oauth2/introspect").post(introspect))
-        .service(web::resource("/oauth2/revoke").post(revoke))
-        .service(web::resource("/.well-known/jwks.json").get(jwks))
-        .service(web::resource("/.well-known/oauth-authorization-server").get(metadata));
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(token, introspect, revoke, jwks, metadata))]
+pub struct Doc;
+
+pub fn routes(api: &mut Api) {
+    api.resource("/oauth2/token", |r| r.post(token))
+        .resource("/oauth2/introspect", |r| r.post(introspect))
+        .resource("/oauth2/revoke", |r| r.post(revoke))
+        .resource("/.well-known/jwks.json", |r| r.get(jwks))
+        .resource("/.well-known/oauth-authorization-server", |r| {
+            r.get(metadata)
+        });
 }
 
 /// An access error as an OAuth error response.
@@ -213,6 +219,17 @@ fn counted<T>(
     }
 }
 
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth", security(("basic" = [])),
+    request_body(content_type = "application/x-www-form-urlencoded", content = ref("#/components/schemas/TokenRequest")),
+    responses(
+    (status = 200, description = "Tokens", body = ref("#/components/schemas/TokenResponse")),
+    (status = 400, description = "RFC 6749 error (`invalid_request`, `invalid_grant`, …)", body = ref("#/components/schemas/OAuthError")),
+    (status = 401, description = "`invalid_client`: missing or wrong HTTP Basic credentials", body = ref("#/components/schemas/OAuthError")),
+    (status = 413, description = "Body too large", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
+    (status = 429, description = "`temporarily_unavailable`, with `Retry-After`", body = ref("#/components/schemas/OAuthError")),
+    (status = 500, description = "`server_error`", body = ref("#/components/schemas/OAuthError")),
+    (status = 503, description = "`temporarily_unavailable`: the token store is unavailable, with `Retry-After`", body = ref("#/components/schemas/OAuthError")),
+))]
 async fn token(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -261,6 +278,17 @@ async fn grant(
         .json(response))
 }
 
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth", security(("basic" = [])),
+    request_body(content_type = "application/x-www-form-urlencoded", content = ref("#/components/schemas/IntrospectOrRevokeRequest")),
+    responses(
+    (status = 200, description = "RFC 7662 introspection", body = ref("#/components/schemas/Introspection")),
+    (status = 400, description = "RFC 6749 error (`invalid_request`, `invalid_grant`, …)", body = ref("#/components/schemas/OAuthError")),
+    (status = 401, description = "`invalid_client`: missing or wrong HTTP Basic credentials", body = ref("#/components/schemas/OAuthError")),
+    (status = 413, description = "Body too large", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
+    (status = 429, description = "`temporarily_unavailable`, with `Retry-After`", body = ref("#/components/schemas/OAuthError")),
+    (status = 500, description = "`server_error`", body = ref("#/components/schemas/OAuthError")),
+    (status = 503, description = "`temporarily_unavailable`: the token store is unavailable, with `Retry-After`", body = ref("#/components/schemas/OAuthError")),
+))]
 async fn introspect(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -281,6 +309,17 @@ async fn introspect(
         .json(answer))
 }
 
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth", security(("basic" = [])),
+    request_body(content_type = "application/x-www-form-urlencoded", content = ref("#/components/schemas/IntrospectOrRevokeRequest")),
+    responses(
+    (status = 200, description = "Revoked (or unknown: RFC 7009 §2.2); empty body"),
+    (status = 400, description = "RFC 6749 error (`invalid_request`, `invalid_grant`, …)", body = ref("#/components/schemas/OAuthError")),
+    (status = 401, description = "`invalid_client`: missing or wrong HTTP Basic credentials", body = ref("#/components/schemas/OAuthError")),
+    (status = 413, description = "Body too large", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
+    (status = 429, description = "`temporarily_unavailable`, with `Retry-After`", body = ref("#/components/schemas/OAuthError")),
+    (status = 500, description = "`server_error`", body = ref("#/components/schemas/OAuthError")),
+    (status = 503, description = "`temporarily_unavailable`: the token store is unavailable, with `Retry-After`", body = ref("#/components/schemas/OAuthError")),
+))]
 async fn revoke(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -302,6 +341,12 @@ async fn revoke(
         .finish())
 }
 
+/// The public keys of the access tokens.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth", responses(
+    (status = 200, description = "JSON Web Key Set", body = ref("#/components/schemas/Jwks")),
+    (status = 500, description = "`server_error`", body = ref("#/components/schemas/OAuthError")),
+    (status = 503, description = "The key store is unavailable", body = ref("#/components/schemas/OAuthError")),
+))]
 async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let keys = state.clone();
     run(move || {
@@ -316,6 +361,9 @@ async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
 }
 
 /// Authorization server metadata (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth", responses(
+    (status = 200, description = "RFC 8414 metadata", body = ref("#/components/schemas/AuthorizationServerMetadata")),
+))]
 async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = state
         .access

@@ -6,27 +6,43 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::auth::FeedCaller;
+use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
 use crate::access::credentials::Caller;
 use crate::events::ssf::Transmitter;
 use crate::scim::ScimError;
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .service(web::resource("/.well-known/ssf-configuration").get(configuration))
-        .service(
-            web::resource("/ssf/streams")
-                .post(create)
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    configuration,
+    create,
+    read,
+    update,
+    replace,
+    delete,
+    status,
+    set_status,
+    add_subject,
+    remove_subject,
+    verify,
+    poll
+))]
+pub struct Doc;
+
+pub fn routes(api: &mut Api) {
+    api.resource("/.well-known/ssf-configuration", |r| r.get(configuration))
+        .resource("/ssf/streams", |r| {
+            r.post(create)
                 .get(read)
                 .patch(update)
                 .put(replace)
-                .delete(delete),
-        )
-        .service(web::resource("/ssf/status").get(status).post(set_status))
-        .service(web::resource("/ssf/subjects:add").post(add_subject))
-        .service(web::resource("/ssf/subjects:remove").post(remove_subject))
-        .service(web::resource("/ssf/verify").post(verify))
-        .service(web::resource("/ssf/poll/{stream_id}").post(poll));
+                .delete(delete)
+        })
+        .resource("/ssf/status", |r| r.get(status).post(set_status))
+        .resource("/ssf/subjects:add", |r| r.post(add_subject))
+        .resource("/ssf/subjects:remove", |r| r.post(remove_subject))
+        .resource("/ssf/verify", |r| r.post(verify))
+        .resource("/ssf/poll/{stream_id}", |r| r.post(poll));
 }
 
 type Query = web::Query<Vec<(String, String)>>;
@@ -42,6 +58,8 @@ fn json_ok(value: &Value) -> HttpResponse {
     HttpResponse::Ok().json(value)
 }
 
+#[utoipa::path(get, path = "/.well-known/ssf-configuration", tag = "ssf",
+    responses((status = 200, description = "Transmitter metadata", body = ref("#/components/schemas/SsfConfiguration"))))]
 async fn configuration(state: web::Data<AppState>) -> HttpResponse {
     json_ok(&state.ssf.configuration())
 }
@@ -70,6 +88,8 @@ async fn with_stream<T: Send + 'static>(
     blocking(move || call(&state.ssf, &caller, &id)).await
 }
 
+#[utoipa::path(post, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "Stream configuration: `delivery`, `events_requested`, `description`"),
+    responses((status = 201, description = "The stream created", body = ref("#/components/schemas/StreamConfiguration"))))]
 async fn create(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -83,6 +103,9 @@ async fn create(
     Ok(HttpResponse::Created().json(created))
 }
 
+#[utoipa::path(get, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])),
+    params(("stream_id" = Option<String>, Query)),
+    responses((status = 200, description = "One stream, or all of the caller's", body = ref("#/components/schemas/StreamConfigurations")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn read(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -93,6 +116,8 @@ async fn read(
     Ok(json_ok(&streams))
 }
 
+#[utoipa::path(patch, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id` and the fields to change"),
+    responses((status = 200, description = "The stream updated", body = ref("#/components/schemas/StreamConfiguration")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn update(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -106,6 +131,8 @@ async fn update(
     Ok(json_ok(&updated))
 }
 
+#[utoipa::path(put, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id` and the whole configuration"),
+    responses((status = 200, description = "The stream replaced", body = ref("#/components/schemas/StreamConfiguration")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn replace(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -119,6 +146,8 @@ async fn replace(
     Ok(json_ok(&replaced))
 }
 
+#[utoipa::path(delete, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), params(("stream_id" = String, Query)),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn delete(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -131,6 +160,8 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/ssf/status", tag = "ssf", security(("basic" = []), ("bearer" = [])), params(("stream_id" = String, Query)),
+    responses((status = 200, description = "The stream's status", body = ref("#/components/schemas/StreamStatus")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn status(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -143,6 +174,8 @@ async fn status(
     Ok(json_ok(&status))
 }
 
+#[utoipa::path(post, path = "/ssf/status", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id`, `status`, optional `reason`"),
+    responses((status = 200, description = "The new status", body = ref("#/components/schemas/StreamStatus")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn set_status(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -156,6 +189,8 @@ async fn set_status(
     Ok(json_ok(&status))
 }
 
+#[utoipa::path(post, path = "/ssf/subjects:add", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id` and `subject`"),
+    responses((status = 200, description = "Added; empty body"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn add_subject(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -169,6 +204,8 @@ async fn add_subject(
     Ok(HttpResponse::Ok().finish())
 }
 
+#[utoipa::path(post, path = "/ssf/subjects:remove", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id` and `subject`"),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn remove_subject(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -182,6 +219,8 @@ async fn remove_subject(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/ssf/verify", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id`, optional `state`"),
+    responses((status = 204, description = "A verification event is queued"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn verify(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,
@@ -196,6 +235,10 @@ async fn verify(
 }
 
 /// RFC 8936 poll; an empty body is an empty request.
+#[utoipa::path(post, path = "/ssf/poll/{stream_id}", tag = "ssf", security(("basic" = []), ("bearer" = [])),
+    params(("stream_id" = String, Path)),
+    request_body(content = Object, content_type = "application/json", description = "RFC 8936 poll request: `ack`, `setErrs`, `maxEvents`, `returnImmediately`; may be empty"),
+    responses((status = 200, description = "SETs", body = ref("#/components/schemas/PollResponse"), content_type = "application/scim+json"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn poll(
     FeedCaller(caller): FeedCaller,
     state: web::Data<AppState>,

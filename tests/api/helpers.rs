@@ -201,6 +201,8 @@ pub struct TestApp {
     pub access: AccessService,
     /// Id of the default tenant.
     pub tenant_id: String,
+    /// Every non-SCIM response of this server, checked against the OpenAPI document.
+    pub contract: Arc<crate::contract::Contract>,
     server: ServerHandle,
     _db: TestDb,
 }
@@ -288,11 +290,13 @@ impl TestApp {
             access: access.clone(),
         };
         let transmitter = state.ssf.clone();
+        let contract = Arc::new(crate::contract::Contract::default());
         let settings = ServerSettings {
             max_body_bytes: options.max_body_bytes,
             workers: Some(1),
             tls: None,
             request_timeout: Duration::from_secs(60),
+            observer: Some(contract.observer()),
         };
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -313,6 +317,7 @@ impl TestApp {
             clock,
             access,
             tenant_id,
+            contract,
             server,
             _db: db,
         }
@@ -401,6 +406,14 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Sends the stop command at once; the server's own thread completes it.
         drop(self.server.stop(false));
+        let failures = self.contract.failures();
+        // Not while a test is already failing: its own message matters more.
+        if !failures.is_empty() && !std::thread::panicking() {
+            panic!(
+                "responses that do not match the OpenAPI document (/openapi.json):\n{}",
+                failures.join("\n")
+            );
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts a real server on a random port with a fresh database, and
 //! most run twice, on SQLite and on Postgres (see `helpers::on_both_backends`).
 
+mod contract;
 mod helpers;
 
 mod access;
@@ -23,6 +24,7 @@ mod hardening;
 mod health;
 mod https;
 mod limits;
+mod openapi;
 mod operations;
 mod outage;
 mod patch;

@@ -1,0 +1,257 @@
+//! Response schemas of the non-SCIM APIs (JSON Schema 2020-12, as OpenAPI 3.1 uses). Most of
+//! these bodies are built with `json!` in the services, so their shapes are written out here;
+//! the tests validate every response the suite receives against them, which is what keeps
+//! the two in step.
+
+use serde_json::{Value, json};
+
+/// `#/components/schemas` of the document.
+pub fn components() -> Value {
+    let string = json!({"type": "string"});
+    let nullable_string = json!({"type": ["string", "null"]});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let time = json!({"type": "string", "format": "date-time"});
+    json!({
+        "ScimError": {
+            "description": "RFC 7644 §3.12 error body; every error of the admin, events, SSF and health APIs, and every framework error (unknown route, wrong method, oversized body, rate limit, outage), has this shape.",
+            "type": "object",
+            "required": ["schemas", "status", "detail"],
+            "properties": {
+                "schemas": {"type": "array", "items": {"const": "urn:ietf:params:scim:api:messages:2.0:Error"}},
+                "status": {"type": "string", "pattern": "^[1-5][0-9][0-9]$"},
+                "detail": string,
+                "scimType": string,
+            },
+        },
+        "OAuthError": {
+            "description": "RFC 6749 §5.2 error body of the OAuth endpoints.",
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"enum": ["invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "unsupported_token_type", "temporarily_unavailable", "server_error"]},
+                "error_description": string,
+            },
+        },
+        "TokenRequest": {
+            "description": "RFC 8693 token exchange or RFC 6749 §6 refresh, as form fields.",
+            "type": "object",
+            "required": ["grant_type"],
+            "properties": {
+                "grant_type": {"enum": ["urn:ietf:params:oauth:grant-type:token-exchange", "refresh_token"]},
+                "subject_token": string,
+                "subject_token_type": {"enum": ["urn:ietf:params:oauth:token-type:id_token", "urn:scimitar:params:oauth:token-type:scim-user"]},
+                "audience": string,
+                "resource": string,
+                "requested_token_type": {"const": "urn:ietf:params:oauth:token-type:access_token"},
+                "refresh_token": string,
+            },
+        },
+        "IntrospectOrRevokeRequest": {
+            "description": "RFC 7662 / RFC 7009 request, as form fields.",
+            "type": "object",
+            "required": ["token"],
+            "properties": {"token": string, "token_type_hint": {"enum": ["access_token", "refresh_token"]}},
+        },
+        "HealthStatus": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"enum": ["ok", "ready"]}},
+        },
+        "TokenResponse": {
+            "description": "RFC 6749 §5.1 / RFC 8693 §2.2.1 token response.",
+            "type": "object",
+            "required": ["access_token", "token_type", "expires_in", "refresh_token", "roles"],
+            "properties": {
+                "access_token": string,
+                "token_type": {"const": "Bearer"},
+                "expires_in": {"type": "integer"},
+                "refresh_token": string,
+                "issued_token_type": string,
+                "roles": strings,
+            },
+        },
+        "Introspection": {
+            "description": "RFC 7662 §2.2: `{\"active\": false}`, or the claims of an active token.",
+            "type": "object",
+            "required": ["active"],
+            "properties": {
+                "active": {"type": "boolean"},
+                "iss": string, "sub": string, "aud": string, "jti": string,
+                "client_id": string, "sid": string, "tid": string,
+                "exp": {"type": "integer"}, "iat": {"type": "integer"}, "nbf": {"type": "integer"},
+                "roles": strings,
+                "token_type": string,
+                "scope": string,
+            },
+        },
+        "Jwks": {
+            "type": "object",
+            "required": ["keys"],
+            "properties": {"keys": {"type": "array", "items": {
+                "type": "object",
+                "required": ["kty", "crv", "x", "kid", "use", "alg"],
+                "properties": {"kty": {"const": "OKP"}, "crv": {"const": "Ed25519"}, "x": string, "kid": string, "use": {"const": "sig"}, "alg": string},
+            }}},
+        },
+        "GlobalTokenRevocationRequest": {
+            "description": "draft-parecki-oauth-global-token-revocation: an RFC 9493 subject identifier.",
+            "type": "object",
+            "required": ["sub_id"],
+            "properties": {"sub_id": {
+                "type": "object",
+                "required": ["format"],
+                "properties": {
+                    "format": {"enum": ["email", "iss_sub", "opaque", "account"]},
+                    "email": string, "iss": string, "sub": string, "id": string, "uri": string,
+                },
+            }},
+        },
+        "AuthorizationServerMetadata": {
+            "description": "RFC 8414 metadata.",
+            "type": "object",
+            "required": ["issuer", "token_endpoint", "introspection_endpoint", "revocation_endpoint", "jwks_uri", "grant_types_supported"],
+            "properties": {
+                "issuer": string, "token_endpoint": string, "introspection_endpoint": string,
+                "revocation_endpoint": string, "jwks_uri": string,
+                "global_token_revocation_endpoint": string,
+                "grant_types_supported": strings, "response_types_supported": strings,
+                "token_endpoint_auth_methods_supported": strings,
+                "introspection_endpoint_auth_methods_supported": strings,
+                "revocation_endpoint_auth_methods_supported": strings,
+                "subject_token_types_supported": strings,
+                "access_token_signing_alg_values_supported": strings,
+            },
+        },
+        "AuditRecord": {
+            "type": "object",
+            "required": ["id", "seq", "tenant", "occurred", "action", "outcome", "hash"],
+            "properties": {
+                "id": string, "seq": {"type": "integer"}, "tenant": string, "occurred": time,
+                "action": string,
+                "actor": {"type": ["object", "null"], "properties": {"client_id": string, "name": nullable_string}},
+                "request": {"type": ["object", "null"], "properties": {"id": string, "method": nullable_string, "path": nullable_string}},
+                "resource": {"type": ["object", "null"], "properties": {"type": nullable_string, "id": string}},
+                "outcome": string, "cause": nullable_string, "details": {},
+                "personal": {}, "prev_hash": nullable_string, "hash": string,
+                "cause_chain": {"type": "array", "items": {"$ref": "#/components/schemas/AuditRecord"}},
+            },
+        },
+        "AuditPage": {
+            "type": "object",
+            "required": ["records", "next_cursor"],
+            "properties": {
+                "records": {"type": "array", "items": {"$ref": "#/components/schemas/AuditRecord"}},
+                "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+            },
+        },
+        "RoleMappings": {
+            "type": "object",
+            "required": ["mappings"],
+            "properties": {"mappings": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "match_by", "group", "role", "source", "created"],
+                "properties": {"id": string, "match_by": string, "group": string, "role": string, "source": string, "created": time},
+            }}},
+        },
+        "RoleMappingRequest": {
+            "type": "object",
+            "required": ["group"],
+            "properties": {
+                "group": {"type": "string", "description": "`id:…`, `externalId:…` or `displayName:…`"},
+                "roles": strings,
+                "role": string,
+            },
+        },
+        "UserAccess": {
+            "type": "object",
+            "required": ["user", "roles", "groups", "policy", "live_sessions", "checked_at"],
+            "properties": {
+                "user": {"type": "object", "required": ["id", "userName", "active"], "properties": {"id": string, "userName": string, "active": {"type": "boolean"}}},
+                "roles": {"type": "array", "items": {"type": "object", "required": ["role", "granted_by"], "properties": {"role": string, "granted_by": {"type": "array", "items": {"type": "object"}}}}},
+                "groups": {"type": "array", "items": {"type": "object", "required": ["id", "displayName"], "properties": {"id": string, "displayName": string, "externalId": nullable_string}}},
+                "policy": {"type": "object", "properties": {"access_token_seconds": {"type": "integer"}, "session_seconds": {"type": "integer"}, "idle_seconds": {"type": "integer"}}},
+                "live_sessions": {"type": "array", "items": {"type": "object", "required": ["id", "client_id"], "properties": {"id": string, "client_id": string, "roles": {}}}},
+                "checked_at": time,
+            },
+        },
+        "SessionsRevoked": {
+            "type": "object",
+            "required": ["sessions_revoked"],
+            "properties": {"sessions_revoked": {"description": "Ids of the sessions ended", "type": "array", "items": {"type": "string"}}},
+        },
+        "Flags": {
+            "type": "object",
+            "required": ["flags"],
+            "properties": {"flags": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "kind", "severity", "raised", "last_seen", "occurrences"],
+                "properties": {
+                    "id": string, "kind": string, "severity": string, "subject": nullable_string,
+                    "details": {}, "raised": time, "last_seen": time,
+                    "occurrences": {"type": "integer"},
+                    "acknowledged": {"type": ["string", "null"], "format": "date-time"},
+                    "acknowledged_by": nullable_string,
+                },
+            }}},
+        },
+        "RevocationPage": {
+            "type": "object",
+            "required": ["events", "next", "head", "more"],
+            "properties": {
+                "events": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["seq", "type", "occurred"],
+                    "properties": {
+                        "seq": {"type": "integer"}, "type": string, "occurred": time,
+                        "user": nullable_string, "session": nullable_string, "jti": nullable_string,
+                        "not_before": {"type": ["string", "null"], "format": "date-time"},
+                        "cause": nullable_string, "details": {},
+                    },
+                }},
+                "next": {"type": "integer"}, "head": {"type": "integer"}, "more": {"type": "boolean"},
+            },
+        },
+        "SsfConfiguration": {
+            "description": "Shared Signals Framework transmitter metadata.",
+            "type": "object",
+            "required": ["spec_version", "issuer", "jwks_uri", "delivery_methods_supported", "configuration_endpoint"],
+            "properties": {
+                "spec_version": string, "issuer": string, "jwks_uri": string,
+                "delivery_methods_supported": strings, "configuration_endpoint": string,
+                "status_endpoint": string, "add_subject_endpoint": string,
+                "remove_subject_endpoint": string, "verification_endpoint": string,
+                "authorization_schemes": {"type": "array", "items": {"type": "object"}},
+                "default_subjects": string,
+            },
+        },
+        "StreamConfiguration": {
+            "type": "object",
+            "required": ["stream_id", "iss", "aud", "delivery", "events_supported", "events_requested", "events_delivered"],
+            "properties": {
+                "stream_id": string, "iss": string,
+                "aud": {"type": ["string", "array"], "items": {"type": "string"}},
+                "delivery": {"type": "object", "required": ["method"], "properties": {"method": string, "endpoint_url": nullable_string}},
+                "events_supported": strings, "events_requested": strings, "events_delivered": strings,
+                "description": nullable_string,
+            },
+        },
+        "StreamConfigurations": {
+            "description": "One stream when `stream_id` is given, else all of the caller's.",
+            "oneOf": [
+                {"$ref": "#/components/schemas/StreamConfiguration"},
+                {"type": "array", "items": {"$ref": "#/components/schemas/StreamConfiguration"}},
+            ],
+        },
+        "StreamStatus": {
+            "type": "object",
+            "required": ["stream_id", "status"],
+            "properties": {"stream_id": string, "status": {"enum": ["enabled", "paused", "disabled"]}, "reason": nullable_string},
+        },
+        "PollResponse": {
+            "description": "RFC 8936 §2.2: SETs by `jti`.",
+            "type": "object",
+            "required": ["sets", "moreAvailable"],
+            "properties": {"sets": {"type": "object", "additionalProperties": {"type": "string"}}, "moreAvailable": {"type": "boolean"}},
+        },
+    })
+}
