@@ -10,8 +10,9 @@
 //! - a membership PATCH as Okta sends it (no `attributes`, remove and add one member), on
 //!   the group of N.
 //!
-//! Postgres tables are vacuumed and analyzed after each load, as autovacuum would; SQLite runs without
-//! statistics, as Scimitar's own databases do.
+//! Postgres tables are vacuumed and analyzed after each load, as autovacuum would, and a
+//! checkpoint flushes the load (otherwise it lands in the measurement and commits wait for its
+//! I/O); SQLite runs without statistics, as Scimitar's own databases do.
 //!
 //! Run: `cargo bench --bench membership` (Postgres from SCIMITAR_TEST_POSTGRES_URL or the
 //! default test URL; skipped if unreachable). Figures vary with the machine: compare sizes.
@@ -131,6 +132,7 @@ fn run(backend: &str, store: &Store, size: usize) {
         store
             .read(|conn| {
                 conn.batch_execute("VACUUM ANALYZE")
+                    .and_then(|()| conn.batch_execute("CHECKPOINT"))
                     .map_err(scimitar::store::StoreError::from)
             })
             .expect("analyze");
