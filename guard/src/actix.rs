@@ -12,7 +12,7 @@ use actix_web::http::header;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 
-use crate::{Claims, Guard, Rejection, bearer};
+use crate::{Claims, Guard, Rejection};
 
 /// The middleware factory, from [`Guard::actix`].
 #[derive(Clone)]
@@ -79,10 +79,7 @@ where
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let checked: Result<Claims, Rejection> = match bearer(header.as_deref()) {
-                Ok(token) => guard.check(token).await,
-                Err(rejection) => Err(rejection),
-            };
+            let checked: Result<Claims, Rejection> = guard.check_header(header.as_deref()).await;
             match checked {
                 Ok(claims) => {
                     request.extensions_mut().insert(claims);

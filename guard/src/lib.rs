@@ -94,6 +94,11 @@ impl Guard {
         })
     }
 
+    /// `check` of the bearer token in an `Authorization` header value: what both middlewares do.
+    pub async fn check_header(&self, authorization: Option<&str>) -> Result<Claims, Rejection> {
+        self.check(bearer(authorization)?).await
+    }
+
     /// Accepts a valid, unrevoked access token and returns its claims.
     pub async fn check(&self, token: &str) -> Result<Claims, Rejection> {
         let claims = self.verify(token).await?;

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode, header};
 
-use crate::{Claims, Guard, Rejection, bearer};
+use crate::{Claims, Guard, Rejection};
 
 /// The layer, from [`Guard::layer`].
 #[derive(Clone)]
@@ -84,10 +84,7 @@ where
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let checked: Result<Claims, Rejection> = match bearer(header.as_deref()) {
-                Ok(token) => guard.check(token).await,
-                Err(rejection) => Err(rejection),
-            };
+            let checked: Result<Claims, Rejection> = guard.check_header(header.as_deref()).await;
             match checked {
                 Ok(claims) => {
                     request.extensions_mut().insert(claims);

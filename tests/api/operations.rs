@@ -24,36 +24,10 @@ fn text(bytes: &[u8]) -> String {
 
 /// A `scimitar serve` started in `dir` on `database`: its base URL and its bootstrap token
 /// (if it printed one).
-async fn serve(dir: &Path, database: &str) -> (tokio::process::Child, String, Option<String>) {
-    use tokio::io::AsyncBufReadExt;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimitar"));
-    command
-        .current_dir(dir)
-        .args(["serve", "--bind", "127.0.0.1:0", "--database", database])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
-        command.env_remove(key);
-    }
-    let mut child = command.spawn().expect("spawn serve");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut token, mut base) = (None, None);
-    let read = async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(t) = line.strip_prefix("SCIM bearer token: ") {
-                token = Some(t.trim().to_string());
-            }
-            if let Some(url) = line.strip_prefix("SCIM base URL (tenant URL for Okta or Entra): ") {
-                base = Some(url.trim().to_string());
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(60), read)
-        .await
-        .expect("the server starts");
-    (child, base.expect("base URL"), token)
+async fn serve(dir: &Path, database: &str) -> (crate::serve::Served, String, Option<String>) {
+    let served = crate::serve::Served::start(dir, database, "serve", &[]).await;
+    let (base, token) = (format!("{}/scim/v2", served.root), served.token.clone());
+    (served, base, token)
 }
 
 #[tokio::test]
@@ -93,7 +67,7 @@ async fn a_backup_of_a_live_sqlite_database_restores_and_verifies() {
     assert!(backup.status.success(), "{}", text(&backup.stderr));
     let again = scimitar(dir.path(), &["backup", "copy.db", "--database", "live.db"]);
     assert!(!again.status.success(), "a backup never overwrites a file");
-    server.kill().await.expect("stop the server");
+    server.kill9().await;
 
     let verified = scimitar(dir.path(), &["audit", "verify", "--database", "copy.db"]);
     assert!(

@@ -49,6 +49,8 @@ pub struct Served {
     pub root: String,
     /// Its log (stderr).
     pub log: PathBuf,
+    /// The SCIM bearer token a first start prints, once.
+    pub token: Option<String>,
 }
 
 impl Served {
@@ -69,8 +71,12 @@ impl Served {
         command.envs(env.iter().copied());
         let mut child = command.spawn().expect("spawn serve");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut token = None;
         let root = tokio::time::timeout(Duration::from_secs(60), async {
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(printed) = line.strip_prefix("SCIM bearer token: ") {
+                    token = Some(printed.trim().to_string());
+                }
                 if let Some(url) = line.strip_prefix("Scimitar is listening on ") {
                     return url.trim().to_string();
                 }
@@ -81,7 +87,12 @@ impl Served {
         .expect("serve starts");
         // Keep reading: a closed stdout would make the server's next line fail.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, root, log }
+        Self {
+            child,
+            root,
+            log,
+            token,
+        }
     }
 
     /// Kills the process at once (SIGKILL), as a crash would, and waits for it to go.
