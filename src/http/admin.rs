@@ -2,10 +2,9 @@
 //! Reading the audit log, role mappings, a user's access and the kill switch.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::DateTime;
 use serde_json::{Value, json};
-use tracing_actix_web::RequestId;
 
 use super::auth::AdminCaller;
 use super::routing::Api;
@@ -112,23 +111,11 @@ async fn acknowledge_flag(
 
 /// The admin credential and the request, for audit records.
 fn origin(caller: &Caller, request: &HttpRequest) -> (Actor, RequestInfo) {
-    let id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.to_string())
-        .unwrap_or_default();
-    (
-        Actor {
-            client_id: caller.client_id.clone(),
-            name: caller.name.clone(),
-        },
-        RequestInfo {
-            id,
-            method: request.method().to_string(),
-            path: request.path().to_string(),
-            received: Some(std::time::Instant::now()),
-        },
-    )
+    let actor = Actor {
+        client_id: caller.client_id.clone(),
+        name: caller.name.clone(),
+    };
+    (actor, super::request_info(request))
 }
 
 /// `GET /admin/v1/role-mappings`

@@ -7,8 +7,7 @@
 //! request or an unsupported subject format. Errors are SCIM error bodies, as on the admin API.
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
-use tracing_actix_web::RequestId;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 
 use super::auth::{ScimCaller, bearer_token};
 use super::routing::Api;
@@ -102,16 +101,5 @@ fn origin(requester: &Requester, request: &HttpRequest) -> (Actor, RequestInfo) 
             name: "trusted issuer".into(),
         },
     };
-    let id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.to_string())
-        .unwrap_or_default();
-    let info = RequestInfo {
-        id,
-        method: request.method().to_string(),
-        path: request.path().to_string(),
-        received: Some(std::time::Instant::now()),
-    };
-    (actor, info)
+    (actor, super::request_info(request))
 }

@@ -219,6 +219,20 @@ async fn answer_by_deadline(
     }
 }
 
+/// The request as audit records name it: its id, method and path, and when it arrived.
+pub(crate) fn request_info(request: &HttpRequest) -> crate::audit::RequestInfo {
+    crate::audit::RequestInfo {
+        id: request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        method: request.method().to_string(),
+        path: request.path().to_string(),
+        received: Some(std::time::Instant::now()),
+    }
+}
+
 /// Runs storage work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ScimError> + Send + 'static,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::Value;
-use tracing_actix_web::RequestId;
 
 use super::auth::ScimCaller;
 use super::{AppState, base_url, blocking, parse_body, scim_json};
@@ -74,12 +73,8 @@ impl Scope {
             param("attributes"),
             param("excludedAttributes"),
         )?;
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.to_string())
-            .unwrap_or_default();
-        let quirks = Quirks::new(caller.strict, &request_id);
+        let info = super::request_info(request);
+        let quirks = Quirks::new(caller.strict, &info.id);
         request
             .extensions_mut()
             .insert(super::events::TenantLabel(caller.tenant_id.clone()));
@@ -92,12 +87,7 @@ impl Scope {
                 client_id: caller.client_id,
                 name: caller.name,
             },
-            request: RequestInfo {
-                id: request_id,
-                method: request.method().to_string(),
-                path: request.path().to_string(),
-                received: Some(std::time::Instant::now()),
-            },
+            request: info,
             quirks,
         })
     }
