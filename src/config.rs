@@ -150,15 +150,15 @@ pub struct TrustedIssuerConfig {
     pub user_claim: String,
     /// The user attribute it is compared with: `externalId` (default), `userName` or `id`.
     #[serde(default = "default_user_attribute")]
-    pub user_attribute: crate::access::upstream::UserAttribute,
+    pub user_attribute: UserAttribute,
 }
 
 fn default_user_claim() -> String {
     "sub".into()
 }
 
-fn default_user_attribute() -> crate::access::upstream::UserAttribute {
-    crate::access::upstream::UserAttribute::ExternalId
+fn default_user_attribute() -> UserAttribute {
+    UserAttribute::ExternalId
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -389,14 +389,6 @@ impl Config {
         Ok(())
     }
 
-    pub fn limit_settings(&self) -> crate::access::limits::LimitSettings {
-        crate::access::limits::LimitSettings {
-            failed_auth_per_minute: self.rate_limit_failed_auth_per_minute,
-            client_failures_per_minute: self.rate_limit_client_failures_per_minute,
-            oauth_per_second: self.rate_limit_oauth_per_second,
-        }
-    }
-
     pub fn pool_settings(&self) -> PoolSettings {
         PoolSettings {
             max_connections: self.db_max_connections,
@@ -404,6 +396,18 @@ impl Config {
             ..PoolSettings::default()
         }
     }
+}
+
+/// Which user attribute a trusted issuer's chosen claim is compared with (the file names it;
+/// `access::upstream` uses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum UserAttribute {
+    #[serde(rename = "externalId")]
+    ExternalId,
+    #[serde(rename = "userName")]
+    UserName,
+    #[serde(rename = "id")]
+    Id,
 }
 
 #[cfg(test)]

@@ -142,29 +142,13 @@ pub struct Gauge {
     pub value: f64,
 }
 
-/// The exposition text: every recorded metric, plus `gauges` and the quirk counters.
+/// The exposition text: every recorded metric, plus `gauges`.
 pub fn render(gauges: &[Gauge]) -> String {
-    let quirks: Vec<((&'static str, Labels), f64)> = crate::scim::quirks::fired_counts()
-        .into_iter()
-        .map(|(rule, count)| {
-            (
-                (
-                    "scimitar_quirk_rules_fired_total",
-                    vec![("rule", rule.to_string())],
-                ),
-                count as f64,
-            )
-        })
-        .collect();
     let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
     let mut out = String::new();
     for (name, kind, help) in CATALOG {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for ((metric, labels), value) in registry
-            .counters
-            .iter()
-            .chain(quirks.iter().map(|(k, v)| (k, v)))
-        {
+        for ((metric, labels), value) in registry.counters.iter() {
             if metric == name {
                 let _ = writeln!(out, "{name}{} {value}", format_labels(labels, None));
             }

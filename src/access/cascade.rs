@@ -3,7 +3,7 @@
 //! the revocations and their audit records commit together or not at all.
 //!
 //! - A user deactivated or deleted loses every session (`end_user_sessions`).
-//! - Every effect is also published to the outbox (`events::outbox`), in the same transaction.
+//! - Every effect is also published to the outbox (`outbox`), in the same transaction.
 //! - A change that can move roles (membership, a group's keys, a group deleted, a rule
 //!   changed) is bracketed by a `RoleWatch`: the roles of the users it can affect are read
 //!   before and after, and sessions carrying a role its user lost are ended. Sessions whose
@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::roles::{RoleRules, roles_of_users};
 use crate::audit::{self, Actor, Event, RequestInfo};
-use crate::events::outbox::{self, Effect};
+use crate::outbox::{self, Effect};
 use crate::store::sessions::{self, LiveSession};
 use crate::store::{AnyConnection, StoreError, to_stored};
 

@@ -16,9 +16,9 @@ use super::AccessError;
 use super::cascade::{self, EndReason, Origin};
 use super::upstream::{TrustedIssuer, UserAttribute};
 use crate::audit::{self, Actor, Event, RequestInfo};
-use crate::scim::normalize::fold;
 use crate::store::users::{self as user_rows, UserColumn};
 use crate::store::{AnyConnection, Store, match_values};
+use crate::text::fold;
 
 /// The indexed attribute holding every e-mail address of a user (`scim::matching`).
 const EMAILS: &str = "emails.value";

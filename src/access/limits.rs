@@ -41,6 +41,17 @@ pub struct LimitSettings {
     pub oauth_per_second: u32,
 }
 
+impl LimitSettings {
+    /// The budgets the configuration file sets.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            failed_auth_per_minute: config.rate_limit_failed_auth_per_minute,
+            client_failures_per_minute: config.rate_limit_client_failures_per_minute,
+            oauth_per_second: config.rate_limit_oauth_per_second,
+        }
+    }
+}
+
 impl Default for LimitSettings {
     fn default() -> Self {
         Self {

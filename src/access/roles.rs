@@ -12,9 +12,9 @@ use serde_json::json;
 use super::AccessError;
 use super::cascade::{Origin, RoleWatch};
 use crate::audit::{self, Actor, Event, RequestInfo};
-use crate::scim::normalize::fold;
 use crate::store::roles::{self as rows, GroupKeys, RoleMappingRow};
 use crate::store::{AnyConnection, StoreError, to_stored};
+use crate::text::fold;
 
 /// Which key of a group a rule compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

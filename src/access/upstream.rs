@@ -13,16 +13,7 @@ use super::AccessError;
 /// Seconds of clock skew tolerated between the IdP and us.
 const LEEWAY_SECONDS: i64 = 60;
 
-/// Which user attribute the chosen claim is compared with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-pub enum UserAttribute {
-    #[serde(rename = "externalId")]
-    ExternalId,
-    #[serde(rename = "userName")]
-    UserName,
-    #[serde(rename = "id")]
-    Id,
-}
+pub use crate::config::UserAttribute;
 
 /// A tenant's trusted issuer.
 #[derive(Debug, Clone)]

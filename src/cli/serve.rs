@@ -75,14 +75,14 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         .collect();
     crate::scim::match_sync::sync(&store, &registry, &match_attributes)
         .context("[tenants.NAME] match_attributes")?;
-    let ssf = crate::events::ssf::Transmitter::new(
+    let ssf = crate::signals::ssf::Transmitter::new(
         store.clone(),
         access.keys_shared(),
         &public_url,
         clock.clone(),
     );
     let rate_limits = Arc::new(crate::access::limits::Limits::new(
-        config.limit_settings(),
+        crate::access::limits::LimitSettings::from_config(config),
         clock.clone(),
     ));
     let state = AppState {
@@ -118,8 +118,8 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
     let maintenance = token_maintenance(config, state.access.clone());
     let transmitter = state.ssf.clone();
     if state.store.backend() == crate::store::Backend::Postgres {
-        // Commits on other replicas ring this one's doorbell (events::doorbell).
-        crate::events::doorbell::listen(state.store.clone());
+        // Commits on other replicas ring this one's doorbell (outbox::doorbell).
+        crate::outbox::doorbell::listen(state.store.clone());
     }
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {

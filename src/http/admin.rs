@@ -61,7 +61,7 @@ async fn list_flags(
         Ok(store.read(|conn| crate::store::flags::list(conn, &caller.tenant_id, all, 1000))?)
     })
     .await?;
-    let flags: Vec<Value> = flags.iter().map(crate::events::flags::to_json).collect();
+    let flags: Vec<Value> = flags.iter().map(crate::outbox::flags::to_json).collect();
     Ok(scim_json(StatusCode::OK, &json!({"flags": flags})))
 }
 

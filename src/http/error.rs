@@ -1,4 +1,5 @@
-//! The one place where errors become HTTP responses. Handler errors are `ScimError`s; anything
+//! The one place where errors become HTTP responses. Handler errors are `ScimError`s (the
+//! lower layers' errors convert into it: `AccessError` in `scim::error`, `SignalsError` here); anything
 //! the framework answers by itself (unknown route, wrong method, oversized or unreadable body)
 //! is rewritten by `scim_error_bodies` into the same RFC 7644 §3.12 shape.
 
@@ -10,6 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::scim::ScimError;
+use crate::signals::SignalsError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
@@ -34,6 +36,19 @@ impl ResponseError for ScimError {
             _ => {}
         }
         response.body(self.body().to_string())
+    }
+}
+
+/// The signals layer's errors answer in the SCIM error shape, like every other API error.
+impl From<SignalsError> for ScimError {
+    fn from(error: SignalsError) -> Self {
+        match error {
+            SignalsError::InvalidValue(detail) => ScimError::InvalidValue(detail),
+            SignalsError::NotFound(detail) => ScimError::NotFound(detail),
+            SignalsError::Forbidden(detail) => ScimError::Forbidden(detail),
+            SignalsError::Store(error) => error.into(),
+            SignalsError::Internal => ScimError::Internal,
+        }
     }
 }
 

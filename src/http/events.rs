@@ -13,10 +13,10 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use super::auth::FeedCaller;
 use super::routing::Api;
 use super::{AppState, blocking, scim_json};
-use crate::events::feed;
-use crate::metrics::{self, Gauge};
+use crate::metrics;
 use crate::scim::ScimError;
-use crate::store::{StoreError, outbox};
+use crate::signals::feed;
+use crate::store::outbox;
 
 /// How often an idle stream sends a comment, so proxies keep it open and clients can tell a
 /// quiet stream from a dead one.
@@ -160,45 +160,10 @@ async fn stream(
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 async fn metrics_text(state: web::Data<AppState>) -> Result<HttpResponse, ScimError> {
     let store = state.store.clone();
-    let gauges = blocking(move || Ok(gauges(&store)?)).await?;
+    let gauges = blocking(move || Ok(crate::signals::gauges::read(&store)?)).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics::render(&gauges)))
-}
-
-/// What the database knows: users and groups per tenant, outbox heads, SSF stream lag.
-fn gauges(store: &crate::store::Store) -> Result<Vec<Gauge>, StoreError> {
-    use crate::store::schema::{groups, users};
-    use diesel::prelude::*;
-    store.read(|conn| {
-        let mut gauges = Vec::new();
-        let users: Vec<(String, i64)> = users::table
-            .group_by(users::tenant_id)
-            .select((users::tenant_id, diesel::dsl::count_star()))
-            .load(conn)?;
-        let groups: Vec<(String, i64)> = groups::table
-            .group_by(groups::tenant_id)
-            .select((groups::tenant_id, diesel::dsl::count_star()))
-            .load(conn)?;
-        for (name, rows) in [("scimitar_users", users), ("scimitar_groups", groups)] {
-            for (tenant, count) in rows {
-                gauges.push(Gauge {
-                    name,
-                    labels: vec![("tenant", tenant)],
-                    value: count as f64,
-                });
-            }
-        }
-        for (tenant, seq) in outbox::heads(conn)? {
-            gauges.push(Gauge {
-                name: "scimitar_outbox_head",
-                labels: vec![("tenant", tenant)],
-                value: seq as f64,
-            });
-        }
-        gauges.extend(crate::events::ssf::lag_gauges(conn)?);
-        Ok(gauges)
-    })
 }
 
 /// Middleware on the SCIM scope: counts each request by tenant, resource, operation and

@@ -55,7 +55,7 @@ pub struct AppState {
     /// The token service.
     pub access: crate::access::AccessService,
     /// The Shared Signals transmitter.
-    pub ssf: crate::events::ssf::Transmitter,
+    pub ssf: crate::signals::ssf::Transmitter,
 }
 
 /// Server settings that are not part of the application state.

@@ -9,8 +9,9 @@ use super::auth::FeedCaller;
 use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
 use crate::access::credentials::Caller;
-use crate::events::ssf::Transmitter;
 use crate::scim::ScimError;
+use crate::signals::SignalsError;
+use crate::signals::ssf::Transmitter;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -70,10 +71,10 @@ async fn with_body<T: Send + 'static>(
     state: web::Data<AppState>,
     request: &HttpRequest,
     body: &[u8],
-    call: impl FnOnce(&Transmitter, &Caller, &Value) -> Result<T, ScimError> + Send + 'static,
+    call: impl FnOnce(&Transmitter, &Caller, &Value) -> Result<T, SignalsError> + Send + 'static,
 ) -> Result<T, ScimError> {
     let body = parse_body(request, body)?;
-    blocking(move || call(&state.ssf, &caller, &body)).await
+    blocking(move || Ok(call(&state.ssf, &caller, &body)?)).await
 }
 
 /// Runs a management call that names its stream in the query, off the async workers.
@@ -81,11 +82,11 @@ async fn with_stream<T: Send + 'static>(
     caller: Caller,
     state: web::Data<AppState>,
     query: &Query,
-    call: impl FnOnce(&Transmitter, &Caller, &str) -> Result<T, ScimError> + Send + 'static,
+    call: impl FnOnce(&Transmitter, &Caller, &str) -> Result<T, SignalsError> + Send + 'static,
 ) -> Result<T, ScimError> {
     let id = stream_param(query)
         .ok_or_else(|| ScimError::InvalidValue("`stream_id` is required".into()))?;
-    blocking(move || call(&state.ssf, &caller, &id)).await
+    blocking(move || Ok(call(&state.ssf, &caller, &id)?)).await
 }
 
 #[utoipa::path(post, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "Stream configuration: `delivery`, `events_requested`, `description`"),
@@ -112,7 +113,7 @@ async fn read(
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
     let id = stream_param(&query);
-    let streams = blocking(move || state.ssf.read_streams(&caller, id.as_deref())).await?;
+    let streams = blocking(move || Ok(state.ssf.read_streams(&caller, id.as_deref())?)).await?;
     Ok(json_ok(&streams))
 }
 

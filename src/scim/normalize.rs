@@ -13,14 +13,7 @@ use super::schema::{
     AttributeDef, AttributeType, Mutability, ResourceKind, ResourceSchema, Schema,
 };
 
-/// The form in which case-insensitive values (`userName`, a group's `displayName`) are
-/// compared and indexed: Unicode compatibility normalization (NFKC) and lower case, so that
-/// `alice`, `ALICE` and the fullwidth `ＡＬＩＣＥ` are one name, not three look-alike accounts.
-pub fn fold(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    let lowered: String = text.nfkc().collect::<String>().to_lowercase();
-    lowered.nfkc().collect()
-}
+pub use crate::text::fold;
 
 /// Keys that a client may send but never sets.
 const SERVER_KEYS: [&str; 3] = ["schemas", "id", "meta"];

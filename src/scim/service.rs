@@ -14,7 +14,7 @@ use super::schema::{Registry, ResourceKind};
 use super::{groups, stored, users};
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::clock::SharedClock;
-use crate::events::flags::{self, BurstWatch, FlagKind};
+use crate::outbox::flags::{self, BurstWatch, FlagKind};
 use crate::store::Store;
 use crate::store::groups::GroupRow;
 use crate::store::users::UserRow;

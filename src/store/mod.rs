@@ -14,6 +14,7 @@ pub mod groups;
 pub mod keys;
 pub mod match_values;
 pub mod membership;
+pub mod notify;
 pub mod outbox;
 pub mod roles;
 pub mod schema;
@@ -104,7 +105,7 @@ pub struct Store {
     url: DatabaseUrl,
     /// Set on a previewing handle: writes are rolled back after their audit records are read.
     preview: Option<std::sync::Arc<Preview>>,
-    /// Rung after a commit that wrote outbox events (`events::doorbell`).
+    /// Rung after a commit that wrote outbox events (`outbox::doorbell`).
     doorbell: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 

@@ -93,3 +93,21 @@ pub fn set_unique_group_names(
         .execute(conn)?;
     Ok(changed == 1)
 }
+
+/// Users per tenant (for the metrics gauges).
+pub fn users_per_tenant(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    use super::schema::users;
+    Ok(users::table
+        .group_by(users::tenant_id)
+        .select((users::tenant_id, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// Groups per tenant (for the metrics gauges).
+pub fn groups_per_tenant(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    use super::schema::groups;
+    Ok(groups::table
+        .group_by(groups::tenant_id)
+        .select((groups::tenant_id, diesel::dsl::count_star()))
+        .load(conn)?)
+}

@@ -318,7 +318,7 @@ async fn a_burst_of_deprovisioning_is_flagged_on_postgres() {
 
 on_both_backends! {
     async fn a_reader_never_sees_a_later_event_before_an_earlier_one_commits(app) {
-        use scimitar::events::outbox::{Effect, publish};
+        use scimitar::outbox::{Effect, publish};
         use scimitar::store::{StoreError, outbox};
         let tenant = app.tenant_id.clone();
         let base = app.store.read(|conn| outbox::head(conn, &tenant)).expect("head");

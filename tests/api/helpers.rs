@@ -281,7 +281,7 @@ impl TestApp {
                 None => Limits::unlimited(clock.clone()),
             }),
             trust_forwarded_for: options.trust_forwarded_for,
-            ssf: scimitar::events::ssf::Transmitter::new(
+            ssf: scimitar::signals::ssf::Transmitter::new(
                 store.clone(),
                 access.keys_shared(),
                 &root,

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::outbox::{self, Effect};
+use super::{self as outbox, Effect};
 use crate::audit::{self, Event};
 use crate::store::flags::{self as rows, FlagRow};
 use crate::store::{AnyConnection, StoreError, after_commit, to_stored};

@@ -1,24 +1,21 @@
-//! The doorbell: tells readers of the outbox that events were committed. A reader always
-//! reads the outbox from its own cursor; the doorbell only says when to look, so a lost ring
-//! costs latency (readers also look once a second), never an event.
-//!
-//! In process, a commit that published events rings at once. Across replicas on one
-//! Postgres, the publishing transaction sends `NOTIFY scimitar_outbox` (delivered at commit,
-//! folded per transaction) and each replica's listener thread rings its own doorbell.
+//! Commit notifications across replicas, the backend half of the outbox's doorbell. On
+//! Postgres the publishing transaction sends `NOTIFY scimitar_outbox` (delivered at commit,
+//! folded per transaction) and each replica's listener thread rings its own store's doorbell;
+//! on SQLite (one process) there is nothing to relay.
 
 use std::time::Duration;
 
 use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
 
-use crate::store::{AnyConnection, Store, StoreError, ring_after_commit};
+use super::{AnyConnection, Store, StoreError, ring_after_commit};
 
 /// The Postgres channel the outbox rings on.
 pub const CHANNEL: &str = "scimitar_outbox";
 
 /// Rings when the current transaction commits, here (the store's doorbell) and on every
 /// replica listening.
-pub(super) fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError> {
+pub fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError> {
     if let AnyConnection::Postgres(pg) = conn {
         pg.batch_execute(&format!("NOTIFY {CHANNEL}"))?;
     }

@@ -7,15 +7,15 @@ use serde_json::{Value, json};
 use super::sets::{self, SUPPORTED};
 use super::{POLL, PUSH, Transmitter};
 use crate::access::credentials::{Caller, CredentialKind};
-use crate::scim::ScimError;
+use crate::signals::SignalsError;
 use crate::store::ssf::{self as rows, QueuedRow, StreamRow};
 use crate::store::{AnyConnection, outbox, to_stored, users};
 
-fn bad(detail: &str) -> ScimError {
-    ScimError::InvalidValue(detail.to_string())
+fn bad(detail: &str) -> SignalsError {
+    SignalsError::InvalidValue(detail.to_string())
 }
 
-fn stream_id(body: &Value) -> Result<&str, ScimError> {
+fn stream_id(body: &Value) -> Result<&str, SignalsError> {
     body.get("stream_id")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("`stream_id` is required"))
@@ -52,18 +52,18 @@ impl Transmitter {
         conn: &mut AnyConnection,
         caller: &Caller,
         id: &str,
-    ) -> Result<StreamRow, ScimError> {
+    ) -> Result<StreamRow, SignalsError> {
         let stream = rows::get_for_update(conn, &caller.tenant_id, id)?
-            .ok_or_else(|| ScimError::NotFound(format!("no stream `{id}`")))?;
+            .ok_or_else(|| SignalsError::NotFound(format!("no stream `{id}`")))?;
         if caller.kind != CredentialKind::Admin && stream.client_id != caller.client_id {
-            return Err(ScimError::Forbidden(
+            return Err(SignalsError::Forbidden(
                 "this stream belongs to another client".into(),
             ));
         }
         Ok(stream)
     }
 
-    pub fn create_stream(&self, caller: &Caller, body: &Value) -> Result<Value, ScimError> {
+    pub fn create_stream(&self, caller: &Caller, body: &Value) -> Result<Value, SignalsError> {
         let now = to_stored(self.clock.now());
         let mut stream = StreamRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -87,13 +87,13 @@ impl Transmitter {
             // A new stream carries what happens from now on.
             stream.cursor = outbox::head(conn, &caller.tenant_id)?;
             rows::insert(conn, &stream)?;
-            Ok::<_, ScimError>(())
+            Ok::<_, SignalsError>(())
         })?;
         Ok(self.describe(&stream))
     }
 
     /// One stream, or every stream the caller may manage.
-    pub fn read_streams(&self, caller: &Caller, id: Option<&str>) -> Result<Value, ScimError> {
+    pub fn read_streams(&self, caller: &Caller, id: Option<&str>) -> Result<Value, SignalsError> {
         match id {
             Some(id) => self
                 .store
@@ -117,7 +117,7 @@ impl Transmitter {
         caller: &Caller,
         body: &Value,
         replace: bool,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<Value, SignalsError> {
         let id = stream_id(body)?;
         self.store.write(|conn| {
             let mut stream = self.owned(conn, caller, id)?;
@@ -132,7 +132,7 @@ impl Transmitter {
         })
     }
 
-    pub fn delete_stream(&self, caller: &Caller, id: &str) -> Result<(), ScimError> {
+    pub fn delete_stream(&self, caller: &Caller, id: &str) -> Result<(), SignalsError> {
         self.store.write(|conn| {
             self.owned(conn, caller, id)?;
             rows::delete(conn, &caller.tenant_id, id)?;
@@ -140,7 +140,7 @@ impl Transmitter {
         })
     }
 
-    pub fn status(&self, caller: &Caller, id: &str) -> Result<Value, ScimError> {
+    pub fn status(&self, caller: &Caller, id: &str) -> Result<Value, SignalsError> {
         self.store.write(|conn| {
             let stream = self.owned(conn, caller, id)?;
             Ok(json!({"stream_id": stream.id, "status": stream.status, "reason": stream.status_reason}))
@@ -148,7 +148,7 @@ impl Transmitter {
     }
 
     /// Sets `enabled`, `paused` (events are kept for later) or `disabled` (events are dropped).
-    pub fn set_status(&self, caller: &Caller, body: &Value) -> Result<Value, ScimError> {
+    pub fn set_status(&self, caller: &Caller, body: &Value) -> Result<Value, SignalsError> {
         let id = stream_id(body)?;
         let status = body
             .get("status")
@@ -170,7 +170,7 @@ impl Transmitter {
     /// Adds or removes a subject. With subjects added, a stream's default stays `ALL`; adding
     /// subjects narrows it to them. An unknown subject is accepted and ignored, so the API
     /// does not tell who exists.
-    pub fn subject(&self, caller: &Caller, body: &Value, add: bool) -> Result<(), ScimError> {
+    pub fn subject(&self, caller: &Caller, body: &Value, add: bool) -> Result<(), SignalsError> {
         let id = stream_id(body)?;
         let subject = body
             .get("subject")
@@ -200,7 +200,7 @@ impl Transmitter {
         conn: &mut AnyConnection,
         tenant_id: &str,
         subject: &Value,
-    ) -> Result<Option<String>, ScimError> {
+    ) -> Result<Option<String>, SignalsError> {
         let text = |name: &str| {
             subject
                 .get(name)
@@ -208,7 +208,7 @@ impl Transmitter {
                 .unwrap_or_default()
                 .to_string()
         };
-        let by_id = |conn: &mut AnyConnection, id: &str| -> Result<Option<String>, ScimError> {
+        let by_id = |conn: &mut AnyConnection, id: &str| -> Result<Option<String>, SignalsError> {
             Ok(users::get(conn, tenant_id, id)?.map(|u| u.id))
         };
         match subject.get("format").and_then(Value::as_str) {
@@ -216,7 +216,7 @@ impl Transmitter {
             Some("iss_sub") => Ok(None),
             Some("opaque") => by_id(conn, &text("id")),
             Some("email") => {
-                let key = crate::scim::normalize::fold(&text("email"));
+                let key = crate::text::fold(&text("email"));
                 Ok(
                     users::find_by(conn, tenant_id, users::UserColumn::UserNameKey, &key)?
                         .first()
@@ -234,7 +234,7 @@ impl Transmitter {
     }
 
     /// Queues a verification event for the stream, echoing `state`.
-    pub fn verify(&self, caller: &Caller, body: &Value) -> Result<(), ScimError> {
+    pub fn verify(&self, caller: &Caller, body: &Value) -> Result<(), SignalsError> {
         let id = stream_id(body)?;
         let state = body.get("state").and_then(Value::as_str);
         let now = self.clock.now();
@@ -252,7 +252,7 @@ impl Transmitter {
             let token = self
                 .keys
                 .sign(sets::SET_TYP, &claims, now)
-                .map_err(|_| ScimError::Internal)?;
+                .map_err(|_| SignalsError::Internal)?;
             let queued = QueuedRow::new(&stream.id, jti, stream.cursor, token, to_stored(now));
             rows::enqueue(conn, &[queued])?;
             self.store.ring();
@@ -262,7 +262,7 @@ impl Transmitter {
 }
 
 /// Applies a stream configuration from a create, update or replace request.
-fn apply_config(stream: &mut StreamRow, body: &Value) -> Result<(), ScimError> {
+fn apply_config(stream: &mut StreamRow, body: &Value) -> Result<(), SignalsError> {
     if let Some(delivery) = body.get("delivery") {
         let method = delivery
             .get("method")

@@ -1,9 +1,17 @@
-//! Publishing cascade effects to the outbox, inside the caller's transaction.
+//! The transactional outbox: every effect of a change on access (a session ended, a user
+//! disabled, a role lost), written in the change's own transaction and numbered per tenant,
+//! so it commits with the change or not at all. It sits below `access`, which publishes into
+//! it, and above `store` and `audit`; the `signals` layer reads it after commit.
+//!
+//! - `publish` (here): effects into the outbox. `flags`: flagged activity (bursts, quick
+//!   reactivations), raised in the same transaction. `doorbell`: wakes readers after commit.
+
+pub mod doorbell;
+pub mod flags;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::doorbell;
 use crate::store::outbox::{self as rows, OutboxRow};
 use crate::store::{AnyConnection, StoreError, to_stored};
 

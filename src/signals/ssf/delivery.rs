@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::sets::{self, SUPPORTED};
 use super::{POLL, PUSH, Transmitter};
 use crate::access::credentials::{Caller, CredentialKind};
-use crate::scim::ScimError;
+use crate::signals::SignalsError;
 use crate::store::ssf::{self as rows, QueuedRow, StreamRow};
 use crate::store::{AnyConnection, StoreError, outbox, to_stored};
 
@@ -195,7 +195,7 @@ impl Transmitter {
         caller: Caller,
         stream_id: String,
         body: Value,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<Value, SignalsError> {
         let max_events = body
             .get("maxEvents")
             .and_then(Value::as_i64)
@@ -234,7 +234,7 @@ impl Transmitter {
                 this.poll_once(&caller, &stream_id, max_events, &acks, &errors)
             })
             .await
-            .map_err(|_| ScimError::Internal)??;
+            .map_err(|_| SignalsError::Internal)??;
             first = false;
             let empty = answer["sets"].as_object().is_none_or(Map::is_empty);
             if !empty || immediately || max_events == 0 || tokio::time::Instant::now() >= deadline {
@@ -251,19 +251,19 @@ impl Transmitter {
         max_events: i64,
         acks: &[String],
         errors: &Map<String, Value>,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<Value, SignalsError> {
         let now = to_stored(self.clock.now());
         let stream = self
             .store
             .read(|conn| rows::get(conn, &caller.tenant_id, stream_id))?
-            .ok_or_else(|| ScimError::NotFound(format!("no stream `{stream_id}`")))?;
+            .ok_or_else(|| SignalsError::NotFound(format!("no stream `{stream_id}`")))?;
         if caller.kind != CredentialKind::Admin && stream.client_id != caller.client_id {
-            return Err(ScimError::Forbidden(
+            return Err(SignalsError::Forbidden(
                 "this stream belongs to another client".into(),
             ));
         }
         if stream.delivery_method != POLL {
-            return Err(ScimError::InvalidValue(
+            return Err(SignalsError::InvalidValue(
                 "this stream is delivered by push".into(),
             ));
         }

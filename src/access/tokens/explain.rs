@@ -1,0 +1,38 @@
+//! Explanation: which roles a user holds, granted by which groups and rules, and their
+//! live sessions.
+
+use super::*;
+
+impl AccessService {
+    /// A user's roles, each with the groups and rules granting it, and their live sessions.
+    pub fn explain(&self, tenant_id: &str, user_id: &str) -> Result<Value, AccessError> {
+        let now = self.clock.now();
+        self.store.read(|conn| {
+            let user = user_rows::get(conn, tenant_id, user_id)?
+                .ok_or_else(|| AccessError::NotFound(format!("no user with id `{user_id}`")))?;
+            let rules = RoleRules::load(conn, tenant_id)?;
+            let groups: Vec<_> = crate::store::roles::groups_of_users(conn, tenant_id, std::slice::from_ref(&user.id))?
+                .into_iter()
+                .map(|(_, group)| group)
+                .collect();
+            let roles: Vec<RoleGrant> = rules.explain(&groups);
+            let sessions: Vec<Value> = rows::live_of_users(conn, tenant_id, std::slice::from_ref(&user.id))?
+                .into_iter()
+                .map(|s| json!({"id": s.id, "client_id": s.client_id, "roles": serde_json::from_str::<Value>(&s.roles).unwrap_or(Value::Null)}))
+                .collect();
+            let policy = self.settings.policies.for_session(tenant_id, &roles.iter().map(|r| r.role.clone()).collect());
+            Ok(json!({
+                "user": {"id": user.id, "userName": user.user_name, "active": user.active},
+                "roles": roles,
+                "groups": groups.iter().map(|g| json!({"id": g.id, "displayName": g.display_name, "externalId": g.external_id})).collect::<Vec<_>>(),
+                "policy": {
+                    "access_token_seconds": policy.access_token.num_seconds(),
+                    "session_seconds": policy.session.num_seconds(),
+                    "idle_seconds": policy.idle.num_seconds(),
+                },
+                "live_sessions": sessions,
+                "checked_at": now,
+            }))
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! The doorbell: tells readers of the outbox that events were committed. A reader always
+//! reads the outbox from its own cursor; the doorbell only says when to look, so a lost ring
+//! costs latency (readers also look once a second), never an event.
+//!
+//! In process, a commit that published events rings at once; across replicas the store
+//! relays the ring through the database (`store::notify`), the only part that differs by
+//! backend.
+
+use crate::store::{AnyConnection, Store, StoreError, notify};
+
+/// Rings when the current transaction commits, here and on every replica listening.
+pub(super) fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    notify::ring_on_commit(conn)
+}
+
+/// Starts this replica's listener: commits on other replicas ring this one's doorbell.
+pub fn listen(store: Store) {
+    notify::listen(store);
+}
