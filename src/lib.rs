@@ -1,7 +1,16 @@
 //! Scimitar: a SCIM 2.0 provisioning endpoint that cuts access the moment an identity provider
-//! says so. Modules by domain: `scim` (protocol), `store` (persistence), `access` (credentials),
-//! `tenancy`, `http` (routes and middleware), `cli` (commands), plus `config`, `clock` and
-//! `telemetry`.
+//! says so. Modules by domain, each importing only those below it (docs/architecture.md,
+//! checked by tests/layering.rs), bottom to top:
+//!
+//! - foundation: `clock` (injected time), `hashing`, `metrics`, `text` (case folding);
+//! - `store`: persistence, the only module that knows there are two backends;
+//! - `config`, `tenancy`, `telemetry`: the file, tenants, logging;
+//! - `audit`: the tamper-evident log; `outbox`: effects written in the change's transaction;
+//! - `access`: credentials, roles, tokens and the cascade, reached through
+//!   `access::provisioning`;
+//! - `scim`: the protocol; `signals`: the feed, the stream and Shared Signals;
+//! - `http`: the web face (the only module that knows actix, with the CLI); `cli`: commands
+//!   and the composition root of `serve`.
 
 #![cfg_attr(
     not(test),

@@ -1,4 +1,6 @@
 //! The cascade: what a provisioning change does to the sessions and tokens already issued.
+//! Its steps are private to `access`; write paths reach them through the facts of
+//! `access::provisioning`, so no path can run some steps and forget others.
 //! Everything here runs inside the transaction of the change that causes it, so the change,
 //! the revocations and their audit records commit together or not at all.
 //!
@@ -62,7 +64,7 @@ pub struct Origin<'a> {
 }
 
 /// Ends every live session of a user; returns their ids.
-pub fn end_user_sessions(
+pub(super) fn end_user_sessions(
     conn: &mut AnyConnection,
     tenant_id: &str,
     user_id: &str,
@@ -76,7 +78,7 @@ pub fn end_user_sessions(
 }
 
 /// Ends the given live sessions, with one audit record each; returns the ids ended.
-pub fn end_sessions(
+pub(super) fn end_sessions(
     conn: &mut AnyConnection,
     tenant_id: &str,
     live: &[LiveSession],
@@ -187,7 +189,7 @@ impl RoleWatch {
 
     /// After the change: compares roles, records each user's shift, and ends the sessions
     /// that carry a role their user lost.
-    pub fn settle(
+    pub(super) fn settle(
         self,
         conn: &mut AnyConnection,
         cause: &str,

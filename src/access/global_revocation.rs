@@ -13,7 +13,8 @@
 use serde_json::{Value, json};
 
 use super::AccessError;
-use super::cascade::{self, EndReason, Origin};
+use super::cascade::Origin;
+use super::provisioning::{self, Fact};
 use super::upstream::{TrustedIssuer, UserAttribute};
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::store::users::{self as user_rows, UserColumn};
@@ -173,16 +174,14 @@ pub fn revoke(
                 )
             };
             let cause = audit::record(conn, tenant_id, now, event)?;
-            let origin = Origin { actor, request };
-            sessions.extend(cascade::end_user_sessions(
-                conn,
+            let fact = Fact {
                 tenant_id,
-                user,
-                EndReason::GlobalTokenRevocation,
-                Some(&cause),
-                origin,
+                cause: &cause,
+                origin: Origin { actor, request },
                 now,
-            )?);
+                received: request.and_then(|r| r.received),
+            };
+            sessions.extend(provisioning::global_revocation(conn, &fact, user)?.sessions_ended);
         }
         Ok(Revoked::Users { users, sessions })
     })

@@ -2,7 +2,9 @@
 //!
 //! - `credentials`: secrets of identity providers (SCIM), operators (admin) and apps.
 //! - `roles`: group-to-role mappings and a user's effective roles.
-//! - `cascade`: what provisioning changes do to sessions, inside their transaction.
+//! - `provisioning`: the facts (user disabled, deleted, re-enabled, members changed, group
+//!   deleted, mapping changed, kill switch, global revocation), the only entry point to
+//!   `cascade`: what those facts do to sessions, inside their transaction.
 //! - `tokens`: the token service (exchange, refresh, introspection, revocation).
 //! - `keys`: signing keys, rotation and the JWKS; `upstream`: the IdP's ID tokens.
 //! - `policy`: expiry policies; `usage`: last use kept in memory; `sweeper`: expiry and purge.
@@ -14,6 +16,7 @@ pub mod global_revocation;
 pub mod keys;
 pub mod limits;
 pub mod policy;
+pub mod provisioning;
 pub mod roles;
 pub mod setup;
 pub mod sweeper;

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::AccessError;
 use super::cascade::{Origin, RoleWatch};
+use super::provisioning::Fact;
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::store::roles::{self as rows, GroupKeys, RoleMappingRow};
 use crate::store::{AnyConnection, StoreError, to_stored};
@@ -324,7 +325,14 @@ fn change_rule(
     }
     let details = json!({"rule": row.id, "match_by": row.match_by, "group": row.match_value, "role": row.role, "source": row.source, "groups_matched": groups});
     let cause = record(conn, tenant_id, action, &row.id, details, by, now)?;
-    watch.settle(conn, &cause, by.origin(), now)?;
+    let fact = Fact {
+        tenant_id,
+        cause: &cause,
+        origin: by.origin(),
+        now,
+        received: None,
+    };
+    super::provisioning::mapping_changed(conn, &fact, watch)?;
     Ok(true)
 }
 

@@ -6,12 +6,13 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
-use super::filter::{CompValue, CompareOp, Filter, PatchPath};
+use super::group_members::{
+    Membership, check_members_exist, keys_of, member_ids, names_members, watch_roles,
+};
 use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{check_immutable, fold, normalize};
-use super::patch::{self, Operation, PatchOp};
+use super::patch;
 use super::query::{ColumnKind, Filterable};
-use super::quirks::{Quirks, Rule};
 use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
 use super::schema::{GROUP_SCHEMA, ResourceKind, ResourceSchema};
 use super::search::search_document;
@@ -23,8 +24,7 @@ use crate::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::membership::MemberField;
-use crate::store::roles::GroupKeys;
-use crate::store::{AnyConnection, StoreError, from_stored, tenants, to_stored, users};
+use crate::store::{AnyConnection, StoreError, from_stored, tenants, to_stored};
 
 /// A group's columns and its member ids, from the normalized attributes.
 struct Columns {
@@ -62,33 +62,6 @@ impl Columns {
     }
 }
 
-fn member_ids(members: Option<Value>) -> Result<BTreeSet<String>, ScimError> {
-    let mut ids = BTreeSet::new();
-    for member in members
-        .as_ref()
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(id) = member.get("value").and_then(Value::as_str) else {
-            return Err(ScimError::InvalidValue(
-                "every member needs a `value`: the member's id".into(),
-            ));
-        };
-        if member
-            .get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| !t.eq_ignore_ascii_case("User"))
-        {
-            return Err(ScimError::InvalidValue(format!(
-                "member `{id}`: only users can be group members"
-            )));
-        }
-        ids.insert(id.to_string());
-    }
-    Ok(ids)
-}
-
 /// The name a group writing `display_name_key` holds in its tenant. Where names are unique:
 /// the key, which the unique index guards against concurrent writers, or a 409 when another
 /// group has the name; but a write that keeps its name while a duplicate from before
@@ -124,26 +97,6 @@ fn taken(display_name: &str) -> impl FnOnce(StoreError) -> ScimError + '_ {
     move |error| match error {
         StoreError::Conflict(_) => name_taken(display_name),
         other => other.into(),
-    }
-}
-
-/// Fails unless every id names a user of this tenant.
-fn check_members_exist(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    ids: &[String],
-) -> Result<(), ScimError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let found: BTreeSet<String> = users::existing_ids(conn, tenant_id, ids)?
-        .into_iter()
-        .collect();
-    match ids.iter().find(|id| !found.contains(*id)) {
-        Some(missing) => Err(ScimError::InvalidValue(format!(
-            "member `{missing}` is not a user of this tenant"
-        ))),
-        None => Ok(()),
     }
 }
 
@@ -256,155 +209,6 @@ pub(super) fn patch(
     )
 }
 
-fn names_members(path: &PatchPath) -> bool {
-    path.name.eq_ignore_ascii_case("members")
-        && path
-            .uri
-            .as_deref()
-            .is_none_or(|u| u.eq_ignore_ascii_case(GROUP_SCHEMA))
-}
-
-/// How a write changes the member list: replaced whole (PUT), or by the members it names,
-/// which costs in proportion to them and not to the size of the group.
-enum Membership {
-    Replace(BTreeSet<String>),
-    Change {
-        add: BTreeSet<String>,
-        remove: BTreeSet<String>,
-    },
-}
-
-impl Membership {
-    fn apply(&mut self, operation: &Operation, quirks: &Quirks) -> Result<(), ScimError> {
-        if operation.path.sub.is_some() {
-            return Err(ScimError::Mutability(
-                "members are added or removed whole".into(),
-            ));
-        }
-        let listed = || member_ids(operation.value.clone());
-        match (operation.op, &operation.path.filter, &operation.value) {
-            (PatchOp::Add, None, _) => self.add(listed()?),
-            (PatchOp::Replace, None, _) => *self = Membership::Replace(listed()?),
-            (PatchOp::Remove, None, None) => *self = Membership::Replace(BTreeSet::new()),
-            // Entra: remove exactly the members listed in `value`, never all of them.
-            (PatchOp::Remove, None, Some(_)) => {
-                quirks.tolerate(Rule::EntraRemoveMembersWithValue)?;
-                self.remove(listed()?)
-            }
-            (PatchOp::Remove, Some(filter), _) => self.remove(filtered_ids(filter)?),
-            (PatchOp::Add | PatchOp::Replace, Some(_), _) => {
-                return Err(ScimError::InvalidPath(
-                    "add members by value, without a filter".into(),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn add(&mut self, ids: BTreeSet<String>) {
-        match self {
-            Membership::Replace(members) => members.extend(ids),
-            Membership::Change { add, remove } => {
-                for id in ids {
-                    remove.remove(&id);
-                    add.insert(id);
-                }
-            }
-        }
-    }
-
-    fn remove(&mut self, ids: BTreeSet<String>) {
-        match self {
-            Membership::Replace(members) => members.retain(|m| !ids.contains(m)),
-            Membership::Change { add, remove } => {
-                for id in ids {
-                    add.remove(&id);
-                    remove.insert(id);
-                }
-            }
-        }
-    }
-
-    /// The users whose membership this may change: those it names, and for a whole
-    /// replacement, the current members too.
-    fn affected(
-        &self,
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        group_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let mut users: BTreeSet<String> = match self {
-            Membership::Replace(wanted) => {
-                let mut users = wanted.clone();
-                users.extend(rows::member_ids(conn, tenant_id, group_id)?);
-                users
-            }
-            Membership::Change { add, remove } => add.union(remove).cloned().collect(),
-        };
-        users.retain(|id| !id.is_empty());
-        Ok(users.into_iter().collect())
-    }
-
-    /// Writes the change and returns the members really added and removed. Only a whole
-    /// replacement reads the current member list; a change looks up the ids it names.
-    fn store(
-        self,
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        group_id: &str,
-    ) -> Result<(Vec<String>, Vec<String>), ScimError> {
-        let (added, removed): (Vec<String>, Vec<String>) = match self {
-            Membership::Replace(wanted) => {
-                let current: BTreeSet<String> = rows::member_ids(conn, tenant_id, group_id)?
-                    .into_iter()
-                    .collect();
-                (
-                    wanted.difference(&current).cloned().collect(),
-                    current.difference(&wanted).cloned().collect(),
-                )
-            }
-            Membership::Change { add, remove } => {
-                let named: Vec<String> = add.iter().chain(&remove).cloned().collect();
-                let present: BTreeSet<String> =
-                    rows::members_among(conn, tenant_id, group_id, &named)?
-                        .into_iter()
-                        .collect();
-                (
-                    add.into_iter().filter(|id| !present.contains(id)).collect(),
-                    remove
-                        .into_iter()
-                        .filter(|id| present.contains(id))
-                        .collect(),
-                )
-            }
-        };
-        check_members_exist(conn, tenant_id, &added)?;
-        rows::remove_members(conn, tenant_id, group_id, &removed)?;
-        rows::add_members(conn, tenant_id, group_id, &added)?;
-        Ok((added, removed))
-    }
-}
-
-/// The ids a `members[value eq "…" or value eq "…"]` filter names.
-fn filtered_ids(filter: &Filter) -> Result<BTreeSet<String>, ScimError> {
-    match filter {
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value: CompValue::String(id),
-        } if path.name.eq_ignore_ascii_case("value") && path.sub.is_none() => {
-            Ok(BTreeSet::from([id.clone()]))
-        }
-        Filter::Or(a, b) => Ok(filtered_ids(a)?
-            .into_iter()
-            .chain(filtered_ids(b)?)
-            .collect()),
-        _ => Err(ScimError::InvalidFilter(
-            "select members with `value eq \"id\"` (joined by `or`)".into(),
-        )),
-    }
-}
-
 /// Most members a PATCH answer renders. A larger group is answered 204 No Content (RFC 7644
 /// §3.5.2 allows it unless `attributes` was given), so a membership change costs the same
 /// however large the group: Okta and Entra send no projection, and both accept 204.
@@ -489,11 +293,10 @@ fn update(
             now,
             context.event(action, ResourceKind::Group, id, details, Some(personal)),
         )?;
-        let settled = watch.settle(conn, &cause, context.origin(), now)?;
-        service.deprovisioning_steps(conn, tenant_id, removed.len(), &cause)?;
-        if !settled.sessions_ended.is_empty() {
-            service.deprovisioning_committed(context);
-        }
+        let fact = context.fact(&cause, now);
+        service
+            .cascade
+            .members_changed(conn, &fact, watch, removed.len())?;
         let members = members_for_answer(conn, context, &row, answer)?;
         Ok::<_, ScimError>((row, members))
     })?;
@@ -541,56 +344,16 @@ pub(super) fn delete(
                 Some(personal),
             ),
         )?;
-        let settled = watch.settle(conn, &cause, context.origin(), now)?;
-        service.deprovisioning_steps(conn, tenant_id, removed.len(), &cause)?;
-        if !settled.sessions_ended.is_empty() {
-            service.deprovisioning_committed(context);
-        }
+        let fact = context.fact(&cause, now);
+        service
+            .cascade
+            .group_deleted(conn, &fact, watch, removed.len())?;
         Ok(())
     })
 }
 
 fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no group with id `{id}`"))
-}
-
-fn keys_of(group: &GroupRow) -> GroupKeys {
-    GroupKeys {
-        id: group.id.clone(),
-        external_id: group.external_id.clone(),
-        display_name: group.display_name.clone(),
-        display_name_key: group.display_name_key.clone(),
-    }
-}
-
-/// Starts watching the roles of the users a group write can affect. Nobody, when no rule
-/// matches the group before or after; the members it names, when its keys keep their roles;
-/// every member, when a rename or a new externalId moves the group in or out of a rule.
-fn watch_roles(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    current: &GroupRow,
-    changes: &GroupChanges,
-    membership: &Membership,
-) -> Result<RoleWatch, StoreError> {
-    let rules = RoleRules::load(conn, tenant_id)?;
-    let before = keys_of(current);
-    let after = GroupKeys {
-        external_id: changes.external_id.clone(),
-        display_name: changes.display_name.clone(),
-        display_name_key: changes.display_name_key.clone(),
-        ..before.clone()
-    };
-    if !rules.grants_any(&before) && !rules.grants_any(&after) {
-        return Ok(RoleWatch::none(tenant_id));
-    }
-    let mut users = membership.affected(conn, tenant_id, &current.id)?;
-    if rules.roles_of([&before]) != rules.roles_of([&after]) {
-        users.extend(rows::member_ids(conn, tenant_id, &current.id)?);
-        users.sort();
-        users.dedup();
-    }
-    RoleWatch::start(conn, tenant_id, &rules, users)
 }
 
 /// The attributes a group filter finds through an indexed column: name, sub-attribute,

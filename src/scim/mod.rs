@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod error;
 pub mod evaluate;
 pub mod filter;
+mod group_members;
 mod groups;
 mod identifiers;
 pub mod json;

@@ -12,9 +12,9 @@ use super::quirks::Quirks;
 use super::resource::{Precondition, Resource};
 use super::schema::{Registry, ResourceKind};
 use super::{groups, stored, users};
+use crate::access::provisioning::{Cascade, Fact};
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::clock::SharedClock;
-use crate::outbox::flags::{self, BurstWatch, FlagKind};
 use crate::store::Store;
 use crate::store::groups::GroupRow;
 use crate::store::users::UserRow;
@@ -45,6 +45,20 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The provisioning fact this request states, caused by its audit record `cause`.
+    pub(super) fn fact<'c>(&self, cause: &'c str, now: chrono::DateTime<chrono::Utc>) -> Fact<'c>
+    where
+        'a: 'c,
+    {
+        Fact {
+            tenant_id: self.tenant_id,
+            cause,
+            origin: self.origin(),
+            now,
+            received: self.request.received,
+        }
+    }
+
     /// An audit event about a resource, attributed to this request.
     pub(super) fn event(
         &self,
@@ -65,19 +79,14 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Default of `reactivation_alert_minutes`.
-pub const DEFAULT_REACTIVATION_ALERT_MINUTES: i64 = 60;
-
 #[derive(Clone)]
 pub struct ScimService {
     pub(super) store: Store,
     pub(super) registry: Arc<Registry>,
     pub(super) clock: SharedClock,
     limits: PageLimits,
-    /// Deactivations and membership removals per tenant, for the burst flag.
-    burst: Arc<BurstWatch>,
-    /// A reactivation within this long of the deactivation raises a flag; zero turns it off.
-    pub(super) reactivation_alert: chrono::Duration,
+    /// The cascade every write of this service states its facts to.
+    pub(super) cascade: Cascade,
 }
 
 impl ScimService {
@@ -92,69 +101,21 @@ impl ScimService {
             registry,
             clock,
             limits,
-            burst: Arc::default(),
-            reactivation_alert: chrono::Duration::minutes(DEFAULT_REACTIVATION_ALERT_MINUTES),
+            cascade: Cascade::default(),
         }
     }
 
     /// Flags a reactivation that comes within `window` of the user's deactivation.
     pub fn with_reactivation_alert(mut self, window: chrono::Duration) -> Self {
-        self.reactivation_alert = window;
+        self.cascade = self.cascade.with_reactivation_alert(window);
         self
     }
 
     /// Flags a deprovisioning burst past `threshold` steps (deactivations and membership
     /// removals) within `window` in one tenant; 0 turns the flag off.
     pub fn with_burst_limit(mut self, threshold: usize, window: chrono::Duration) -> Self {
-        self.burst = Arc::new(BurstWatch::new(threshold, window));
+        self.cascade = self.cascade.with_burst_limit(threshold, window);
         self
-    }
-
-    /// Measures, once the write commits, the time from the request's arrival to the commit of
-    /// the revocations it caused.
-    pub(super) fn deprovisioning_committed(&self, context: &Context) {
-        if let Some(received) = context.request.received {
-            let tenant = context.tenant_id.to_string();
-            crate::store::after_commit(move || {
-                crate::metrics::observe(
-                    "scimitar_deprovisioning_latency_seconds",
-                    &[("tenant", &tenant)],
-                    received.elapsed().as_secs_f64(),
-                );
-            });
-        }
-    }
-
-    /// Counts deprovisioning steps of a write once it commits; if they take the window past
-    /// the threshold, raises the burst flag in the write's transaction.
-    pub(super) fn deprovisioning_steps(
-        &self,
-        conn: &mut crate::store::AnyConnection,
-        tenant_id: &str,
-        steps: usize,
-        cause: &str,
-    ) -> Result<(), crate::store::StoreError> {
-        let now = self.clock.now();
-        // The steps count once the write commits: a rolled-back write is no burst.
-        let (burst, tenant) = (self.burst.clone(), tenant_id.to_string());
-        crate::store::after_commit(move || burst.record(&tenant, steps, now));
-        if let Some(count) = self.burst.peek(tenant_id, steps, now) {
-            let details = serde_json::json!({
-                "steps": count,
-                "threshold": self.burst.threshold(),
-                "window_minutes": self.burst.window().num_minutes(),
-                "last_cause": cause,
-            });
-            flags::raise(
-                conn,
-                tenant_id,
-                FlagKind::DeprovisioningBurst,
-                tenant_id,
-                details,
-                now,
-            )?;
-        }
-        Ok(())
     }
 
     pub fn limits(&self) -> PageLimits {

@@ -13,11 +13,7 @@ use super::schema::{ResourceKind, ResourceSchema, USER_SCHEMA};
 use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response, related_of};
-use crate::access::cascade::{EndReason, end_user_sessions};
 use crate::audit;
-use crate::outbox::flags::{self, FlagKind};
-use crate::outbox::{self, Effect};
-use crate::store::audit::{self as audit_rows, AuditQuery};
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::membership::MemberField;
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
@@ -244,7 +240,9 @@ fn update(
             details["active"] = json!({"from": current.active, "to": row.active});
         }
         let quick = if !current.active && row.active {
-            quick_reactivation(service, conn, tenant_id, id, now)?
+            service
+                .cascade
+                .quick_reactivation(conn, tenant_id, id, now)?
         } else {
             None
         };
@@ -256,20 +254,11 @@ fn update(
         let event = context.event(action, ResourceKind::User, id, details, Some(personal));
         let cause = audit::record(conn, tenant_id, now, event)?;
         // Deactivation ends every session in this transaction; reactivation revives none.
+        let fact = context.fact(&cause, now);
         if current.active && !row.active {
-            let reason = EndReason::UserDeactivated;
-            deprovision(service, conn, context, id, reason, &cause)?;
+            service.cascade.user_disabled(conn, &fact, id)?;
         } else if !current.active && row.active {
-            let enabled = Effect::UserEnabled {
-                user_id: id.to_string(),
-            };
-            outbox::publish(conn, tenant_id, vec![enabled], Some(&cause), now)?;
-            if let Some(seconds) = quick {
-                let details =
-                    json!({"user_id": id, "seconds_after_deactivation": seconds, "cause": cause});
-                let kind = FlagKind::QuickReactivation;
-                flags::raise(conn, tenant_id, kind, id, details, now)?;
-            }
+            service.cascade.user_re_enabled(conn, &fact, id, quick)?;
         }
         let memberships = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, memberships))
@@ -304,45 +293,12 @@ pub(super) fn delete(
             Some(personal),
         );
         let cause = audit::record(conn, tenant_id, now, event)?;
-        if current.active {
-            deprovision(service, conn, context, id, EndReason::UserDeleted, &cause)?;
-        } else {
-            let origin = context.origin();
-            let reason = EndReason::UserDeleted;
-            end_user_sessions(conn, tenant_id, id, reason, Some(&cause), origin, now)?;
-        }
+        let fact = context.fact(&cause, now);
+        service
+            .cascade
+            .user_deleted(conn, &fact, id, current.active)?;
         Ok(())
     })
-}
-
-/// Seconds since this user's deactivation, if it lies within the reactivation-alert window:
-/// a deactivation undone that soon may be a stale PUT replayed by the identity provider.
-fn quick_reactivation(
-    service: &ScimService,
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    id: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<i64>, StoreError> {
-    let window = service.reactivation_alert;
-    if window <= chrono::Duration::zero() {
-        return Ok(None);
-    }
-    let query = AuditQuery {
-        since: Some(to_stored(now - window)),
-        action: Some("user.*".into()),
-        resource_id: Some(id.to_string()),
-        newest_first: true,
-        limit: 100,
-        ..Default::default()
-    };
-    let deactivated = audit_rows::query(conn, tenant_id, &query)?
-        .into_iter()
-        .find(|record| {
-            serde_json::from_str::<Value>(&record.details)
-                .is_ok_and(|details| details["active"]["to"] == Value::Bool(false))
-        });
-    Ok(deactivated.map(|record| (now - from_stored(record.occurred)).num_seconds()))
 }
 
 /// Writes the values of the user's matching attributes (`scim::matching`), in the write's
@@ -369,37 +325,6 @@ fn index_matching(
 
 fn not_found(id: &str) -> ScimError {
     ScimError::NotFound(format!("no user with id `{id}`"))
-}
-
-/// A user deactivated or deleted, in the change's transaction: every session ends, the
-/// outbox says the user is disabled, the step counts towards a deprovisioning burst, and the
-/// time from the request's arrival to the commit is measured.
-fn deprovision(
-    service: &ScimService,
-    conn: &mut AnyConnection,
-    context: &Context,
-    id: &str,
-    reason: EndReason,
-    cause: &str,
-) -> Result<(), StoreError> {
-    let (tenant_id, now) = (context.tenant_id, service.clock.now());
-    end_user_sessions(
-        conn,
-        tenant_id,
-        id,
-        reason,
-        Some(cause),
-        context.origin(),
-        now,
-    )?;
-    let disabled = Effect::UserDisabled {
-        user_id: id.to_string(),
-        reason: reason.as_str(),
-    };
-    outbox::publish(conn, tenant_id, vec![disabled], Some(cause), now)?;
-    service.deprovisioning_steps(conn, tenant_id, 1, cause)?;
-    service.deprovisioning_committed(context);
-    Ok(())
 }
 
 /// The attributes a user filter finds through an indexed column: name, sub-attribute,

@@ -68,10 +68,7 @@ fn select_head_for_update(
     conn: &mut AnyConnection,
     tenant_id: &str,
 ) -> Result<Option<Head>, StoreError> {
-    let lock = match conn {
-        AnyConnection::Postgres(_) => " FOR UPDATE",
-        AnyConnection::Sqlite(_) => "",
-    };
+    let lock = super::lock_clause(conn);
     Ok(diesel::sql_query(format!(
         "SELECT seq, hash FROM audit_heads WHERE tenant_id = $1{lock}"
     ))

@@ -129,19 +129,6 @@ fn sorted(
     query.then_order_by(groups::id.asc())
 }
 
-fn matching(
-    tenant_id: &str,
-    condition: Option<&Condition<GroupColumn>>,
-) -> groups::BoxedQuery<'static, Db> {
-    let query = groups::table
-        .into_boxed::<Db>()
-        .filter(groups::tenant_id.eq(tenant_id.to_string()));
-    match condition {
-        Some(condition) => query.filter(filter::compile(condition, &|c| leaf(c, tenant_id))),
-        None => query,
-    }
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = groups)]
 pub struct GroupRow {
@@ -180,82 +167,7 @@ pub struct Member {
     pub user_id: String,
 }
 
-pub fn insert(conn: &mut AnyConnection, row: &GroupRow) -> Result<(), StoreError> {
-    diesel::insert_into(groups::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn get(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    id: &str,
-) -> Result<Option<GroupRow>, StoreError> {
-    Ok(groups::table
-        .filter(groups::tenant_id.eq(tenant_id))
-        .filter(groups::id.eq(id))
-        .select(GroupRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-pub fn update(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    id: &str,
-    changes: &GroupChanges,
-) -> Result<Option<GroupRow>, StoreError> {
-    Ok(diesel::update(groups::table)
-        .filter(groups::tenant_id.eq(tenant_id))
-        .filter(groups::id.eq(id))
-        .set((changes, groups::version.eq(groups::version + 1)))
-        .returning(groups::all_columns)
-        .get_result::<GroupRow>(conn)
-        .optional()?)
-}
-
-/// Reads a group and locks it for the rest of the transaction (read-modify-write).
-pub fn get_for_update(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    id: &str,
-) -> Result<Option<GroupRow>, StoreError> {
-    super::lock_row(conn, "groups", tenant_id, id)?;
-    get(conn, tenant_id, id)
-}
-
-pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-    let deleted = diesel::delete(groups::table)
-        .filter(groups::tenant_id.eq(tenant_id))
-        .filter(groups::id.eq(id))
-        .execute(conn)?;
-    Ok(deleted == 1)
-}
-
-/// One page of a tenant's groups that match `condition`, in a stable order.
-pub fn page(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    condition: Option<&Condition<GroupColumn>>,
-    sort: Option<Sort<GroupColumn>>,
-    offset: i64,
-    limit: i64,
-) -> Result<Vec<GroupRow>, StoreError> {
-    Ok(sorted(matching(tenant_id, condition), sort)
-        .offset(offset)
-        .limit(limit)
-        .select(GroupRow::as_select())
-        .load(conn)?)
-}
-
-pub fn count(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    condition: Option<&Condition<GroupColumn>>,
-) -> Result<i64, StoreError> {
-    Ok(matching(tenant_id, condition).count().get_result(conn)?)
-}
+super::resource_table::resource_table!(groups, GroupRow, GroupChanges, GroupColumn, "groups");
 
 /// The members of each of `group_ids`, ordered by group then user.
 pub fn members(

@@ -187,10 +187,7 @@ pub fn documents_for_update(
         #[diesel(sql_type = Text)]
         search: String,
     }
-    let lock = match conn {
-        AnyConnection::Postgres(_) => " FOR UPDATE",
-        AnyConnection::Sqlite(_) => "",
-    };
+    let lock = super::lock_clause(conn);
     let rows: Vec<Document> = diesel::sql_query(format!(
         "SELECT id, search FROM users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3{lock}"
     ))

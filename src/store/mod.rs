@@ -16,6 +16,7 @@ pub mod match_values;
 pub mod membership;
 pub mod notify;
 pub mod outbox;
+mod resource_table;
 pub mod roles;
 pub mod schema;
 pub mod sessions;
@@ -382,25 +383,40 @@ fn now() -> NaiveDateTime {
     to_stored(Utc::now())
 }
 
-/// Locks one row until the end of the transaction, so a read-modify-write cannot lose a
-/// concurrent update. Postgres: `SELECT … FOR UPDATE`; SQLite needs nothing, as its write
-/// transactions already run one at a time (`BEGIN IMMEDIATE`).
-fn lock_row(
-    conn: &mut AnyConnection,
-    table: &str,
-    tenant_id: &str,
-    id: &str,
-) -> Result<(), StoreError> {
+/// The row-lock clause of this backend, for a `SELECT` whose rows must stay locked until the
+/// end of the transaction: ` FOR UPDATE` on Postgres; nothing on SQLite, whose write
+/// transactions already run one at a time (`BEGIN IMMEDIATE`). Every lock in the store goes
+/// through here or through `lock_row`.
+pub(crate) fn lock_clause(conn: &AnyConnection) -> &'static str {
+    match conn {
+        AnyConnection::Postgres(_) => " FOR UPDATE",
+        AnyConnection::Sqlite(_) => "",
+    }
+}
+
+/// Locks the rows of `table` whose `key` columns equal the given values until the end of the
+/// transaction, so a read-modify-write cannot lose a concurrent update (see `lock_clause`).
+fn lock_row(conn: &mut AnyConnection, table: &str, key: &[(&str, &str)]) -> Result<(), StoreError> {
     use diesel::RunQueryDsl;
     use diesel::sql_types::Text;
-    if let AnyConnection::Postgres(pg) = conn {
-        diesel::sql_query(format!(
-            "SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
-        ))
-        .bind::<Text, _>(tenant_id)
-        .bind::<Text, _>(id)
-        .execute(pg)?;
+    let lock = lock_clause(conn);
+    if lock.is_empty() || key.is_empty() {
+        return Ok(());
     }
+    let condition: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(at, (column, _))| format!("{column} = ${}", at + 1))
+        .collect();
+    let sql = format!(
+        "SELECT 1 FROM {table} WHERE {}{lock}",
+        condition.join(" AND ")
+    );
+    let mut query = diesel::sql_query(sql).into_boxed();
+    for (_, value) in key {
+        query = query.bind::<Text, _>(value.to_string());
+    }
+    query.execute(conn)?;
     Ok(())
 }
 

@@ -31,10 +31,7 @@ struct Seq {
 /// The tenant's last number, locked until the transaction ends (created at 0 on first use):
 /// appends of one tenant are serialised, so numbers commit in order.
 pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
-    let lock = match conn {
-        AnyConnection::Postgres(_) => " FOR UPDATE",
-        AnyConnection::Sqlite(_) => "",
-    };
+    let lock = super::lock_clause(conn);
     let select = format!("SELECT seq FROM outbox_heads WHERE tenant_id = $1{lock}");
     let found = diesel::sql_query(&select)
         .bind::<Text, _>(tenant_id)

@@ -95,11 +95,7 @@ pub fn refresh_token_for_update(
     conn: &mut AnyConnection,
     hash: &str,
 ) -> Result<Option<(RefreshTokenRow, SessionRow)>, StoreError> {
-    if let AnyConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT 1 FROM refresh_tokens WHERE hash = $1 FOR UPDATE")
-            .bind::<Text, _>(hash)
-            .execute(pg)?;
-    }
+    super::lock_row(conn, "refresh_tokens", &[("hash", hash)])?;
     Ok(refresh_tokens::table
         .inner_join(sessions::table)
         .filter(refresh_tokens::hash.eq(hash))

@@ -84,11 +84,7 @@ pub fn get_for_update(
     tenant_id: &str,
     id: &str,
 ) -> Result<Option<StreamRow>, StoreError> {
-    if let AnyConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT 1 FROM ssf_streams WHERE id = $1 FOR UPDATE")
-            .bind::<Text, _>(id)
-            .execute(pg)?;
-    }
+    super::lock_row(conn, "ssf_streams", &[("id", id)])?;
     get(conn, tenant_id, id)
 }
 

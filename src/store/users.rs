@@ -127,19 +127,6 @@ fn sorted(
     query.then_order_by(users::id.asc())
 }
 
-fn matching(
-    tenant_id: &str,
-    condition: Option<&Condition<UserColumn>>,
-) -> users::BoxedQuery<'static, Db> {
-    let query = users::table
-        .into_boxed::<Db>()
-        .filter(users::tenant_id.eq(tenant_id.to_string()));
-    match condition {
-        Some(condition) => query.filter(filter::compile(condition, &|c| leaf(c, tenant_id))),
-        None => query,
-    }
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
@@ -179,84 +166,7 @@ pub struct MembershipOfUser {
     pub group_display_name: String,
 }
 
-pub fn insert(conn: &mut AnyConnection, row: &UserRow) -> Result<(), StoreError> {
-    diesel::insert_into(users::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn get(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    id: &str,
-) -> Result<Option<UserRow>, StoreError> {
-    Ok(users::table
-        .filter(users::tenant_id.eq(tenant_id))
-        .filter(users::id.eq(id))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// Applies `changes` and increments the version; `None` when the user does not exist.
-pub fn update(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    id: &str,
-    changes: &UserChanges,
-) -> Result<Option<UserRow>, StoreError> {
-    Ok(diesel::update(users::table)
-        .filter(users::tenant_id.eq(tenant_id))
-        .filter(users::id.eq(id))
-        .set((changes, users::version.eq(users::version + 1)))
-        .returning(users::all_columns)
-        .get_result::<UserRow>(conn)
-        .optional()?)
-}
-
-/// Reads a user and locks it for the rest of the transaction (read-modify-write).
-pub fn get_for_update(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    id: &str,
-) -> Result<Option<UserRow>, StoreError> {
-    super::lock_row(conn, "users", tenant_id, id)?;
-    get(conn, tenant_id, id)
-}
-
-pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-    let deleted = diesel::delete(users::table)
-        .filter(users::tenant_id.eq(tenant_id))
-        .filter(users::id.eq(id))
-        .execute(conn)?;
-    Ok(deleted == 1)
-}
-
-/// One page of a tenant's users that match `condition`, in a stable order (ids are
-/// time-ordered UUIDv7).
-pub fn page(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    condition: Option<&Condition<UserColumn>>,
-    sort: Option<Sort<UserColumn>>,
-    offset: i64,
-    limit: i64,
-) -> Result<Vec<UserRow>, StoreError> {
-    Ok(sorted(matching(tenant_id, condition), sort)
-        .offset(offset)
-        .limit(limit)
-        .select(UserRow::as_select())
-        .load(conn)?)
-}
-
-pub fn count(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    condition: Option<&Condition<UserColumn>>,
-) -> Result<i64, StoreError> {
-    Ok(matching(tenant_id, condition).count().get_result(conn)?)
-}
+super::resource_table::resource_table!(users, UserRow, UserChanges, UserColumn, "users");
 
 /// Those of `ids` that name users of this tenant.
 pub fn existing_ids(

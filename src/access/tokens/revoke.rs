@@ -1,6 +1,7 @@
 //! Revocation: a single token (RFC 7009), every session of a user (the kill switch).
 
 use super::*;
+use crate::access::provisioning::{self, Fact};
 
 impl AccessService {
     /// Revocation (RFC 7009). An access token is revoked alone; a refresh token ends its
@@ -128,15 +129,13 @@ pub fn revoke_user(
             ..Event::new("user.revoke_access", json!({"active": user.active}))
         };
         let cause = audit::record(conn, tenant_id, now, event)?;
-        let origin = Origin { actor, request };
-        Ok(cascade::end_user_sessions(
-            conn,
+        let fact = Fact {
             tenant_id,
-            &user.id,
-            EndReason::RevokedByAdmin,
-            Some(&cause),
-            origin,
+            cause: &cause,
+            origin: Origin { actor, request },
             now,
-        )?)
+            received: request.and_then(|r| r.received),
+        };
+        Ok(provisioning::kill_switch(conn, &fact, &user.id)?.sessions_ended)
     })
 }

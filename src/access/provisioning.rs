@@ -1,0 +1,341 @@
+//! Provisioning facts: the one entry point through which a write reaches the cascade.
+//!
+//! A write path (a SCIM handler, the admin API, the CLI, a signal from the identity provider)
+//! records its own audit record, then states what happened as one of the facts below, on the
+//! connection of its own transaction. Each fact runs every step that fact implies, in the same
+//! order every time (Kanidm's shape), and returns what it did; no caller runs the steps itself.
+//!
+//! | fact | sessions | outbox | counted |
+//! |---|---|---|---|
+//! | `user_disabled` | all of the user's end | `user.disabled` | burst step, latency |
+//! | `user_deleted` | all end | `user.disabled` if it was active | burst step, latency |
+//! | `user_re_enabled` | none revive | `user.enabled`, quick flag | — |
+//! | `members_changed`, `group_deleted` | those carrying a lost role | roles changed | removals, latency |
+//! | `mapping_changed` | those carrying a lost role | roles changed | — |
+//! | `kill_switch`, `global_revocation` | all end | sessions revoked | — |
+//!
+//! In-memory counters (the burst window, metrics) change only after the commit
+//! (`store::after_commit`), so a rolled-back write counts nothing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use super::cascade::{EndReason, Origin, RoleShift, RoleWatch, end_user_sessions};
+use crate::outbox::flags::{self, BurstWatch, FlagKind};
+use crate::outbox::{self, Effect};
+use crate::store::audit::{self as audit_rows, AuditQuery};
+use crate::store::{AnyConnection, StoreError, after_commit, from_stored, to_stored};
+
+/// Default of `reactivation_alert_minutes`.
+pub const DEFAULT_REACTIVATION_ALERT_MINUTES: i64 = 60;
+
+/// Where a fact comes from: its tenant, the audit record that states it (every record of the
+/// cascade points to it), who and which request, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Fact<'a> {
+    pub tenant_id: &'a str,
+    pub cause: &'a str,
+    pub origin: Origin<'a>,
+    pub now: DateTime<Utc>,
+    /// When the request carrying the fact arrived, for the deprovisioning latency.
+    pub received: Option<Instant>,
+}
+
+/// What a fact did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub sessions_ended: Vec<String>,
+    pub shifts: Vec<RoleShift>,
+}
+
+/// The cascade's state in this process: the deprovisioning-burst window and the
+/// quick-reactivation window. Cheap to clone; clones share the window.
+#[derive(Clone)]
+pub struct Cascade {
+    burst: Arc<BurstWatch>,
+    reactivation_alert: Duration,
+}
+
+impl Default for Cascade {
+    fn default() -> Self {
+        Self {
+            burst: Arc::default(),
+            reactivation_alert: Duration::minutes(DEFAULT_REACTIVATION_ALERT_MINUTES),
+        }
+    }
+}
+
+impl Cascade {
+    /// Flags a deprovisioning burst past `threshold` steps (deactivations and membership
+    /// removals) within `window` in one tenant; 0 turns the flag off.
+    pub fn with_burst_limit(mut self, threshold: usize, window: Duration) -> Self {
+        self.burst = Arc::new(BurstWatch::new(threshold, window));
+        self
+    }
+
+    /// Flags a reactivation that comes within `window` of the user's deactivation.
+    pub fn with_reactivation_alert(mut self, window: Duration) -> Self {
+        self.reactivation_alert = window;
+        self
+    }
+
+    /// A user deactivated: every session ends and the outbox says the user is disabled.
+    pub fn user_disabled(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        user_id: &str,
+    ) -> Result<Outcome, StoreError> {
+        self.deprovision(conn, fact, user_id, EndReason::UserDeactivated)
+    }
+
+    /// A user deleted: every session ends; the outbox says disabled if they were active.
+    pub fn user_deleted(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        user_id: &str,
+        was_active: bool,
+    ) -> Result<Outcome, StoreError> {
+        if was_active {
+            return self.deprovision(conn, fact, user_id, EndReason::UserDeleted);
+        }
+        let sessions_ended = end_user_sessions(
+            conn,
+            fact.tenant_id,
+            user_id,
+            EndReason::UserDeleted,
+            Some(fact.cause),
+            fact.origin,
+            fact.now,
+        )?;
+        Ok(Outcome {
+            sessions_ended,
+            ..Outcome::default()
+        })
+    }
+
+    /// Seconds since this user's deactivation, if it lies within the reactivation-alert
+    /// window: a deactivation undone that soon may be a stale PUT replayed by the identity
+    /// provider. Asked before the reactivation's own audit record, which carries the answer.
+    pub fn quick_reactivation(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        if self.reactivation_alert <= Duration::zero() {
+            return Ok(None);
+        }
+        let query = AuditQuery {
+            since: Some(to_stored(now - self.reactivation_alert)),
+            action: Some("user.*".into()),
+            resource_id: Some(user_id.to_string()),
+            newest_first: true,
+            limit: 100,
+            ..Default::default()
+        };
+        let deactivated = audit_rows::query(conn, tenant_id, &query)?
+            .into_iter()
+            .find(|record| {
+                serde_json::from_str::<Value>(&record.details)
+                    .is_ok_and(|details| details["active"]["to"] == Value::Bool(false))
+            });
+        Ok(deactivated.map(|record| (now - from_stored(record.occurred)).num_seconds()))
+    }
+
+    /// A user re-enabled by an explicit act: no session revives; the outbox says enabled,
+    /// and a quick reactivation (`quick`, from `quick_reactivation`) raises a flag.
+    pub fn user_re_enabled(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        user_id: &str,
+        quick: Option<i64>,
+    ) -> Result<Outcome, StoreError> {
+        let enabled = Effect::UserEnabled {
+            user_id: user_id.to_string(),
+        };
+        outbox::publish(
+            conn,
+            fact.tenant_id,
+            vec![enabled],
+            Some(fact.cause),
+            fact.now,
+        )?;
+        if let Some(seconds) = quick {
+            let details = json!({"user_id": user_id, "seconds_after_deactivation": seconds, "cause": fact.cause});
+            let kind = FlagKind::QuickReactivation;
+            flags::raise(conn, fact.tenant_id, kind, user_id, details, fact.now)?;
+        }
+        Ok(Outcome::default())
+    }
+
+    /// A group's members or keys changed (`removed` members left it): the roles `watch`
+    /// saw before the change are settled, and removals count towards a burst.
+    pub fn members_changed(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        watch: RoleWatch,
+        removed: usize,
+    ) -> Result<Outcome, StoreError> {
+        let settled = watch.settle(conn, fact.cause, fact.origin, fact.now)?;
+        self.deprovisioning_steps(conn, fact, removed)?;
+        if !settled.sessions_ended.is_empty() {
+            deprovisioning_committed(fact);
+        }
+        Ok(Outcome {
+            sessions_ended: settled.sessions_ended,
+            shifts: settled.shifts,
+        })
+    }
+
+    /// A group deleted: every member (`removed`) left it.
+    pub fn group_deleted(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        watch: RoleWatch,
+        removed: usize,
+    ) -> Result<Outcome, StoreError> {
+        self.members_changed(conn, fact, watch, removed)
+    }
+
+    fn deprovision(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        user_id: &str,
+        reason: EndReason,
+    ) -> Result<Outcome, StoreError> {
+        let sessions_ended = end_user_sessions(
+            conn,
+            fact.tenant_id,
+            user_id,
+            reason,
+            Some(fact.cause),
+            fact.origin,
+            fact.now,
+        )?;
+        let disabled = Effect::UserDisabled {
+            user_id: user_id.to_string(),
+            reason: reason.as_str(),
+        };
+        outbox::publish(
+            conn,
+            fact.tenant_id,
+            vec![disabled],
+            Some(fact.cause),
+            fact.now,
+        )?;
+        self.deprovisioning_steps(conn, fact, 1)?;
+        deprovisioning_committed(fact);
+        Ok(Outcome {
+            sessions_ended,
+            ..Outcome::default()
+        })
+    }
+
+    /// Counts deprovisioning steps once the write commits; if they take the window past the
+    /// threshold, raises the burst flag in the write's transaction.
+    fn deprovisioning_steps(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        steps: usize,
+    ) -> Result<(), StoreError> {
+        let (burst, tenant, now) = (self.burst.clone(), fact.tenant_id.to_string(), fact.now);
+        after_commit(move || burst.record(&tenant, steps, now));
+        if let Some(count) = self.burst.peek(fact.tenant_id, steps, fact.now) {
+            let details = json!({
+                "steps": count,
+                "threshold": self.burst.threshold(),
+                "window_minutes": self.burst.window().num_minutes(),
+                "last_cause": fact.cause,
+            });
+            let kind = FlagKind::DeprovisioningBurst;
+            flags::raise(
+                conn,
+                fact.tenant_id,
+                kind,
+                fact.tenant_id,
+                details,
+                fact.now,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A role mapping added or removed: the roles `watch` saw before are settled.
+pub fn mapping_changed(
+    conn: &mut AnyConnection,
+    fact: &Fact,
+    watch: RoleWatch,
+) -> Result<Outcome, StoreError> {
+    let settled = watch.settle(conn, fact.cause, fact.origin, fact.now)?;
+    Ok(Outcome {
+        sessions_ended: settled.sessions_ended,
+        shifts: settled.shifts,
+    })
+}
+
+/// The kill switch: an operator ends every session of a user now.
+pub fn kill_switch(
+    conn: &mut AnyConnection,
+    fact: &Fact,
+    user_id: &str,
+) -> Result<Outcome, StoreError> {
+    end_all(conn, fact, user_id, EndReason::RevokedByAdmin)
+}
+
+/// Global Token Revocation: the identity provider ends every session of a user; the user
+/// stays active and may sign in again.
+pub fn global_revocation(
+    conn: &mut AnyConnection,
+    fact: &Fact,
+    user_id: &str,
+) -> Result<Outcome, StoreError> {
+    end_all(conn, fact, user_id, EndReason::GlobalTokenRevocation)
+}
+
+fn end_all(
+    conn: &mut AnyConnection,
+    fact: &Fact,
+    user_id: &str,
+    reason: EndReason,
+) -> Result<Outcome, StoreError> {
+    let sessions_ended = end_user_sessions(
+        conn,
+        fact.tenant_id,
+        user_id,
+        reason,
+        Some(fact.cause),
+        fact.origin,
+        fact.now,
+    )?;
+    Ok(Outcome {
+        sessions_ended,
+        ..Outcome::default()
+    })
+}
+
+/// Measures, once the write commits, the time from the request's arrival to the commit of
+/// the revocations it caused.
+fn deprovisioning_committed(fact: &Fact) {
+    if let Some(received) = fact.received {
+        let tenant = fact.tenant_id.to_string();
+        after_commit(move || {
+            crate::metrics::observe(
+                "scimitar_deprovisioning_latency_seconds",
+                &[("tenant", &tenant)],
+                received.elapsed().as_secs_f64(),
+            );
+        });
+    }
+}
