@@ -169,6 +169,27 @@ pub struct Member {
 
 super::resource_table::resource_table!(groups, GroupRow, GroupChanges, GroupColumn, "groups");
 
+/// One page of a tenant's groups that match `condition`, in a stable order.
+pub fn page(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    condition: Option<&Condition<GroupColumn>>,
+    sort: Option<Sort<GroupColumn>>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<GroupRow>, StoreError> {
+    page_matching(conn, tenant_id, condition, sort, offset, limit)
+}
+
+/// How many of a tenant's groups match `condition`.
+pub fn count(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    condition: Option<&Condition<GroupColumn>>,
+) -> Result<i64, StoreError> {
+    count_matching(conn, tenant_id, condition)
+}
+
 /// The members of each of `group_ids`, ordered by group then user.
 pub fn members(
     conn: &mut AnyConnection,

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod document;
 pub mod filter;
 pub mod flags;
+pub mod group_users;
 pub mod groups;
 pub mod keys;
 pub mod match_values;

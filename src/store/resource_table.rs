@@ -1,6 +1,7 @@
 //! The store path that users and groups share: one macro writes the filtered query, insert,
-//! get, locked get, versioned update, delete, page and count for a resource table, so the two
-//! tables cannot drift apart. What differs (the columns a filter may use and how they sort,
+//! get, locked get, versioned update, delete, and the scanned page and count
+//! (`page_matching`, `count_matching`, behind each table's public `page` and `count`) for a
+//! resource table, so the two tables cannot drift apart. What differs (the columns a filter may use and how they sort,
 //! `leaf` and `sorted`) stays written out in each table's module.
 
 /// Writes the shared functions for `$table` (a diesel table with `tenant_id`, `id` and
@@ -84,7 +85,7 @@ macro_rules! resource_table {
 
         /// One page of the tenant's rows that match `condition`, in a stable order (ids are
         /// time-ordered UUIDv7 and break ties).
-        pub fn page(
+        fn page_matching(
             conn: &mut AnyConnection,
             tenant_id: &str,
             condition: Option<&Condition<$column>>,
@@ -99,7 +100,7 @@ macro_rules! resource_table {
                 .load(conn)?)
         }
 
-        pub fn count(
+        fn count_matching(
             conn: &mut AnyConnection,
             tenant_id: &str,
             condition: Option<&Condition<$column>>,

@@ -65,8 +65,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    group_member_counts (group_id) {
+        group_id -> Text,
+        members -> BigInt,
+    }
+}
+
 diesel::joinable!(credentials -> tenants (tenant_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, credentials, users, groups, group_members);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    credentials,
+    users,
+    groups,
+    group_members,
+    group_member_counts
+);
 
 diesel::table! {
     audit_heads (tenant_id) {

@@ -168,6 +168,36 @@ pub struct MembershipOfUser {
 
 super::resource_table::resource_table!(users, UserRow, UserChanges, UserColumn, "users");
 
+/// One page of a tenant's users that match `condition`, in a stable order (ids are
+/// time-ordered UUIDv7). The users of one group are read in the membership index's order
+/// (`group_users`), so such a page costs the page, however large the group.
+pub fn page(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    condition: Option<&Condition<UserColumn>>,
+    sort: Option<Sort<UserColumn>>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<UserRow>, StoreError> {
+    if let Some(query) = super::group_users::one_group(condition, sort) {
+        return query.page(conn, tenant_id, offset, limit);
+    }
+    page_matching(conn, tenant_id, condition, sort, offset, limit)
+}
+
+/// How many of a tenant's users match `condition`; the users of one group are counted from
+/// the group's kept member count.
+pub fn count(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    condition: Option<&Condition<UserColumn>>,
+) -> Result<i64, StoreError> {
+    if let Some(query) = super::group_users::one_group(condition, None) {
+        return query.count(conn, tenant_id);
+    }
+    count_matching(conn, tenant_id, condition)
+}
+
 /// Those of `ids` that name users of this tenant.
 pub fn existing_ids(
     conn: &mut AnyConnection,

@@ -351,3 +351,145 @@ on_both_backends! {
         assert_eq!(rows(&app.store), written);
     }
 }
+
+/// The ids and `totalResults` of a page of `/Users` with this filter and these parameters.
+async fn users_page(
+    app: &TestApp,
+    filter: &str,
+    params: &[(&str, &str)],
+) -> (i64, Vec<String>, Option<String>) {
+    let mut query = vec![("filter", filter)];
+    query.extend_from_slice(params);
+    let response = app
+        .request(reqwest::Method::GET, "/Users")
+        .query(&query)
+        .send()
+        .await
+        .expect("GET");
+    let page = expect_status(response, StatusCode::OK).await;
+    let ids = page["Resources"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|u| u["id"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        page["totalResults"].as_i64().unwrap_or(-1),
+        ids,
+        page["nextCursor"].as_str().map(String::from),
+    )
+}
+
+/// Every member of a group, walked by offset pages of two and by cursor pages of two: both
+/// walks must give each member once, in id order, and agree with `totalResults`.
+async fn walk_members(app: &TestApp, group: &str) -> Vec<String> {
+    let filter = format!(r#"groups.value eq "{group}""#);
+    let (total, _, _) = users_page(app, &filter, &[("count", "0")]).await;
+    let mut by_offset = Vec::new();
+    let mut start = 1;
+    loop {
+        let index = start.to_string();
+        let (page_total, ids, _) = users_page(
+            app,
+            &filter,
+            &[("count", "2"), ("startIndex", index.as_str())],
+        )
+        .await;
+        assert_eq!(page_total, total, "every page counts the same total");
+        if ids.is_empty() {
+            break;
+        }
+        start += ids.len();
+        by_offset.extend(ids);
+        assert!(start < 100, "the walk ends");
+    }
+    let mut by_cursor = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (_, ids, next) =
+            users_page(app, &filter, &[("count", "2"), ("cursor", cursor.as_str())]).await;
+        by_cursor.extend(ids);
+        match next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+        assert!(by_cursor.len() < 100, "the walk ends");
+    }
+    let mut sorted = by_offset.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        by_offset, sorted,
+        "offset pages are in id order, each member once"
+    );
+    assert_eq!(by_cursor, by_offset, "cursor pages walk the same members");
+    assert_eq!(
+        total,
+        by_offset.len() as i64,
+        "totalResults counts exactly the members"
+    );
+    // The general path (a filter that is more than one group's members) agrees.
+    let general = format!(r#"groups.value eq "{group}" or userName eq "no-such-user""#);
+    let (general_total, _, _) = users_page(app, &general, &[("count", "0")]).await;
+    assert_eq!(
+        general_total, total,
+        "the kept count equals the counted members"
+    );
+    by_offset
+}
+
+on_both_backends! {
+    async fn a_groups_users_are_counted_and_paged_exactly_through_every_membership_change(app) {
+        let mut users = Vec::new();
+        for name in ["u1", "u2", "u3", "u4", "u5", "u6", "u7"] {
+            users.push(crate::helpers::id_of(&app.create_user(name).await));
+        }
+        let ids = |picked: &[usize]| -> Vec<String> {
+            let mut ids: Vec<String> = picked.iter().map(|i| users[*i].clone()).collect();
+            ids.sort();
+            ids
+        };
+        let members: Vec<&str> = users[..5].iter().map(String::as_str).collect();
+        let group = crate::helpers::id_of(&app.create_group("Everyone", &members).await);
+        app.create_group("Other", &[users[0].as_str()]).await;
+        assert_eq!(walk_members(&app, &group).await, ids(&[0, 1, 2, 3, 4]));
+
+        // A member added twice counts once; removing a non-member removes nothing.
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": users[5]}, {"value": users[0]}]},
+            {"op": "remove", "path": format!(r#"members[value eq "{}"]"#, users[1])},
+            {"op": "remove", "path": format!(r#"members[value eq "{}"]"#, users[6])},
+        ]});
+        let response = app.patch(&format!("/Groups/{group}"), &patch).await;
+        assert!(response.status().is_success(), "{}", response.status());
+        assert_eq!(walk_members(&app, &group).await, ids(&[0, 2, 3, 4, 5]));
+
+        // A PUT replaces the whole list.
+        let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Everyone",
+            "members": [{"value": users[0]}, {"value": users[2]}, {"value": users[6]}]});
+        expect_status(app.put(&format!("/Groups/{group}"), &put).await, StatusCode::OK).await;
+        assert_eq!(walk_members(&app, &group).await, ids(&[0, 2, 6]));
+
+        // A user deleted leaves every group through the foreign key's cascade.
+        let deleted = app.delete(&format!("/Users/{}", users[2])).await;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        assert_eq!(walk_members(&app, &group).await, ids(&[0, 6]));
+
+        // Another tenant's credential sees no users of this tenant's group.
+        let other_token = app.token_for_new_tenant("acme");
+        let filter = format!(r#"groups.value eq "{group}""#);
+        let response = app.request_as(&other_token, reqwest::Method::GET, "/Users").query(&[("filter", filter.as_str())]).send().await.expect("GET");
+        let page = expect_status(response, StatusCode::OK).await;
+        assert_eq!((page["totalResults"].clone(), page["Resources"].as_array().map_or(0, Vec::len)), (json!(0), 0));
+
+        // A group that does not exist, or no longer does, has no users.
+        let (total, found, _) = users_page(&app, r#"groups.value eq "no-such-group""#, &[]).await;
+        assert_eq!((total, found.len()), (0, 0));
+        let gone = app.delete(&format!("/Groups/{group}")).await;
+        assert_eq!(gone.status(), StatusCode::NO_CONTENT);
+        let (total, found, _) = users_page(&app, &format!(r#"groups.value eq "{group}""#), &[]).await;
+        assert_eq!((total, found.len()), (0, 0));
+    }
+}

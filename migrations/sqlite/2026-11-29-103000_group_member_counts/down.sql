@@ -1,0 +1,3 @@
+DROP TRIGGER group_members_counted_on_delete;
+DROP TRIGGER group_members_counted_on_insert;
+DROP TABLE group_member_counts;
