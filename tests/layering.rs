@@ -2,7 +2,8 @@
 //!
 //! Each top-level module has a rank; a module may import (`crate::name`) only modules of a
 //! lower rank, so no module imports one above it and no two import each other. Only `http`
-//! and `cli` (with the composition root, `lib.rs` and `main.rs`) may name actix. A new
+//! and `cli` (with the composition root, `lib.rs` and `main.rs`) may name actix, and only
+//! `store` may branch on the database backend. A new
 //! top-level module fails this test until it is given a rank here, which is the point: where
 //! it sits is a decision, not an accident. Files stay small enough to read in one sitting.
 
@@ -102,7 +103,7 @@ fn imported_modules(line: &str) -> Vec<String> {
 }
 
 #[test]
-fn no_module_imports_one_above_it_and_actix_stays_in_http() {
+fn no_module_imports_one_above_it_and_actix_and_backends_stay_in_their_layers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let ranks: BTreeMap<&str, u8> = RANKS.iter().copied().collect();
     let mut files = Vec::new();
@@ -145,6 +146,19 @@ fn no_module_imports_one_above_it_and_actix_stays_in_http() {
                     )),
                     None => {}
                 }
+            }
+            let branches_on_backend = [
+                "Backend::",
+                "AnyConnection::Postgres",
+                "AnyConnection::Sqlite",
+            ]
+            .iter()
+            .any(|pattern| line.contains(pattern));
+            if branches_on_backend && module != "store" {
+                violations.push(format!(
+                    "{shown}:{}: `{module}` branches on the backend; only store may",
+                    number + 1
+                ));
             }
             if line.contains("actix") && !ACTIX_ALLOWED.contains(&module.as_str()) {
                 violations.push(format!(

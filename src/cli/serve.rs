@@ -117,10 +117,8 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
     let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
     let maintenance = token_maintenance(config, state.access.clone());
     let transmitter = state.ssf.clone();
-    if state.store.backend() == crate::store::Backend::Postgres {
-        // Commits on other replicas ring this one's doorbell (outbox::doorbell).
-        crate::outbox::doorbell::listen(state.store.clone());
-    }
+    // Commits on other replicas ring this one's doorbell.
+    crate::outbox::doorbell::listen(state.store.clone());
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {
             actix_web::rt::spawn(checkpoints);
@@ -150,10 +148,7 @@ pub(super) fn log_startup_summary(
         0 => "off".to_string(),
         n => format!("every {n} min"),
     };
-    let doorbell = match state.store.backend() {
-        crate::store::Backend::Postgres => "LISTEN across replicas",
-        crate::store::Backend::Sqlite => "in process",
-    };
+    let doorbell = crate::outbox::doorbell::reach(&state.store);
     tracing::info!(
         %address,
         public_url,

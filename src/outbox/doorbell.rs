@@ -13,7 +13,13 @@ pub(super) fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError>
     notify::ring_on_commit(conn)
 }
 
-/// Starts this replica's listener: commits on other replicas ring this one's doorbell.
+/// Starts this replica's listener: commits on other replicas ring this one's doorbell
+/// (nothing to start on SQLite, where every writer is in this process).
 pub fn listen(store: Store) {
     notify::listen(store);
+}
+
+/// How far a commit's ring reaches: "in process", or "LISTEN across replicas".
+pub fn reach(store: &Store) -> &'static str {
+    notify::reach(store)
 }

@@ -28,6 +28,9 @@ pub fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError> {
 /// doorbell on each notification, and reconnects after a failure (ringing then, as it may
 /// have missed some).
 pub fn listen(store: Store) {
+    if store.backend() != super::Backend::Postgres {
+        return;
+    }
     let spawned = std::thread::Builder::new()
         .name("outbox-listener".into())
         .spawn(move || {
@@ -66,5 +69,13 @@ fn relay(conn: &mut PgConnection, store: &Store) -> Result<(), diesel::result::E
             store.ring();
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How far a commit's ring reaches, for the start-up summary.
+pub fn reach(store: &Store) -> &'static str {
+    match store.backend() {
+        super::Backend::Postgres => "LISTEN across replicas",
+        super::Backend::Sqlite => "in process",
     }
 }
