@@ -103,6 +103,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         trust_forwarded_for: config.trust_forwarded_for,
         ssf,
         access,
+        console: config.console_session_limits(),
     };
     let settings = ServerSettings {
         max_body_bytes: config.max_body_bytes,
