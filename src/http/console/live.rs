@@ -64,9 +64,13 @@ fn event_row(conn: &mut AnyConnection, row: &OutboxRow) -> Result<EventRow, Stor
         None => None,
     };
     let text = |key: &str| details[key].as_str().map(String::from);
+    let app = match text("client_id") {
+        Some(id) => Some(crate::store::credentials::get(conn, &id)?.map_or(id, |c| c.name)),
+        None => None,
+    };
     let what = [
         text("reason").map(|r| format!("reason {r}")),
-        text("client_id").map(|c| format!("app {c}")),
+        app.map(|name| format!("app {name}")),
         row.session_id.as_ref().map(|s| format!("session {s}")),
         row.jti.as_ref().map(|j| format!("token {j}")),
         text("kind").map(|k| format!("flag {k}")),

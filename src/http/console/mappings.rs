@@ -116,7 +116,8 @@ fn by<'a>(actor: &'a Actor, info: &'a RequestInfo) -> ChangedBy<'a> {
     ChangedBy {
         actor: Some(actor),
         request: Some(info),
-        source: "console",
+        // The console is the admin API's twin; the schema knows `api` and `config`.
+        source: "api",
     }
 }
 
