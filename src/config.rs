@@ -94,6 +94,10 @@ pub struct Config {
     /// Behind a reverse proxy: take the client's address for rate limits from the last
     /// `X-Forwarded-For` entry instead of the peer address.
     pub trust_forwarded_for: bool,
+    /// The operator console: a signed-in session unused for this many minutes is over.
+    pub console_idle_minutes: u64,
+    /// The operator console: a session is over this many hours after sign-in, used or not.
+    pub console_session_hours: u64,
     /// Per-tenant access settings, by tenant name: `[tenants.NAME]`.
     pub tenants: BTreeMap<String, TenantConfig>,
 }
@@ -203,6 +207,8 @@ impl Default for Config {
             rate_limit_client_failures_per_minute: 60,
             rate_limit_oauth_per_second: 200,
             trust_forwarded_for: false,
+            console_idle_minutes: 30,
+            console_session_hours: 12,
             tenants: BTreeMap::new(),
         }
     }
@@ -256,7 +262,7 @@ pub struct Overrides {
     pub tls_key_file: Option<String>,
 }
 
-const ENV_KEYS: [&str; 32] = [
+const ENV_KEYS: [&str; 34] = [
     "bind",
     "database_url",
     "public_url",
@@ -289,6 +295,8 @@ const ENV_KEYS: [&str; 32] = [
     "rate_limit_client_failures_per_minute",
     "rate_limit_oauth_per_second",
     "trust_forwarded_for",
+    "console_idle_minutes",
+    "console_session_hours",
 ];
 
 impl Config {
@@ -375,6 +383,9 @@ impl Config {
                  at least 1"
                     .into(),
             );
+        }
+        if self.console_idle_minutes == 0 || self.console_session_hours == 0 {
+            return Err("console_idle_minutes and console_session_hours must be at least 1".into());
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());

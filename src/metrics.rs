@@ -135,6 +135,16 @@ pub fn observe(name: &'static str, pairs: &[(&'static str, &str)], seconds: f64)
     histogram.sum += seconds;
 }
 
+/// Count and sum of a histogram's observations with these labels, in this process (the
+/// console's overview shows the mean deprovisioning latency from it).
+pub fn histogram_totals(name: &'static str, pairs: &[(&'static str, &str)]) -> (u64, f64) {
+    let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    registry
+        .histograms
+        .get(&(name, labels(pairs)))
+        .map_or((0, 0.0), |h| (h.count, h.sum))
+}
+
 /// A gauge value read at scrape time.
 pub struct Gauge {
     pub name: &'static str,

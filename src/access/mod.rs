@@ -7,6 +7,7 @@
 //!   `cascade`: what those facts do to sessions, inside their transaction.
 //! - `tokens`: the token service (exchange, refresh, introspection, revocation).
 //! - `keys`: signing keys, rotation and the JWKS; `upstream`: the IdP's ID tokens.
+//! - `operator_sessions`: the browser console's signed-in operators.
 //! - `policy`: expiry policies; `usage`: last use kept in memory; `sweeper`: expiry and purge.
 
 pub mod cascade;
@@ -15,6 +16,7 @@ pub mod failures;
 pub mod global_revocation;
 pub mod keys;
 pub mod limits;
+pub mod operator_sessions;
 pub mod policy;
 pub mod provisioning;
 pub mod roles;

@@ -227,7 +227,7 @@ impl From<RoleMappingRow> for RoleMapping {
 pub struct ChangedBy<'a> {
     pub actor: Option<&'a Actor>,
     pub request: Option<&'a RequestInfo>,
-    /// `api` (admin API or CLI) or `config` (the configuration file at start).
+    /// `api` (admin API, operator console or CLI) or `config` (the configuration file at start).
     pub source: &'static str,
 }
 

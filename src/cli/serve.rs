@@ -103,6 +103,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         trust_forwarded_for: config.trust_forwarded_for,
         ssf,
         access,
+        console: crate::access::operator_sessions::SessionLimits::from_config(config),
     };
     let settings = ServerSettings {
         max_body_bytes: config.max_body_bytes,

@@ -81,26 +81,14 @@ async fn acknowledge_flag(
     let store = state.store.clone();
     let now = state.clock.now();
     let acknowledged = blocking(move || {
-        store.write(|conn| {
-            let done = crate::store::flags::acknowledge(
-                conn,
-                &caller.tenant_id,
-                &id,
-                &actor.client_id,
-                to_stored(now),
-            )?;
-            if done {
-                let event = crate::audit::Event {
-                    actor: Some(&actor),
-                    request: Some(&info),
-                    resource_type: Some("Flag"),
-                    resource_id: Some(id.to_string()),
-                    ..crate::audit::Event::new("flag.acknowledge", json!({}))
-                };
-                crate::audit::record(conn, &caller.tenant_id, now, event)?;
-            }
-            Ok::<_, ScimError>(done)
-        })
+        Ok(crate::outbox::flags::acknowledge(
+            &store,
+            &caller.tenant_id,
+            &id,
+            &actor,
+            &info,
+            now,
+        )?)
     })
     .await?;
     if !acknowledged {
@@ -321,7 +309,7 @@ async fn get_audit(
     }
 }
 
-fn audit_query(params: &[(String, String)]) -> Result<AuditQuery, ScimError> {
+pub(super) fn audit_query(params: &[(String, String)]) -> Result<AuditQuery, ScimError> {
     let mut query = AuditQuery {
         newest_first: true,
         limit: 100,

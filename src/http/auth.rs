@@ -64,6 +64,18 @@ fn authenticate(
         Some((id, secret)) if kinds.contains(&CredentialKind::App) => (Ok(secret), Some(id)),
         _ => (bearer_token(request), None),
     };
+    authenticate_secret(request, token, basic_id, kinds)
+}
+
+/// The caller a presented secret (or the error of a missing one) belongs to, which must be a
+/// credential of one of `kinds`, with the same limits and failure records as a bearer token:
+/// what the console's sign-in form checks a pasted admin secret with.
+pub(crate) fn authenticate_secret(
+    request: &HttpRequest,
+    token: Result<String, ScimError>,
+    basic_id: Option<String>,
+    kinds: &'static [CredentialKind],
+) -> impl Future<Output = Result<Caller, ScimError>> + 'static {
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let address = state
         .as_ref()

@@ -10,10 +10,13 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
+use super::console::{ConsoleError, error_page};
 use crate::scim::ScimError;
 use crate::signals::SignalsError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+/// The operator console's pages, errors included.
+pub const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
 impl ResponseError for ScimError {
     fn status_code(&self) -> StatusCode {
@@ -52,6 +55,41 @@ impl From<SignalsError> for ScimError {
     }
 }
 
+/// The console answers in HTML: a missing or ended session goes to the sign-in page; any
+/// other failure is a page with the status and, for the operator's mistakes, what was wrong.
+impl ResponseError for ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ConsoleError::SignInRequired => StatusCode::SEE_OTHER,
+            ConsoleError::CsrfRefused => StatusCode::FORBIDDEN,
+            ConsoleError::Failed(error) => error.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut response = HttpResponse::build(status);
+        if let ConsoleError::SignInRequired = self {
+            return response
+                .insert_header((header::LOCATION, super::console::SIGN_IN_PATH))
+                .finish();
+        }
+        if let ConsoleError::Failed(ScimError::TooManyRequests(seconds)) = self {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        let message = match self {
+            ConsoleError::Failed(error) if status.is_server_error() => {
+                tracing::warn!(%error, "console request failed");
+                "The server could not answer; try again shortly.".to_string()
+            }
+            other => other.to_string(),
+        };
+        response
+            .content_type(HTML_CONTENT_TYPE)
+            .body(error_page(status.as_u16(), &message))
+    }
+}
+
 /// Middleware: any error response that is not already a SCIM error becomes one.
 pub async fn scim_error_bodies(
     request: ServiceRequest,
@@ -84,10 +122,13 @@ pub async fn scim_error_bodies(
     Ok(ServiceResponse::new(http_request, replacement).map_into_right_body())
 }
 
-/// SCIM errors, and the OAuth endpoints' JSON error objects, are already in their final form.
+/// SCIM errors, the OAuth endpoints' JSON error objects and the console's HTML error pages
+/// are already in their final form.
 fn is_scim_json(content_type: Option<&HeaderValue>) -> bool {
     content_type.is_some_and(|v| {
         let v = v.as_bytes();
-        v.starts_with(SCIM_CONTENT_TYPE.as_bytes()) || v.starts_with(b"application/json")
+        v.starts_with(SCIM_CONTENT_TYPE.as_bytes())
+            || v.starts_with(b"application/json")
+            || v.starts_with(b"text/html")
     })
 }

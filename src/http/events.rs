@@ -16,7 +16,7 @@ use super::{AppState, blocking, scim_json};
 use crate::metrics;
 use crate::scim::ScimError;
 use crate::signals::feed;
-use crate::store::outbox;
+use crate::store::{Store, StoreError, outbox};
 
 /// How often an idle stream sends a comment, so proxies keep it open and clients can tell a
 /// quiet stream from a dead one.
@@ -100,21 +100,42 @@ async fn stream(
             blocking(move || Ok(store.read(|conn| outbox::head(conn, &tenant))?)).await?
         }
     };
+    let opening = format!("retry: 1000\n: scimitar revocation stream from {start}\n\n");
+    let events = outbox_stream(store, tenant_id, start, opening, feed::sse_chunk);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(events))
+}
+
+/// Reads a tenant's events after a cursor as server-sent-event text (`feed::sse_chunk` or a
+/// variant); the new cursor comes with the text.
+pub type ChunkReader = fn(&Store, &str, i64) -> Result<(String, i64), StoreError>;
+
+/// A tenant's outbox events after `start` as a server-sent-event body: `opening` first, then
+/// each chunk `read` makes, woken by the doorbell (a commit here or on another replica) or the
+/// poll interval, with a heartbeat comment when quiet. Shared by the revocation stream and
+/// the operator console's live view.
+pub(crate) fn outbox_stream(
+    store: Store,
+    tenant_id: String,
+    start: i64,
+    opening: String,
+    read: ChunkReader,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
     let bell = store.doorbell();
-    let opening = Bytes::from(format!(
-        "retry: 1000\n: scimitar revocation stream from {start}\n\n"
-    ));
     let initial = (
         store,
         tenant_id,
         start,
         bell,
         tokio::time::Instant::now(),
-        Some(opening),
+        Some(Bytes::from(opening)),
     );
-    let events = futures_util::stream::unfold(
+    futures_util::stream::unfold(
         initial,
-        |(store, tenant, after, mut bell, mut quiet_since, opening)| async move {
+        move |(store, tenant, after, mut bell, mut quiet_since, opening)| async move {
             if let Some(opening) = opening {
                 return Some((
                     Ok::<_, actix_web::Error>(opening),
@@ -123,9 +144,8 @@ async fn stream(
             }
             loop {
                 let (reader, tenant_for_read) = (store.clone(), tenant.clone());
-                let read =
-                    web::block(move || feed::sse_chunk(&reader, &tenant_for_read, after)).await;
-                match read {
+                let chunk = web::block(move || read(&reader, &tenant_for_read, after)).await;
+                match chunk {
                     Ok(Ok((text, next))) if !text.is_empty() => {
                         return Some((
                             Ok(Bytes::from(text)),
@@ -147,12 +167,7 @@ async fn stream(
                 let _ = tokio::time::timeout(POLL, bell.changed()).await;
             }
         },
-    );
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(events))
+    )
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod console;
 mod discovery;
 pub mod error;
 mod events;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub access: crate::access::AccessService,
     /// The Shared Signals transmitter.
     pub ssf: crate::signals::ssf::Transmitter,
+    /// How long operator console sessions last.
+    pub console: crate::access::operator_sessions::SessionLimits,
 }
 
 /// Server settings that are not part of the application state.
@@ -146,6 +149,8 @@ pub fn openapi_document() -> Value {
 
 fn routes(config: &mut web::ServiceConfig) {
     api().register(config);
+    // The browser console: HTML pages, outside the JSON API registry and its document.
+    console::routes(config);
     config.service(
         web::scope(SCIM_PATH)
             .wrap(from_fn(events::count_scim_request))

@@ -1,5 +1,6 @@
 //! An optional hook that sees every response of the non-SCIM APIs as the client gets it
-//! (after the error middleware), with its route pattern. The test suite uses it to validate
+//! (after the error middleware), with its route pattern; the SCIM API and the operator
+//! console's HTML pages are not in the OpenAPI document, so it does not see them. The test suite uses it to validate
 //! each response against the OpenAPI document; the server never sets one by itself.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 
 use super::SCIM_PATH;
+use super::console::CONSOLE_PATH;
 use crate::scim::ScimError;
 
 /// One response, as the observer sees it.
@@ -46,7 +48,8 @@ pub(super) async fn observe_responses<B: MessageBody + 'static>(
         .cloned()
         .and_then(|o| {
             let pattern = request.match_pattern()?;
-            (!pattern.starts_with(SCIM_PATH)).then_some((o, pattern))
+            let api = !pattern.starts_with(SCIM_PATH) && !pattern.starts_with(CONSOLE_PATH);
+            api.then_some((o, pattern))
         });
     let Some((observer, pattern)) = watched else {
         return next.call(request).await.map(|r| r.map_into_left_body());

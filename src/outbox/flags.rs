@@ -108,6 +108,32 @@ pub fn raise(
     Ok(())
 }
 
+/// Acknowledges an open flag, with its audit record, in one transaction: what the admin API
+/// and the console both do. `false` when there is no open flag with this id.
+pub fn acknowledge(
+    store: &crate::store::Store,
+    tenant_id: &str,
+    flag_id: &str,
+    actor: &audit::Actor,
+    request: &audit::RequestInfo,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    store.write(|conn| {
+        let done = rows::acknowledge(conn, tenant_id, flag_id, &actor.client_id, to_stored(now))?;
+        if done {
+            let event = Event {
+                actor: Some(actor),
+                request: Some(request),
+                resource_type: Some("Flag"),
+                resource_id: Some(flag_id.to_string()),
+                ..Event::new("flag.acknowledge", json!({}))
+            };
+            audit::record(conn, tenant_id, now, event)?;
+        }
+        Ok(done)
+    })
+}
+
 /// As a JSON object for the admin API.
 pub fn to_json(row: &FlagRow) -> Value {
     use crate::store::from_stored;

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::store::outbox::{self as rows, OutboxRow};
-use crate::store::{Store, StoreError, from_stored};
+use crate::store::{AnyConnection, Store, StoreError, from_stored};
 
 /// Largest page of the feed.
 pub const MAX_PAGE: i64 = 1000;
@@ -47,15 +47,30 @@ pub fn page(store: &Store, tenant_id: &str, after: i64, limit: i64) -> Result<Va
 /// Events after `after` as server-sent events (`id` is the sequence number, so a client
 /// resumes with `Last-Event-ID`), and the new cursor.
 pub fn sse_chunk(store: &Store, tenant_id: &str, after: i64) -> Result<(String, i64), StoreError> {
-    let events = store.read(|conn| rows::after(conn, tenant_id, after, MAX_PAGE))?;
-    let mut text = String::new();
-    for event in &events {
-        text.push_str(&format!(
-            "id: {}\nevent: {}\ndata: {}\n\n",
-            event.seq,
-            event.kind,
-            to_json(event)
-        ));
-    }
-    Ok((text, events.last().map_or(after, |e| e.seq)))
+    sse_chunk_with(store, tenant_id, after, |_, event| {
+        Ok((event.kind.clone(), to_json(event).to_string()))
+    })
+}
+
+/// `sse_chunk` with each event's name and data made by `render`, which may read more on the
+/// same connection (the operator console renders an HTML row with the user's name).
+pub fn sse_chunk_with(
+    store: &Store,
+    tenant_id: &str,
+    after: i64,
+    render: impl Fn(&mut AnyConnection, &OutboxRow) -> Result<(String, String), StoreError>,
+) -> Result<(String, i64), StoreError> {
+    store.read(|conn| {
+        let events = rows::after(conn, tenant_id, after, MAX_PAGE)?;
+        let mut text = String::new();
+        for event in &events {
+            let (name, data) = render(conn, event)?;
+            text.push_str(&format!("id: {}\nevent: {name}\n", event.seq));
+            for line in data.lines() {
+                text.push_str(&format!("data: {line}\n"));
+            }
+            text.push('\n');
+        }
+        Ok((text, events.last().map_or(after, |e| e.seq)))
+    })
 }

@@ -6,6 +6,7 @@
 pub mod audit;
 mod backup;
 mod connection;
+pub mod console_sessions;
 pub mod credentials;
 pub mod document;
 pub mod filter;
@@ -22,6 +23,7 @@ pub mod roles;
 pub mod schema;
 pub mod sessions;
 pub mod ssf;
+pub mod tenant_summary;
 pub mod tenants;
 pub mod users;
 

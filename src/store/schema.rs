@@ -297,3 +297,17 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(users, match_values);
+
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        tenant_id -> Text,
+        client_id -> Text,
+        created -> Timestamp,
+        last_seen -> Timestamp,
+        expires -> Timestamp,
+    }
+}
+
+diesel::joinable!(console_sessions -> credentials (client_id));
+diesel::allow_tables_to_appear_in_same_query!(console_sessions, credentials);

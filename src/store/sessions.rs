@@ -182,6 +182,21 @@ pub fn live_of_users(
     Ok(found)
 }
 
+/// The live sessions of one user in full (expiries included), through the same index.
+pub fn live_of_user(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<Vec<SessionRow>, StoreError> {
+    Ok(sessions::table
+        .filter(sessions::tenant_id.eq(tenant_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended.is_null())
+        .order(sessions::id.asc())
+        .select(SessionRow::as_select())
+        .load(conn)?)
+}
+
 /// Ends the sessions named that are still live; returns the ids it ended.
 pub fn end(
     conn: &mut AnyConnection,

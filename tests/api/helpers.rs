@@ -288,6 +288,10 @@ impl TestApp {
                 clock.clone(),
             ),
             access: access.clone(),
+            console: scimitar::access::operator_sessions::SessionLimits {
+                idle: chrono::Duration::minutes(30),
+                lifetime: chrono::Duration::hours(12),
+            },
         };
         let transmitter = state.ssf.clone();
         let contract = Arc::new(crate::contract::Contract::default());

@@ -10,6 +10,7 @@ mod audit_proof;
 mod auth;
 mod bulk;
 mod cli;
+mod console;
 mod crash;
 mod discovery;
 mod equivalence;

@@ -16,9 +16,16 @@ impl AccessService {
                 .map(|(_, group)| group)
                 .collect();
             let roles: Vec<RoleGrant> = rules.explain(&groups);
-            let sessions: Vec<Value> = rows::live_of_users(conn, tenant_id, std::slice::from_ref(&user.id))?
+            let sessions: Vec<Value> = rows::live_of_user(conn, tenant_id, &user.id)?
                 .into_iter()
-                .map(|s| json!({"id": s.id, "client_id": s.client_id, "roles": serde_json::from_str::<Value>(&s.roles).unwrap_or(Value::Null)}))
+                .map(|s| json!({
+                    "id": s.id,
+                    "client_id": s.client_id,
+                    "roles": serde_json::from_str::<Value>(&s.roles).unwrap_or(Value::Null),
+                    "created": from_stored(s.created),
+                    "expires": from_stored(s.expires),
+                    "idle_expires": from_stored(s.idle_expires),
+                }))
                 .collect();
             let policy = self.settings.policies.for_session(tenant_id, &roles.iter().map(|r| r.role.clone()).collect());
             Ok(json!({

@@ -170,7 +170,7 @@ pub fn components() -> Value {
                 "roles": {"type": "array", "items": {"type": "object", "required": ["role", "granted_by"], "properties": {"role": string, "granted_by": {"type": "array", "items": {"type": "object"}}}}},
                 "groups": {"type": "array", "items": {"type": "object", "required": ["id", "displayName"], "properties": {"id": string, "displayName": string, "externalId": nullable_string}}},
                 "policy": {"type": "object", "properties": {"access_token_seconds": {"type": "integer"}, "session_seconds": {"type": "integer"}, "idle_seconds": {"type": "integer"}}},
-                "live_sessions": {"type": "array", "items": {"type": "object", "required": ["id", "client_id"], "properties": {"id": string, "client_id": string, "roles": {}}}},
+                "live_sessions": {"type": "array", "items": {"type": "object", "required": ["id", "client_id", "expires", "idle_expires"], "properties": {"id": string, "client_id": string, "roles": {}, "created": time, "expires": time, "idle_expires": time}}},
                 "checked_at": time,
             },
         },

@@ -1,0 +1,2 @@
+DROP INDEX users_active;
+DROP TABLE console_sessions;

@@ -1,0 +1,108 @@
+//! What a tenant holds at a glance, for the operator console: counts that indexes answer
+//! (users by `active`, live sessions, open flags, members of a page of groups) and the audit
+//! log's provisioning activity per hour over a recent window.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+
+use super::schema::{flags, group_members, sessions, users};
+use super::{AnyConnection, StoreError};
+
+/// Active and inactive users of a tenant, counted on the `users_active` index.
+pub fn users_by_active(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<(i64, i64), StoreError> {
+    let counts: Vec<(bool, i64)> = users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .group_by(users::active)
+        .select((users::active, diesel::dsl::count_star()))
+        .load(conn)?;
+    let of = |active: bool| counts.iter().find(|(a, _)| *a == active).map_or(0, |c| c.1);
+    Ok((of(true), of(false)))
+}
+
+/// Sessions not ended and not past either expiry, on the index of live sessions.
+pub fn live_sessions(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    now: NaiveDateTime,
+) -> Result<i64, StoreError> {
+    Ok(sessions::table
+        .filter(sessions::tenant_id.eq(tenant_id))
+        .filter(sessions::ended.is_null())
+        .filter(sessions::expires.gt(now))
+        .filter(sessions::idle_expires.gt(now))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Flags not yet acknowledged, on the index of open flags.
+pub fn open_flags(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
+    Ok(flags::table
+        .filter(flags::tenant_id.eq(tenant_id))
+        .filter(flags::acknowledged.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// The member count of each of `group_ids` (a page of groups), on the membership key.
+pub fn member_counts(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_ids: &[String],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut counts = Vec::with_capacity(group_ids.len());
+    for chunk in group_ids.chunks(super::MAX_BOUND_IDS) {
+        counts.extend(
+            group_members::table
+                .filter(group_members::tenant_id.eq(tenant_id))
+                .filter(group_members::group_id.eq_any(chunk))
+                .group_by(group_members::group_id)
+                .select((group_members::group_id, diesel::dsl::count_star()))
+                .load::<(String, i64)>(conn)?,
+        );
+    }
+    Ok(counts)
+}
+
+/// Audit records of one hour, actor and action.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct Activity {
+    /// The hour, as `YYYY-MM-DD HH:00:00` (UTC).
+    #[diesel(sql_type = Text)]
+    pub hour: String,
+    /// The credential that acted (an identity provider's name, for SCIM writes).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub actor: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    #[diesel(sql_type = BigInt)]
+    pub records: i64,
+}
+
+/// Provisioning activity since `since`: user and group writes and ended sessions, counted
+/// per hour, actor and action by the database, on the index of records by time.
+pub fn activity(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    since: NaiveDateTime,
+) -> Result<Vec<Activity>, StoreError> {
+    let hour = match conn {
+        AnyConnection::Sqlite(_) => "strftime('%Y-%m-%d %H:00:00', occurred)",
+        AnyConnection::Postgres(_) => {
+            "to_char(date_trunc('hour', occurred), 'YYYY-MM-DD HH24:00:00')"
+        }
+    };
+    let query = format!(
+        "SELECT {hour} AS hour, actor_name AS actor, action, COUNT(*) AS records \
+         FROM audit_records WHERE tenant_id = $1 AND occurred >= $2 AND outcome = 'success' \
+         AND (action LIKE 'user.%' OR action LIKE 'group.%' OR action = 'session.revoke') \
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    );
+    Ok(diesel::sql_query(query)
+        .bind::<Text, _>(tenant_id)
+        .bind::<Timestamp, _>(since)
+        .load::<Activity>(conn)?)
+}
