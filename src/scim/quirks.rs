@@ -114,6 +114,18 @@ impl Rule {
     }
 }
 
+/// Shows every rule in the metrics from the start, at 0 until it fires, so a dashboard can
+/// tell a rule that never fired from one that does not exist.
+pub fn expose_counters() {
+    for rule in Rule::ALL {
+        crate::metrics::add(
+            "scimitar_quirk_rules_fired_total",
+            &[("rule", rule.name())],
+            0.0,
+        );
+    }
+}
+
 /// Counts a firing in the metrics (`scimitar_quirk_rules_fired_total`).
 fn count_firing(rule: Rule) {
     crate::metrics::inc("scimitar_quirk_rules_fired_total", &[("rule", rule.name())]);

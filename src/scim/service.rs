@@ -96,6 +96,7 @@ impl ScimService {
         clock: SharedClock,
         limits: PageLimits,
     ) -> Self {
+        super::quirks::expose_counters();
         Self {
             store,
             registry,

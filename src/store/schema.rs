@@ -72,6 +72,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenant_counts (tenant_id) {
+        tenant_id -> Text,
+        active_users -> BigInt,
+        inactive_users -> BigInt,
+        groups -> BigInt,
+    }
+}
+
 diesel::joinable!(credentials -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -79,7 +88,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     groups,
     group_members,
-    group_member_counts
+    group_member_counts,
+    tenant_counts
 );
 
 diesel::table! {

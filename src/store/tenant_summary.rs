@@ -1,26 +1,26 @@
-//! What a tenant holds at a glance, for the operator console: counts that indexes answer
-//! (users by `active`, live sessions, open flags, members of a page of groups) and the audit
+//! What a tenant holds at a glance, for the operator console: counts kept by triggers (users
+//! by `active`, members of a page of groups) or answered by indexes (live sessions, open flags) and the audit
 //! log's provisioning activity per hour over a recent window.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
-use super::schema::{flags, group_members, sessions, users};
+use super::schema::{flags, group_member_counts, groups, sessions, tenant_counts};
 use super::{AnyConnection, StoreError};
 
-/// Active and inactive users of a tenant, counted on the `users_active` index.
+/// Active and inactive users of a tenant, from the counts triggers keep (`tenant_counts`):
+/// one row read, whatever the size of the tenant.
 pub fn users_by_active(
     conn: &mut AnyConnection,
     tenant_id: &str,
 ) -> Result<(i64, i64), StoreError> {
-    let counts: Vec<(bool, i64)> = users::table
-        .filter(users::tenant_id.eq(tenant_id))
-        .group_by(users::active)
-        .select((users::active, diesel::dsl::count_star()))
-        .load(conn)?;
-    let of = |active: bool| counts.iter().find(|(a, _)| *a == active).map_or(0, |c| c.1);
-    Ok((of(true), of(false)))
+    Ok(tenant_counts::table
+        .filter(tenant_counts::tenant_id.eq(tenant_id))
+        .select((tenant_counts::active_users, tenant_counts::inactive_users))
+        .first::<(i64, i64)>(conn)
+        .optional()?
+        .unwrap_or((0, 0)))
 }
 
 /// Sessions not ended and not past either expiry, on the index of live sessions.
@@ -47,7 +47,9 @@ pub fn open_flags(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, Stor
         .get_result(conn)?)
 }
 
-/// The member count of each of `group_ids` (a page of groups), on the membership key.
+/// The member count of each of `group_ids` (a page of groups), from the counts triggers keep
+/// (`group_member_counts`): one row per group, however large the group. Groups of another
+/// tenant are not counted.
 pub fn member_counts(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -56,11 +58,11 @@ pub fn member_counts(
     let mut counts = Vec::with_capacity(group_ids.len());
     for chunk in group_ids.chunks(super::MAX_BOUND_IDS) {
         counts.extend(
-            group_members::table
-                .filter(group_members::tenant_id.eq(tenant_id))
-                .filter(group_members::group_id.eq_any(chunk))
-                .group_by(group_members::group_id)
-                .select((group_members::group_id, diesel::dsl::count_star()))
+            group_member_counts::table
+                .inner_join(groups::table.on(groups::id.eq(group_member_counts::group_id)))
+                .filter(groups::tenant_id.eq(tenant_id))
+                .filter(group_member_counts::group_id.eq_any(chunk))
+                .select((group_member_counts::group_id, group_member_counts::members))
                 .load::<(String, i64)>(conn)?,
         );
     }

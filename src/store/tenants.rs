@@ -94,20 +94,23 @@ pub fn set_unique_group_names(
     Ok(changed == 1)
 }
 
-/// Users per tenant (for the metrics gauges).
+/// Users per tenant (for the metrics gauges), from the counts triggers keep.
 pub fn users_per_tenant(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
-    use super::schema::users;
-    Ok(users::table
-        .group_by(users::tenant_id)
-        .select((users::tenant_id, diesel::dsl::count_star()))
+    use super::schema::tenant_counts;
+    Ok(tenant_counts::table
+        .select((
+            tenant_counts::tenant_id,
+            tenant_counts::active_users + tenant_counts::inactive_users,
+        ))
+        .order(tenant_counts::tenant_id)
         .load(conn)?)
 }
 
-/// Groups per tenant (for the metrics gauges).
+/// Groups per tenant (for the metrics gauges), from the counts triggers keep.
 pub fn groups_per_tenant(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
-    use super::schema::groups;
-    Ok(groups::table
-        .group_by(groups::tenant_id)
-        .select((groups::tenant_id, diesel::dsl::count_star()))
+    use super::schema::tenant_counts;
+    Ok(tenant_counts::table
+        .select((tenant_counts::tenant_id, tenant_counts::groups))
+        .order(tenant_counts::tenant_id)
         .load(conn)?)
 }

@@ -35,3 +35,81 @@ on_both_backends! {
         expect_scim_error(response, StatusCode::BAD_REQUEST, Some("invalidValue")).await;
     }
 }
+
+/// The counts kept by triggers (`tenant_counts`, `group_member_counts`) against the
+/// counts a SCIM list reports by scanning (`totalResults` of a filter the kept counts do not
+/// answer).
+async fn assert_kept_counts_match(app: &crate::helpers::TestApp) {
+    let scanned = |filter: &'static str, path: &'static str| async move {
+        let response = app
+            .request(Method::GET, path)
+            .query(&[("filter", filter), ("count", "0")])
+            .send()
+            .await
+            .expect("GET");
+        expect_status(response, StatusCode::OK).await["totalResults"]
+            .as_i64()
+            .unwrap_or(-1)
+    };
+    // A user written without `active` is active, so active = all - explicitly inactive.
+    let inactive = scanned("active eq false", "/Users").await;
+    let active = scanned("userName pr", "/Users").await - inactive;
+    let groups = scanned("displayName pr", "/Groups").await;
+    let tenant = app.tenant_id.clone();
+    let kept = app
+        .store
+        .read(|conn| {
+            let users = scimitar::store::tenant_summary::users_by_active(conn, &tenant)?;
+            let groups = scimitar::store::tenants::groups_per_tenant(conn)?;
+            Ok::<_, scimitar::store::StoreError>((users, groups))
+        })
+        .expect("kept counts");
+    let kept_groups = kept
+        .1
+        .iter()
+        .find(|(t, _)| *t == tenant)
+        .map_or(0, |(_, n)| *n);
+    assert_eq!(
+        (kept.0, kept_groups),
+        ((active, inactive), groups),
+        "kept (active, inactive), groups"
+    );
+}
+
+on_both_backends! {
+    async fn the_kept_user_and_group_counts_follow_every_write(app) {
+        assert_kept_counts_match(&app).await;
+        let ann = id_of(&app.create_user("ann").await);
+        let bob = id_of(&app.create_user("bob").await);
+        let inactive = json!({"userName": "cyd", "active": false});
+        expect_status(app.post("/Users", &inactive).await, StatusCode::CREATED).await;
+        let group = id_of(&app.create_group("Engineering", &[&ann, &bob]).await);
+        app.create_group("Ops", &[]).await;
+        assert_kept_counts_match(&app).await;
+
+        let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+        expect_status(app.patch(&format!("/Users/{ann}"), &deactivate).await, StatusCode::OK).await;
+        // Writing the same value again changes no count.
+        expect_status(app.patch(&format!("/Users/{ann}"), &deactivate).await, StatusCode::OK).await;
+        assert_kept_counts_match(&app).await;
+        let reactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": true}]});
+        expect_status(app.patch(&format!("/Users/{ann}"), &reactivate).await, StatusCode::OK).await;
+        assert_kept_counts_match(&app).await;
+
+        // Another tenant's writes are counted for that tenant only.
+        let other_token = app.token_for_new_tenant("acme");
+        let response = app.request_as(&other_token, Method::POST, "/Users")
+            .header("content-type", "application/scim+json")
+            .body(json!({"userName": "ann"}).to_string()).send().await.expect("POST");
+        expect_status(response, StatusCode::CREATED).await;
+        assert_kept_counts_match(&app).await;
+
+        assert_eq!(app.delete(&format!("/Users/{bob}")).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(app.delete(&format!("/Groups/{group}")).await.status(), StatusCode::NO_CONTENT);
+        assert_kept_counts_match(&app).await;
+        let metrics = app.client.get(format!("{}/metrics", app.root)).send().await.expect("GET").text().await.expect("text");
+        let tenant = &app.tenant_id;
+        assert!(metrics.contains(&format!("scimitar_users{{tenant=\"{tenant}\"}} 2")), "{metrics}");
+        assert!(metrics.contains(&format!("scimitar_groups{{tenant=\"{tenant}\"}} 1")), "{metrics}");
+    }
+}
