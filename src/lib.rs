@@ -1,7 +1,7 @@
 //! Scimitar: a SCIM 2.0 provisioning endpoint that cuts access the moment an identity provider
 //! says so. Modules by domain: `scim` (protocol), `store` (persistence), `access` (credentials),
-//! `tenancy`, `http` (routes and middleware), `cli` (commands), plus `config`, `clock` and
-//! `telemetry`.
+//! `tenancy`, `signals` (what identity providers signal in), `http` (routes and middleware),
+//! `cli` (commands), plus `config`, `clock` and `telemetry`.
 
 #![cfg_attr(
     not(test),
@@ -18,6 +18,7 @@ pub mod hashing;
 pub mod http;
 pub mod metrics;
 pub mod scim;
+pub mod signals;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;

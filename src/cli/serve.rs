@@ -1,7 +1,7 @@
 //! `scimitar serve`: the composition root. Wires the store, the services and the HTTP
 //! server together, prints what an identity provider needs, logs a start-up summary and runs
-//! the background jobs (audit checkpoints, token maintenance, the SSF transmitter, the
-//! doorbell listener).
+//! the background jobs (audit checkpoints, token maintenance, the SSF transmitter, the SSF
+//! receiver's poller, the doorbell listener).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -85,15 +85,17 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         config.limit_settings(),
         clock.clone(),
     ));
+    let scim = ScimService::new(store.clone(), registry, clock.clone(), limits)
+        .with_burst_limit(
+            config.burst_threshold,
+            chrono::Duration::minutes(config.burst_window_minutes as i64),
+        )
+        .with_reactivation_alert(chrono::Duration::minutes(
+            config.reactivation_alert_minutes as i64,
+        ));
     let state = AppState {
-        scim: ScimService::new(store.clone(), registry, clock.clone(), limits)
-            .with_burst_limit(
-                config.burst_threshold,
-                chrono::Duration::minutes(config.burst_window_minutes as i64),
-            )
-            .with_reactivation_alert(chrono::Duration::minutes(
-                config.reactivation_alert_minutes as i64,
-            )),
+        signals: crate::signals::receiver::Receiver::new(scim.clone()),
+        scim,
         store,
         clock,
         public_url: config.public_url.clone(),
@@ -117,6 +119,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
     let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
     let maintenance = token_maintenance(config, state.access.clone());
     let transmitter = state.ssf.clone();
+    let poller = crate::signals::receiver::poller::run(state.signals.clone());
     if state.store.backend() == crate::store::Backend::Postgres {
         // Commits on other replicas ring this one's doorbell (events::doorbell).
         crate::events::doorbell::listen(state.store.clone());
@@ -127,6 +130,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         }
         actix_web::rt::spawn(maintenance);
         actix_web::rt::spawn(transmitter.run());
+        actix_web::rt::spawn(poller);
         http::server(state, &settings, listener)?.await
     })?;
     Ok(())
@@ -164,7 +168,7 @@ pub(super) fn log_startup_summary(
         signing_keys = keys,
         audit_checkpoints = %checkpoints,
         sweeper = %format!("every {} s", config.sweep_seconds),
-        shared_signals = "transmitter running",
+        shared_signals = "transmitter and receiver running",
         doorbell,
         "Scimitar started: listening on {address} ({public_url}), {} tenant(s), {live} live credential(s), {keys} signing key(s)",
         tenants.len(),

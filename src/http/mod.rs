@@ -3,6 +3,7 @@
 //! shape the response.
 
 mod admin;
+mod admin_signals;
 mod auth;
 mod discovery;
 pub mod error;
@@ -12,6 +13,7 @@ mod health;
 mod oauth;
 pub mod observe;
 mod openapi;
+mod receive;
 mod request_span;
 mod resources;
 mod routing;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub access: crate::access::AccessService,
     /// The Shared Signals transmitter.
     pub ssf: crate::events::ssf::Transmitter,
+    /// The Shared Signals receiver.
+    pub signals: crate::signals::receiver::Receiver,
 }
 
 /// Server settings that are not part of the application state.
@@ -125,6 +129,8 @@ fn api() -> routing::Api {
     events::routes(&mut api);
     ssf::routes(&mut api);
     gtr::routes(&mut api);
+    receive::routes(&mut api);
+    admin_signals::routes(&mut api);
     openapi::routes(&mut api);
     api
 }

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod match_values;
 pub mod membership;
 pub mod outbox;
+pub mod receivers;
 pub mod roles;
 pub mod schema;
 pub mod sessions;

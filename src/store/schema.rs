@@ -283,3 +283,40 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(users, match_values);
+
+diesel::table! {
+    ssf_receivers (id) {
+        id -> Text,
+        tenant_id -> Text,
+        issuer -> Text,
+        audiences -> Text,
+        jwks_uri -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        delivery_method -> Text,
+        push_secret_digest -> Nullable<Text>,
+        poll_endpoint -> Nullable<Text>,
+        poll_authorization -> Nullable<Text>,
+        settings -> Text,
+        enabled -> Bool,
+        created -> Timestamp,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ssf_received (id) {
+        id -> Text,
+        tenant_id -> Text,
+        receiver_id -> Text,
+        issuer -> Text,
+        jti -> Text,
+        delivery -> Text,
+        event_types -> Text,
+        outcome -> Text,
+        error -> Nullable<Text>,
+        description -> Nullable<Text>,
+        effects -> Text,
+        cause -> Nullable<Text>,
+        received -> Timestamp,
+    }
+}
