@@ -35,6 +35,7 @@ mod replicas;
 mod schema_parity;
 mod serve;
 mod signals;
+mod signals_poll;
 mod sorting;
 mod ssf;
 mod tenancy;
