@@ -11,6 +11,15 @@ use crate::deployment::Deployment;
 pub const ISSUER: &str = "https://idp.bench.test";
 pub const AUDIENCE: &str = "scimitar-bench";
 
+/// One trial's times, from sending the trigger.
+#[derive(Debug, Clone, Copy)]
+pub struct Trial {
+    /// Until the app's first 401 for the token.
+    pub refused: Duration,
+    /// Until the trigger's own answer (its commit included).
+    pub answered: Duration,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Trigger {
     /// SCIM PATCH `active: false`.
@@ -65,7 +74,7 @@ impl Signer {
 }
 
 impl Deployment {
-    pub async fn measure(&self, trigger: Trigger, samples: usize) -> Vec<Duration> {
+    pub async fn measure(&self, trigger: Trigger, samples: usize) -> Vec<Trial> {
         let mut latencies = Vec::with_capacity(samples);
         for i in 0..samples {
             latencies.push(self.trial(trigger, i).await);
@@ -73,7 +82,7 @@ impl Deployment {
         latencies
     }
 
-    async fn trial(&self, trigger: Trigger, i: usize) -> Duration {
+    async fn trial(&self, trigger: Trigger, i: usize) -> Trial {
         let (client, writer) = (&self.client, &self.writer);
         let external_id = format!("ext-{}", uuid::Uuid::new_v4().simple());
         let created: Value = client
@@ -155,7 +164,10 @@ impl Deployment {
                 ),
         };
         let started = Instant::now();
-        let sent = request.send();
+        let sent = async {
+            let response = request.send().await;
+            (response, started.elapsed())
+        };
         // The app is asked again and again until it refuses: the resolution is one request.
         let refused = async {
             loop {
@@ -170,7 +182,7 @@ impl Deployment {
                 }
             }
         };
-        let (response, latency) =
+        let ((response, answered), latency) =
             tokio::join!(sent, tokio::time::timeout(Duration::from_secs(10), refused));
         let response = response.expect("trigger");
         assert!(
@@ -179,6 +191,9 @@ impl Deployment {
             trigger.name(),
             response.status()
         );
-        latency.expect("the app refuses within 10 s")
+        Trial {
+            refused: latency.expect("the app refuses within 10 s"),
+            answered,
+        }
     }
 }

@@ -129,8 +129,10 @@ pub fn apply(rx: &Receiver, job: &Job, set: &VerifiedSet) -> Result<Outcome, Fai
             plans.push((event_type.as_str(), action, users));
         }
         // The lock order of every access write: user rows (sorted), the audit head, sessions.
-        let mut effects = Effects::default();
-        effects.users = plans.iter().flat_map(|p| p.2.iter().cloned()).collect();
+        let mut effects = Effects {
+            users: plans.iter().flat_map(|p| p.2.iter().cloned()).collect(),
+            ..Effects::default()
+        };
         for user in &effects.users {
             user_rows::get_for_update(conn, tenant_id, user)?;
         }

@@ -173,3 +173,17 @@ async fn round(
     }
     Ok(more || !state.acks.is_empty() || !state.errors.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_polls_back_off_exponentially_up_to_five_minutes() {
+        let waits: Vec<u64> = [1, 2, 3, 4, 9, 10, 50]
+            .map(|f| backoff(f).as_secs())
+            .to_vec();
+        assert_eq!(waits, vec![1, 2, 4, 8, 256, 300, 300]);
+        assert_eq!(backoff(0), Duration::from_secs(1));
+    }
+}

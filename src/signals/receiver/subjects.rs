@@ -138,3 +138,48 @@ pub fn users(
     }
     Ok(Ok(users))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_event_type_has_its_action_under_the_settings() {
+        let mut settings = Settings::default();
+        assert_eq!(Action::of(SESSION_REVOKED, &settings), Action::EndSessions);
+        assert_eq!(Action::of(SESSIONS_REVOKED, &settings), Action::EndSessions);
+        assert_eq!(
+            Action::of(CREDENTIAL_CHANGE, &settings),
+            Action::EndSessions
+        );
+        assert_eq!(Action::of(ACCOUNT_DISABLED, &settings), Action::Deactivate);
+        assert_eq!(
+            Action::of(ACCOUNT_ENABLED, &settings),
+            Action::Enabled { reactivate: false }
+        );
+        assert_eq!(Action::of(VERIFICATION, &settings), Action::Record);
+        assert_eq!(
+            Action::of("https://example.test/x", &settings),
+            Action::Record
+        );
+        settings.credential_change = CredentialChange::Record;
+        settings.account_enabled = AccountEnabled::Reactivate;
+        assert_eq!(Action::of(CREDENTIAL_CHANGE, &settings), Action::Record);
+        assert_eq!(
+            Action::of(ACCOUNT_ENABLED, &settings),
+            Action::Enabled { reactivate: true }
+        );
+    }
+
+    #[test]
+    fn the_subject_is_sub_id_else_the_events_subject_and_a_complex_one_names_its_user() {
+        let user = json!({"format": "iss_sub", "iss": "https://idp", "sub": "00u1"});
+        let claims = json!({"sub_id": {"format": "complex", "user": user.clone()}});
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        assert_eq!(identifier(&claims, &json!({})), Some(&user));
+        let event = json!({"subject": user.clone()});
+        assert_eq!(identifier(&Map::new(), &event), Some(&user));
+        assert_eq!(identifier(&Map::new(), &json!({})), None);
+    }
+}

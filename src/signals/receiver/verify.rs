@@ -215,10 +215,10 @@ fn check_claims(
             "the SET's `iat` is older than this receiver accepts (max_age_seconds)",
         ));
     }
-    if let Some(exp) = claims.get("exp") {
-        if exp.as_i64().is_none_or(|exp| exp + SKEW_SECONDS <= now) {
-            return Err(invalid("the SET has expired (`exp`)"));
-        }
+    if let Some(exp) = claims.get("exp")
+        && exp.as_i64().is_none_or(|exp| exp + SKEW_SECONDS <= now)
+    {
+        return Err(invalid("the SET has expired (`exp`)"));
     }
     let events = match claims.get("events") {
         Some(Value::Object(events)) if !events.is_empty() => events.clone(),
