@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo build --release --example guarded-app && cargo bench --bench guard_latency`
 //! (`GUARD_SAMPLES` trials per trigger and deployment, default 200; `GUARD_DEPLOYMENTS`, a
-//! comma-separated subset of `sqlite,postgres,replicas`).
+//! comma-separated subset of `sqlite,postgres,replicas`; `GUARD_POLL_PAUSE_MS`, the rest
+//! between two requests to the app while waiting for its 401, default 1, 0 for none).
 
 mod deployment;
 mod trigger;
