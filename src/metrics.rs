@@ -74,6 +74,26 @@ const CATALOG: &[(&str, &str, &str)] = &[
         "Failed SSF push deliveries, by tenant and stream.",
     ),
     (
+        "scimitar_ssf_received_total",
+        "counter",
+        "Security Event Tokens received, by tenant, delivery (push, poll) and outcome (applied, ignored, replayed, refused).",
+    ),
+    (
+        "scimitar_ssf_received_events_total",
+        "counter",
+        "Events of applied or ignored Security Event Tokens, by tenant, event and action.",
+    ),
+    (
+        "scimitar_ssf_refused_total",
+        "counter",
+        "Security Event Tokens refused, by tenant and RFC 8935 error code.",
+    ),
+    (
+        "scimitar_ssf_poll_failures_total",
+        "counter",
+        "Failed polls of a transmitter (RFC 8936), by tenant and receiver.",
+    ),
+    (
         "scimitar_flags_raised_total",
         "counter",
         "Flagged activity, by tenant, kind and severity.",

@@ -36,6 +36,8 @@ pub enum EndReason {
     RevokedByAdmin,
     /// The identity provider asked for it (Global Token Revocation).
     GlobalTokenRevocation,
+    /// A Security Event Token from the tenant's transmitter said so (Shared Signals).
+    SecurityEvent,
     ExpiredAbsolute,
     ExpiredIdle,
 }
@@ -50,6 +52,7 @@ impl EndReason {
             EndReason::RevokedByClient => "revoked_by_client",
             EndReason::RevokedByAdmin => "revoked_by_admin",
             EndReason::GlobalTokenRevocation => "global_token_revocation",
+            EndReason::SecurityEvent => "security_event",
             EndReason::ExpiredAbsolute => "expired_absolute",
             EndReason::ExpiredIdle => "expired_idle",
         }

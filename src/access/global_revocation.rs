@@ -36,10 +36,18 @@ pub enum Subject {
 impl Subject {
     /// Reads `{"sub_id": {"format": …, …}}`; an unknown format or a missing member is a 400.
     pub fn from_request(body: &Value) -> Result<Self, AccessError> {
+        let sub_id = body.get("sub_id").ok_or_else(|| {
+            AccessError::InvalidRequest("the body needs a `sub_id` object (RFC 9493)".into())
+        })?;
+        Self::from_identifier(sub_id)
+    }
+
+    /// Reads one RFC 9493 subject identifier (`{"format": …, …}`), as a request's `sub_id`
+    /// or a Security Event Token's subject carries it.
+    pub fn from_identifier(sub_id: &Value) -> Result<Self, AccessError> {
         let invalid = |why: String| AccessError::InvalidRequest(why);
-        let sub_id = body
-            .get("sub_id")
-            .and_then(Value::as_object)
+        let sub_id = sub_id
+            .as_object()
             .ok_or_else(|| invalid("the body needs a `sub_id` object (RFC 9493)".into()))?;
         let member = |name: &str| {
             sub_id
@@ -78,6 +86,24 @@ impl Subject {
         tenant_id: &str,
         trusted: Option<&TrustedIssuer>,
     ) -> Result<Vec<String>, AccessError> {
+        // Without a trusted issuer the tenant's identity provider is the caller itself, and
+        // Okta names its users by the id it provisioned as `externalId`.
+        let rules = Resolution {
+            issuer: trusted.map(|t| t.issuer.as_str()),
+            iss_sub: trusted.map_or(UserAttribute::ExternalId, |t| t.user_attribute),
+            opaque: None,
+        };
+        self.resolve(conn, tenant_id, &rules)
+    }
+
+    /// The ids of the tenant's users it names under `rules`, sorted (GTR and the Shared
+    /// Signals receiver both resolve subjects here).
+    pub fn resolve(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        rules: &Resolution,
+    ) -> Result<Vec<String>, AccessError> {
         let by = |conn: &mut AnyConnection, column, value: &str| {
             Ok::<_, AccessError>(
                 user_rows::find_by(conn, tenant_id, column, value)?
@@ -86,20 +112,21 @@ impl Subject {
                     .collect::<Vec<_>>(),
             )
         };
+        let by_attribute = |conn: &mut AnyConnection, attribute, value: &str| match attribute {
+            UserAttribute::ExternalId => by(conn, UserColumn::ExternalId, value),
+            UserAttribute::UserName => by(conn, UserColumn::UserNameKey, &fold(value)),
+            UserAttribute::Id => by(conn, UserColumn::Id, value),
+        };
         let mut ids = match self {
             Subject::IssSub { iss, sub } => {
-                // Without a trusted issuer the tenant's identity provider is the caller itself,
-                // and Okta names its users by the id it provisioned as `externalId`.
-                let attribute = match trusted {
-                    Some(trusted) if trusted.issuer != *iss => return Ok(Vec::new()),
-                    Some(trusted) => trusted.user_attribute,
-                    None => UserAttribute::ExternalId,
-                };
-                match attribute {
-                    UserAttribute::ExternalId => by(conn, UserColumn::ExternalId, sub)?,
-                    UserAttribute::UserName => by(conn, UserColumn::UserNameKey, &fold(sub))?,
-                    UserAttribute::Id => by(conn, UserColumn::Id, sub)?,
+                if rules.issuer.is_some_and(|issuer| issuer != iss) {
+                    return Ok(Vec::new());
                 }
+                by_attribute(conn, rules.iss_sub, sub)?
+            }
+            Subject::Opaque(id) if rules.opaque.is_some() => {
+                let attribute = rules.opaque.unwrap_or(UserAttribute::ExternalId);
+                by_attribute(conn, attribute, id)?
             }
             Subject::Email(email) => {
                 let mut ids = by(conn, UserColumn::UserNameKey, &fold(email))?;
@@ -122,6 +149,17 @@ impl Subject {
         ids.dedup();
         Ok(ids)
     }
+}
+
+/// How subjects map to a tenant's users.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolution<'a> {
+    /// The only issuer whose `iss_sub` subjects name users (`None`: any).
+    pub issuer: Option<&'a str>,
+    /// The attribute an `iss_sub` subject's `sub` is compared with.
+    pub iss_sub: UserAttribute,
+    /// The attribute an `opaque` id is compared with; `None`: the SCIM `id` or `externalId`.
+    pub opaque: Option<UserAttribute>,
 }
 
 /// What a revocation did.

@@ -12,7 +12,7 @@
 //! | `user_re_enabled` | none revive | `user.enabled`, quick flag | — |
 //! | `members_changed`, `group_deleted` | those carrying a lost role | roles changed | removals, latency |
 //! | `mapping_changed` | those carrying a lost role | roles changed | — |
-//! | `kill_switch`, `global_revocation` | all end | sessions revoked | — |
+//! | `kill_switch`, `global_revocation`, `security_event` | all end | sessions revoked | — |
 //!
 //! In-memory counters (the burst window, metrics) change only after the commit
 //! (`store::after_commit`), so a rolled-back write counts nothing.
@@ -292,6 +292,17 @@ pub fn kill_switch(
     user_id: &str,
 ) -> Result<Outcome, StoreError> {
     end_all(conn, fact, user_id, EndReason::RevokedByAdmin)
+}
+
+/// A security event received from the identity provider (CAEP `session-revoked`,
+/// `credential-change`, RISC `sessions-revoked`): every session of the user ends; the user
+/// stays active.
+pub fn security_event(
+    conn: &mut AnyConnection,
+    fact: &Fact,
+    user_id: &str,
+) -> Result<Outcome, StoreError> {
+    end_all(conn, fact, user_id, EndReason::SecurityEvent)
 }
 
 /// Global Token Revocation: the identity provider ends every session of a user; the user

@@ -27,6 +27,27 @@ pub struct TrustedIssuer {
     pub user_attribute: UserAttribute,
 }
 
+/// The algorithm a published key verifies: its `alg`, or the usual one of its type (RS256,
+/// ES256 or ES384 by curve, EdDSA). Symmetric keys have none: a public JWKS holds no secret.
+pub fn key_algorithm(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
+    use jsonwebtoken::jwk::EllipticCurve;
+    let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+        (Some(alg), _) => alg.to_string().parse::<Algorithm>().ok()?,
+        (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+        (None, AlgorithmParameters::EllipticCurve(ec)) if ec.curve == EllipticCurve::P384 => {
+            Algorithm::ES384
+        }
+        (None, AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
+        (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+        (None, _) => return None,
+    };
+    let symmetric = matches!(
+        algorithm,
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+    ) || matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_));
+    (!symmetric).then_some(algorithm)
+}
+
 /// The claims every ID token must carry, typed so a wrongly typed `exp` fails to parse
 /// instead of being skipped.
 #[derive(Debug, Deserialize)]
@@ -51,16 +72,7 @@ impl TrustedIssuer {
         }
         .ok_or_else(|| invalid("signed by an unknown key"))?;
         // The algorithm comes from the key, never from the token's header alone.
-        let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
-            (Some(alg), _) => alg
-                .to_string()
-                .parse::<Algorithm>()
-                .map_err(|_| invalid("unsupported key algorithm"))?,
-            (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
-            (None, AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
-            (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
-            (None, _) => return Err(invalid("unsupported key type")),
-        };
+        let algorithm = key_algorithm(jwk).ok_or_else(|| invalid("unsupported key"))?;
         if matches!(
             algorithm,
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512

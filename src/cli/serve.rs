@@ -1,7 +1,7 @@
 //! `scimitar serve`: the composition root. Wires the store, the services and the HTTP
 //! server together, prints what an identity provider needs, logs a start-up summary and runs
-//! the background jobs (audit checkpoints, token maintenance, the SSF transmitter, the
-//! doorbell listener).
+//! the background jobs (audit checkpoints, token maintenance, the SSF transmitter, the SSF
+//! receiver's poller, the doorbell listener).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -85,15 +85,17 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         crate::access::limits::LimitSettings::from_config(config),
         clock.clone(),
     ));
+    let scim = ScimService::new(store.clone(), registry, clock.clone(), limits)
+        .with_burst_limit(
+            config.burst_threshold,
+            chrono::Duration::minutes(config.burst_window_minutes as i64),
+        )
+        .with_reactivation_alert(chrono::Duration::minutes(
+            config.reactivation_alert_minutes as i64,
+        ));
     let state = AppState {
-        scim: ScimService::new(store.clone(), registry, clock.clone(), limits)
-            .with_burst_limit(
-                config.burst_threshold,
-                chrono::Duration::minutes(config.burst_window_minutes as i64),
-            )
-            .with_reactivation_alert(chrono::Duration::minutes(
-                config.reactivation_alert_minutes as i64,
-            )),
+        signals: crate::signals::receiver::Receiver::new(scim.clone()),
+        scim,
         store,
         clock,
         public_url: config.public_url.clone(),
@@ -120,12 +122,14 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
     let transmitter = state.ssf.clone();
     // Commits on other replicas ring this one's doorbell.
     crate::outbox::doorbell::listen(state.store.clone());
+    let poller = crate::signals::receiver::poller::run(state.signals.clone());
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {
             actix_web::rt::spawn(checkpoints);
         }
         actix_web::rt::spawn(maintenance);
         actix_web::rt::spawn(transmitter.run());
+        actix_web::rt::spawn(poller);
         http::server(state, &settings, listener)?.await
     })?;
     Ok(())
@@ -160,7 +164,7 @@ pub(super) fn log_startup_summary(
         signing_keys = keys,
         audit_checkpoints = %checkpoints,
         sweeper = %format!("every {} s", config.sweep_seconds),
-        shared_signals = "transmitter running",
+        shared_signals = "transmitter and receiver running",
         doorbell,
         "Scimitar started: listening on {address} ({public_url}), {} tenant(s), {live} live credential(s), {keys} signing key(s)",
         tenants.len(),
@@ -209,7 +213,8 @@ pub(super) fn periodic_checkpoints(
 }
 
 /// Every `sweep_seconds`: the sweeper (last uses flushed, expired sessions marked, old ones
-/// purged) and the signing-key rotation when it is due.
+/// purged), old receipts of Shared Signals SETs purged, and the signing-key rotation when it
+/// is due.
 pub(super) fn token_maintenance(
     config: &Config,
     access: access::AccessService,
@@ -227,6 +232,8 @@ pub(super) fn token_maintenance(
                 let sweep = access::sweeper::sweep(&access)?;
                 tracing::debug!(?sweep, "sweep");
                 let now = access.clock().now();
+                let purged = crate::signals::receiver::manage::purge_receipts(access.store(), now)?;
+                tracing::debug!(purged, "received SETs purged");
                 if let Some(kid) =
                     access
                         .keys()

@@ -49,7 +49,16 @@ impl From<SignalsError> for ScimError {
             SignalsError::InvalidValue(detail) => ScimError::InvalidValue(detail),
             SignalsError::NotFound(detail) => ScimError::NotFound(detail),
             SignalsError::Forbidden(detail) => ScimError::Forbidden(detail),
+            SignalsError::KeysUnavailable(why) => {
+                tracing::warn!(%why, "transmitter keys unavailable");
+                ScimError::Unavailable
+            }
+            SignalsError::Randomness(why) => {
+                tracing::error!(%why, "randomness failed");
+                ScimError::Internal
+            }
             SignalsError::Store(error) => error.into(),
+            SignalsError::Scim(error) => error,
             SignalsError::Internal => ScimError::Internal,
         }
     }

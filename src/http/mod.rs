@@ -3,6 +3,7 @@
 //! shape the response.
 
 mod admin;
+mod admin_signals;
 mod auth;
 mod console;
 mod discovery;
@@ -13,6 +14,7 @@ mod health;
 mod oauth;
 pub mod observe;
 mod openapi;
+mod receive;
 mod request_span;
 mod resources;
 mod routing;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub ssf: crate::signals::ssf::Transmitter,
     /// How long operator console sessions last.
     pub console: crate::access::operator_sessions::SessionLimits,
+    /// The Shared Signals receiver.
+    pub signals: crate::signals::receiver::Receiver,
 }
 
 /// Server settings that are not part of the application state.
@@ -128,6 +132,8 @@ fn api() -> routing::Api {
     events::routes(&mut api);
     ssf::routes(&mut api);
     gtr::routes(&mut api);
+    receive::routes(&mut api);
+    admin_signals::routes(&mut api);
     openapi::routes(&mut api);
     api
 }

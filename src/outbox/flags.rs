@@ -27,6 +27,11 @@ pub enum FlagKind {
     /// A deactivated user switched back on soon after the deactivation: possibly a stale
     /// write replayed by the identity provider. Applied (RFC 7644), but worth a look.
     QuickReactivation,
+    /// A Security Event Token that could not be verified or mapped to a user was refused.
+    SecurityEventRefused,
+    /// A transmitter said an account was enabled again: recorded, and reactivated only where
+    /// the tenant's receiver allows it.
+    SecurityEventAccountEnabled,
 }
 
 impl FlagKind {
@@ -37,15 +42,18 @@ impl FlagKind {
             FlagKind::TokenForInactiveUser => "token_for_inactive_user",
             FlagKind::DeprovisioningBurst => "deprovisioning_burst",
             FlagKind::QuickReactivation => "quick_reactivation",
+            FlagKind::SecurityEventRefused => "security_event_refused",
+            FlagKind::SecurityEventAccountEnabled => "security_event_account_enabled",
         }
     }
 
     pub fn severity(self) -> &'static str {
         match self {
-            FlagKind::RevokedTokenPresented => "medium",
+            FlagKind::RevokedTokenPresented | FlagKind::SecurityEventAccountEnabled => "medium",
             FlagKind::RefreshTokenReuse
             | FlagKind::TokenForInactiveUser
-            | FlagKind::QuickReactivation => "high",
+            | FlagKind::QuickReactivation
+            | FlagKind::SecurityEventRefused => "high",
             FlagKind::DeprovisioningBurst => "critical",
         }
     }

@@ -197,6 +197,31 @@ impl ScimService {
         Ok(self.project(kind, context, patched))
     }
 
+    /// Deactivates (or reactivates) a user inside the caller's transaction through the same
+    /// path as a SCIM PATCH of `active`, with its whole cascade, the records and events caused
+    /// by `cause` (what made it happen, e.g. a received Security Event Token). `None` when the
+    /// user does not exist; `Some(false)` when it already was in that state.
+    pub fn set_active_in(
+        &self,
+        conn: &mut crate::store::AnyConnection,
+        context: &Context,
+        id: &str,
+        active: bool,
+        cause: &str,
+    ) -> Result<Option<bool>, ScimError> {
+        users::set_active_in(self, conn, context, id, active, cause)
+    }
+
+    /// The store this service writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock this service reads.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     pub fn delete(
         &self,
         kind: ResourceKind,

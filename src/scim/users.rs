@@ -154,16 +154,62 @@ pub(super) fn patch(
         "user.patch",
         id,
         precondition,
-        |current| {
-            let mut document = parse_attributes(&current.id, &current.attributes)?;
-            patch::apply_all(schema, &mut document, &operations, context.quirks)?;
-            Change::of(
-                service,
-                normalize(schema, &Value::Object(document), context.quirks)?,
-                current,
-            )
-        },
+        patched(service, context, operations),
     )
+}
+
+/// The change a parsed PATCH makes to the current user.
+fn patched<'a>(
+    service: &'a ScimService,
+    context: &'a Context,
+    operations: Vec<patch::Operation>,
+) -> impl FnOnce(&UserRow) -> Result<Change, ScimError> + 'a {
+    move |current| {
+        let schema = service.registry.resource(ResourceKind::User);
+        let mut document = parse_attributes(&current.id, &current.attributes)?;
+        patch::apply_all(schema, &mut document, &operations, context.quirks)?;
+        Change::of(
+            service,
+            normalize(schema, &Value::Object(document), context.quirks)?,
+            current,
+        )
+    }
+}
+
+/// Switches a user's `active` in the caller's transaction, exactly as a SCIM PATCH replacing
+/// `active` would (its `user.patch` record, the deactivation cascade or the reactivation
+/// event and flag), except that the record and the cascade are caused by `cause`. `None`
+/// when no such user exists, `Some(false)` when it already was in that state (nothing written).
+pub(super) fn set_active_in(
+    service: &ScimService,
+    conn: &mut AnyConnection,
+    context: &Context,
+    id: &str,
+    active: bool,
+    cause: &str,
+) -> Result<Option<bool>, ScimError> {
+    let Some(current) = rows::get_for_update(conn, context.tenant_id, id)? else {
+        return Ok(None);
+    };
+    if current.active == active {
+        return Ok(Some(false));
+    }
+    let body = json!({
+        "schemas": [patch::PATCH_SCHEMA],
+        "Operations": [{"op": "replace", "path": "active", "value": active}],
+    });
+    let schema = service.registry.resource(ResourceKind::User);
+    let operations = patch::parse(schema, &body, context.quirks)?;
+    let change = patched(service, context, operations);
+    let precondition = Precondition::default();
+    let write = Write {
+        action: "user.patch",
+        id,
+        precondition: &precondition,
+        caused_by: Some(cause),
+    };
+    update_in(service, conn, context, write, change)?;
+    Ok(Some(true))
 }
 
 /// A validated new state of a user: the row's changes and, for the audit record, the
@@ -218,52 +264,88 @@ fn update(
     precondition: &Precondition,
     change: impl FnOnce(&UserRow) -> Result<Change, ScimError>,
 ) -> Result<Resource, ScimError> {
-    let tenant_id = context.tenant_id;
     let (row, memberships) = service.store.write(|conn| {
-        let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
-        precondition.check(current.version)?;
-        let before = parse_attributes(&current.id, &current.attributes)?;
-        let change = change(&current)?;
-        check_immutable(
-            service.registry.resource(ResourceKind::User),
-            &before,
-            &change.attributes,
-        )?;
-        let row = rows::update(conn, tenant_id, id, &change.row)
-            .map_err(taken(&change.row.user_name))?
-            .ok_or_else(|| not_found(id))?;
-        index_matching(conn, service, &row)?;
-        let diff = audit::diff(&before, &change.attributes);
-        let mut details = json!({"changed": diff.changed, "password_changed": change.password_set});
-        let now = service.clock.now();
-        if current.active != row.active {
-            details["active"] = json!({"from": current.active, "to": row.active});
-        }
-        let quick = if !current.active && row.active {
-            service
-                .cascade
-                .quick_reactivation(conn, tenant_id, id, now)?
-        } else {
-            None
+        let write = Write {
+            action,
+            id,
+            precondition,
+            caused_by: None,
         };
-        if let Some(seconds) = quick {
-            details["reactivation"] =
-                json!({"severity": "high", "seconds_after_deactivation": seconds});
-        }
-        let personal = json!({"before": diff.before, "after": diff.after});
-        let event = context.event(action, ResourceKind::User, id, details, Some(personal));
-        let cause = audit::record(conn, tenant_id, now, event)?;
-        // Deactivation ends every session in this transaction; reactivation revives none.
-        let fact = context.fact(&cause, now);
-        if current.active && !row.active {
-            service.cascade.user_disabled(conn, &fact, id)?;
-        } else if !current.active && row.active {
-            service.cascade.user_re_enabled(conn, &fact, id, quick)?;
-        }
+        let row = update_in(service, conn, context, write, change)?;
         let memberships = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, memberships))
     })?;
     row.show(service, context.base, &memberships)
+}
+
+/// One user write: its audit action, the user, the `If-Match`, and the record that caused it
+/// (none for a SCIM request, which is its own cause).
+struct Write<'a> {
+    action: &'static str,
+    id: &'a str,
+    precondition: &'a Precondition,
+    caused_by: Option<&'a str>,
+}
+
+/// `update`'s work inside the caller's transaction.
+fn update_in(
+    service: &ScimService,
+    conn: &mut AnyConnection,
+    context: &Context,
+    write: Write,
+    change: impl FnOnce(&UserRow) -> Result<Change, ScimError>,
+) -> Result<UserRow, ScimError> {
+    let Write {
+        action,
+        id,
+        precondition,
+        caused_by,
+    } = write;
+    let tenant_id = context.tenant_id;
+    let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
+    precondition.check(current.version)?;
+    let before = parse_attributes(&current.id, &current.attributes)?;
+    let change = change(&current)?;
+    check_immutable(
+        service.registry.resource(ResourceKind::User),
+        &before,
+        &change.attributes,
+    )?;
+    let row = rows::update(conn, tenant_id, id, &change.row)
+        .map_err(taken(&change.row.user_name))?
+        .ok_or_else(|| not_found(id))?;
+    index_matching(conn, service, &row)?;
+    let diff = audit::diff(&before, &change.attributes);
+    let mut details = json!({"changed": diff.changed, "password_changed": change.password_set});
+    let now = service.clock.now();
+    if current.active != row.active {
+        details["active"] = json!({"from": current.active, "to": row.active});
+    }
+    let quick = if !current.active && row.active {
+        service
+            .cascade
+            .quick_reactivation(conn, tenant_id, id, now)?
+    } else {
+        None
+    };
+    if let Some(seconds) = quick {
+        details["reactivation"] =
+            json!({"severity": "high", "seconds_after_deactivation": seconds});
+    }
+    let personal = json!({"before": diff.before, "after": diff.after});
+    let mut event = context.event(action, ResourceKind::User, id, details, Some(personal));
+    event.cause = caused_by.map(String::from);
+    let recorded = audit::record(conn, tenant_id, now, event)?;
+    // What the change causes is caused by what caused the change, when something did.
+    let cause = caused_by.map_or(recorded, String::from);
+    // Deactivation ends every session in this transaction; reactivation revives none.
+    let fact = context.fact(&cause, now);
+    if current.active && !row.active {
+        service.cascade.user_disabled(conn, &fact, id)?;
+    } else if !current.active && row.active {
+        service.cascade.user_re_enabled(conn, &fact, id, quick)?;
+    }
+    Ok(row)
 }
 
 pub(super) fn delete(

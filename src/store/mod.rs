@@ -18,6 +18,7 @@ pub mod match_values;
 pub mod membership;
 pub mod notify;
 pub mod outbox;
+pub mod receivers;
 mod resource_table;
 pub mod roles;
 pub mod schema;

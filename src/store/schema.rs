@@ -321,3 +321,40 @@ diesel::table! {
 
 diesel::joinable!(console_sessions -> credentials (client_id));
 diesel::allow_tables_to_appear_in_same_query!(console_sessions, credentials);
+
+diesel::table! {
+    ssf_receivers (id) {
+        id -> Text,
+        tenant_id -> Text,
+        issuer -> Text,
+        audiences -> Text,
+        jwks_uri -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        delivery_method -> Text,
+        push_secret_digest -> Nullable<Text>,
+        poll_endpoint -> Nullable<Text>,
+        poll_authorization -> Nullable<Text>,
+        settings -> Text,
+        enabled -> Bool,
+        created -> Timestamp,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ssf_received (id) {
+        id -> Text,
+        tenant_id -> Text,
+        receiver_id -> Text,
+        issuer -> Text,
+        jti -> Text,
+        delivery -> Text,
+        event_types -> Text,
+        outcome -> Text,
+        error -> Nullable<Text>,
+        description -> Nullable<Text>,
+        effects -> Text,
+        cause -> Nullable<Text>,
+        received -> Timestamp,
+    }
+}

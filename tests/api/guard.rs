@@ -439,3 +439,55 @@ async fn the_tower_layer_admits_accepted_tokens_and_answers_401_with_a_challenge
         "Bearer error=\"invalid_token\", error_description=\"revoked_session\""
     );
 }
+
+/// The tower layer in a real axum router, served over TCP: the README's one line.
+#[tokio::test]
+async fn an_axum_router_with_the_guard_layer_admits_accepted_tokens_and_refuses_revoked_ones() {
+    use axum::routing::get;
+    use axum::{Extension, Router};
+    let (app, client) = server().await;
+    let guard = Guard::start(config(&app, &client)).await.expect("start");
+    let (user, token) = user_token(&app, &client, "ada").await;
+    let router = Router::new()
+        .route(
+            "/me",
+            get(|Extension(claims): Extension<Claims>| async move { claims.sub }),
+        )
+        .layer(guard.layer());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/me", listener.local_addr().expect("address"));
+    let served = tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = crate::helpers::http_client();
+    let get = |auth: Option<String>| {
+        let mut request = http.get(&url);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    let response = get(Some(format!("Bearer {token}"))).await.expect("GET");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), user);
+    let response = get(None).await.expect("GET");
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    expect_status(
+        app.patch(&format!("/Users/{user}"), &deactivation()).await,
+        StatusCode::OK,
+    )
+    .await;
+    until_refused(&guard, &token, Duration::from_secs(3)).await;
+    let response = get(Some(format!("Bearer {token}"))).await.expect("GET");
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("text")
+        .to_string();
+    assert_eq!(
+        challenge,
+        "Bearer error=\"invalid_token\", error_description=\"revoked_session\""
+    );
+    served.abort();
+}

@@ -263,14 +263,16 @@ impl TestApp {
             default_count: 100,
             max_count: options.max_page_size,
         };
+        let scim = match options.burst {
+            Some((threshold, window)) => {
+                ScimService::new(store.clone(), registry, clock.clone(), limits)
+                    .with_burst_limit(threshold, window)
+            }
+            None => ScimService::new(store.clone(), registry, clock.clone(), limits),
+        };
         let state = AppState {
-            scim: match options.burst {
-                Some((threshold, window)) => {
-                    ScimService::new(store.clone(), registry, clock.clone(), limits)
-                        .with_burst_limit(threshold, window)
-                }
-                None => ScimService::new(store.clone(), registry, clock.clone(), limits),
-            },
+            signals: scimitar::signals::receiver::Receiver::new(scim.clone()),
+            scim,
             store: store.clone(),
             clock: clock.clone(),
             public_url: None,
@@ -294,6 +296,7 @@ impl TestApp {
             },
         };
         let transmitter = state.ssf.clone();
+        let poller = scimitar::signals::receiver::poller::run(state.signals.clone());
         let contract = Arc::new(crate::contract::Contract::default());
         let settings = ServerSettings {
             max_body_bytes: options.max_body_bytes,
@@ -307,6 +310,7 @@ impl TestApp {
             actix_web::rt::System::new().block_on(async move {
                 let server = http::server(state, &settings, listener).expect("build the server");
                 actix_web::rt::spawn(transmitter.run());
+                actix_web::rt::spawn(poller);
                 let _ = sender.send(server.handle());
                 let _ = server.await;
             })

@@ -225,6 +225,29 @@ on_both_backends! {
                 .send().await.expect("GTR");
             assert_eq!(response.status(), status);
         }
+        // The Shared Signals receiver: its admin API and the push endpoint.
+        let receiver = json!({"issuer": "https://idp.example.test", "audience": "scimitar", "jwks": {"keys": []}});
+        let created = app.admin(&admin, Method::POST, "/signal-receivers").header("content-type", "application/json")
+            .body(receiver.to_string()).send().await.expect("POST");
+        let created = expect_status(created, StatusCode::CREATED).await;
+        let id = created["id"].as_str().expect("id").to_string();
+        let push = created["delivery"]["authorization_header"].as_str().expect("secret").to_string();
+        let pushed = app.client.post(format!("{}/ssf/v1/receive/{id}", app.root)).header("authorization", &push)
+            .header("content-type", "application/secevent+jwt").body("not.a.set").send().await.expect("push");
+        assert_eq!(pushed.status(), StatusCode::BAD_REQUEST);
+        for (method, path, body, status) in [
+            (Method::GET, "/signal-receivers".to_string(), None, StatusCode::OK),
+            (Method::GET, format!("/signal-receivers/{id}"), None, StatusCode::OK),
+            (Method::PUT, format!("/signal-receivers/{id}"), Some(receiver), StatusCode::OK),
+            (Method::GET, "/received-sets".to_string(), None, StatusCode::OK),
+            (Method::DELETE, format!("/signal-receivers/{id}"), None, StatusCode::NO_CONTENT),
+        ] {
+            let mut request = app.admin(&admin, method.clone(), &path);
+            if let Some(body) = body {
+                request = request.header("content-type", "application/json").body(body.to_string());
+            }
+            assert_eq!(request.send().await.expect("admin").status(), status, "{method} {path}");
+        }
         let response = app.client.put(format!("{}/health/live", app.root)).send().await.expect("PUT");
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 

@@ -4,6 +4,7 @@
 //! document links its discovery endpoints instead of repeating them.
 
 mod schemas;
+mod signal_schemas;
 
 use std::sync::OnceLock;
 
@@ -13,13 +14,13 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::routing::Api;
-use super::{SCIM_PATH, admin, events, gtr, health, oauth, ssf};
+use super::{SCIM_PATH, admin, admin_signals, events, gtr, health, oauth, receive, ssf};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Scimitar non-SCIM APIs",
-        description = "OAuth token authority, admin API, revocation events, Shared Signals transmitter and health probes. The SCIM 2.0 API is described by its own discovery endpoints (see `x-scim-discovery`)."
+        description = "OAuth token authority, admin API, revocation events, Shared Signals transmitter and receiver, and health probes. The SCIM 2.0 API is described by its own discovery endpoints (see `x-scim-discovery`)."
     ),
     paths(document_json),
     tags(
@@ -27,6 +28,7 @@ use super::{SCIM_PATH, admin, events, gtr, health, oauth, ssf};
         (name = "admin", description = "Admin API, for admin credentials of a tenant"),
         (name = "events", description = "Revocation feed, its live stream and Prometheus metrics"),
         (name = "ssf", description = "Shared Signals Framework transmitter"),
+        (name = "ssf-receiver", description = "Shared Signals Framework receiver: a tenant's transmitters push Security Event Tokens (RFC 8935)"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "gtr", description = "Global Token Revocation (Okta Universal Logout): the identity provider ends a user's sessions"),
         (name = "meta", description = "This document"),
@@ -53,11 +55,19 @@ fn build() -> Value {
         ssf::Doc::openapi(),
         health::Doc::openapi(),
         gtr::Doc::openapi(),
+        receive::Doc::openapi(),
+        admin_signals::Doc::openapi(),
     ] {
         doc.merge(part);
     }
     let mut value = serde_json::to_value(&doc).unwrap_or_else(|_| json!({}));
     value["components"]["schemas"] = schemas::components();
+    if let (Some(all), Value::Object(more)) = (
+        value["components"]["schemas"].as_object_mut(),
+        signal_schemas::components(),
+    ) {
+        all.extend(more);
+    }
     value["components"]["securitySchemes"] = json!({
         "basic": {"type": "http", "scheme": "basic", "description": "An app client's id and secret"},
         "bearer": {"type": "http", "scheme": "bearer", "description": "An admin credential, or an app client's secret"},

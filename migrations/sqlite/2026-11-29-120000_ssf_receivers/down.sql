@@ -1,0 +1,2 @@
+DROP TABLE ssf_received;
+DROP TABLE ssf_receivers;

@@ -1,0 +1,202 @@
+//! Receivers as the admin API manages them, per tenant: created, read, replaced and deleted
+//! with an audit record each. A push receiver gets a secret, shown once, that its
+//! transmitter sends as `Authorization: Bearer …` (only its SHA-256 is stored).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::settings::{self, Request};
+use super::{POLL, PUSH};
+use crate::audit::{self, Actor, Event, RequestInfo};
+use crate::hashing::sha256_hex;
+use crate::signals::SignalsError;
+use crate::store::receivers::{self as rows, ReceivedQuery, ReceivedRow, ReceiverRow};
+use crate::store::{Store, to_stored};
+
+/// Who changed a receiver, for its audit record.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangedBy<'a> {
+    pub actor: &'a Actor,
+    pub request: &'a RequestInfo,
+}
+
+/// A push receiver's new secret, and the header its transmitter must send.
+pub fn push_authorization(secret: &str) -> String {
+    format!("Bearer {secret}")
+}
+
+fn new_secret() -> Result<String, SignalsError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| SignalsError::Randomness(e.to_string()))?;
+    Ok(format!(
+        "ssfpush_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// Whether `presented` (an `Authorization` header value) is the receiver's push secret.
+pub fn push_authorized(row: &ReceiverRow, presented: Option<&str>) -> bool {
+    let (Some(digest), Some(presented)) = (&row.push_secret_digest, presented) else {
+        return false;
+    };
+    let Some((scheme, secret)) = presented.trim().split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer")
+        && bool::from(
+            sha256_hex(secret.trim().as_bytes())
+                .as_bytes()
+                .ct_eq(digest.as_bytes()),
+        )
+}
+
+fn fill(row: &mut ReceiverRow, request: Request) -> Result<(), SignalsError> {
+    row.issuer = request.issuer;
+    row.audiences = json!(request.audiences).to_string();
+    row.jwks_uri = request.jwks_uri;
+    row.jwks = request.jwks;
+    row.delivery_method = request.method;
+    row.poll_endpoint = request.poll_endpoint;
+    row.poll_authorization = request.poll_authorization;
+    row.settings = serde_json::to_string(&request.settings)
+        .map_err(|e| SignalsError::InvalidValue(e.to_string()))?;
+    row.enabled = request.enabled;
+    Ok(())
+}
+
+fn record(
+    conn: &mut crate::store::AnyConnection,
+    row: &ReceiverRow,
+    action: &'static str,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+) -> Result<(), SignalsError> {
+    let event = Event {
+        actor: Some(by.actor),
+        request: Some(by.request),
+        resource_type: Some("SignalReceiver"),
+        resource_id: Some(row.id.clone()),
+        ..Event::new(
+            action,
+            json!({"issuer": row.issuer, "delivery": row.delivery_method, "enabled": row.enabled}),
+        )
+    };
+    audit::record(conn, &row.tenant_id, now, event)?;
+    Ok(())
+}
+
+/// Creates a receiver from the admin API's JSON; a push receiver's secret comes back once.
+pub fn create(
+    store: &Store,
+    tenant_id: &str,
+    body: &Value,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+) -> Result<(ReceiverRow, Option<String>), SignalsError> {
+    let request = settings::parse(body)?;
+    let secret = match request.method.as_str() {
+        PUSH => Some(new_secret()?),
+        _ => None,
+    };
+    let mut row = ReceiverRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant_id.to_string(),
+        issuer: String::new(),
+        audiences: String::new(),
+        jwks_uri: None,
+        jwks: None,
+        delivery_method: String::new(),
+        push_secret_digest: secret.as_deref().map(|s| sha256_hex(s.as_bytes())),
+        poll_endpoint: None,
+        poll_authorization: None,
+        settings: String::new(),
+        enabled: true,
+        created: to_stored(now),
+        updated: to_stored(now),
+    };
+    fill(&mut row, request)?;
+    store.write(|conn| {
+        rows::insert(conn, &row)?;
+        record(conn, &row, "signal_receiver.create", by, now)
+    })?;
+    Ok((row, secret))
+}
+
+/// Replaces a receiver's configuration. A push receiver keeps its secret (a new one comes
+/// back when `rotate_secret` is true, or when a poll receiver becomes a push one).
+pub fn replace(
+    store: &Store,
+    tenant_id: &str,
+    id: &str,
+    body: &Value,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+) -> Result<(ReceiverRow, Option<String>), SignalsError> {
+    let request = settings::parse(body)?;
+    let rotate = body.get("rotate_secret").and_then(Value::as_bool) == Some(true);
+    store.write(|conn| {
+        let mut row = rows::get(conn, tenant_id, id)?
+            .ok_or_else(|| SignalsError::NotFound("no such receiver".into()))?;
+        let secret = match (request.method.as_str(), &row.push_secret_digest) {
+            (PUSH, Some(_)) if !rotate => None,
+            (PUSH, _) => Some(new_secret()?),
+            _ => None,
+        };
+        if request.method == POLL {
+            row.push_secret_digest = None;
+        } else if let Some(secret) = &secret {
+            row.push_secret_digest = Some(sha256_hex(secret.as_bytes()));
+        }
+        fill(&mut row, request)?;
+        row.updated = to_stored(now);
+        rows::update(conn, &row)?;
+        record(conn, &row, "signal_receiver.replace", by, now)?;
+        Ok((row, secret))
+    })
+}
+
+pub fn delete(
+    store: &Store,
+    tenant_id: &str,
+    id: &str,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+) -> Result<(), SignalsError> {
+    store.write(|conn| {
+        let row = rows::get(conn, tenant_id, id)?
+            .ok_or_else(|| SignalsError::NotFound("no such receiver".into()))?;
+        rows::delete(conn, tenant_id, id)?;
+        record(conn, &row, "signal_receiver.delete", by, now)
+    })
+}
+
+pub fn get(store: &Store, tenant_id: &str, id: &str) -> Result<ReceiverRow, SignalsError> {
+    store
+        .read(|conn| rows::get(conn, tenant_id, id))?
+        .ok_or_else(|| SignalsError::NotFound("no such receiver".into()))
+}
+
+pub fn list(store: &Store, tenant_id: &str) -> Result<Vec<ReceiverRow>, SignalsError> {
+    Ok(store.read(|conn| rows::list(conn, tenant_id))?)
+}
+
+pub fn received(
+    store: &Store,
+    tenant_id: &str,
+    query: &ReceivedQuery,
+) -> Result<Vec<ReceivedRow>, SignalsError> {
+    Ok(store.read(|conn| rows::received(conn, tenant_id, query))?)
+}
+
+/// How long receipts of SETs are kept: well past the oldest SET verification accepts
+/// (`max_age_seconds` is at most seven days, plus the clock skew), so a SET whose receipt is
+/// purged would be refused as too old, and can never act twice.
+pub const RECEIPT_RETENTION_DAYS: i64 = 30;
+
+/// Removes receipts older than `RECEIPT_RETENTION_DAYS` (run by `serve`'s maintenance).
+pub fn purge_receipts(store: &Store, now: DateTime<Utc>) -> Result<usize, SignalsError> {
+    let cutoff = to_stored(now - chrono::Duration::days(RECEIPT_RETENTION_DAYS));
+    Ok(store.write(|conn| rows::purge_before(conn, cutoff))?)
+}

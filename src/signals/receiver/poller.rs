@@ -1,0 +1,189 @@
+//! RFC 8936 poll delivery: for each enabled poll receiver, Scimitar POSTs to the
+//! transmitter's endpoint `{"maxEvents", "returnImmediately": true, "ack", "setErrs"}`,
+//! applies each SET it gets, and acknowledges it in the next request (`ack` for SETs applied,
+//! ignored or replayed; `setErrs` with the RFC 8935 code for refused ones; neither for a SET
+//! that could not be decided, which the transmitter sends again). It polls again at once while
+//! `moreAvailable` is true or acknowledgements are owed, else after the receiver's interval;
+//! a failed poll backs off 1 s, 2 s, 4 s, … up to 5 minutes. Runs as one tokio task (started
+//! by `serve`): HTTP on the task, database work on blocking threads.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::settings::Settings;
+use super::{Delivery, Outcome, POLL, Receiver, blocking};
+use crate::store::receivers::{self as rows, ReceiverRow};
+
+/// Longest wait after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often the list of poll receivers is read again.
+const RELOAD: Duration = Duration::from_secs(1);
+/// Polls in a row for one receiver before the others get their turn.
+const MAX_ROUNDS: usize = 20;
+
+/// One receiver's poll state in this process.
+#[derive(Debug)]
+struct PollState {
+    acks: Vec<String>,
+    errors: Map<String, Value>,
+    failures: u32,
+    next: Instant,
+}
+
+impl Default for PollState {
+    fn default() -> Self {
+        Self {
+            acks: Vec::new(),
+            errors: Map::new(),
+            failures: 0,
+            next: Instant::now(),
+        }
+    }
+}
+
+/// The wait after `failures` failed polls in a row.
+pub fn backoff(failures: u32) -> Duration {
+    let exponent = failures.clamp(1, 10) - 1;
+    (Duration::from_secs(1) * (1u32 << exponent)).min(MAX_BACKOFF)
+}
+
+/// Polls every enabled poll receiver, forever.
+pub async fn run(receiver: Receiver) {
+    let mut states: HashMap<String, PollState> = HashMap::new();
+    loop {
+        let store = receiver.store.clone();
+        let listed =
+            blocking(move || Ok(store.read(|conn| rows::enabled_by_method(conn, POLL))?)).await;
+        let receivers = match listed {
+            Ok(receivers) => receivers,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list poll receivers");
+                tokio::time::sleep(RELOAD * 5).await;
+                continue;
+            }
+        };
+        states.retain(|id, _| receivers.iter().any(|r| &r.id == id));
+        let now = Instant::now();
+        let mut due: Vec<(ReceiverRow, PollState)> = Vec::new();
+        for row in receivers {
+            if states.get(&row.id).is_none_or(|s| s.next <= now) {
+                let state = states.remove(&row.id).unwrap_or_default();
+                due.push((row, state));
+            }
+        }
+        let polled = futures_util::future::join_all(
+            due.into_iter()
+                .map(|(row, state)| poll(&receiver, row, state)),
+        )
+        .await;
+        states.extend(polled);
+        let next = states.values().map(|s| s.next).min();
+        let wake = next.map_or(RELOAD, |n| n.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(wake.min(RELOAD)).await;
+    }
+}
+
+/// Polls one receiver until the transmitter has nothing more and nothing is owed.
+async fn poll(rx: &Receiver, row: ReceiverRow, mut state: PollState) -> (String, PollState) {
+    let settings = Settings::of(&row);
+    for _ in 0..MAX_ROUNDS {
+        match round(rx, &row, &settings, &mut state).await {
+            Ok(true) => continue,
+            Ok(false) => {
+                state.failures = 0;
+                state.next = Instant::now() + Duration::from_secs(settings.poll_interval_seconds);
+                return (row.id, state);
+            }
+            Err(error) => {
+                state.failures = state.failures.saturating_add(1);
+                state.next = Instant::now() + backoff(state.failures);
+                tracing::warn!(receiver = %row.id, %error, failures = state.failures, "poll failed");
+                crate::metrics::inc(
+                    "scimitar_ssf_poll_failures_total",
+                    &[("tenant", &row.tenant_id), ("receiver", &row.id)],
+                );
+                return (row.id, state);
+            }
+        }
+    }
+    state.next = Instant::now();
+    (row.id, state)
+}
+
+/// One poll request and the SETs it returned; `Ok(true)` when another should follow at once.
+async fn round(
+    rx: &Receiver,
+    row: &ReceiverRow,
+    settings: &Settings,
+    state: &mut PollState,
+) -> Result<bool, String> {
+    let endpoint = row.poll_endpoint.as_deref().ok_or("no poll endpoint")?;
+    let mut body = json!({
+        "maxEvents": settings.poll_max_events,
+        "returnImmediately": true,
+        "ack": state.acks,
+    });
+    if !state.errors.is_empty() {
+        body["setErrs"] = Value::Object(state.errors.clone());
+    }
+    let mut request = rx
+        .http()
+        .post(endpoint)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(body.to_string());
+    if let Some(authorization) = &row.poll_authorization {
+        request = request.header("authorization", authorization);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("the transmitter answered {}", response.status()));
+    }
+    // What was sent is acknowledged now.
+    state.acks.clear();
+    state.errors.clear();
+    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    let answer: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the poll response is not JSON: {e}"))?;
+    let sets = answer
+        .get("sets")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let more = answer.get("moreAvailable").and_then(Value::as_bool) == Some(true);
+    for (jti, token) in &sets {
+        let Some(token) = token.as_str() else {
+            let refusal = super::Refusal::new(super::ErrorCode::InvalidRequest, "not a JWT");
+            state.errors.insert(jti.clone(), refusal.body());
+            continue;
+        };
+        match rx.receive(row, token, Delivery::Poll, None).await {
+            Ok(Outcome::Refused(refusal)) => {
+                state.errors.insert(jti.clone(), refusal.body());
+            }
+            Ok(_) => state.acks.push(jti.clone()),
+            // Undecided (keys or database unavailable): not acknowledged, so it comes again.
+            Err(error) => {
+                tracing::warn!(receiver = %row.id, %jti, %error, "polled SET not applied")
+            }
+        }
+    }
+    Ok(more || !state.acks.is_empty() || !state.errors.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_polls_back_off_exponentially_up_to_five_minutes() {
+        let waits: Vec<u64> = [1, 2, 3, 4, 9, 10, 50]
+            .map(|f| backoff(f).as_secs())
+            .to_vec();
+        assert_eq!(waits, vec![1, 2, 4, 8, 256, 300, 300]);
+        assert_eq!(backoff(0), Duration::from_secs(1));
+    }
+}
