@@ -17,6 +17,7 @@ pub mod match_values;
 pub mod membership;
 pub mod notify;
 pub mod outbox;
+mod paging;
 mod resource_table;
 pub mod roles;
 pub mod schema;
