@@ -232,18 +232,24 @@ pub(super) fn list<R: StoredResource>(
         return list_by_cursor::<R>(service, context, request, plan, cursor);
     }
     let (total, resources) = service.store.read(|conn| {
-        let total = count::<R>(conn, context.tenant_id, &plan)?;
-        let resources = page::<R>(
-            conn,
-            service,
-            context,
-            &plan,
-            request.offset(),
-            request.count,
-        )?;
+        let offset = request.offset();
+        let resources = page::<R>(conn, service, context, &plan, offset, request.count)?;
+        let total = match known_total(offset, request.count, resources.len()) {
+            Some(total) => total,
+            None => count::<R>(conn, context.tenant_id, &plan)?,
+        };
         Ok::<_, ScimError>((total, resources))
     })?;
     Ok(list_response(total, request.start_index, resources))
+}
+
+/// The total a page already tells, without counting: a page shorter than asked is the end of
+/// the list, so the total is the rows before it plus its own (at the start, a lookup that
+/// matched one user or none). A full page, or an empty one past the start (the offset may lie
+/// beyond the end), needs a count.
+fn known_total(offset: i64, count: i64, rows: usize) -> Option<i64> {
+    let rows = rows as i64;
+    (count > 0 && rows < count && (offset == 0 || rows > 0)).then_some(offset + rows)
 }
 
 /// Keyset pagination: the page after the cursor's position, and a cursor for the next one
@@ -269,6 +275,7 @@ fn list_by_cursor<R: StoredResource>(
     } else {
         Some(cursor::decode(cursor, &fingerprint)?)
     };
+    let first_page = position.is_none();
     let after = position.map(|p| Condition::After {
         column,
         descending: request.descending,
@@ -280,8 +287,8 @@ fn list_by_cursor<R: StoredResource>(
         (filter, after) => filter.or(after),
     };
     let (total, resources, next) = service.store.read(|conn| {
-        let total = count::<R>(conn, context.tenant_id, &plan)?;
         if request.count == 0 {
+            let total = count::<R>(conn, context.tenant_id, &plan)?;
             return Ok::<_, ScimError>((total, Vec::new(), None));
         }
         let mut rows = R::page(
@@ -303,6 +310,11 @@ fn list_by_cursor<R: StoredResource>(
                 Some(cursor::encode(&position, &fingerprint))
             }
             _ => None,
+        };
+        // The first page without a next one holds the whole list.
+        let total = match (first_page, &next) {
+            (true, None) => rows.len() as i64,
+            _ => count::<R>(conn, context.tenant_id, &plan)?,
         };
         Ok((total, render(conn, service, context, &rows)?, next))
     })?;
@@ -380,4 +392,35 @@ pub(super) fn search_all<U: StoredResource, G: StoredResource>(
         Ok::<_, ScimError>((user_total + group_total, resources))
     })?;
     Ok(list_response(total, request.start_index, resources))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::known_total;
+
+    #[test]
+    fn a_short_page_tells_the_total_and_a_full_or_empty_deep_one_does_not() {
+        assert_eq!(known_total(0, 100, 1), Some(1), "a lookup that matched one");
+        assert_eq!(
+            known_total(0, 100, 0),
+            Some(0),
+            "a lookup that matched none"
+        );
+        assert_eq!(known_total(200, 100, 7), Some(207), "the last page");
+        assert_eq!(
+            known_total(0, 100, 100),
+            None,
+            "a full page: there may be more"
+        );
+        assert_eq!(
+            known_total(500, 100, 0),
+            None,
+            "past the end: the total is unknown"
+        );
+        assert_eq!(
+            known_total(0, 0, 0),
+            None,
+            "count=0 asks for the total alone"
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //! `MultiConnection::establish` tries each backend in turn, hides the Postgres
 //! error and may create a SQLite file named after a mistyped Postgres URL.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -142,6 +143,91 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// A connection as the pool keeps it: the driver's connection, and what the pool needs to
+/// decide, without a round trip, whether to check it before handing it out.
+pub struct Pooled {
+    conn: AnyConnection,
+    /// `CONNECTION_FAILURES` when this connection was last known to work.
+    failures_seen: u64,
+    /// When it last went back to the pool.
+    returned: Instant,
+    /// Failed its check: the pool drops it instead of keeping it.
+    broken: bool,
+}
+
+/// Connection failures seen by any request (a closed connection, a failed send); a change
+/// tells the pool that the connections it holds may be dead too (a database restart ends
+/// them all), so each is checked once before its next use.
+static CONNECTION_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a failure of a database connection (see `CONNECTION_FAILURES`).
+pub(super) fn connection_failed() {
+    CONNECTION_FAILURES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A Postgres connection idle this long is checked before use: it may have been closed by the
+/// server or a network device meanwhile, without any request seeing it fail.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(30);
+
+impl Pooled {
+    fn new(conn: AnyConnection) -> Self {
+        Self {
+            conn,
+            failures_seen: CONNECTION_FAILURES.load(Ordering::Relaxed),
+            returned: Instant::now(),
+            broken: false,
+        }
+    }
+
+    /// Whether this connection must answer a `SELECT 1` before it is used: never for SQLite
+    /// (a file cannot go away under an open connection); for Postgres after a connection
+    /// failure anywhere since it last worked, or a long idle spell. A request's connection is
+    /// otherwise not validated: one that died meanwhile fails that request with 503, counts a
+    /// failure, and is then checked and dropped.
+    fn needs_check(&self) -> bool {
+        match self.conn {
+            AnyConnection::Sqlite(_) => false,
+            AnyConnection::Postgres(_) => {
+                self.failures_seen != CONNECTION_FAILURES.load(Ordering::Relaxed)
+                    || self.returned.elapsed() > CHECK_AFTER_IDLE
+            }
+        }
+    }
+
+    /// Checks the connection if it needs it (`needs_check`); false if it is dead, in which
+    /// case the pool drops it when it is returned.
+    pub(super) fn usable(&mut self) -> bool {
+        if !self.needs_check() {
+            return true;
+        }
+        let seen = CONNECTION_FAILURES.load(Ordering::Relaxed);
+        match self.conn.batch_execute("SELECT 1") {
+            Ok(()) => {
+                self.failures_seen = seen;
+                true
+            }
+            Err(_) => {
+                self.broken = true;
+                false
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
 /// r2d2 manager that establishes connections by URL scheme and reports the driver's real error.
 pub struct ConnectionManager {
     url: DatabaseUrl,
@@ -153,21 +239,29 @@ impl ConnectionManager {
     }
 }
 
+/// The pool does not test connections on checkout (`Store::connect` turns it off): a
+/// `SELECT 1` before every use was a round trip per checkout. `Pooled::usable` checks only
+/// connections that may have died.
 impl ManageConnection for ConnectionManager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        self.url.establish().map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        self.url
+            .establish()
+            .map(Pooled::new)
+            .map_err(r2d2::Error::ConnectionError)
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        conn.conn
+            .batch_execute("SELECT 1")
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.returned = Instant::now();
+        conn.broken
     }
 }
 
@@ -182,9 +276,9 @@ pub struct ConnectionSetup {
     pub busy_timeout: Duration,
 }
 
-impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
-    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        match conn {
+impl CustomizeConnection<Pooled, r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        match &mut conn.conn {
             AnyConnection::Sqlite(c) => c
                 .batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \

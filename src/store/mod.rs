@@ -18,6 +18,7 @@ pub mod match_values;
 pub mod membership;
 pub mod notify;
 pub mod outbox;
+mod paging;
 pub mod receivers;
 mod resource_table;
 pub mod roles;
@@ -71,7 +72,10 @@ impl From<DieselError> for StoreError {
             DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
-            ) => StoreError::Unavailable(info.message().to_string()),
+            ) => {
+                connection::connection_failed();
+                StoreError::Unavailable(info.message().to_string())
+            }
             other => StoreError::Database(other),
         }
     }
@@ -157,6 +161,7 @@ impl Store {
         let pool = Pool::builder()
             .max_size(settings.max_connections.max(1))
             .min_idle(Some(0))
+            .test_on_check_out(false)
             .connection_timeout(settings.acquire_timeout)
             .connection_customizer(Box::new(ConnectionSetup {
                 busy_timeout: settings.busy_timeout,
@@ -292,8 +297,32 @@ impl Store {
         }
     }
 
-    fn connection(&self) -> Result<PooledConnection<ConnectionManager>, StoreError> {
-        Ok(self.pool.get()?)
+    /// A connection from the pool; one that may have died since its last use is checked
+    /// first, and a dead one is dropped and the next taken (`connection::Pooled::usable`).
+    fn connection(&self) -> Result<Checkout, StoreError> {
+        loop {
+            let mut conn = self.pool.get()?;
+            if conn.usable() {
+                return Ok(Checkout(conn));
+            }
+        }
+    }
+}
+
+/// A connection checked out of the pool, returned to it when dropped.
+struct Checkout(PooledConnection<ConnectionManager>);
+
+impl std::ops::Deref for Checkout {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Checkout {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.0
     }
 }
 

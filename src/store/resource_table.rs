@@ -40,7 +40,8 @@ macro_rules! resource_table {
                 .filter($table::tenant_id.eq(tenant_id))
                 .filter($table::id.eq(id))
                 .select($row::as_select())
-                .first(conn)
+                // By primary key: at most one row, and no bound `LIMIT` (`store::paging`).
+                .get_result(conn)
                 .optional()?)
         }
 
@@ -93,11 +94,12 @@ macro_rules! resource_table {
             offset: i64,
             limit: i64,
         ) -> Result<Vec<$row>, StoreError> {
-            Ok(sorted(matching(tenant_id, condition), sort)
-                .offset(offset)
-                .limit(limit)
-                .select($row::as_select())
-                .load(conn)?)
+            let query = sorted(matching(tenant_id, condition), sort).select($row::as_select());
+            Ok(if matches!(conn, AnyConnection::Sqlite(_)) {
+                super::paging::Literal::new(query, offset, limit).load(conn)?
+            } else {
+                query.offset(offset).limit(limit).load(conn)?
+            })
         }
 
         fn count_matching(

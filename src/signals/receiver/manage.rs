@@ -121,6 +121,8 @@ pub fn create(
         rows::insert(conn, &row)?;
         record(conn, &row, "signal_receiver.create", by, now)
     })?;
+    // A new poll receiver is polled at once (the poller sleeps on the doorbell when idle).
+    store.ring();
     Ok((row, secret))
 }
 
@@ -136,7 +138,7 @@ pub fn replace(
 ) -> Result<(ReceiverRow, Option<String>), SignalsError> {
     let request = settings::parse(body)?;
     let rotate = body.get("rotate_secret").and_then(Value::as_bool) == Some(true);
-    store.write(|conn| {
+    let replaced = store.write(|conn| {
         let mut row = rows::get(conn, tenant_id, id)?
             .ok_or_else(|| SignalsError::NotFound("no such receiver".into()))?;
         let secret = match (request.method.as_str(), &row.push_secret_digest) {
@@ -154,7 +156,10 @@ pub fn replace(
         rows::update(conn, &row)?;
         record(conn, &row, "signal_receiver.replace", by, now)?;
         Ok((row, secret))
-    })
+    });
+    // A receiver turned to poll (or enabled again) is polled at once.
+    store.ring();
+    replaced
 }
 
 pub fn delete(

@@ -19,8 +19,13 @@ use crate::store::receivers::{self as rows, ReceiverRow};
 
 /// Longest wait after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// How often the list of poll receivers is read again.
+/// How often the list of poll receivers is read again while there are some.
 const RELOAD: Duration = Duration::from_secs(1);
+/// How often it is read while there are none: an idle server without poll receivers issues
+/// one statement per half minute for them. A receiver created or changed on this replica
+/// rings the store's doorbell and is polled at once; one created on another replica is
+/// picked up within this interval.
+const IDLE_RELOAD: Duration = Duration::from_secs(30);
 /// Polls in a row for one receiver before the others get their turn.
 const MAX_ROUNDS: usize = 20;
 
@@ -53,6 +58,7 @@ pub fn backoff(failures: u32) -> Duration {
 /// Polls every enabled poll receiver, forever.
 pub async fn run(receiver: Receiver) {
     let mut states: HashMap<String, PollState> = HashMap::new();
+    let mut bell = receiver.store.doorbell();
     loop {
         let store = receiver.store.clone();
         let listed =
@@ -81,6 +87,10 @@ pub async fn run(receiver: Receiver) {
         .await;
         states.extend(polled);
         let next = states.values().map(|s| s.next).min();
+        if states.is_empty() {
+            let _ = tokio::time::timeout(IDLE_RELOAD, bell.changed()).await;
+            continue;
+        }
         let wake = next.map_or(RELOAD, |n| n.saturating_duration_since(Instant::now()));
         tokio::time::sleep(wake.min(RELOAD)).await;
     }

@@ -34,11 +34,17 @@ pub fn backoff(attempts: i64) -> Duration {
 impl Transmitter {
     /// Turns new outbox events of every stream into queued SETs; returns how many.
     pub fn pump_all(&self) -> Result<usize, StoreError> {
+        Ok(self.pump_all_streams()?.0)
+    }
+
+    /// `pump_all`, also telling how many streams exist (none: the transmitter can sleep).
+    fn pump_all_streams(&self) -> Result<(usize, usize), StoreError> {
         let (streams, heads) = self
             .store
             .read(|conn| Ok::<_, StoreError>((rows::all(conn)?, outbox::heads(conn)?)))?;
         let heads: std::collections::HashMap<String, i64> = heads.into_iter().collect();
         let mut queued = 0;
+        let count = streams.len();
         // Most rounds find every stream caught up: only those behind take a write transaction.
         for stream in streams {
             if heads
@@ -48,7 +54,7 @@ impl Transmitter {
                 queued += self.pump(&stream.tenant_id, &stream.id)?;
             }
         }
-        Ok(queued)
+        Ok((queued, count))
     }
 
     /// Pumps one stream until its cursor reaches the outbox head.
@@ -291,15 +297,27 @@ impl Transmitter {
     }
 
     /// The transmitter's loop: on each doorbell ring (or every second), pump every stream and
-    /// push what is due. Runs for the life of the server.
+    /// push what is due; with no stream at all, only on a ring. Runs for the life of the server.
     pub async fn run(self) {
         let mut bell = self.store.doorbell();
         loop {
             let this = self.clone();
-            match tokio::task::spawn_blocking(move || this.pump_all()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "SSF pump failed"),
-                Err(error) => tracing::warn!(%error, "SSF pump failed"),
+            let streams = match tokio::task::spawn_blocking(move || this.pump_all_streams()).await {
+                Ok(Ok((_, streams))) => streams,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "SSF pump failed");
+                    1
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "SSF pump failed");
+                    1
+                }
+            };
+            if streams == 0 {
+                // No stream, so nothing is queued: an idle server issues no statement for
+                // Shared Signals until a commit rings (a new stream's first events do).
+                let _ = bell.changed().await;
+                continue;
             }
             if let Err(error) = self.push_due().await {
                 tracing::warn!(%error, "SSF push failed");
