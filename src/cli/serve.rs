@@ -122,6 +122,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
     let transmitter = state.ssf.clone();
     // Commits on other replicas ring this one's doorbell.
     crate::outbox::doorbell::listen(state.store.clone());
+    crate::store::wal::start_checkpoints(&state.store, crate::store::wal::EVERY);
     let poller = crate::signals::receiver::poller::run(state.signals.clone());
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {

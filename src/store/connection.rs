@@ -269,8 +269,9 @@ impl ManageConnection for ConnectionManager {
 const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
 
 /// Per-connection settings. SQLite: WAL so readers never block the writer, foreign keys
-/// (off by default in SQLite), LIKE that respects case as Postgres' does, and a busy timeout
-/// so concurrent writers queue instead of failing.
+/// (off by default in SQLite), LIKE that respects case as Postgres' does, a busy timeout
+/// so concurrent writers queue instead of failing, and checkpoints left to the background
+/// (`store::wal`) unless it falls far behind.
 #[derive(Debug)]
 pub struct ConnectionSetup {
     pub busy_timeout: Duration,
@@ -283,8 +284,9 @@ impl CustomizeConnection<Pooled, r2d2::Error> for ConnectionSetup {
                 .batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; \
-                     PRAGMA busy_timeout = {};",
-                    self.busy_timeout.as_millis()
+                     PRAGMA busy_timeout = {}; PRAGMA wal_autocheckpoint = {};",
+                    self.busy_timeout.as_millis(),
+                    super::wal::REQUEST_CHECKPOINT_PAGES
                 ))
                 .map_err(r2d2::Error::QueryError),
             // A transaction whose client vanished mid-way (a partitioned replica) would hold

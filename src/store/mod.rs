@@ -28,6 +28,7 @@ pub mod ssf;
 pub mod tenant_summary;
 pub mod tenants;
 pub mod users;
+pub mod wal;
 
 use std::time::Duration;
 

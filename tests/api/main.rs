@@ -43,3 +43,4 @@ mod tenancy;
 mod tls;
 mod transmitter;
 mod users;
+mod wal;
