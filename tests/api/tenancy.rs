@@ -113,3 +113,21 @@ on_both_backends! {
         assert!(metrics.contains(&format!("scimitar_groups{{tenant=\"{tenant}\"}} 1")), "{metrics}");
     }
 }
+
+on_both_backends! {
+    async fn the_kept_counts_stay_exact_under_concurrent_writes(app) {
+        let creates = (0..24).map(|i| {
+            let app = &app;
+            async move {
+                let body = json!({"userName": format!("racer{i}"), "active": i % 3 != 0});
+                expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await;
+            }
+        });
+        let groups = (0..8).map(|i| {
+            let app = &app;
+            async move { app.create_group(&format!("Team {i}"), &[]).await; }
+        });
+        futures_util::future::join(futures_util::future::join_all(creates), futures_util::future::join_all(groups)).await;
+        assert_kept_counts_match(&app).await;
+    }
+}
