@@ -52,7 +52,12 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER users_counted AFTER INSERT OR DELETE OR UPDATE OF active ON users
+-- Deferred to the commit: the tenant's one counts row is then locked only while the
+-- transaction commits (as the audit head is, last in each write), not from the INSERT on,
+-- which would serialise every user write of a tenant for its whole transaction.
+CREATE CONSTRAINT TRIGGER users_counted AFTER INSERT OR DELETE OR UPDATE OF active ON users
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION count_tenant_users();
-CREATE TRIGGER groups_counted AFTER INSERT OR DELETE ON groups
+CREATE CONSTRAINT TRIGGER groups_counted AFTER INSERT OR DELETE ON groups
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION count_tenant_groups();
