@@ -103,19 +103,7 @@ impl Cascade {
         if was_active {
             return self.deprovision(conn, fact, user_id, EndReason::UserDeleted);
         }
-        let sessions_ended = end_user_sessions(
-            conn,
-            fact.tenant_id,
-            user_id,
-            EndReason::UserDeleted,
-            Some(fact.cause),
-            fact.origin,
-            fact.now,
-        )?;
-        Ok(Outcome {
-            sessions_ended,
-            ..Outcome::default()
-        })
+        end_all(conn, fact, user_id, EndReason::UserDeleted)
     }
 
     /// Seconds since this user's deactivation, if it lies within the reactivation-alert
@@ -184,15 +172,12 @@ impl Cascade {
         watch: RoleWatch,
         removed: usize,
     ) -> Result<Outcome, StoreError> {
-        let settled = watch.settle(conn, fact.cause, fact.origin, fact.now)?;
+        let outcome = mapping_changed(conn, fact, watch)?;
         self.deprovisioning_steps(conn, fact, removed)?;
-        if !settled.sessions_ended.is_empty() {
+        if !outcome.sessions_ended.is_empty() {
             deprovisioning_committed(fact);
         }
-        Ok(Outcome {
-            sessions_ended: settled.sessions_ended,
-            shifts: settled.shifts,
-        })
+        Ok(outcome)
     }
 
     /// A group deleted: every member (`removed`) left it.
@@ -213,15 +198,7 @@ impl Cascade {
         user_id: &str,
         reason: EndReason,
     ) -> Result<Outcome, StoreError> {
-        let sessions_ended = end_user_sessions(
-            conn,
-            fact.tenant_id,
-            user_id,
-            reason,
-            Some(fact.cause),
-            fact.origin,
-            fact.now,
-        )?;
+        let outcome = end_all(conn, fact, user_id, reason)?;
         let disabled = Effect::UserDisabled {
             user_id: user_id.to_string(),
             reason: reason.as_str(),
@@ -235,10 +212,7 @@ impl Cascade {
         )?;
         self.deprovisioning_steps(conn, fact, 1)?;
         deprovisioning_committed(fact);
-        Ok(Outcome {
-            sessions_ended,
-            ..Outcome::default()
-        })
+        Ok(outcome)
     }
 
     /// Counts deprovisioning steps once the write commits; if they take the window past the

@@ -98,7 +98,7 @@ async fn acknowledge_flag(
 }
 
 /// The admin credential and the request, for audit records.
-fn origin(caller: &Caller, request: &HttpRequest) -> (Actor, RequestInfo) {
+pub(super) fn origin(caller: &Caller, request: &HttpRequest) -> (Actor, RequestInfo) {
     let actor = Actor {
         client_id: caller.client_id.clone(),
         name: caller.name.clone(),

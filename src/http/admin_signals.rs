@@ -6,12 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use super::admin::origin;
 use super::auth::AdminCaller;
 use super::receive::PATH as PUSH_PATH;
 use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
-use crate::access::credentials::Caller;
-use crate::audit::{Actor, RequestInfo};
 use crate::scim::ScimError;
 use crate::signals::receiver::manage::{self, ChangedBy};
 use crate::signals::receiver::{apply, settings};
@@ -64,14 +63,6 @@ fn shown(
         body["delivery"]["authorization_header"] = json!(manage::push_authorization(&secret));
     }
     body
-}
-
-fn origin(caller: &Caller, request: &HttpRequest) -> (Actor, RequestInfo) {
-    let actor = Actor {
-        client_id: caller.client_id.clone(),
-        name: caller.name.clone(),
-    };
-    (actor, super::request_info(request))
 }
 
 /// `GET /admin/v1/signal-receivers`
