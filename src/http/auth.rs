@@ -93,20 +93,29 @@ pub(crate) fn authenticate_secret(
             }
         };
         let now = state.clock.now();
-        let (store, limits) = (state.store.clone(), state.limits.clone());
-        let failures = state.auth_failures.clone();
-        let caller = blocking(move || {
-            let caller = credentials::authenticate(&store, &token, now)?
-                .filter(|c| basic_id.as_ref().is_none_or(|id| *id == c.client_id));
-            if caller.is_none() {
-                limits
-                    .failed_authentication(address)
-                    .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
-                failures.record(&store, &credentials::digest(&token), now)?;
+        let same_client = move |c: &Caller| basic_id.as_ref().is_none_or(|id| *id == c.client_id);
+        // A credential in use is answered from memory, on this worker; the blocking pool is
+        // only for the database (first use in a minute, unknown or revoked secrets).
+        let remembered = credentials::authenticate_from_memory(&state.store, &token, now);
+        let caller = match remembered {
+            Some(caller) if same_client(&caller) => Some(caller),
+            _ => {
+                let (store, limits) = (state.store.clone(), state.limits.clone());
+                let failures = state.auth_failures.clone();
+                blocking(move || {
+                    let caller =
+                        credentials::authenticate(&store, &token, now)?.filter(same_client);
+                    if caller.is_none() {
+                        limits
+                            .failed_authentication(address)
+                            .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+                        failures.record(&store, &credentials::digest(&token), now)?;
+                    }
+                    Ok(caller)
+                })
+                .await?
             }
-            Ok(caller)
-        })
-        .await?;
+        };
         let limited = |caller: &Caller| caller.kind != CredentialKind::Scim;
         match caller {
             Some(caller) if kinds.contains(&caller.kind) => {

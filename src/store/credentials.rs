@@ -82,6 +82,7 @@ pub fn revoke(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Result<
         .filter(credentials::revoked.is_null())
         .set(credentials::revoked.eq(now))
         .execute(conn)?;
+    super::after_commit(super::credential_cache::credentials_changed);
     Ok(changed == 1)
 }
 

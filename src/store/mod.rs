@@ -7,6 +7,7 @@ pub mod audit;
 mod backup;
 mod connection;
 pub mod console_sessions;
+pub mod credential_cache;
 pub mod credentials;
 pub mod document;
 pub mod filter;
@@ -117,6 +118,8 @@ pub struct Store {
     preview: Option<std::sync::Arc<Preview>>,
     /// Rung after a commit that wrote outbox events (`outbox::doorbell`).
     doorbell: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Active credentials kept in memory (`credential_cache`).
+    credentials: std::sync::Arc<credential_cache::CredentialCache>,
 }
 
 /// What the writes through a previewing handle would have recorded.
@@ -175,6 +178,7 @@ impl Store {
             url: url.clone(),
             preview: None,
             doorbell: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            credentials: Default::default(),
         };
         store.ping()?;
         Ok(store)

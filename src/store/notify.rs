@@ -1,17 +1,22 @@
 //! Commit notifications across replicas, the backend half of the outbox's doorbell. On
 //! Postgres the publishing transaction sends `NOTIFY scimitar_outbox` (delivered at commit,
 //! folded per transaction) and each replica's listener thread rings its own store's doorbell;
-//! on SQLite (one process) there is nothing to relay.
+//! on SQLite (one process) there is nothing to relay. The same listener hears
+//! `scimitar_credentials`, which triggers send when a credential is revoked or a tenant's
+//! strictness changes, and makes this process forget its cached credentials.
 
 use std::time::Duration;
 
 use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
 
+use super::credential_cache::credentials_changed;
 use super::{AnyConnection, Store, StoreError, ring_after_commit};
 
 /// The Postgres channel the outbox rings on.
 pub const CHANNEL: &str = "scimitar_outbox";
+/// The Postgres channel credential changes notify on (from triggers; `credential_cache`).
+pub const CREDENTIALS_CHANNEL: &str = "scimitar_credentials";
 
 /// Rings when the current transaction commits, here (the store's doorbell) and on every
 /// replica listening.
@@ -38,10 +43,13 @@ pub fn listen(store: Store) {
                 match store.database_url().establish() {
                     Ok(AnyConnection::Sqlite(_)) => return,
                     Ok(AnyConnection::Postgres(mut conn)) => {
-                        if let Err(error) = conn.batch_execute(&format!("LISTEN {CHANNEL}")) {
+                        let listen = format!("LISTEN {CHANNEL}; LISTEN {CREDENTIALS_CHANNEL}");
+                        if let Err(error) = conn.batch_execute(&listen) {
                             tracing::warn!(%error, "LISTEN failed");
                         } else {
                             tracing::info!("outbox listener is listening");
+                            // Whatever was sent while not listening is unknown.
+                            credentials_changed();
                             store.ring();
                             if let Err(error) = relay(&mut conn, &store) {
                                 tracing::warn!(%error, "outbox listener lost its connection");
@@ -62,8 +70,11 @@ fn relay(conn: &mut PgConnection, store: &Store) -> Result<(), diesel::result::E
     loop {
         let mut rang = false;
         for notification in conn.notifications_iter() {
-            notification?;
-            rang = true;
+            if notification?.channel == CREDENTIALS_CHANNEL {
+                credentials_changed();
+            } else {
+                rang = true;
+            }
         }
         if rang {
             store.ring();

@@ -358,3 +358,10 @@ diesel::table! {
         received -> Timestamp,
     }
 }
+
+diesel::table! {
+    cache_epochs (name) {
+        name -> Text,
+        epoch -> BigInt,
+    }
+}

@@ -68,6 +68,8 @@ pub fn set_strict(conn: &mut AnyConnection, id: &str, strict: bool) -> Result<bo
         .filter(tenants::id.eq(id))
         .set(tenants::strict.eq(strict))
         .execute(conn)?;
+    // Cached credentials carry their tenant's strictness.
+    super::after_commit(super::credential_cache::credentials_changed);
     Ok(changed == 1)
 }
 

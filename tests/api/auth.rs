@@ -32,6 +32,28 @@ on_both_backends! {
         expect_scim_error(app.get("/Users").await, StatusCode::UNAUTHORIZED, None).await;
     }
 
+    async fn a_credential_revoked_by_another_process_stops_working_once_the_epoch_is_read(app) {
+        expect_status(app.get("/Users").await, StatusCode::OK).await;
+        expect_status(app.get("/Users").await, StatusCode::OK).await;
+        // Straight to the database, as the CLI on the same file or another replica would: this
+        // process's own after-commit invalidation does not run; the trigger moves the epoch.
+        crate::audit::tamper(&app, "UPDATE credentials SET revoked = created WHERE name = 'test-idp'");
+        app.clock.advance(chrono::Duration::milliseconds(60));
+        expect_scim_error(app.get("/Users").await, StatusCode::UNAUTHORIZED, None).await;
+    }
+
+    async fn a_credential_used_again_within_the_minute_is_not_written_again_and_after_it_is(app) {
+        expect_status(app.get("/Users").await, StatusCode::OK).await;
+        let first = credentials::list(&app.store).expect("list")[0].last_used;
+        app.clock.advance(chrono::Duration::seconds(30));
+        expect_status(app.get("/Users").await, StatusCode::OK).await;
+        assert_eq!(credentials::list(&app.store).expect("list")[0].last_used, first);
+        app.clock.advance(chrono::Duration::seconds(31));
+        expect_status(app.get("/Users").await, StatusCode::OK).await;
+        let later = credentials::list(&app.store).expect("list")[0].last_used;
+        assert_eq!(later, Some(scimitar::store::from_stored(scimitar::store::to_stored(app.clock.now()))));
+    }
+
     async fn an_admin_credential_cannot_use_the_scim_api(app) {
         let admin = credentials::create(&app.store, None, "ops", CredentialKind::Admin, Utc::now()).expect("create");
         let response = app.request_as(admin.secret.expose(), Method::GET, "/Users").send().await.expect("GET");

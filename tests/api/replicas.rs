@@ -116,3 +116,48 @@ async fn a_revocation_through_one_replica_reaches_the_stream_of_the_other() {
         "B saw A's revocation after {elapsed:?}"
     );
 }
+
+/// A credential in use on replica B, revoked through another process (the CLI), stops working
+/// on B at once: the trigger's notification makes B forget its cached credentials, and B's
+/// epoch reading catches it within 50 ms even without it.
+#[tokio::test]
+async fn a_credential_revoked_elsewhere_stops_working_on_a_replica_that_cached_it() {
+    let Some(db) = TestDb::create(Backend::Postgres) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let scim = cli(dir.path(), &db.url, &["client", "create", "--name", "idp"]);
+    let token = scim["secret"].as_str().expect("secret").to_string();
+    let client_id = scim["client_id"].as_str().expect("id").to_string();
+    let (_b, root_b) = replica(dir.path(), &db.url).await;
+    let client = http_client();
+    let users = || {
+        client
+            .get(format!("{root_b}/scim/v2/Users"))
+            .bearer_auth(&token)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(users().await.expect("GET").status(), StatusCode::OK);
+    }
+    let revoke = std::process::Command::new(env!("CARGO_BIN_EXE_scimitar"))
+        .current_dir(dir.path())
+        .args(["client", "revoke", &client_id, "--database", &db.url])
+        .output()
+        .expect("revoke");
+    assert!(revoke.status.success());
+    let revoked = Instant::now();
+    loop {
+        let status = users().await.expect("GET").status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            revoked.elapsed() < Duration::from_millis(500),
+            "B still accepted the revoked credential after {:?}",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
