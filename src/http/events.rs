@@ -189,8 +189,13 @@ pub async fn count_scim_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
     let method = request.method().clone();
-    let pattern = request
-        .match_pattern()
+    let kept = request
+        .extensions()
+        .get::<super::request_span::RoutePattern>()
+        .and_then(|route| route.0.clone());
+    // The kept one was found before the path was normalised: without it, look again.
+    let pattern = kept
+        .or_else(|| request.match_pattern())
         .unwrap_or_else(|| request.path().to_string());
     let response = next.call(request).await?;
     let tenant = response
