@@ -6,6 +6,7 @@
 pub mod audit;
 mod backup;
 mod connection;
+mod group;
 pub mod console_sessions;
 pub mod credentials;
 pub mod document;
@@ -77,6 +78,16 @@ impl From<DieselError> for StoreError {
                 connection::connection_failed();
                 StoreError::Unavailable(info.message().to_string())
             }
+            // Postgres aborted the transaction to break a deadlock or keep transactions
+            // serializable: nothing of it was written, and trying again may well succeed.
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                StoreError::Unavailable(info.message().to_string())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("deadlock detected") =>
+            {
+                StoreError::Unavailable(info.message().to_string())
+            }
             other => StoreError::Database(other),
         }
     }
@@ -117,6 +128,8 @@ pub struct Store {
     preview: Option<std::sync::Arc<Preview>>,
     /// Rung after a commit that wrote outbox events (`outbox::doorbell`).
     doorbell: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// The batches concurrent writes share (`group`).
+    group: std::sync::Arc<group::Group>,
 }
 
 /// What the writes through a previewing handle would have recorded.
@@ -175,6 +188,7 @@ impl Store {
             url: url.clone(),
             preview: None,
             doorbell: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            group: Default::default(),
         };
         store.ping()?;
         Ok(store)
@@ -250,10 +264,28 @@ impl Store {
         work(&mut conn)
     }
 
-    /// Runs `work` in one transaction that takes the write lock at once, so every change made
-    /// inside commits together or not at all. On SQLite the transaction begins `IMMEDIATE`:
-    /// a deferred one that upgrades from read to write fails under concurrency instead of waiting.
+    /// Runs `work` in a transaction, so every change made inside commits together or not at
+    /// all, and returns once it has committed. Concurrent writes share one transaction and
+    /// one commit (group commit, `group`): each runs in a savepoint of its own, so a failed
+    /// one leaves nothing and the others are kept. Previews, and writes nested in another
+    /// write's work, run in a transaction of their own (`write_alone`).
     pub fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if self.preview.is_some() || group::in_write() {
+            let outer = Pending::take();
+            let result = self.write_alone(work);
+            outer.restore();
+            return result;
+        }
+        group::write(self, work)
+    }
+
+    /// Runs `work` in one transaction of its own that takes the write lock at once. On SQLite
+    /// the transaction begins `IMMEDIATE`: a deferred one that upgrades from read to write
+    /// fails under concurrency instead of waiting.
+    fn write_alone<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
     ) -> Result<T, E> {
@@ -268,6 +300,7 @@ impl Store {
         }
         .map_err(StoreError::from)?;
         take_after_commit();
+        let _in_write = group::InWrite::enter();
         if let Some(preview) = &self.preview {
             let result = previewed(conn, preview, work);
             if let Err(rollback) = Manager::rollback_transaction(conn) {
@@ -341,6 +374,33 @@ pub fn after_commit(hook: impl FnOnce() + 'static) {
 fn take_after_commit() -> Vec<Box<dyn FnOnce()>> {
     OUTBOX_WRITTEN.with(|written| written.set(false));
     AFTER_COMMIT.with(|hooks| std::mem::take(&mut *hooks.borrow_mut()))
+}
+
+/// The after-commit work of an outer write, set aside while a write nested in it runs alone.
+struct Pending {
+    hooks: Vec<Box<dyn FnOnce()>>,
+    rings: bool,
+}
+
+impl Pending {
+    fn take() -> Self {
+        let rings = OUTBOX_WRITTEN.with(|written| written.get());
+        Self {
+            hooks: take_after_commit(),
+            rings,
+        }
+    }
+
+    fn restore(self) {
+        AFTER_COMMIT.with(|hooks| {
+            let mut hooks = hooks.borrow_mut();
+            let nested = std::mem::replace(&mut *hooks, self.hooks);
+            hooks.extend(nested);
+        });
+        if self.rings {
+            ring_after_commit();
+        }
+    }
 }
 
 std::thread_local! {
