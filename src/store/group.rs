@@ -151,6 +151,15 @@ enum Ran<T, E> {
 }
 
 impl Group {
+    /// Writes in the open batch whose turn has not ended yet.
+    pub(super) fn queued(&self) -> usize {
+        let group = lock(&self.state);
+        group
+            .open
+            .as_ref()
+            .map_or(0, |batch| lock(&batch.state).queued)
+    }
+
     /// Joins the open batch, or opens one; true if this caller leads it.
     fn join(&self) -> (Arc<Batch>, bool) {
         let mut group = lock(&self.state);
@@ -175,11 +184,7 @@ impl Group {
     /// The leader's start: waits for the running batch to end, then checks out a connection
     /// and begins the transaction. Meanwhile later writes join this batch. On failure every
     /// member of the batch fails (the leader with the error itself).
-    fn start<'a>(
-        &self,
-        store: &'a Store,
-        batch: &'a Arc<Batch>,
-    ) -> Result<Lead<'a>, StoreError> {
+    fn start<'a>(&self, store: &'a Store, batch: &'a Arc<Batch>) -> Result<Lead<'a>, StoreError> {
         {
             let mut group = lock(&self.state);
             while group.running {
@@ -361,7 +366,11 @@ impl<'a> Turn<'a> {
         let conn: &mut AnyConnection = conn;
         super::take_after_commit();
         if let Err(error) = conn.batch_execute(&format!("SAVEPOINT {SAVEPOINT}")) {
-            self.end(Some(format!("a savepoint could not be set: {error}")), false, false);
+            self.end(
+                Some(format!("a savepoint could not be set: {error}")),
+                false,
+                false,
+            );
             return Ran::Failed(StoreError::from(error).into());
         }
         let result = {

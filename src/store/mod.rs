@@ -6,12 +6,12 @@
 pub mod audit;
 mod backup;
 mod connection;
-mod group;
 pub mod console_sessions;
 pub mod credentials;
 pub mod document;
 pub mod filter;
 pub mod flags;
+mod group;
 pub mod group_users;
 pub mod groups;
 pub mod keys;
@@ -280,6 +280,12 @@ impl Store {
             return result;
         }
         group::write(self, work)
+    }
+
+    /// Writes in the batch now accepting more whose work has not ended yet (the one running
+    /// included): for tests that need writes to share a batch, and for diagnostics.
+    pub fn queued_writes(&self) -> usize {
+        self.group.queued()
     }
 
     /// Runs `work` in one transaction of its own that takes the write lock at once. On SQLite
