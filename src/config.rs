@@ -38,6 +38,9 @@ pub struct Config {
     pub log_level: String,
     /// Largest database pool.
     pub db_max_connections: u32,
+    /// Concurrent writes share one transaction and commit (decision 55); off, each write
+    /// commits alone (for comparison, or a database that balks at savepoints).
+    pub db_group_commit: bool,
     /// Seconds a request waits for a database connection before it gets 503.
     pub db_timeout_seconds: u64,
     /// Seconds a request may take to produce its response before it is answered 503 (a
@@ -184,6 +187,7 @@ impl Default for Config {
             tls_reload_seconds: 60,
             log_level: "info".into(),
             db_max_connections: 8,
+            db_group_commit: true,
             db_timeout_seconds: 5,
             request_timeout_seconds: 60,
             max_body_bytes: 2 * 1024 * 1024,
@@ -272,6 +276,7 @@ const ENV_KEYS: [&str; 34] = [
     "log_format",
     "log_level",
     "db_max_connections",
+    "db_group_commit",
     "db_timeout_seconds",
     "request_timeout_seconds",
     "max_body_bytes",
@@ -403,6 +408,7 @@ impl Config {
     pub fn pool_settings(&self) -> PoolSettings {
         PoolSettings {
             max_connections: self.db_max_connections,
+            group_commit: self.db_group_commit,
             acquire_timeout: Duration::from_secs(self.db_timeout_seconds.max(1)),
             ..PoolSettings::default()
         }

@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod document;
 pub mod filter;
 pub mod flags;
+mod group;
 pub mod group_users;
 pub mod groups;
 pub mod keys;
@@ -78,6 +79,16 @@ impl From<DieselError> for StoreError {
                 connection::connection_failed();
                 StoreError::Unavailable(info.message().to_string())
             }
+            // Postgres aborted the transaction to break a deadlock or keep transactions
+            // serializable: nothing of it was written, and trying again may well succeed.
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                StoreError::Unavailable(info.message().to_string())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("deadlock detected") =>
+            {
+                StoreError::Unavailable(info.message().to_string())
+            }
             other => StoreError::Database(other),
         }
     }
@@ -97,6 +108,8 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// How long a SQLite writer waits for the write lock.
     pub busy_timeout: Duration,
+    /// Concurrent writes share one transaction (`group`); off, each commits alone.
+    pub group_commit: bool,
 }
 
 impl Default for PoolSettings {
@@ -105,6 +118,7 @@ impl Default for PoolSettings {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            group_commit: true,
         }
     }
 }
@@ -120,6 +134,10 @@ pub struct Store {
     doorbell: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// Active credentials kept in memory (`credential_cache`).
     credentials: std::sync::Arc<credential_cache::CredentialCache>,
+    /// The batches concurrent writes share (`group`).
+    group: std::sync::Arc<group::Group>,
+    /// Whether writes are grouped at all (`PoolSettings::group_commit`).
+    group_commit: bool,
 }
 
 /// What the writes through a previewing handle would have recorded.
@@ -179,6 +197,8 @@ impl Store {
             preview: None,
             doorbell: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
             credentials: Default::default(),
+            group: Default::default(),
+            group_commit: settings.group_commit,
         };
         store.ping()?;
         Ok(store)
@@ -254,10 +274,34 @@ impl Store {
         work(&mut conn)
     }
 
-    /// Runs `work` in one transaction that takes the write lock at once, so every change made
-    /// inside commits together or not at all. On SQLite the transaction begins `IMMEDIATE`:
-    /// a deferred one that upgrades from read to write fails under concurrency instead of waiting.
+    /// Runs `work` in a transaction, so every change made inside commits together or not at
+    /// all, and returns once it has committed. Concurrent writes share one transaction and
+    /// one commit (group commit, `group`): each runs in a savepoint of its own, so a failed
+    /// one leaves nothing and the others are kept. Previews, and writes nested in another
+    /// write's work, run in a transaction of their own (`write_alone`).
     pub fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if self.preview.is_some() || group::in_write() || !self.group_commit {
+            let outer = Pending::take();
+            let result = self.write_alone(work);
+            outer.restore();
+            return result;
+        }
+        group::write(self, work)
+    }
+
+    /// Writes in the batch now accepting more whose work has not ended yet (the one running
+    /// included): for tests that need writes to share a batch, and for diagnostics.
+    pub fn queued_writes(&self) -> usize {
+        self.group.queued()
+    }
+
+    /// Runs `work` in one transaction of its own that takes the write lock at once. On SQLite
+    /// the transaction begins `IMMEDIATE`: a deferred one that upgrades from read to write
+    /// fails under concurrency instead of waiting.
+    fn write_alone<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
     ) -> Result<T, E> {
@@ -272,6 +316,7 @@ impl Store {
         }
         .map_err(StoreError::from)?;
         take_after_commit();
+        let _in_write = group::InWrite::enter();
         if let Some(preview) = &self.preview {
             let result = previewed(conn, preview, work);
             if let Err(rollback) = Manager::rollback_transaction(conn) {
@@ -345,6 +390,33 @@ pub fn after_commit(hook: impl FnOnce() + 'static) {
 fn take_after_commit() -> Vec<Box<dyn FnOnce()>> {
     OUTBOX_WRITTEN.with(|written| written.set(false));
     AFTER_COMMIT.with(|hooks| std::mem::take(&mut *hooks.borrow_mut()))
+}
+
+/// The after-commit work of an outer write, set aside while a write nested in it runs alone.
+struct Pending {
+    hooks: Vec<Box<dyn FnOnce()>>,
+    rings: bool,
+}
+
+impl Pending {
+    fn take() -> Self {
+        let rings = OUTBOX_WRITTEN.with(|written| written.get());
+        Self {
+            hooks: take_after_commit(),
+            rings,
+        }
+    }
+
+    fn restore(self) {
+        AFTER_COMMIT.with(|hooks| {
+            let mut hooks = hooks.borrow_mut();
+            let nested = std::mem::replace(&mut *hooks, self.hooks);
+            hooks.extend(nested);
+        });
+        if self.rings {
+            ring_after_commit();
+        }
+    }
 }
 
 std::thread_local! {

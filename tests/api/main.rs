@@ -18,6 +18,7 @@ mod errors;
 mod events;
 mod filters;
 mod fixtures;
+mod group_commit;
 mod groups;
 mod gtr;
 mod guard;

@@ -39,7 +39,7 @@ on_both_backends! {
 /// The counts kept by triggers (`tenant_counts`, `group_member_counts`) against the
 /// counts a SCIM list reports by scanning (`totalResults` of a filter the kept counts do not
 /// answer).
-async fn assert_kept_counts_match(app: &crate::helpers::TestApp) {
+pub(crate) async fn assert_kept_counts_match(app: &crate::helpers::TestApp) {
     let scanned = |filter: &'static str, path: &'static str| async move {
         let response = app
             .request(Method::GET, path)

@@ -1,0 +1,441 @@
+//! Group commit: concurrent writes share one transaction, and one commit.
+//!
+//! A write that arrives while another batch is being written joins the open batch instead of
+//! beginning a transaction of its own. The batch's first member (its leader) checks out one
+//! connection and begins the transaction; each member in turn, on its own thread, runs its
+//! work inside a savepoint of its own, released if the work succeeds and rolled back if it
+//! fails, so every request keeps its all-or-nothing outcome and its own answer. When no
+//! member is left waiting for its turn, the leader commits once; only then are the members
+//! that succeeded told so (and their after-commit hooks run and the doorbell rings, once).
+//! Should the commit fail, every member that had succeeded fails with it: nothing of the
+//! batch was written.
+//!
+//! One batch holds the transaction at a time per store, so while one commits the next
+//! gathers the writes that arrive meanwhile. On SQLite writers are serialised anyway; on
+//! Postgres this serialises the writes of different tenants too (see decision 55).
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+
+use super::{AnyConnection, Checkout, Store, StoreError};
+
+/// Most writes in one batch. Below 64 so that on Postgres a batch's savepoints (one
+/// subtransaction each) stay within the per-backend subtransaction cache: past it, every
+/// other session's snapshot checks must read `pg_subtrans` while the batch is open.
+const MAX_MEMBERS: usize = 32;
+
+/// The savepoint each member's work runs in. Members run one after another, so one name
+/// serves; each savepoint is released (or rolled back and released) before the next.
+const SAVEPOINT: &str = "scimitar_member";
+
+/// The batches of one store (shared by its clones).
+#[derive(Default)]
+pub(super) struct Group {
+    state: Mutex<GroupState>,
+    /// Wakes a leader waiting for the running batch to end.
+    turn: Condvar,
+}
+
+#[derive(Default)]
+struct GroupState {
+    /// The batch a new write joins; `None` when none is accepting members.
+    open: Option<Arc<Batch>>,
+    /// A batch holds the transaction: the next leader waits for it to end.
+    running: bool,
+}
+
+#[derive(Default)]
+struct Batch {
+    state: Mutex<BatchState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct BatchState {
+    /// Members that joined (for the cap).
+    members: usize,
+    /// Members whose turn has not ended yet; the leader commits when none is left.
+    queued: usize,
+    /// The connection with the open transaction, while no member holds it.
+    conn: Option<Checkout>,
+    /// The transaction could not begin: no member runs.
+    failed: Option<String>,
+    /// A member's savepoint could not be undone (or a turn ended abnormally): the batch
+    /// cannot commit, and members still waiting do not run.
+    broken: Option<String>,
+    /// Members that succeeded (their savepoint released).
+    succeeded: usize,
+    /// A member that succeeded wrote outbox events: ring the doorbell after commit.
+    rings: bool,
+    /// Set by the leader once the batch has ended: committed, or why not.
+    outcome: Option<Result<(), String>>,
+}
+
+/// Locks ignoring poison: a panicking member must not wedge every later write; the state
+/// these locks guard is kept consistent by the turn guards below.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+std::thread_local! {
+    /// Set while this thread runs write work: a write nested in it runs alone (`Store::write`).
+    static IN_WRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is already inside a write's work.
+pub(super) fn in_write() -> bool {
+    IN_WRITE.with(|flag| flag.get())
+}
+
+/// Marks this thread as running write work until dropped (also when unwinding).
+pub(super) struct InWrite(bool);
+
+impl InWrite {
+    pub(super) fn enter() -> Self {
+        Self(IN_WRITE.with(|flag| flag.replace(true)))
+    }
+}
+
+impl Drop for InWrite {
+    fn drop(&mut self) {
+        IN_WRITE.with(|flag| flag.set(self.0));
+    }
+}
+
+/// What a member keeps of its work until the commit: its after-commit hooks.
+type Hooks = Vec<Box<dyn FnOnce()>>;
+
+/// Runs `work` as a member of the open batch (or of a new one, as its leader); returns once
+/// the batch has committed, or at once if `work` fails.
+pub(super) fn write<T, E: From<StoreError>>(
+    store: &Store,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E> {
+    let (batch, leader) = store.group.join();
+    let lead = match leader {
+        true => match store.group.start(store, &batch) {
+            Ok(lead) => Some(lead),
+            Err(error) => return Err(error.into()),
+        },
+        false => None,
+    };
+    let ran = match Turn::take(&batch) {
+        Ok(turn) => turn.run(work),
+        Err(error) => Ran::Failed(error.into()),
+    };
+    // The leader ends the batch whatever its own work did: the others wait for it.
+    drop(lead);
+    match ran {
+        Ran::Failed(error) => Err(error),
+        Ran::Panicked(payload) => std::panic::resume_unwind(payload),
+        Ran::Succeeded(value, hooks) => {
+            let outcome = batch.outcome();
+            match outcome {
+                Ok(()) => {
+                    hooks.into_iter().for_each(|hook| hook());
+                    Ok(value)
+                }
+                Err(why) => Err(StoreError::Unavailable(why).into()),
+            }
+        }
+    }
+}
+
+/// How a member's turn ended.
+enum Ran<T, E> {
+    Succeeded(T, Hooks),
+    Failed(E),
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+impl Group {
+    /// Writes in the open batch whose turn has not ended yet.
+    pub(super) fn queued(&self) -> usize {
+        let group = lock(&self.state);
+        group
+            .open
+            .as_ref()
+            .map_or(0, |batch| lock(&batch.state).queued)
+    }
+
+    /// Joins the open batch, or opens one; true if this caller leads it.
+    fn join(&self) -> (Arc<Batch>, bool) {
+        let mut group = lock(&self.state);
+        if let Some(batch) = &group.open {
+            let mut state = lock(&batch.state);
+            if state.members < MAX_MEMBERS {
+                state.members += 1;
+                state.queued += 1;
+                return (batch.clone(), false);
+            }
+        }
+        let batch = Arc::new(Batch::default());
+        {
+            let mut state = lock(&batch.state);
+            state.members = 1;
+            state.queued = 1;
+        }
+        group.open = Some(batch.clone());
+        (batch, true)
+    }
+
+    /// The leader's start: waits for the running batch to end, then checks out a connection
+    /// and begins the transaction. Meanwhile later writes join this batch. On failure every
+    /// member of the batch fails (the leader with the error itself).
+    fn start<'a>(&self, store: &'a Store, batch: &'a Arc<Batch>) -> Result<Lead<'a>, StoreError> {
+        {
+            let mut group = lock(&self.state);
+            while group.running {
+                group = self.turn.wait(group).unwrap_or_else(|e| e.into_inner());
+            }
+            group.running = true;
+        }
+        let lead = Lead { store, batch };
+        match begin(store) {
+            Ok(conn) => {
+                lock(&batch.state).conn = Some(conn);
+                batch.changed.notify_all();
+                Ok(lead)
+            }
+            Err(error) => {
+                {
+                    let mut state = lock(&batch.state);
+                    state.failed = Some(error.to_string());
+                    // The leader does not take a turn.
+                    state.queued -= 1;
+                }
+                batch.changed.notify_all();
+                Err(error)
+            }
+        }
+    }
+
+    /// Stops new members joining `batch` once none is waiting for its turn; returns its state
+    /// with every turn ended.
+    fn close<'a>(&self, batch: &'a Batch) -> MutexGuard<'a, BatchState> {
+        loop {
+            let mut group = lock(&self.state);
+            let state = lock(&batch.state);
+            if state.queued == 0 {
+                if group
+                    .open
+                    .as_ref()
+                    .is_some_and(|open| std::ptr::eq(Arc::as_ptr(open), batch))
+                {
+                    group.open = None;
+                }
+                return state;
+            }
+            drop(group);
+            let state = batch
+                .changed
+                .wait_while(state, |s| s.queued > 0)
+                .unwrap_or_else(|e| e.into_inner());
+            drop(state);
+        }
+    }
+}
+
+/// A checked-out connection with a transaction begun (`BEGIN IMMEDIATE` on SQLite: a
+/// deferred one that upgrades from read to write fails under concurrency instead of waiting).
+fn begin(store: &Store) -> Result<Checkout, StoreError> {
+    let mut conn = store.connection()?;
+    match &mut *conn {
+        AnyConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+        AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
+    }?;
+    Ok(conn)
+}
+
+/// The leader's duty, done when dropped (also when its own work panicked): close the batch,
+/// commit it if a member succeeded and nothing broke it, tell every member, and let the next
+/// batch begin.
+struct Lead<'a> {
+    store: &'a Store,
+    batch: &'a Arc<Batch>,
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let group = &self.store.group;
+        let mut state = group.close(self.batch);
+        let outcome = match state.conn.take() {
+            None => Err(state
+                .failed
+                .clone()
+                .unwrap_or_else(|| "the batch's connection was lost".into())),
+            Some(mut conn) => {
+                let outcome = end_transaction(&mut conn, &state);
+                // Back to the pool before the next batch may begin: it may need this one.
+                drop(conn);
+                outcome
+            }
+        };
+        if let Err(why) = &outcome
+            && state.succeeded > 0
+        {
+            tracing::warn!(reason = %why, members = state.succeeded, "a batch of writes failed as a whole");
+        }
+        let rings = outcome.is_ok() && state.rings;
+        state.outcome = Some(outcome);
+        drop(state);
+        self.batch.changed.notify_all();
+        if rings {
+            self.store.ring();
+        }
+        lock(&group.state).running = false;
+        group.turn.notify_all();
+    }
+}
+
+/// Commits the batch's transaction if a member succeeded and nothing broke it, else rolls it
+/// back (with nothing to keep, a rollback spares the commit's flush).
+fn end_transaction(conn: &mut AnyConnection, state: &BatchState) -> Result<(), String> {
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    let why = match &state.broken {
+        Some(why) => why.clone(),
+        None if state.succeeded == 0 => "no write succeeded".into(),
+        // A failed COMMIT is rolled back by diesel itself.
+        None => {
+            return Manager::commit_transaction(conn)
+                .map_err(|e| format!("the grouped commit failed: {e}"));
+        }
+    };
+    if let Err(rollback) = Manager::rollback_transaction(conn) {
+        tracing::warn!(error = %rollback, "rollback failed");
+    }
+    Err(why)
+}
+
+impl Batch {
+    /// Waits until the leader has ended the batch.
+    fn outcome(&self) -> Result<(), String> {
+        let state = self
+            .changed
+            .wait_while(lock(&self.state), |s| s.outcome.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        state.outcome.clone().unwrap_or(Err("no outcome".into()))
+    }
+}
+
+/// A member's turn with the batch's connection; ends (giving the connection back) when
+/// dropped. A turn dropped without `end` (a panic in the store's own code) breaks the batch,
+/// as its savepoint may be left open.
+struct Turn<'a> {
+    batch: &'a Batch,
+    conn: Option<Checkout>,
+    ended: bool,
+}
+
+impl<'a> Turn<'a> {
+    /// Waits for the connection; fails if the batch could not begin or is broken.
+    fn take(batch: &'a Batch) -> Result<Self, StoreError> {
+        let mut state = batch
+            .changed
+            .wait_while(lock(&batch.state), |s| {
+                s.conn.is_none() && s.failed.is_none() && s.broken.is_none()
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        let refused = state.failed.clone().or_else(|| state.broken.clone());
+        if let Some(why) = refused {
+            state.queued -= 1;
+            drop(state);
+            batch.changed.notify_all();
+            return Err(StoreError::Unavailable(why));
+        }
+        let conn = state.conn.take();
+        Ok(Self {
+            batch,
+            conn,
+            ended: false,
+        })
+    }
+
+    /// Runs `work` in a savepoint: kept if it succeeds, undone if it fails or panics.
+    fn run<T, E: From<StoreError>>(
+        mut self,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ) -> Ran<T, E> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ran::Failed(StoreError::Unavailable("no connection".into()).into());
+        };
+        let conn: &mut AnyConnection = conn;
+        super::take_after_commit();
+        if let Err(error) = conn.batch_execute(&format!("SAVEPOINT {SAVEPOINT}")) {
+            self.end(
+                Some(format!("a savepoint could not be set: {error}")),
+                false,
+                false,
+            );
+            return Ran::Failed(StoreError::from(error).into());
+        }
+        let result = {
+            let _in_write = InWrite::enter();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *conn)))
+        };
+        let rings = super::OUTBOX_WRITTEN.with(|written| written.replace(false));
+        let hooks = super::take_after_commit();
+        let kept = match &result {
+            Ok(Ok(_)) => conn
+                .batch_execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"))
+                .map_err(StoreError::from),
+            _ => Err(StoreError::NotFound),
+        };
+        let undone = match kept {
+            Ok(()) => None,
+            Err(_) => conn
+                .batch_execute(&format!(
+                    "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
+                ))
+                .err()
+                .map(|e| format!("a failed write could not be undone: {e}")),
+        };
+        match (result, kept) {
+            (Ok(Ok(value)), Ok(())) => {
+                self.end(None, true, rings);
+                Ran::Succeeded(value, hooks)
+            }
+            (Ok(Ok(_)), Err(error)) => {
+                self.end(undone, false, false);
+                Ran::Failed(error.into())
+            }
+            (Ok(Err(error)), _) => {
+                self.end(undone, false, false);
+                Ran::Failed(error)
+            }
+            (Err(payload), _) => {
+                self.end(undone, false, false);
+                Ran::Panicked(payload)
+            }
+        }
+    }
+
+    /// Gives the connection back and counts the turn as ended.
+    fn end(&mut self, broken: Option<String>, succeeded: bool, rings: bool) {
+        self.ended = true;
+        let mut state = lock(&self.batch.state);
+        if let Some(why) = broken {
+            state.broken.get_or_insert(why);
+        }
+        if succeeded {
+            state.succeeded += 1;
+            state.rings |= rings;
+        }
+        state.conn = self.conn.take();
+        state.queued -= 1;
+        drop(state);
+        self.batch.changed.notify_all();
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end(Some("a write ended abnormally".into()), false, false);
+        }
+    }
+}
