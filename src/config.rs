@@ -266,7 +266,7 @@ pub struct Overrides {
     pub tls_key_file: Option<String>,
 }
 
-const ENV_KEYS: [&str; 34] = [
+const ENV_KEYS: [&str; 35] = [
     "bind",
     "database_url",
     "public_url",
@@ -461,6 +461,18 @@ mod tests {
             assert_eq!(config.bind, "0.0.0.0:3");
             assert_eq!(config.database_url, "env.db");
             assert_eq!(config.log_level, "debug");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn group_commit_is_on_by_default_and_the_environment_turns_it_off() {
+        Jail::expect_with(|jail| {
+            let config = Config::load(None, &Overrides::default()).map_err(|e| *e)?;
+            assert!(config.pool_settings().group_commit);
+            jail.set_env("SCIMITAR_DB_GROUP_COMMIT", "false");
+            let config = Config::load(None, &Overrides::default()).map_err(|e| *e)?;
+            assert!(!config.pool_settings().group_commit);
             Ok(())
         });
     }
