@@ -21,6 +21,7 @@
 #     default, TLS on loopback when the server offers it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 peers="${1:-${PEERS_DIR:-}}"
 users="${USERS:-10000}"
 seconds="${SECONDS_PER_RUN:-3}"
@@ -49,35 +50,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { echo $((20000 + RANDOM % 20000)); }
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-peak_rss() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
-wait_http() { # url: until the server answers anything
-  for _ in $(seq 1 300); do
-    curl -s -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  echo "server at $1 did not start" >&2; return 1
-}
-
 # name pid base token [postgres database]
 add() { names+=("$1"); pids+=("$2"); bases+=("$3"); tokens+=("$4"); databases+=("${5:-}"); }
 
 start_scimitar() { # label binary backend
-  local label="$1" binary="$2" backend="$3" dir="$work/$1-$3" port database
-  mkdir -p "$dir"; port="$(free_port)"
+  local label="$1" binary="$2" backend="$3" dir="$work/$1-$3" database
   if [[ "$backend" == sqlite ]]; then
-    database="$dir/scimitar.db"
+    mkdir -p "$dir"; database="$dir/scimitar.db"
   else
     local db="scimitar_bench_${label//[^a-z0-9]/_}_$$"
-    psql "$admin" -qc "CREATE DATABASE $db"; dbs+=("$db")
-    database="${admin%/*}/$db"; [[ -n "$pg_params" ]] && database="$database?$pg_params"
+    database="$(pg_create "$db")"; dbs+=("$db")
   fi
-  (cd "$dir" && exec env ${SCIMITAR_LOG:+RUST_LOG=$SCIMITAR_LOG} taskset -c "$server_cpu" "$binary" serve \
-    --bind "127.0.0.1:$port" --database "$database" >"$dir/out" 2>"$dir/err") &
-  local pid=$!
-  for _ in $(seq 1 300); do grep -q '^SCIM bearer token' "$dir/out" 2>/dev/null && break; sleep 0.1; done
-  add "$label-$backend" "$pid" "http://127.0.0.1:$port|/scim/v2" "$(sed -n 's/^SCIM bearer token: //p' "$dir/out")" \
+  launch_scimitar "$dir" "$binary" "$database" "$server_cpu"
+  add "$label-$backend" "$SERVER_PID" "$SERVER_URL|/scim/v2" "$SERVER_TOKEN" \
     "$([[ "$backend" == postgres ]] && echo "${dbs[-1]}")"
 }
 
@@ -135,7 +120,6 @@ for i in "${!names[@]}"; do
   fi
 done
 
-to_ms() { awk '{v = $1; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms/, "", v)} else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000} printf "%.2f", v}'; }
 results="$work/results"
 : >"$results"
 for run in $(seq 1 "$runs"); do
@@ -157,7 +141,6 @@ done
 
 echo "# every run: run workload server requests/s p50_ms p99_ms cpu_ms_per_request non-2xx"
 cat "$results"
-median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 echo
 printf '| workload (median of %s) |' "$runs"; for n in "${names[@]}"; do printf ' %s |' "$n"; done; echo
 printf '|---|'; for _ in "${names[@]}"; do printf -- '---|'; done; echo
