@@ -134,7 +134,7 @@ pub(super) fn end_sessions(
         })
         .collect();
     outbox::publish(conn, tenant_id, effects, cause, now)?;
-    let (tenant, ended) = (tenant_id.to_string(), ids.len() as f64);
+    let (tenant, ended) = (tenant_id.to_string(), ids.len() as u64);
     crate::store::after_commit(move || {
         crate::metrics::add(
             "scimitar_sessions_ended_total",

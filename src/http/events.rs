@@ -178,7 +178,7 @@ async fn metrics_text(state: web::Data<AppState>) -> Result<HttpResponse, ScimEr
     let gauges = blocking(move || Ok(crate::signals::gauges::read(&store)?)).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics::render(&gauges)))
+        .body(metrics::render(gauges)))
 }
 
 /// Middleware on the SCIM scope: counts each request by tenant, resource, operation and

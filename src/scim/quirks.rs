@@ -121,7 +121,7 @@ pub fn expose_counters() {
         crate::metrics::add(
             "scimitar_quirk_rules_fired_total",
             &[("rule", rule.name())],
-            0.0,
+            0,
         );
     }
 }
@@ -182,7 +182,7 @@ mod tests {
                 .tolerate(Rule::EntraCapitalizedOps)
                 .is_ok()
         );
-        let exposition = crate::metrics::render(&[]);
+        let exposition = crate::metrics::render(Vec::new());
         assert!(
             exposition.contains("scimitar_quirk_rules_fired_total{rule=\"entra.capitalized_ops\"}"),
             "firing is counted"

@@ -17,7 +17,7 @@ pub fn read(store: &Store) -> Result<Vec<Gauge>, StoreError> {
                 gauges.push(Gauge {
                     name,
                     labels: vec![("tenant", tenant)],
-                    value: count as f64,
+                    value: count,
                 });
             }
         }
@@ -25,7 +25,7 @@ pub fn read(store: &Store) -> Result<Vec<Gauge>, StoreError> {
             gauges.push(Gauge {
                 name: "scimitar_outbox_head",
                 labels: vec![("tenant", tenant)],
-                value: seq as f64,
+                value: seq,
             });
         }
         gauges.extend(super::ssf::lag_gauges(conn)?);

@@ -88,12 +88,12 @@ pub fn lag_gauges(conn: &mut AnyConnection) -> Result<Vec<Gauge>, StoreError> {
         gauges.push(Gauge {
             name: "scimitar_outbox_lag",
             labels: labels.clone(),
-            value: (head - stream.cursor).max(0) as f64,
+            value: (head - stream.cursor).max(0),
         });
         gauges.push(Gauge {
             name: "scimitar_ssf_pending_events",
             labels,
-            value: pending as f64,
+            value: pending,
         });
     }
     Ok(gauges)
