@@ -24,22 +24,16 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use scimitar::audit::{Actor, RequestInfo};
-use scimitar::clock::SystemClock;
 use scimitar::scim::list::{ListRequest, PageLimits};
-use scimitar::scim::projection::Projection;
 use scimitar::scim::quirks::Quirks;
 use scimitar::scim::resource::Precondition;
-use scimitar::scim::schema::{Registry, ResourceKind};
+use scimitar::scim::schema::ResourceKind;
 use scimitar::scim::{Context, ScimService};
-use scimitar::store::{DatabaseUrl, PoolSettings, Store};
 use serde_json::{Value, json};
 
 const LIMITS: PageLimits = PageLimits {
@@ -133,46 +127,9 @@ fn user_body(i: usize) -> Value {
 }
 
 fn run(backend: &str, url: &str, steps: &[usize]) -> Vec<(usize, Vec<String>)> {
-    let store = Store::open(
-        &DatabaseUrl::parse(url).expect("URL"),
-        &PoolSettings::default(),
-    )
-    .expect("open");
-    let registry = Arc::new(Registry::load().expect("schemas"));
-    let service = ScimService::new(store.clone(), registry, Arc::new(SystemClock), LIMITS);
-    let tenant = scimitar::tenancy::create(&store, "growth", Utc::now()).expect("tenant");
-    let actor = Actor {
-        client_id: "bench".into(),
-        name: "bench".into(),
-    };
-    let request = RequestInfo {
-        id: "bench".into(),
-        method: "POST".into(),
-        path: "/scim/v2/Users".into(),
-        received: None,
-    };
-    let (all, no_members) = (
-        Projection::Default,
-        Projection::from_params(
-            service.registry().resource(ResourceKind::Group),
-            None,
-            Some("members"),
-        )
-        .expect("projection"),
-    );
-    let quirks = Quirks::lenient();
-    let context = Context {
-        tenant_id: &tenant.id,
-        base: "http://bench/scim/v2",
-        projection: &all,
-        actor: &actor,
-        request: &request,
-        quirks: &quirks,
-    };
-    let lean = Context {
-        projection: &no_members,
-        ..context
-    };
+    let bench = support::service::Bench::open(url, "growth", LIMITS);
+    let service = &bench.service;
+    let (context, lean) = (bench.context(), bench.lean());
     let api_max = number("GROWTH_API_MAX", 100_000);
     let loaders = number("GROWTH_LOADERS", 4).max(1);
     let samples = number("GROWTH_SAMPLES", 1000).max(10);
@@ -215,7 +172,7 @@ fn run(backend: &str, url: &str, steps: &[usize]) -> Vec<(usize, Vec<String>)> {
             format!("{rate:.0}/s, API")
         } else {
             let template = template.as_deref().expect("a user the API made");
-            clone_users(url, &tenant.id, template, loaded, size);
+            clone_users(url, &bench.tenant_id, template, loaded, size);
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "{backend}: cloned users {loaded}..{size} with SQL and ran ANALYZE in {secs:.1} s"
@@ -224,11 +181,11 @@ fn run(backend: &str, url: &str, steps: &[usize]) -> Vec<(usize, Vec<String>)> {
         };
         loaded = size;
         if template.is_none() {
-            template = Some(lookup_id(&service, &context, 0));
+            template = Some(lookup_id(service, &context, 0));
         }
         if group.is_none() {
             let members: Vec<Value> = (0..10)
-                .map(|i| json!({"value": lookup_id(&service, &context, i)}))
+                .map(|i| json!({"value": lookup_id(service, &context, i)}))
                 .collect();
             group = Some(
                 service
@@ -251,7 +208,7 @@ fn run(backend: &str, url: &str, steps: &[usize]) -> Vec<(usize, Vec<String>)> {
             let i = draw.below(size);
             let (elapsed, id) = timed(|| {
                 lookup(
-                    &service,
+                    service,
                     &context,
                     "userName",
                     &format!("u{i:07}x@example.com"),
@@ -261,7 +218,7 @@ fn run(backend: &str, url: &str, steps: &[usize]) -> Vec<(usize, Vec<String>)> {
             ids.push(id);
             let i = draw.below(size);
             let (elapsed, _) =
-                timed(|| lookup(&service, &context, "externalId", &format!("ext-u{i:07}x")));
+                timed(|| lookup(service, &context, "externalId", &format!("ext-u{i:07}x")));
             by_external.push(elapsed);
         }
         let mut by_id = Vec::new();
@@ -297,7 +254,7 @@ fn run(backend: &str, url: &str, steps: &[usize]) -> Vec<(usize, Vec<String>)> {
                     break i;
                 }
             };
-            let id = lookup_id(&service, &context, i);
+            let id = lookup_id(service, &context, i);
             let (elapsed, _) = timed(|| {
                 service
                     .patch(

@@ -12,19 +12,12 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use scimitar::audit::{Actor, RequestInfo};
-use scimitar::clock::SystemClock;
 use scimitar::scim::list::{ListRequest, PageLimits};
-use scimitar::scim::projection::Projection;
 use scimitar::scim::quirks::Quirks;
 use scimitar::scim::resource::Precondition;
-use scimitar::scim::schema::{Registry, ResourceKind};
-use scimitar::scim::{Context, ScimService};
-use scimitar::store::{DatabaseUrl, PoolSettings, Store};
+use scimitar::scim::schema::ResourceKind;
 use serde_json::{Value, json};
 
 fn main() {
@@ -36,50 +29,14 @@ fn main() {
 }
 
 fn run(backend: &str, url: &str, users: usize) {
-    let store = Store::open(
-        &DatabaseUrl::parse(url).expect("URL"),
-        &PoolSettings::default(),
-    )
-    .expect("open");
-    let registry = Arc::new(Registry::load().expect("schemas"));
     let limits = PageLimits {
         default_count: 100,
         max_count: 1000,
     };
-    let service = ScimService::new(store.clone(), registry, Arc::new(SystemClock), limits);
-    let tenant = scimitar::tenancy::create(&store, "bench", Utc::now()).expect("tenant");
-    let actor = Actor {
-        client_id: "bench".into(),
-        name: "bench".into(),
-    };
-    let request = RequestInfo {
-        id: "bench".into(),
-        method: "POST".into(),
-        path: "/scim/v2/Users".into(),
-        received: None,
-    };
-    let (all, no_members) = (
-        Projection::Default,
-        Projection::from_params(
-            service.registry().resource(ResourceKind::Group),
-            None,
-            Some("members"),
-        )
-        .expect("projection"),
-    );
+    let bench = support::service::Bench::open(url, "bench", limits);
+    let service = &bench.service;
+    let (context, lean) = (bench.context(), bench.lean());
     let quirks = Quirks::lenient();
-    let context = Context {
-        tenant_id: &tenant.id,
-        base: "http://bench/scim/v2",
-        projection: &all,
-        actor: &actor,
-        request: &request,
-        quirks: &quirks,
-    };
-    let lean = Context {
-        projection: &no_members,
-        ..context
-    };
 
     // Load.
     let started = Instant::now();

@@ -1,5 +1,7 @@
 //! What the benchmarks share: a fresh SQLite file and a fresh Postgres database to run on.
 
+pub mod service;
+
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
