@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{audit_heads, audit_records};
-use super::{AnyConnection, StoreError};
+use super::{AnyConnection, StoreError, heads};
 
 /// The hash a chain starts from.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -51,17 +51,25 @@ pub struct Head {
 /// Locks the tenant's chain head for the rest of the transaction and returns it, creating it
 /// at the genesis on first use. Postgres: the row lock serialises appends of one tenant;
 /// SQLite: write transactions are already serialised (`BEGIN IMMEDIATE`).
+/// A transaction that already holds the head takes its copy (`heads`).
 pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<Head, StoreError> {
-    if let Some(head) = select_head_for_update(conn, tenant_id)? {
+    if let Some(head) = heads::audit(tenant_id) {
         return Ok(head);
     }
-    diesel::sql_query(
-        "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind::<Text, _>(tenant_id)
-    .bind::<Text, _>(GENESIS_HASH)
-    .execute(conn)?;
-    select_head_for_update(conn, tenant_id)?.ok_or(StoreError::NotFound)
+    let head = match select_head_for_update(conn, tenant_id)? {
+        Some(head) => head,
+        None => {
+            diesel::sql_query(
+                "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind::<Text, _>(tenant_id)
+            .bind::<Text, _>(GENESIS_HASH)
+            .execute(conn)?;
+            select_head_for_update(conn, tenant_id)?.ok_or(StoreError::NotFound)?
+        }
+    };
+    heads::keep_audit(tenant_id, &head);
+    Ok(head)
 }
 
 fn select_head_for_update(
@@ -78,17 +86,33 @@ fn select_head_for_update(
 }
 
 /// Appends records (already chained, in order) and moves the head to the last, in the
-/// caller's transaction.
+/// caller's transaction (the held copy when the transaction holds it; the row at its commit).
 pub fn append_all(conn: &mut AnyConnection, rows: &[AuditRow]) -> Result<(), StoreError> {
     let Some(last) = rows.last() else {
         return Ok(());
     };
     super::insert_in_batches!(conn, audit_records::table, rows);
+    let head = Head {
+        seq: last.seq,
+        hash: last.hash.clone(),
+    };
+    if !heads::move_audit(&last.tenant_id, head.clone()) {
+        set_head(conn, &last.tenant_id, &head)?;
+    }
+    Ok(())
+}
+
+/// Writes the tenant's head row.
+pub(super) fn set_head(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    head: &Head,
+) -> Result<(), StoreError> {
     diesel::update(audit_heads::table)
-        .filter(audit_heads::tenant_id.eq(&last.tenant_id))
+        .filter(audit_heads::tenant_id.eq(tenant_id))
         .set((
-            audit_heads::seq.eq(last.seq),
-            audit_heads::hash.eq(&last.hash),
+            audit_heads::seq.eq(head.seq),
+            audit_heads::hash.eq(&head.hash),
         ))
         .execute(conn)?;
     Ok(())

@@ -19,6 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 
+use super::heads::{self, Heads};
 use super::{AnyConnection, Checkout, Store, StoreError};
 
 /// Most writes in one batch. Below 64 so that on Postgres a batch's savepoints (one
@@ -60,6 +61,9 @@ struct BatchState {
     queued: usize,
     /// The connection with the open transaction, while no member holds it.
     conn: Option<Checkout>,
+    /// The chain heads the transaction holds, as the members that succeeded left them
+    /// (`heads`): each tenant's heads are locked and read once per batch, written at its end.
+    heads: Heads,
     /// The transaction could not begin: no member runs.
     failed: Option<String>,
     /// A member's savepoint could not be undone (or a turn ended abnormally): the batch
@@ -299,11 +303,14 @@ fn end_transaction(conn: &mut AnyConnection, state: &BatchState) -> Result<(), S
     let why = match &state.broken {
         Some(why) => why.clone(),
         None if state.succeeded == 0 => "no write succeeded".into(),
-        // A failed COMMIT is rolled back by diesel itself.
-        None => {
-            return Manager::commit_transaction(conn)
-                .map_err(|e| format!("the grouped commit failed: {e}"));
-        }
+        None => match state.heads.write_moved(conn) {
+            // A failed COMMIT is rolled back by diesel itself.
+            Ok(()) => {
+                return Manager::commit_transaction(conn)
+                    .map_err(|e| format!("the grouped commit failed: {e}"));
+            }
+            Err(error) => format!("the batch's chain heads could not be written: {error}"),
+        },
     };
     if let Err(rollback) = Manager::rollback_transaction(conn) {
         tracing::warn!(error = %rollback, "rollback failed");
@@ -328,6 +335,8 @@ impl Batch {
 struct Turn<'a> {
     batch: &'a Batch,
     conn: Option<Checkout>,
+    /// The batch's heads, while this member holds the connection.
+    heads: Heads,
     ended: bool,
 }
 
@@ -348,9 +357,11 @@ impl<'a> Turn<'a> {
             return Err(StoreError::Unavailable(why));
         }
         let conn = state.conn.take();
+        let heads = std::mem::take(&mut state.heads);
         Ok(Self {
             batch,
             conn,
+            heads,
             ended: false,
         })
     }
@@ -373,10 +384,13 @@ impl<'a> Turn<'a> {
             );
             return Ran::Failed(StoreError::from(error).into());
         }
+        let before = self.heads.clone();
+        let outer = heads::hold(std::mem::take(&mut self.heads));
         let result = {
             let _in_write = InWrite::enter();
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *conn)))
         };
+        let after = heads::release(outer);
         let rings = super::OUTBOX_WRITTEN.with(|written| written.replace(false));
         let hooks = super::take_after_commit();
         let kept = match &result {
@@ -394,6 +408,8 @@ impl<'a> Turn<'a> {
                 .err()
                 .map(|e| format!("a failed write could not be undone: {e}")),
         };
+        // A member undone leaves the heads as they were before it.
+        self.heads = if kept.is_ok() { after } else { before };
         match (result, kept) {
             (Ok(Ok(value)), Ok(())) => {
                 self.end(None, true, rings);
@@ -426,6 +442,7 @@ impl<'a> Turn<'a> {
             state.rings |= rings;
         }
         state.conn = self.conn.take();
+        state.heads = std::mem::take(&mut self.heads);
         state.queued -= 1;
         drop(state);
         self.batch.changed.notify_all();

@@ -15,6 +15,7 @@ pub mod flags;
 mod group;
 pub mod group_users;
 pub mod groups;
+mod heads;
 pub mod keys;
 pub mod match_values;
 pub mod membership;
@@ -317,6 +318,7 @@ impl Store {
         .map_err(StoreError::from)?;
         take_after_commit();
         let _in_write = group::InWrite::enter();
+        let holding = heads::Holding::begin();
         if let Some(preview) = &self.preview {
             let result = previewed(conn, preview, work);
             if let Err(rollback) = Manager::rollback_transaction(conn) {
@@ -325,7 +327,7 @@ impl Store {
             take_after_commit();
             return result;
         }
-        match work(conn) {
+        match work(conn).and_then(|value| Ok(holding.write_moved(conn).map(|()| value)?)) {
             Ok(value) => {
                 let committed = Manager::commit_transaction(conn).map_err(StoreError::from);
                 let rings = OUTBOX_WRITTEN.with(|written| written.replace(false));

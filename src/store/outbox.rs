@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{outbox, outbox_heads};
-use super::{AnyConnection, StoreError};
+use super::{AnyConnection, StoreError, heads};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = outbox)]
@@ -30,36 +30,57 @@ struct Seq {
 
 /// The tenant's last number, locked until the transaction ends (created at 0 on first use):
 /// appends of one tenant are serialised, so numbers commit in order.
+/// A transaction that already holds the head takes its copy (`heads`).
 pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
+    if let Some(seq) = heads::outbox(tenant_id) {
+        return Ok(seq);
+    }
     let lock = super::lock_clause(conn);
     let select = format!("SELECT seq FROM outbox_heads WHERE tenant_id = $1{lock}");
     let found = diesel::sql_query(&select)
         .bind::<Text, _>(tenant_id)
         .get_result::<Seq>(conn)
         .optional()?;
-    if let Some(head) = found {
-        return Ok(head.seq);
-    }
-    diesel::sql_query(
-        "INSERT INTO outbox_heads (tenant_id, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind::<Text, _>(tenant_id)
-    .execute(conn)?;
-    Ok(diesel::sql_query(&select)
-        .bind::<Text, _>(tenant_id)
-        .get_result::<Seq>(conn)?
-        .seq)
+    let seq = match found {
+        Some(head) => head.seq,
+        None => {
+            diesel::sql_query(
+                "INSERT INTO outbox_heads (tenant_id, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+            )
+            .bind::<Text, _>(tenant_id)
+            .execute(conn)?;
+            diesel::sql_query(&select)
+                .bind::<Text, _>(tenant_id)
+                .get_result::<Seq>(conn)?
+                .seq
+        }
+    };
+    heads::keep_outbox(tenant_id, seq);
+    Ok(seq)
 }
 
-/// Appends rows (numbered after the locked head, in order) and moves the head.
+/// Appends rows (numbered after the locked head, in order) and moves the head (the held copy
+/// when the transaction holds it; the row at its commit).
 pub fn append_all(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
     let Some(last) = rows.last() else {
         return Ok(());
     };
     super::insert_in_batches!(conn, outbox::table, rows);
+    if !heads::move_outbox(&last.tenant_id, last.seq) {
+        set_head(conn, &last.tenant_id, last.seq)?;
+    }
+    Ok(())
+}
+
+/// Writes the tenant's head row.
+pub(super) fn set_head(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    seq: i64,
+) -> Result<(), StoreError> {
     diesel::update(outbox_heads::table)
-        .filter(outbox_heads::tenant_id.eq(&last.tenant_id))
-        .set(outbox_heads::seq.eq(last.seq))
+        .filter(outbox_heads::tenant_id.eq(tenant_id))
+        .set(outbox_heads::seq.eq(seq))
         .execute(conn)?;
     Ok(())
 }

@@ -290,4 +290,143 @@ on_both_backends! {
         assert_eq!(users["totalResults"], json!(20), "4 taken, 8 victims, 8 new: nothing of a refused write");
         crate::tenancy::assert_kept_counts_match(&app).await;
     }
+
+    async fn a_batch_takes_and_writes_each_tenants_chain_heads_once(app) {
+        create_probe(&app);
+        count_head_writes(&app);
+        let second = scimitar::tenancy::create(&app.store, "second", chrono::Utc::now()).expect("a tenant");
+        let tenants = [app.tenant_id.clone(), second.id.clone()];
+        let outbox_before: Vec<i64> = tenants.iter()
+            .map(|t| app.store.read(|conn| outbox::head(conn, t)).expect("outbox head")).collect();
+        let (started, leader_started) = std::sync::mpsc::channel();
+        let leader = {
+            let (store, tenant) = (app.store.clone(), tenants[0].clone());
+            std::thread::spawn(move || {
+                store.write(|conn| {
+                    heads_write(conn, &tenant, "leader")?;
+                    let _ = started.send(());
+                    wait_for_batch(&store, 7);
+                    Ok::<_, StoreError>(())
+                })
+            })
+        };
+        leader_started.recv().expect("the leader started");
+        // Members of both tenants; the failing ones appended records and events before failing,
+        // so the members after them must chain from the heads as they were before them.
+        let names = ["a1", "b1", "a-fails", "b-fails", "a2", "b2"];
+        let members: Vec<_> = names.into_iter().map(|name| {
+            let (store, tenant) = (app.store.clone(), tenants[usize::from(name.starts_with('b'))].clone());
+            std::thread::spawn(move || store.write(|conn| {
+                heads_write(conn, &tenant, name)?;
+                match name.ends_with("fails") {
+                    true => Err(StoreError::NotFound),
+                    false => Ok(()),
+                }
+            }))
+        }).collect();
+        let outcomes: Vec<bool> = members.into_iter().map(|m| m.join().expect("a member").is_ok()).collect();
+        assert!(leader.join().expect("the leader").is_ok());
+        assert_eq!(outcomes, [true, true, false, false, true, true]);
+
+        assert_eq!(head_writes(&app), 4, "one audit and one outbox head write per tenant for the batch");
+        for ((tenant, name), before) in tenants.iter().zip(["default", "second"]).zip(outbox_before) {
+            assert!(matches!(audit::verify(&app.store, name).expect("verify"), Verification::Intact { .. }),
+                "{name}: {:?}", audit::verify(&app.store, name));
+            let events = app.store.read(|conn| outbox::after(conn, tenant, before, 100)).expect("outbox");
+            let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+            let kept = if name == "second" { 2 } else { 3 };
+            assert_eq!(seqs, (before + 1..=before + kept).collect::<Vec<_>>(), "{tenant}: numbered without gaps");
+            let head = app.store.read(|conn| outbox::head(conn, tenant)).expect("outbox head");
+            assert_eq!(head, before + kept, "{tenant}: the stored head is the last event");
+        }
+
+        // A write of its own: two appends of each chain, one head write each, at its commit.
+        let writes = head_writes(&app);
+        let tenant = tenants[0].clone();
+        app.store.write(|conn| { heads_write(conn, &tenant, "alone1")?; heads_write(conn, &tenant, "alone2") })
+            .expect("a write alone");
+        assert_eq!(head_writes(&app) - writes, 2);
+        assert!(matches!(verify(&app), Verification::Intact { .. }));
+    }
+
+    async fn a_head_write_that_fails_at_the_commit_fails_the_write_whole(app) {
+        create_probe(&app);
+        let before = records(&app).len();
+        let statements: &[&str] = if app.database_url().starts_with("postgres") {
+            &[
+                "CREATE FUNCTION refuse_head() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected head failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_head BEFORE UPDATE ON audit_heads FOR EACH ROW EXECUTE FUNCTION refuse_head()",
+            ]
+        } else {
+            &["CREATE TRIGGER refuse_head BEFORE UPDATE ON audit_heads BEGIN SELECT RAISE(ABORT, 'injected head failure'); END"]
+        };
+        for statement in statements {
+            tamper(&app, statement);
+        }
+        let writers: Vec<_> = (0..6).map(|i| {
+            let (store, tenant) = (app.store.clone(), app.tenant_id.clone());
+            std::thread::spawn(move || store.write(|conn| probe_write(conn, &tenant, &format!("w{i}"))))
+        }).collect();
+        for writer in writers {
+            assert!(writer.join().expect("a writer").is_err(), "no write commits without its head");
+        }
+        let response = app.post("/Users", &json!({"userName": "never"})).await;
+        assert!(response.status().is_server_error());
+        assert!(probes(&app.store).is_empty(), "nothing of any write is stored");
+        assert_eq!(records(&app).len(), before);
+        assert!(matches!(verify(&app), Verification::Intact { .. }));
+    }
+}
+
+/// One write's appends to both chains: an audit record and an outbox event.
+fn heads_write(conn: &mut AnyConnection, tenant: &str, name: &str) -> Result<(), StoreError> {
+    probe_write(conn, tenant, name)?;
+    let effect = scimitar::outbox::Effect::UserDisabled {
+        user_id: name.to_string(),
+        reason: "test",
+    };
+    scimitar::outbox::publish(conn, tenant, vec![effect], None, chrono::Utc::now())
+}
+
+/// Counts the writes of the chain head rows in a table of the test's own.
+fn count_head_writes(app: &TestApp) {
+    tamper(app, "CREATE TABLE head_writes (n INTEGER NOT NULL)");
+    tamper(app, "INSERT INTO head_writes (n) VALUES (0)");
+    let postgres = app.database_url().starts_with("postgres");
+    if postgres {
+        tamper(
+            app,
+            "CREATE FUNCTION count_head_write() RETURNS trigger AS $$ BEGIN UPDATE head_writes SET n = n + 1; RETURN NEW; END $$ LANGUAGE plpgsql",
+        );
+    }
+    for table in ["audit_heads", "outbox_heads"] {
+        tamper(
+            app,
+            &if postgres {
+                format!(
+                    "CREATE TRIGGER {table}_written AFTER UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION count_head_write()"
+                )
+            } else {
+                format!(
+                    "CREATE TRIGGER {table}_written AFTER UPDATE ON {table} BEGIN UPDATE head_writes SET n = n + 1; END"
+                )
+            },
+        );
+    }
+}
+
+fn head_writes(app: &TestApp) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    app.store
+        .read(|conn| {
+            diesel::sql_query("SELECT CAST(n AS BIGINT) AS n FROM head_writes")
+                .get_result::<Count>(conn)
+                .map_err(StoreError::from)
+        })
+        .expect("head writes")
+        .n
 }
