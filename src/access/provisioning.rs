@@ -225,23 +225,32 @@ impl Cascade {
     ) -> Result<(), StoreError> {
         let (burst, tenant, now) = (self.burst.clone(), fact.tenant_id.to_string(), fact.now);
         after_commit(move || burst.record(&tenant, steps, now));
-        if let Some(count) = self.burst.peek(fact.tenant_id, steps, fact.now) {
-            let details = json!({
-                "steps": count,
-                "threshold": self.burst.threshold(),
-                "window_minutes": self.burst.window().num_minutes(),
-                "last_cause": fact.cause,
-            });
-            let kind = FlagKind::DeprovisioningBurst;
-            flags::raise(
-                conn,
-                fact.tenant_id,
-                kind,
-                fact.tenant_id,
-                details,
-                fact.now,
-            )?;
-        }
+        let Some(count) = self.burst.peek(fact.tenant_id, steps, fact.now) else {
+            return Ok(());
+        };
+        let (burst, tenant) = (self.burst.clone(), fact.tenant_id.to_string());
+        // A burst that goes on writes its flag row at most once a second (`BurstWatch`).
+        let Some(occurrences) = self.burst.flag_due(fact.tenant_id, fact.now) else {
+            after_commit(move || burst.flag_deferred(&tenant));
+            return Ok(());
+        };
+        let details = json!({
+            "steps": count,
+            "threshold": self.burst.threshold(),
+            "window_minutes": self.burst.window().num_minutes(),
+            "last_cause": fact.cause,
+        });
+        let kind = FlagKind::DeprovisioningBurst;
+        flags::raise_counted(
+            conn,
+            fact.tenant_id,
+            kind,
+            fact.tenant_id,
+            details,
+            occurrences,
+            fact.now,
+        )?;
+        after_commit(move || burst.flag_written(&tenant, occurrences, now));
         Ok(())
     }
 }

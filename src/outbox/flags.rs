@@ -68,7 +68,28 @@ pub fn raise(
     details: Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if rows::repeat(conn, tenant_id, kind.as_str(), subject, to_stored(now))? {
+    raise_counted(conn, tenant_id, kind, subject, details, 1, now)
+}
+
+/// `raise` for `occurrences` at once (repeats counted in memory meanwhile, `BurstWatch`).
+pub fn raise_counted(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    kind: FlagKind,
+    subject: &str,
+    details: Value,
+    occurrences: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let stored_now = to_stored(now);
+    if rows::repeat(
+        conn,
+        tenant_id,
+        kind.as_str(),
+        subject,
+        occurrences,
+        stored_now,
+    )? {
         return Ok(());
     }
     let row = FlagRow {
@@ -80,7 +101,7 @@ pub fn raise(
         details: details.to_string(),
         raised: to_stored(now),
         last_seen: to_stored(now),
-        occurrences: 1,
+        occurrences,
         acknowledged: None,
         acknowledged_by: None,
     };
@@ -159,12 +180,26 @@ pub fn to_json(row: &FlagRow) -> Value {
     })
 }
 
+/// How often, at most, a burst that goes on writes its open flag row: every deactivation
+/// past the threshold is a repeat, and one write per repeat would make every deactivation of
+/// the tenant update the same row (one more statement each, and on Postgres a dead row
+/// version each until vacuum). Repeats in between are counted here and added at the next write.
+const FLAG_WRITE_INTERVAL: Duration = Duration::seconds(1);
+
 /// Counts deprovisioning steps per tenant over a sliding window, in this process.
 #[derive(Debug)]
 pub struct BurstWatch {
     threshold: usize,
     window: Duration,
     seen: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+    /// Per tenant: when its burst flag row was last written, and repeats not written since.
+    written: Mutex<HashMap<String, FlagWrite>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FlagWrite {
+    at: DateTime<Utc>,
+    unwritten: i64,
 }
 
 impl BurstWatch {
@@ -174,6 +209,7 @@ impl BurstWatch {
             threshold,
             window,
             seen: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -218,6 +254,37 @@ impl BurstWatch {
         passed
     }
 
+    /// Whether a burst repeat now should write the tenant's flag row, and if so how many
+    /// occurrences to add (this one and those counted since the last write); `None`: count
+    /// it with `flag_deferred` once its write commits.
+    pub fn flag_due(&self, tenant_id: &str, now: DateTime<Utc>) -> Option<i64> {
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        match written.get(tenant_id) {
+            Some(last) if last.at <= now && now < last.at + FLAG_WRITE_INTERVAL => None,
+            Some(last) => Some(1 + last.unwritten),
+            None => Some(1),
+        }
+    }
+
+    /// The flag row was written with `occurrences` (from `flag_due`) by a write that committed.
+    pub fn flag_written(&self, tenant_id: &str, occurrences: i64, now: DateTime<Utc>) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = written.entry(tenant_id.to_string()).or_insert(FlagWrite {
+            at: now,
+            unwritten: 0,
+        });
+        entry.at = now;
+        entry.unwritten = (entry.unwritten - (occurrences - 1)).max(0);
+    }
+
+    /// A repeat that committed without writing the flag row: added at the next write.
+    pub fn flag_deferred(&self, tenant_id: &str) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = written.get_mut(tenant_id) {
+            entry.unwritten += 1;
+        }
+    }
+
     pub fn window(&self) -> Duration {
         self.window
     }
@@ -255,6 +322,37 @@ mod tests {
             watch.peek("t", 1, t0 + Duration::minutes(6)),
             None,
             "the window moved on"
+        );
+    }
+
+    #[test]
+    fn the_flag_row_is_written_at_most_once_a_second_and_no_repeat_is_lost() {
+        let watch = BurstWatch::new(3, Duration::minutes(5));
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        assert_eq!(watch.flag_due("t", t0), Some(1), "the first repeat writes");
+        assert_eq!(
+            watch.flag_due("t", t0),
+            Some(1),
+            "until that write commits, the next one writes too"
+        );
+        watch.flag_written("t", 1, t0);
+        assert_eq!(watch.flag_due("t", t0 + Duration::milliseconds(999)), None);
+        watch.flag_deferred("t");
+        watch.flag_deferred("t");
+        assert_eq!(watch.flag_due("other", t0), Some(1), "tenants apart");
+        let due = watch.flag_due("t", t0 + Duration::seconds(1));
+        assert_eq!(due, Some(3), "this one and the two counted in memory");
+        watch.flag_deferred("t");
+        watch.flag_written("t", 3, t0 + Duration::seconds(1));
+        assert_eq!(
+            watch.flag_due("t", t0 + Duration::seconds(2)),
+            Some(2),
+            "a repeat counted while the write was in flight is kept"
+        );
+        assert_eq!(
+            watch.flag_due("t", t0 - Duration::seconds(5)),
+            Some(2),
+            "a clock set back does not hold the row back"
         );
     }
 

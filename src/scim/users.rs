@@ -97,7 +97,7 @@ pub(super) fn create(
     };
     service.store.write(|conn| {
         rows::insert(conn, &row).map_err(taken(&row.user_name))?;
-        index_matching(conn, service, &row)?;
+        index_matching(conn, service, &row, Indexed::New)?;
         let details = json!({
             "attributes": normalized.attributes.keys().collect::<Vec<_>>(),
             "active": row.active,
@@ -314,7 +314,7 @@ fn update_in(
     let row = rows::update(conn, tenant_id, id, &change.row)
         .map_err(taken(&change.row.user_name))?
         .ok_or_else(|| not_found(id))?;
-    index_matching(conn, service, &row)?;
+    index_matching(conn, service, &row, Indexed::Before)?;
     let diff = audit::diff(&before, &change.attributes);
     let mut details = json!({"changed": diff.changed, "password_changed": change.password_set});
     let now = service.clock.now();
@@ -383,12 +383,20 @@ pub(super) fn delete(
     })
 }
 
+/// Whether the user had matching values before this write.
+enum Indexed {
+    /// A user created in this write: there is nothing to replace.
+    New,
+    Before,
+}
+
 /// Writes the values of the user's matching attributes (`scim::matching`), in the write's
 /// transaction: the built-in e-mails and the tenant's configured attributes.
 fn index_matching(
     conn: &mut AnyConnection,
     service: &ScimService,
     row: &UserRow,
+    indexed: Indexed,
 ) -> Result<(), ScimError> {
     let schema = service.registry.resource(ResourceKind::User);
     let configured: Vec<String> = match_values::configured(conn, &row.tenant_id)?
@@ -401,7 +409,10 @@ fn index_matching(
         _ => return Err(ScimError::Internal),
     };
     let values = matching::values(&attributes, &search);
-    match_values::replace(conn, &row.tenant_id, &row.id, &values)?;
+    match indexed {
+        Indexed::New => match_values::insert(conn, &row.tenant_id, &row.id, &values)?,
+        Indexed::Before => match_values::replace(conn, &row.tenant_id, &row.id, &values)?,
+    }
     Ok(())
 }
 

@@ -22,12 +22,13 @@ pub struct FlagRow {
     pub acknowledged_by: Option<String>,
 }
 
-/// Counts one more occurrence on the open flag of this kind and subject; `false` if none.
+/// Counts `occurrences` more on the open flag of this kind and subject; `false` if none.
 pub fn repeat(
     conn: &mut AnyConnection,
     tenant_id: &str,
     kind: &str,
     subject: &str,
+    occurrences: i64,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     Ok(diesel::update(flags::table)
@@ -36,7 +37,7 @@ pub fn repeat(
         .filter(flags::subject.eq(subject))
         .filter(flags::acknowledged.is_null())
         .set((
-            flags::occurrences.eq(flags::occurrences + 1),
+            flags::occurrences.eq(flags::occurrences + occurrences),
             flags::last_seen.eq(now),
         ))
         .execute(conn)?

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{AppClient, Backend, Options, TestApp, expect_status};
+use crate::helpers::{AppClient, Backend, Options, TestApp, expect_status, id_of};
 use crate::on_both_backends;
 
 fn deactivation() -> Value {
@@ -300,6 +300,98 @@ async fn a_burst_of_deprovisioning_is_flagged(app: TestApp) {
     assert_eq!(flags["flags"][0]["kind"], "deprovisioning_burst");
     assert_eq!(flags["flags"][0]["severity"], "critical");
     assert_eq!(flags["flags"][0]["details"]["threshold"], 3);
+}
+
+/// The open burst flag as the admin API lists it.
+async fn burst_flags(app: &TestApp, admin: &str) -> Vec<Value> {
+    let flags = expect_status(
+        app.admin(admin, Method::GET, "/flags")
+            .send()
+            .await
+            .expect("flags"),
+        StatusCode::OK,
+    )
+    .await;
+    flags["flags"].as_array().cloned().unwrap_or_default()
+}
+
+/// A burst that goes on writes its flag row at most once a second of the service's clock,
+/// yet every repeat is counted: those in between are added at the next write.
+async fn a_burst_that_goes_on_counts_every_repeat(app: TestApp) {
+    let admin = app.admin_token();
+    let mut users = Vec::new();
+    for i in 0..10 {
+        users.push(id_of(&app.create_user(&format!("b{i}")).await));
+    }
+    let deactivate = |id: &String| {
+        let path = format!("/Users/{id}");
+        let app = &app;
+        async move { app.patch(&path, &deactivation()).await }
+    };
+    for id in &users[..4] {
+        expect_status(deactivate(id).await, StatusCode::OK).await;
+    }
+    let flags = burst_flags(&app, &admin).await;
+    assert_eq!(
+        flags.len(),
+        1,
+        "the fourth step past a threshold of 3 raises the flag"
+    );
+    assert_eq!(flags[0]["occurrences"], 1);
+    for id in &users[4..8] {
+        expect_status(deactivate(id).await, StatusCode::OK).await;
+    }
+    let flags = burst_flags(&app, &admin).await;
+    assert_eq!(flags.len(), 1);
+    assert_eq!(
+        flags[0]["occurrences"], 1,
+        "repeats within a second of the write are counted in memory"
+    );
+    let last_seen = flags[0]["last_seen"].clone();
+
+    app.clock.advance(chrono::Duration::seconds(2));
+    expect_status(deactivate(&users[8]).await, StatusCode::OK).await;
+    let flags = burst_flags(&app, &admin).await;
+    assert_eq!(flags.len(), 1, "still the one flag");
+    assert_eq!(
+        flags[0]["occurrences"], 6,
+        "the first, the four in between and this one"
+    );
+    assert_ne!(flags[0]["last_seen"], last_seen);
+
+    // Acknowledged, the burst that goes on raises a new flag at its next write.
+    let flag_id = flags[0]["id"].as_str().expect("flag id").to_string();
+    expect_status(
+        app.admin(
+            &admin,
+            Method::POST,
+            &format!("/flags/{flag_id}/acknowledge"),
+        )
+        .send()
+        .await
+        .expect("ack"),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    app.clock.advance(chrono::Duration::seconds(2));
+    expect_status(deactivate(&users[9]).await, StatusCode::OK).await;
+    let open = burst_flags(&app, &admin).await;
+    assert_eq!(open.len(), 1, "a new open flag: {open:?}");
+    assert_ne!(open[0]["id"], flag_id);
+}
+
+#[tokio::test]
+async fn a_burst_that_goes_on_counts_every_repeat_on_sqlite() {
+    if let Some(app) = app_with_burst_limit(Backend::Sqlite).await {
+        a_burst_that_goes_on_counts_every_repeat(app).await
+    }
+}
+
+#[tokio::test]
+async fn a_burst_that_goes_on_counts_every_repeat_on_postgres() {
+    if let Some(app) = app_with_burst_limit(Backend::Postgres).await {
+        a_burst_that_goes_on_counts_every_repeat(app).await
+    }
 }
 
 #[tokio::test]
