@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::error::ScimError;
-use super::filter::{self, AttrPath, Filter, parse_path};
+use super::filter::{self, AttrPath, CompareOp, Filter, parse_path};
 use super::quirks::{Quirks, Rule};
 use super::schema::LIST_RESPONSE_SCHEMA;
 
@@ -30,6 +30,20 @@ pub struct ListRequest {
 }
 
 impl ListRequest {
+    /// A lookup of at most one resource by a unique attribute (`id`, `userName`,
+    /// `externalId` `eq`), first page, unsorted: what an identity provider sends before each
+    /// write, answered by one index probe.
+    pub fn is_point_lookup(&self) -> bool {
+        let unique = |name: &str| {
+            ["id", "userName", "externalId"]
+                .iter()
+                .any(|u| u.eq_ignore_ascii_case(name))
+        };
+        let by_unique = matches!(&self.filter, Some(Filter::Compare { path, op: CompareOp::Eq, .. })
+            if path.sub.is_none() && unique(&path.name));
+        by_unique && self.start_index == 1 && self.sort_by.is_none() && self.cursor.is_none()
+    }
+
     /// Reads query parameters, whose names are matched case-insensitively. Out-of-range values are
     /// clamped as RFC 7644 §3.4.2.4 says: a `startIndex` below 1 means 1, a negative `count` means 0.
     pub fn from_query<'a>(

@@ -17,7 +17,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use diesel::Connection;
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{SimpleConnection, TransactionManager};
 
 use super::heads::{self, Heads};
 use super::{AnyConnection, Checkout, Store, StoreError};
@@ -242,16 +242,10 @@ impl Group {
     }
 }
 
-/// A checked-out connection with a transaction begun (`BEGIN IMMEDIATE` on SQLite: a
-/// deferred one that upgrades from read to write fails under concurrency instead of waiting).
+/// A checked-out connection with a write transaction begun (`store::begin_write`).
 fn begin(store: &Store) -> Result<Checkout, StoreError> {
     let mut conn = store.connection()?;
-    match &mut *conn {
-        AnyConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
-        }
-        AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
-    }?;
+    super::begin_write(&mut conn)?;
     Ok(conn)
 }
 
