@@ -223,6 +223,19 @@ pub fn memberships(
     tenant_id: &str,
     user_ids: &[String],
 ) -> Result<Vec<MembershipOfUser>, StoreError> {
+    // One user (a lookup's answer) on SQLite: a statement of fixed shape, compiled once and
+    // kept (an `IN` list is compiled anew each time). SQLite plans without table sizes, so a
+    // kept plan cannot go stale as tables grow; on Postgres the list form, planned each time
+    // for the tables as they are, serves one user as well (decision 61).
+    if let ([user_id], AnyConnection::Sqlite(_)) = (user_ids, &*conn) {
+        return Ok(group_members::table
+            .inner_join(groups::table.on(groups::id.eq(group_members::group_id)))
+            .filter(group_members::tenant_id.eq(tenant_id))
+            .filter(group_members::user_id.eq(user_id))
+            .order(groups::id.asc())
+            .select((group_members::user_id, groups::id, groups::display_name))
+            .load::<MembershipOfUser>(conn)?);
+    }
     let mut found = Vec::new();
     for chunk in user_ids.chunks(super::MAX_BOUND_IDS) {
         found.extend(
