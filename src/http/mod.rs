@@ -154,9 +154,9 @@ pub fn openapi_document() -> Value {
 }
 
 fn routes(config: &mut web::ServiceConfig) {
-    api().register(config);
-    // The browser console: HTML pages, outside the JSON API registry and its document.
-    console::routes(config);
+    // SCIM first: actix tries services in the order they are registered, matching each
+    // pattern with a path parameter by regular expression, and identity providers' requests
+    // are nearly all of the traffic. No other route lies under `SCIM_PATH`.
     config.service(
         web::scope(SCIM_PATH)
             .wrap(from_fn(events::count_scim_request))
@@ -164,6 +164,9 @@ fn routes(config: &mut web::ServiceConfig) {
             .configure(resources::routes)
             .default_service(web::to(not_found)),
     );
+    api().register(config);
+    // The browser console: HTML pages, outside the JSON API registry and its document.
+    console::routes(config);
 }
 
 async fn not_found() -> Result<HttpResponse, ScimError> {
