@@ -24,11 +24,7 @@ cd "$(dirname "$0")/.."
 source benches/lib.sh
 users="${USERS:-10000}"
 backends="${BACKENDS:-sqlite postgres}"
-admin="${PG_ADMIN_URL:-${SCIMITAR_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
-pg_params="${PG_PARAMS:-sslmode=disable}"
-server_cpu=0
-load_cpu=1
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+shared_settings
 if [[ -z "${SCIMITAR:-}" ]]; then
   cargo build --release --locked --quiet
   SCIMITAR="$PWD/target/release/scimitar"

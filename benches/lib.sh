@@ -40,3 +40,13 @@ launch_scimitar() {
   SERVER_TOKEN="$(sed -n 's/^SCIM bearer token: //p' "$dir/out")"
   [[ -n "$SERVER_TOKEN" ]] || { echo "scimitar did not start in $dir:" >&2; cat "$dir/err" >&2; return 1; }
 }
+
+# The settings every HTTP benchmark shares: the Postgres admin URL and connection parameters,
+# the server's core and the load generator's, and wrk on the PATH.
+shared_settings() {
+  admin="${PG_ADMIN_URL:-${SCIMITAR_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
+  pg_params="${PG_PARAMS:-sslmode=disable}"
+  server_cpu=0
+  load_cpu=1
+  command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+}

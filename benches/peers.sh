@@ -29,11 +29,7 @@ runs="${RUNS:-3}"
 backends="${BACKENDS:-sqlite postgres}"
 workloads="${WORKLOADS:-username externalid id create}"
 group_push="${GROUP_PUSH:-1}"
-admin="${PG_ADMIN_URL:-${SCIMITAR_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
-pg_params="${PG_PARAMS:-sslmode=disable}"
-server_cpu=0
-load_cpu=1
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+shared_settings
 if [[ -z "${SCIMITAR:-}" ]]; then
   cargo build --release --quiet
   SCIMITAR="scimitar=$PWD/target/release/scimitar"

@@ -254,16 +254,17 @@ pub(crate) async fn blocking<T: Send + 'static>(
     web::block(work).await.map_err(|_| ScimError::Internal)?
 }
 
-/// Runs a point read (one user by id or by a unique attribute) on this worker thread when the
-/// store can answer it without waiting (`Store::reads_without_waiting`: SQLite with a
-/// connection idle), else off the async workers. The hop to the blocking pool and back (two
-/// thread wake-ups) costs more than such a read on SQLite itself; reads that may be long
-/// (pages, groups with their members, anything on Postgres) always hop.
-pub(crate) async fn point_read<T: Send + 'static>(
+/// Runs a read: a point read (`point`: one user by id or by a unique attribute) on this worker
+/// thread when the store can answer it without waiting (`Store::reads_without_waiting`:
+/// SQLite with a connection idle), any other off the async workers. The hop to the blocking
+/// pool and back (two thread wake-ups) costs more than such a read on SQLite itself; reads
+/// that may be long (pages, groups with their members, anything on Postgres) always hop.
+pub(crate) async fn store_read<T: Send + 'static>(
     store: &crate::store::Store,
+    point: bool,
     work: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
 ) -> Result<T, ScimError> {
-    if store.reads_without_waiting() {
+    if point && store.reads_without_waiting() {
         return work();
     }
     blocking(work).await

@@ -7,7 +7,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::auth::ScimCaller;
-use super::{AppState, base_url, blocking, parse_body, point_read, scim_json};
+use super::{AppState, base_url, blocking, parse_body, scim_json, store_read};
 use crate::access::credentials::Caller;
 use crate::audit::{Actor, RequestInfo};
 use crate::scim::list::ListRequest;
@@ -157,14 +157,11 @@ async fn run_list(
     let list_request = ListRequest::from_query(pairs, state.scim.limits(), &scope.quirks)?;
     let point = kind == Some(ResourceKind::User) && list_request.is_point_lookup();
     let store = state.store.clone();
-    let read = move || match kind {
+    let body = store_read(&store, point, move || match kind {
         Some(kind) => state.scim.list(kind, &scope.context(), &list_request),
         None => state.scim.search_all(&scope.context(), &list_request),
-    };
-    let body = match point {
-        true => point_read(&store, read).await?,
-        false => blocking(read).await?,
-    };
+    })
+    .await?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -279,13 +276,12 @@ async fn get(
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let (store, users) = (state.store.clone(), scope.kind == ResourceKind::User);
-    let read = move || state.scim.get(scope.kind, &scope.context(), &id);
     // A group comes with its members, which may be many: only users are point reads.
-    let found = match users {
-        true => point_read(&store, read).await?,
-        false => blocking(read).await?,
-    };
+    let (store, point) = (state.store.clone(), scope.kind == ResourceKind::User);
+    let found = store_read(&store, point, move || {
+        state.scim.get(scope.kind, &scope.context(), &id)
+    })
+    .await?;
     if if_none_match.is_some_and(|tags| {
         Precondition::if_match(Some(&tags))
             .check(found.version)

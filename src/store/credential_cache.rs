@@ -156,6 +156,10 @@ impl super::Store {
         }
         self.read(|conn| {
             let ticket = self.credentials.refresh(conn, now)?;
+            // An epoch that did not move leaves the entry kept: no second statement.
+            if let Some(found) = self.credentials.get(digest, now) {
+                return Ok(Some(found));
+            }
             let found = super::credentials::find_active_by_hash(conn, digest)?;
             if let Some(found) = &found {
                 self.credentials.fill(ticket, digest, found.clone());

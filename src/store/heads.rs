@@ -47,34 +47,47 @@ pub(super) fn release(outer: Option<Heads>) -> Heads {
         .unwrap_or_default()
 }
 
-/// The tenant's audit head as this transaction holds it, if it does.
-pub(super) fn audit(tenant_id: &str) -> Option<Head> {
+/// The heads of one chain in a transaction's holding.
+type Chain<T> = fn(&mut Heads) -> &mut HashMap<String, Held<T>>;
+
+fn audit_chain(heads: &mut Heads) -> &mut HashMap<String, Held<Head>> {
+    &mut heads.audit
+}
+
+fn outbox_chain(heads: &mut Heads) -> &mut HashMap<String, Held<i64>> {
+    &mut heads.outbox
+}
+
+/// The tenant's head of `chain` as this transaction holds it, if it does.
+fn held<T: Clone>(chain: Chain<T>, tenant_id: &str) -> Option<T> {
     HELD.with(|held| {
-        let held = held.borrow();
-        Some(held.as_ref()?.audit.get(tenant_id)?.head.clone())
+        Some(
+            chain(held.borrow_mut().as_mut()?)
+                .get(tenant_id)?
+                .head
+                .clone(),
+        )
     })
 }
 
-/// Keeps the audit head this transaction just locked (nothing when no transaction holds).
-pub(super) fn keep_audit(tenant_id: &str, head: &Head) {
+/// Keeps a head this transaction just locked (nothing when no transaction holds).
+fn keep<T>(chain: Chain<T>, tenant_id: &str, head: T) {
     HELD.with(|held| {
         if let Some(heads) = held.borrow_mut().as_mut() {
-            let head = head.clone();
-            heads
-                .audit
-                .insert(tenant_id.to_string(), Held { head, moved: false });
+            let kept = Held { head, moved: false };
+            chain(heads).insert(tenant_id.to_string(), kept);
         }
     });
 }
 
-/// Moves the held audit head; false when this transaction does not hold it, and the caller
-/// must write the row itself.
-pub(super) fn move_audit(tenant_id: &str, head: Head) -> bool {
+/// Moves a held head; false when this transaction does not hold it, and the caller must
+/// write the row itself.
+fn move_head<T>(chain: Chain<T>, tenant_id: &str, head: T) -> bool {
     HELD.with(|held| {
         let mut held = held.borrow_mut();
         match held
             .as_mut()
-            .and_then(|heads| heads.audit.get_mut(tenant_id))
+            .and_then(|heads| chain(heads).get_mut(tenant_id))
         {
             Some(kept) => {
                 *kept = Held { head, moved: true };
@@ -85,42 +98,28 @@ pub(super) fn move_audit(tenant_id: &str, head: Head) -> bool {
     })
 }
 
-/// The tenant's outbox head as this transaction holds it, if it does.
+pub(super) fn audit(tenant_id: &str) -> Option<Head> {
+    held(audit_chain, tenant_id)
+}
+
+pub(super) fn keep_audit(tenant_id: &str, head: &Head) {
+    keep(audit_chain, tenant_id, head.clone());
+}
+
+pub(super) fn move_audit(tenant_id: &str, head: Head) -> bool {
+    move_head(audit_chain, tenant_id, head)
+}
+
 pub(super) fn outbox(tenant_id: &str) -> Option<i64> {
-    HELD.with(|held| Some(held.borrow().as_ref()?.outbox.get(tenant_id)?.head))
+    held(outbox_chain, tenant_id)
 }
 
-/// Keeps the outbox head this transaction just locked (nothing when no transaction holds).
 pub(super) fn keep_outbox(tenant_id: &str, seq: i64) {
-    HELD.with(|held| {
-        if let Some(heads) = held.borrow_mut().as_mut() {
-            let kept = Held {
-                head: seq,
-                moved: false,
-            };
-            heads.outbox.insert(tenant_id.to_string(), kept);
-        }
-    });
+    keep(outbox_chain, tenant_id, seq);
 }
 
-/// Moves the held outbox head; false when this transaction does not hold it.
 pub(super) fn move_outbox(tenant_id: &str, seq: i64) -> bool {
-    HELD.with(|held| {
-        let mut held = held.borrow_mut();
-        match held
-            .as_mut()
-            .and_then(|heads| heads.outbox.get_mut(tenant_id))
-        {
-            Some(kept) => {
-                *kept = Held {
-                    head: seq,
-                    moved: true,
-                };
-                true
-            }
-            None => false,
-        }
-    })
+    move_head(outbox_chain, tenant_id, seq)
 }
 
 impl Heads {
