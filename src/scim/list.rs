@@ -124,18 +124,6 @@ pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Val
     })
 }
 
-/// Groups rows loaded for a whole page by the resource they belong to.
-pub fn group_by<T>(
-    rows: Vec<T>,
-    key: impl Fn(&T) -> String,
-) -> std::collections::HashMap<String, Vec<T>> {
-    let mut grouped: std::collections::HashMap<String, Vec<T>> = std::collections::HashMap::new();
-    for row in rows {
-        grouped.entry(key(&row)).or_default().push(row);
-    }
-    grouped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

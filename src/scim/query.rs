@@ -59,6 +59,21 @@ fn membership<'a, C>(target: &Target<'a, C>, path: &AttrPath) -> Option<&'a Attr
     target.schema.attribute(&path.name)
 }
 
+/// Whether translating `filter` may consult the indexed attributes: only a comparison or a
+/// value path on an attribute without a column can. A lookup by `userName`, `externalId` or
+/// `id` (what an identity provider sends before each write) skips reading them.
+pub fn uses_indexed<C>(filter: &Filter, columns: Resolver<'_, C>) -> bool {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            uses_indexed(a, columns) || uses_indexed(b, columns)
+        }
+        Filter::Not(a) => uses_indexed(a, columns),
+        Filter::Present(_) => false,
+        Filter::Compare { path, .. } => columns(path).is_none(),
+        Filter::ValuePath { .. } => true,
+    }
+}
+
 pub fn to_condition<C: Copy>(
     filter: &Filter,
     target: &Target<'_, C>,

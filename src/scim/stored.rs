@@ -5,16 +5,20 @@ use serde_json::{Value, json};
 
 use super::cursor::{self, Position};
 use super::error::ScimError;
-use super::list::{ListRequest, group_by, list_response};
+use super::list::{ListRequest, list_response};
 use super::matching::MatchAttribute;
 use super::membership_query::MembershipFields;
-use super::query::{Filterable, Target, resolve, to_condition};
+use super::query::{Filterable, Target, resolve, to_condition, uses_indexed};
 use super::resource::Resource;
 use super::schema::LIST_RESPONSE_SCHEMA;
 use super::schema::{ResourceKind, ResourceSchema};
 use super::service::{Context, ScimService};
 use crate::store::filter::{Condition, CursorKey, Sort};
+use crate::store::membership::pair_by_owner;
 use crate::store::{AnyConnection, StoreError};
+
+/// A row with its related rows (a user with their groups, a group with its members).
+pub(super) type WithRelated<R> = (R, Vec<<R as StoredResource>::Related>);
 
 pub(super) trait StoredResource: Sized {
     type Column: Copy + 'static;
@@ -65,6 +69,33 @@ pub(super) trait StoredResource: Sized {
         ids: &[String],
     ) -> Result<Vec<Self::Related>, StoreError>;
     fn owner(related: &Self::Related) -> &str;
+    /// A page with each row's related rows: by default the page, then the related rows of
+    /// its ids; a resource may read both in one statement.
+    fn page_with_related(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        condition: Option<&Condition<Self::Column>>,
+        sort: Option<Sort<Self::Column>>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<WithRelated<Self>>, StoreError> {
+        let rows = Self::page(conn, tenant_id, condition, sort, offset, limit)?;
+        let ids: Vec<String> = rows.iter().map(|row| row.id().to_string()).collect();
+        let related = Self::related(conn, tenant_id, &ids)?;
+        Ok(pair_by_owner(rows, related, Self::id, Self::owner))
+    }
+    /// One row by id with its related rows, as `page_with_related` reads them.
+    fn fetch_with_related(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<WithRelated<Self>>, StoreError> {
+        let Some(row) = Self::fetch(conn, tenant_id, id)? else {
+            return Ok(None);
+        };
+        let related = related_of(conn, tenant_id, &row)?;
+        Ok(Some((row, related)))
+    }
     /// The value of the sort column that a cursor records (none when sorted by id); an error
     /// for a sort column cursors cannot follow.
     fn cursor_key(&self, column: Option<Self::Column>) -> Result<Option<CursorKey>, ScimError>;
@@ -108,13 +139,12 @@ pub(super) fn get<R: StoredResource>(
     let tenant_id = context.tenant_id;
     let with_related = context.projection.includes(R::DERIVED);
     let (row, related) = service.store.read(|conn| {
-        let row = R::fetch(conn, tenant_id, id)?.ok_or_else(|| R::not_found(id))?;
-        let related = if with_related {
-            related_of(conn, tenant_id, &row)?
+        let found = if with_related {
+            R::fetch_with_related(conn, tenant_id, id)?
         } else {
-            Vec::new()
+            R::fetch(conn, tenant_id, id)?.map(|row| (row, Vec::new()))
         };
-        Ok::<_, ScimError>((row, related))
+        found.ok_or_else(|| R::not_found(id))
     })?;
     row.show(service, context.base, &related)
 }
@@ -131,13 +161,13 @@ fn plan<R: StoredResource>(
     request: &ListRequest,
 ) -> Result<Plan<R::Column>, ScimError> {
     let schema = service.registry.resource(R::KIND);
-    let indexed = match request.filter {
-        Some(_) => service
+    let filterable = |path: &_| resolve(path, R::SCHEMA, R::FILTERABLE);
+    let indexed = match &request.filter {
+        Some(filter) if uses_indexed(filter, &filterable) => service
             .store
             .read(|conn| R::indexed(conn, context.tenant_id, schema))?,
-        None => Vec::new(),
+        _ => Vec::new(),
     };
-    let filterable = |path: &_| resolve(path, R::SCHEMA, R::FILTERABLE);
     let target = Target {
         columns: &filterable,
         schema,
@@ -184,36 +214,44 @@ fn page<R: StoredResource>(
     if limit <= 0 {
         return Ok(Vec::new());
     }
-    let rows = R::page(
+    let rows = read_page::<R>(
         conn,
-        context.tenant_id,
+        context,
         plan.condition.as_ref(),
         plan.sort,
         offset,
         limit,
     )?;
-    render(conn, service, context, &rows)
+    render(service, context, &rows)
 }
 
-/// Rows rendered and projected. Related rows (members) are read for these rows only, and
-/// not at all when the projection drops them (`excludedAttributes=members`).
-fn render<R: StoredResource>(
+/// A page of rows with their related rows (members), read for these rows only, and not at
+/// all when the projection drops them (`excludedAttributes=members`).
+fn read_page<R: StoredResource>(
     conn: &mut AnyConnection,
+    context: &Context,
+    condition: Option<&Condition<R::Column>>,
+    sort: Option<Sort<R::Column>>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<WithRelated<R>>, StoreError> {
+    let tenant_id = context.tenant_id;
+    if context.projection.includes(R::DERIVED) {
+        return R::page_with_related(conn, tenant_id, condition, sort, offset, limit);
+    }
+    let rows = R::page(conn, tenant_id, condition, sort, offset, limit)?;
+    Ok(rows.into_iter().map(|row| (row, Vec::new())).collect())
+}
+
+/// Rows rendered and projected.
+fn render<R: StoredResource>(
     service: &ScimService,
     context: &Context,
-    rows: &[R],
+    rows: &[WithRelated<R>],
 ) -> Result<Vec<Value>, ScimError> {
-    let related = if context.projection.includes(R::DERIVED) {
-        let ids: Vec<String> = rows.iter().map(|row| row.id().to_string()).collect();
-        R::related(conn, context.tenant_id, &ids)?
-    } else {
-        Vec::new()
-    };
-    let by_owner = group_by(related, |r| R::owner(r).to_string());
     let schema = service.registry.resource(R::KIND);
     rows.iter()
-        .map(|row| {
-            let related = by_owner.get(row.id()).map_or(&[][..], Vec::as_slice);
+        .map(|(row, related)| {
             let mut body = row.show(service, context.base, related)?.body;
             context.projection.apply(schema, &mut body);
             Ok(body)
@@ -291,9 +329,9 @@ fn list_by_cursor<R: StoredResource>(
             let total = count::<R>(conn, context.tenant_id, &plan)?;
             return Ok::<_, ScimError>((total, Vec::new(), None));
         }
-        let mut rows = R::page(
+        let mut rows = read_page::<R>(
             conn,
-            context.tenant_id,
+            context,
             condition.as_ref(),
             plan.sort,
             0,
@@ -302,7 +340,7 @@ fn list_by_cursor<R: StoredResource>(
         let more = rows.len() as i64 > request.count;
         rows.truncate(request.count as usize);
         let next = match rows.last() {
-            Some(last) if more => {
+            Some((last, _)) if more => {
                 let position = Position {
                     id: last.id().to_string(),
                     key: last.cursor_key(column)?,
@@ -316,7 +354,7 @@ fn list_by_cursor<R: StoredResource>(
             (true, None) => rows.len() as i64,
             _ => count::<R>(conn, context.tenant_id, &plan)?,
         };
-        Ok((total, render(conn, service, context, &rows)?, next))
+        Ok((total, render(service, context, &rows)?, next))
     })?;
     let mut response = json!({
         "schemas": [LIST_RESPONSE_SCHEMA],

@@ -523,6 +523,25 @@ impl StoredResource for UserRow {
         &related.user_id
     }
 
+    fn page_with_related(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        condition: Option<&Condition<UserColumn>>,
+        sort: Option<Sort<UserColumn>>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<(Self, Vec<MembershipOfUser>)>, StoreError> {
+        rows::page_with_groups(conn, tenant_id, condition, sort, offset, limit)
+    }
+
+    fn fetch_with_related(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<(Self, Vec<MembershipOfUser>)>, StoreError> {
+        rows::get_with_groups(conn, tenant_id, id)
+    }
+
     fn cursor_key(&self, column: Option<UserColumn>) -> Result<Option<CursorKey>, ScimError> {
         match column {
             None | Some(UserColumn::Id) => Ok(None),

@@ -153,6 +153,9 @@ pub struct Pooled {
     returned: Instant,
     /// Failed its check: the pool drops it instead of keeping it.
     broken: bool,
+    /// When Postgres last dropped this connection's cached plans (`REPLAN`).
+    plans_made: Instant,
+    replan_after: Duration,
 }
 
 /// Connection failures seen by any request (a closed connection, a failed send); a change
@@ -169,19 +172,31 @@ pub(super) fn connection_failed() {
 /// server or a network device meanwhile, without any request seeing it fail.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(30);
 
+/// What checks a Postgres connection, and drops the plans it has cached meanwhile. Postgres
+/// keeps a prepared statement's generic plan for the life of the connection, made for the
+/// table sizes of the moment: on a new database, a seq scan of a nearly empty table, still
+/// used once the table holds a million rows (statistics that would invalidate it come only
+/// from `ANALYZE`, and this deployment may run without autovacuum). Dropping the plans every
+/// `replan_after` bounds how long such a plan lives; the prepared statements themselves stay,
+/// so nothing is parsed again (decision 64).
+const REPLAN: &str = "DISCARD PLANS";
+
 impl Pooled {
-    fn new(conn: AnyConnection) -> Self {
+    fn new(conn: AnyConnection, replan_after: Duration) -> Self {
         Self {
             conn,
             failures_seen: CONNECTION_FAILURES.load(Ordering::Relaxed),
             returned: Instant::now(),
             broken: false,
+            plans_made: Instant::now(),
+            replan_after,
         }
     }
 
-    /// Whether this connection must answer a `SELECT 1` before it is used: never for SQLite
-    /// (a file cannot go away under an open connection); for Postgres after a connection
-    /// failure anywhere since it last worked, or a long idle spell. A request's connection is
+    /// Whether this connection must answer a check (`REPLAN`) before it is used: never for
+    /// SQLite (a file cannot go away under an open connection, and SQLite plans without table
+    /// sizes); for Postgres after a connection failure anywhere since it last worked, a long
+    /// idle spell, or when its plans are due to be made again. A request's connection is
     /// otherwise not validated: one that died meanwhile fails that request with 503, counts a
     /// failure, and is then checked and dropped.
     fn needs_check(&self) -> bool {
@@ -190,6 +205,7 @@ impl Pooled {
             AnyConnection::Postgres(_) => {
                 self.failures_seen != CONNECTION_FAILURES.load(Ordering::Relaxed)
                     || self.returned.elapsed() > CHECK_AFTER_IDLE
+                    || self.plans_made.elapsed() > self.replan_after
             }
         }
     }
@@ -201,9 +217,10 @@ impl Pooled {
             return true;
         }
         let seen = CONNECTION_FAILURES.load(Ordering::Relaxed);
-        match self.conn.batch_execute("SELECT 1") {
+        match self.conn.batch_execute(REPLAN) {
             Ok(()) => {
                 self.failures_seen = seen;
+                self.plans_made = Instant::now();
                 true
             }
             Err(_) => {
@@ -231,11 +248,12 @@ impl std::ops::DerefMut for Pooled {
 /// r2d2 manager that establishes connections by URL scheme and reports the driver's real error.
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    replan_after: Duration,
 }
 
 impl ConnectionManager {
-    pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+    pub fn new(url: DatabaseUrl, replan_after: Duration) -> Self {
+        Self { url, replan_after }
     }
 }
 
@@ -249,7 +267,7 @@ impl ManageConnection for ConnectionManager {
     fn connect(&self) -> Result<Pooled, r2d2::Error> {
         self.url
             .establish()
-            .map(Pooled::new)
+            .map(|conn| Pooled::new(conn, self.replan_after))
             .map_err(r2d2::Error::ConnectionError)
     }
 

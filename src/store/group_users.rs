@@ -89,11 +89,7 @@ impl OneGroup<'_> {
             query = query.filter(group_members::user_id.gt(after.to_string()));
         }
         let query = query.order(group_members::user_id.asc());
-        Ok(if matches!(conn, AnyConnection::Sqlite(_)) {
-            super::paging::Literal::new(query, offset, limit).load(conn)?
-        } else {
-            query.offset(offset).limit(limit).load(conn)?
-        })
+        Ok(super::paging::Literal::new(query, offset, limit).load(conn)?)
     }
 
     /// How many members the group has in this tenant (0 for a group of another tenant).

@@ -13,6 +13,29 @@ use diesel::sql_types::{Bool, Text};
 
 use super::filter::{Db, TextOp};
 
+/// Pairs each row with the membership rows that name it (`owner`), in the rows' order: a
+/// page read in two statements, put together as one would have read it.
+pub fn pair_by_owner<R, M>(
+    rows: Vec<R>,
+    related: Vec<M>,
+    id: impl Fn(&R) -> &str,
+    owner: impl Fn(&M) -> &str,
+) -> Vec<(R, Vec<M>)> {
+    let mut by_owner: std::collections::HashMap<String, Vec<M>> = std::collections::HashMap::new();
+    for item in related {
+        by_owner
+            .entry(owner(&item).to_string())
+            .or_default()
+            .push(item);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let related = by_owner.remove(id(&row)).unwrap_or_default();
+            (row, related)
+        })
+        .collect()
+}
+
 /// A column of one membership, as the resource on the other side shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberField {

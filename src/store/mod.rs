@@ -111,6 +111,8 @@ pub struct PoolSettings {
     pub busy_timeout: Duration,
     /// Concurrent writes share one transaction (`group`); off, each commits alone.
     pub group_commit: bool,
+    /// How long a Postgres connection keeps the plans it cached (`connection::REPLAN`).
+    pub replan_after: Duration,
 }
 
 impl Default for PoolSettings {
@@ -120,6 +122,7 @@ impl Default for PoolSettings {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             group_commit: true,
+            replan_after: Duration::from_secs(2),
         }
     }
 }
@@ -190,7 +193,7 @@ impl Store {
                 busy_timeout: settings.busy_timeout,
             }))
             .error_handler(Box::new(ConnectionErrorLog))
-            .build(ConnectionManager::new(url.clone()))
+            .build(ConnectionManager::new(url.clone(), settings.replan_after))
             .map_err(|e| StoreError::Unavailable(format!("{} ({})", e, url.redacted())))?;
         let store = Self {
             pool,

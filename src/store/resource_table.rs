@@ -95,11 +95,7 @@ macro_rules! resource_table {
             limit: i64,
         ) -> Result<Vec<$row>, StoreError> {
             let query = sorted(matching(tenant_id, condition), sort).select($row::as_select());
-            Ok(if matches!(conn, AnyConnection::Sqlite(_)) {
-                super::paging::Literal::new(query, offset, limit).load(conn)?
-            } else {
-                query.offset(offset).limit(limit).load(conn)?
-            })
+            Ok(super::paging::Literal::new(query, offset, limit).load(conn)?)
         }
 
         fn count_matching(

@@ -2,13 +2,18 @@
 //! the normalized SCIM document, the source of truth for everything else.
 
 use chrono::NaiveDateTime;
+use diesel::expression::{
+    AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate,
+};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::Text;
 
 use super::filter::{
     self, Condition, CursorKey, Db, Predicate, Sort, after_predicate, nullable_text_predicate,
     order_by, order_by_nullable, order_predicate, text_predicate,
 };
-use super::membership::{MemberPredicate, Side};
+use super::membership::{MemberPredicate, Side, pair_by_owner};
 use super::schema::{group_members, groups, users};
 use super::{AnyConnection, StoreError};
 
@@ -215,6 +220,114 @@ pub fn existing_ids(
         );
     }
     Ok(found)
+}
+
+/// A user's groups on Postgres, as one JSON text column beside the user's own:
+/// `[[id, displayName], …]` in id order, so a lookup and its groups are one statement and one
+/// round trip. Written as an expression of its own, not `dsl::sql`, because diesel keeps no
+/// prepared statement for a query holding literal SQL: each lookup would be parsed and
+/// planned anew. `COLLATE "default"`: `users.id` is in the C collation and the membership
+/// index in the default one; compared in C, the index could not serve it and every lookup
+/// would scan the memberships (decision 64).
+#[derive(Debug, Clone, Copy)]
+struct GroupsAsJson;
+
+impl Expression for GroupsAsJson {
+    type SqlType = Text;
+}
+impl AppearsOnTable<users::table> for GroupsAsJson {}
+impl SelectableExpression<users::table> for GroupsAsJson {}
+impl ValidGrouping<()> for GroupsAsJson {
+    type IsAggregate = is_aggregate::Never;
+}
+impl QueryId for GroupsAsJson {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+impl QueryFragment<Db> for GroupsAsJson {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        out.push_sql(
+            "(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.id)::text, '[]') \
+             FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+             WHERE gm.tenant_id = users.tenant_id AND gm.user_id = users.id COLLATE \"default\")",
+        );
+        Ok(())
+    }
+}
+
+/// One page of users with each one's groups (what `page` and `memberships` read together).
+/// On Postgres one statement (`GroupsAsJson`); on SQLite, where a statement costs no round
+/// trip, the page and then the groups of its users, each compiled once.
+pub fn page_with_groups(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    condition: Option<&Condition<UserColumn>>,
+    sort: Option<Sort<UserColumn>>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<(UserRow, Vec<MembershipOfUser>)>, StoreError> {
+    let one_group = super::group_users::one_group(condition, sort).is_some();
+    if one_group || matches!(conn, AnyConnection::Sqlite(_)) {
+        let rows = page(conn, tenant_id, condition, sort, offset, limit)?;
+        return with_groups(conn, tenant_id, rows);
+    }
+    let query =
+        sorted(matching(tenant_id, condition), sort).select((UserRow::as_select(), GroupsAsJson));
+    let rows: Vec<(UserRow, String)> =
+        super::paging::Literal::new(query, offset, limit).load(conn)?;
+    rows.into_iter()
+        .map(|(row, groups)| {
+            let groups = groups_from_json(&row.id, &groups)?;
+            Ok((row, groups))
+        })
+        .collect()
+}
+
+/// A user by id with their groups, as `page_with_groups` reads them.
+pub fn get_with_groups(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<(UserRow, Vec<MembershipOfUser>)>, StoreError> {
+    if matches!(conn, AnyConnection::Sqlite(_)) {
+        let Some(row) = get(conn, tenant_id, id)? else {
+            return Ok(None);
+        };
+        let groups = memberships(conn, tenant_id, std::slice::from_ref(&row.id))?;
+        return Ok(Some((row, groups)));
+    }
+    let by_id = Condition::Text {
+        column: UserColumn::Id,
+        op: filter::TextOp::Eq,
+        value: id.to_string(),
+    };
+    Ok(page_with_groups(conn, tenant_id, Some(&by_id), None, 0, 1)?
+        .into_iter()
+        .next())
+}
+
+/// Rows paired with their groups, read in one statement per chunk of ids.
+fn with_groups(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    rows: Vec<UserRow>,
+) -> Result<Vec<(UserRow, Vec<MembershipOfUser>)>, StoreError> {
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let groups = memberships(conn, tenant_id, &ids)?;
+    Ok(pair_by_owner(rows, groups, |r| &r.id, |m| &m.user_id))
+}
+
+fn groups_from_json(user_id: &str, text: &str) -> Result<Vec<MembershipOfUser>, StoreError> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("the groups of user {user_id}: {e}")))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(group_id, group_display_name)| MembershipOfUser {
+            user_id: user_id.to_string(),
+            group_id,
+            group_display_name,
+        })
+        .collect())
 }
 
 /// The groups of each of `user_ids`, in one query per chunk of ids.

@@ -26,6 +26,7 @@ mod hardening;
 mod health;
 mod https;
 mod limits;
+mod lookups;
 mod openapi;
 mod operations;
 mod outage;
