@@ -3,7 +3,7 @@
 //! A write that arrives while another batch is being written joins the open batch instead of
 //! beginning a transaction of its own. The batch's first member (its leader) checks out one
 //! connection and begins the transaction; each member in turn, on its own thread, runs its
-//! work inside a savepoint of its own, released if the work succeeds and rolled back if it
+//! work inside a savepoint of its own, kept if the work succeeds and rolled back if it
 //! fails, so every request keeps its all-or-nothing outcome and its own answer. When no
 //! member is left waiting for its turn, the leader commits once; only then are the members
 //! that succeeded told so (and their after-commit hooks run and the doorbell rings, once).
@@ -28,7 +28,12 @@ use super::{AnyConnection, Checkout, Store, StoreError};
 const MAX_MEMBERS: usize = 32;
 
 /// The savepoint each member's work runs in. Members run one after another, so one name
-/// serves; each savepoint is released (or rolled back and released) before the next.
+/// serves. On Postgres a member that succeeded leaves its savepoint open (a `RELEASE` would
+/// cost a round trip and free nothing: its subtransaction counts against the cache above
+/// until the commit either way), the next one nests inside it, and a member that failed is
+/// rolled back to the innermost, its own, and releases it; the commit ends them all. On
+/// SQLite, where a release is a call and keeps the statement journal to one member's pages,
+/// each is released (or rolled back and released) before the next.
 const SAVEPOINT: &str = "scimitar_member";
 
 /// The batches of one store (shared by its clones).
@@ -388,6 +393,7 @@ impl<'a> Turn<'a> {
         let rings = super::OUTBOX_WRITTEN.with(|written| written.replace(false));
         let hooks = super::take_after_commit();
         let kept = match &result {
+            Ok(Ok(_)) if matches!(conn, AnyConnection::Postgres(_)) => Ok(()),
             Ok(Ok(_)) => conn
                 .batch_execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"))
                 .map_err(StoreError::from),
