@@ -368,22 +368,16 @@ impl Store {
 
 /// Begins a write transaction. SQLite: `BEGIN IMMEDIATE`, which takes the write lock at once
 /// (a deferred one that upgrades from read to write fails under concurrency instead of
-/// waiting). Postgres: with every statement of the transaction planned for the tables as
-/// they are now (`plan_cache_mode`). A plan Postgres caches on a connection is otherwise kept
-/// once chosen, however the tables grow, until an `ANALYZE`: the foreign-key checks of a first
-/// sync, planned while `users` was nearly empty, went on scanning the tenant's users (creates
-/// 1.8 ms at 1,000 users, 5.9 ms per matching value at 37,000; decision 61). Reads keep cached
-/// plans: their statements match a unique index whatever the sizes, and planning each would
-/// cost a lookup 40% of its rate.
+/// waiting). Postgres: `BEGIN`. Its statements, and the foreign-key checks and triggers they
+/// run, use the plans the connection keeps; those are made again every
+/// `PoolSettings::replan_after` (decision 66), so a plan made while `users` was nearly empty
+/// does not go on scanning it (decision 61 planned every write statement afresh instead).
 fn begin_write(conn: &mut AnyConnection) -> Result<(), StoreError> {
     match conn {
         AnyConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
         }
-        AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(
-            c,
-            "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan",
-        ),
+        AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN"),
     }?;
     Ok(())
 }

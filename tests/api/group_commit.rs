@@ -376,33 +376,6 @@ on_both_backends! {
         assert_eq!(records(&app).len(), before);
         assert!(matches!(verify(&app), Verification::Intact { .. }));
     }
-
-    async fn writes_on_postgres_plan_each_statement_for_the_tables_as_they_are_now(app) {
-        #[derive(diesel::QueryableByName)]
-        struct Setting {
-            #[diesel(sql_type = Text)]
-            plan_cache_mode: String,
-        }
-        if !app.database_url().starts_with("postgres") {
-            return;
-        }
-        let mode = |conn: &mut AnyConnection| {
-            diesel::sql_query("SHOW plan_cache_mode").get_result::<Setting>(conn)
-                .map(|s| s.plan_cache_mode).map_err(StoreError::from)
-        };
-        // Alone and grouped, a write's statements (and the foreign-key checks and triggers they
-        // run) are planned afresh: a plan cached while a table was nearly empty is not reused.
-        assert_eq!(app.store.write(mode).expect("a write"), "force_custom_plan");
-        let writers: Vec<_> = (0..8).map(|_| {
-            let store = app.store.clone();
-            std::thread::spawn(move || store.write(mode))
-        }).collect();
-        for writer in writers {
-            assert_eq!(writer.join().expect("a writer").expect("commits"), "force_custom_plan");
-        }
-        // Reads keep cached plans, and a write's setting ends with it.
-        assert_eq!(app.store.read(mode).expect("a read"), "auto");
-    }
 }
 
 /// One write's appends to both chains: an audit record and an outbox event.

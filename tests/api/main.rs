@@ -31,6 +31,7 @@ mod openapi;
 mod operations;
 mod outage;
 mod patch;
+mod plans;
 mod projection;
 mod proxy;
 mod quirks;
