@@ -289,13 +289,6 @@ pub fn get_with_groups(
     tenant_id: &str,
     id: &str,
 ) -> Result<Option<(UserRow, Vec<MembershipOfUser>)>, StoreError> {
-    if matches!(conn, AnyConnection::Sqlite(_)) {
-        let Some(row) = get(conn, tenant_id, id)? else {
-            return Ok(None);
-        };
-        let groups = memberships(conn, tenant_id, std::slice::from_ref(&row.id))?;
-        return Ok(Some((row, groups)));
-    }
     let by_id = Condition::Text {
         column: UserColumn::Id,
         op: filter::TextOp::Eq,

@@ -158,9 +158,16 @@ fn kept_plans(
         for _ in 0..8 {
             page_with_groups(conn, tenant, Some(&condition), None, 0, 100)?;
         }
-        let statement: Statement = diesel::sql_query(
-            "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%json_agg%' ORDER BY prepare_time DESC LIMIT 1",
-        )
+        // The statement of this column's lookup (each column's is prepared once and kept).
+        let name = match column {
+            UserColumn::UserNameKey => "user_name_key",
+            UserColumn::ExternalId => "external_id",
+            _ => "id",
+        };
+        let statement: Statement = diesel::sql_query(format!(
+            "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%json_agg%' \
+             AND statement LIKE '%(\"users\".\"{name}\" = $2)%'"
+        ))
         .get_result(conn)?;
         let lines: Vec<Line> = diesel::sql_query(format!(
             "EXPLAIN EXECUTE \"{}\"('{tenant}', 'nobody')",
