@@ -51,6 +51,9 @@ pub fn sync(
 
 fn fill(store: &Store, tenant_id: &str, attribute: &MatchAttribute) -> Result<(), ScimError> {
     store.write(|conn| match_values::add_configured(conn, tenant_id, &attribute.name))?;
+    // A write that read the attributes before this one was recorded may still be running:
+    // the walk starts once it has committed, or it could commit a user behind the walk.
+    store.write(|conn| match_values::wait_for_writes(conn, tenant_id))?;
     let only = std::slice::from_ref(attribute);
     let mut after = String::new();
     loop {

@@ -399,7 +399,7 @@ fn index_matching(
     indexed: Indexed,
 ) -> Result<(), ScimError> {
     let schema = service.registry.resource(ResourceKind::User);
-    let configured: Vec<String> = match_values::configured(conn, &row.tenant_id)?
+    let configured: Vec<String> = match_values::configured_for_write(conn, &row.tenant_id)?
         .into_iter()
         .map(|(name, _)| name)
         .collect();

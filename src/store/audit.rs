@@ -86,19 +86,26 @@ fn select_head_for_update(
 }
 
 /// Appends records (already chained, in order) and moves the head to the last, in the
-/// caller's transaction (the held copy when the transaction holds it; the row at its commit).
+/// caller's transaction. A transaction that holds the head keeps them with its copy of it and
+/// inserts them just before its commit (`heads`); any other inserts them now and writes the row.
 pub fn append_all(conn: &mut AnyConnection, rows: &[AuditRow]) -> Result<(), StoreError> {
     let Some(last) = rows.last() else {
         return Ok(());
     };
-    super::insert_in_batches!(conn, audit_records::table, rows);
+    if heads::append_audit(rows) {
+        return Ok(());
+    }
+    insert(conn, rows)?;
     let head = Head {
         seq: last.seq,
         hash: last.hash.clone(),
     };
-    if !heads::move_audit(&last.tenant_id, head.clone()) {
-        set_head(conn, &last.tenant_id, &head)?;
-    }
+    set_head(conn, &last.tenant_id, &head)
+}
+
+/// Inserts records as they are.
+pub(super) fn insert(conn: &mut AnyConnection, rows: &[AuditRow]) -> Result<(), StoreError> {
+    super::insert_in_batches!(conn, audit_records::table, rows);
     Ok(())
 }
 
@@ -135,6 +142,7 @@ pub fn chain(
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<AuditRow>, StoreError> {
+    heads::flush(conn)?;
     Ok(audit_records::table
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::seq.gt(after_seq))
@@ -166,6 +174,7 @@ pub fn query(
     tenant_id: &str,
     query: &AuditQuery,
 ) -> Result<Vec<AuditRow>, StoreError> {
+    heads::flush(conn)?;
     let mut select = audit_records::table
         .into_boxed::<super::filter::Db>()
         .filter(audit_records::tenant_id.eq(tenant_id.to_string()));
@@ -215,6 +224,7 @@ pub fn get(
     tenant_id: &str,
     id: &str,
 ) -> Result<Option<AuditRow>, StoreError> {
+    heads::flush(conn)?;
     Ok(audit_records::table
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::id.eq(id))
@@ -268,6 +278,7 @@ pub fn at_seq(
     tenant_id: &str,
     seq: i64,
 ) -> Result<Option<AuditRow>, StoreError> {
+    heads::flush(conn)?;
     Ok(audit_records::table
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::seq.eq(seq))
@@ -283,6 +294,7 @@ pub fn prune_through(
     tenant_id: &str,
     through_seq: i64,
 ) -> Result<usize, StoreError> {
+    heads::flush(conn)?;
     Ok(diesel::delete(audit_records::table)
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::seq.le(through_seq))
@@ -297,6 +309,7 @@ pub fn erase_personal(
     tenant_id: &str,
     resource_id: &str,
 ) -> Result<Vec<i64>, StoreError> {
+    heads::flush(conn)?;
     let about = audit_records::table
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::resource_id.eq(resource_id))

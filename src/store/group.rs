@@ -79,7 +79,7 @@ struct BatchState {
     /// A member that succeeded wrote outbox events: ring the doorbell after commit.
     rings: bool,
     /// Set by the leader once the batch has ended: committed, or why not.
-    outcome: Option<Result<(), String>>,
+    outcome: Option<Result<(), Unwritten>>,
 }
 
 /// Locks ignoring poison: a panicking member must not wedge every later write; the state
@@ -146,7 +146,7 @@ pub(super) fn write<T, E: From<StoreError>>(
                     hooks.into_iter().for_each(|hook| hook());
                     Ok(value)
                 }
-                Err(why) => Err(StoreError::Unavailable(why).into()),
+                Err(unwritten) => Err(unwritten.into_error().into()),
             }
         }
     }
@@ -267,21 +267,22 @@ impl Drop for Lead<'_> {
         let group = &self.store.group;
         let mut state = group.close(self.batch);
         let outcome = match state.conn.take() {
-            None => Err(state
-                .failed
-                .clone()
-                .unwrap_or_else(|| "the batch's connection was lost".into())),
+            None => {
+                Err(Unwritten::Unavailable(state.failed.clone().unwrap_or_else(
+                    || "the batch's connection was lost".into(),
+                )))
+            }
             Some(mut conn) => {
-                let outcome = end_transaction(&mut conn, &state);
+                let outcome = end_transaction(&mut conn, &mut state);
                 // Back to the pool before the next batch may begin: it may need this one.
                 drop(conn);
                 outcome
             }
         };
-        if let Err(why) = &outcome
+        if let Err(unwritten) = &outcome
             && state.succeeded > 0
         {
-            tracing::warn!(reason = %why, members = state.succeeded, "a batch of writes failed as a whole");
+            tracing::warn!(reason = %unwritten.why(), members = state.succeeded, "a batch of writes failed as a whole");
         }
         let rings = outcome.is_ok() && state.rings;
         state.outcome = Some(outcome);
@@ -295,36 +296,68 @@ impl Drop for Lead<'_> {
     }
 }
 
+/// Why a batch's members that had succeeded were not written after all.
+#[derive(Debug, Clone)]
+enum Unwritten {
+    /// The connection, the transaction or its commit failed: trying again may succeed.
+    Unavailable(String),
+    /// The batch's last statements (its records, events and heads) failed: a 500, as the
+    /// same statement would have been inside a member's own turn.
+    Refused(String),
+}
+
+impl Unwritten {
+    fn why(&self) -> &str {
+        match self {
+            Unwritten::Unavailable(why) | Unwritten::Refused(why) => why,
+        }
+    }
+
+    fn into_error(self) -> StoreError {
+        match self {
+            Unwritten::Unavailable(why) => StoreError::Unavailable(why),
+            Unwritten::Refused(why) => StoreError::Incomplete(why),
+        }
+    }
+}
+
 /// Commits the batch's transaction if a member succeeded and nothing broke it, else rolls it
 /// back (with nothing to keep, a rollback spares the commit's flush).
-fn end_transaction(conn: &mut AnyConnection, state: &BatchState) -> Result<(), String> {
+fn end_transaction(conn: &mut AnyConnection, state: &mut BatchState) -> Result<(), Unwritten> {
     type Manager = <AnyConnection as Connection>::TransactionManager;
-    let why = match &state.broken {
-        Some(why) => why.clone(),
-        None if state.succeeded == 0 => "no write succeeded".into(),
-        None => match state.heads.write_moved(conn) {
+    let unwritten = match &state.broken {
+        Some(why) => Unwritten::Unavailable(why.clone()),
+        None if state.succeeded == 0 => Unwritten::Unavailable("no write succeeded".into()),
+        None => match state.heads.write(conn) {
             // A failed COMMIT is rolled back by diesel itself.
             Ok(()) => {
-                return Manager::commit_transaction(conn)
-                    .map_err(|e| format!("the grouped commit failed: {e}"));
+                return Manager::commit_transaction(conn).map_err(|e| {
+                    Unwritten::Unavailable(format!("the grouped commit failed: {e}"))
+                });
             }
-            Err(error) => format!("the batch's chain heads could not be written: {error}"),
+            Err(StoreError::Unavailable(why)) => Unwritten::Unavailable(why),
+            Err(error) => Unwritten::Refused(format!(
+                "the batch's audit records, events or heads could not be written: {error}"
+            )),
         },
     };
     if let Err(rollback) = Manager::rollback_transaction(conn) {
         tracing::warn!(error = %rollback, "rollback failed");
     }
-    Err(why)
+    Err(unwritten)
 }
 
 impl Batch {
     /// Waits until the leader has ended the batch.
-    fn outcome(&self) -> Result<(), String> {
+    fn outcome(&self) -> Result<(), Unwritten> {
         let state = self
             .changed
             .wait_while(lock(&self.state), |s| s.outcome.is_none())
             .unwrap_or_else(|e| e.into_inner());
-        state.outcome.clone().unwrap_or(Err("no outcome".into()))
+        state
+            .outcome
+            .clone()
+            .unwrap_or(Err(Unwritten::Unavailable("no outcome".into())))
     }
 }
 
@@ -383,7 +416,7 @@ impl<'a> Turn<'a> {
             );
             return Ran::Failed(StoreError::from(error).into());
         }
-        let before = self.heads.clone();
+        let before = self.heads.mark();
         let outer = heads::hold(std::mem::take(&mut self.heads));
         let result = {
             let _in_write = InWrite::enter();
@@ -409,7 +442,11 @@ impl<'a> Turn<'a> {
                 .map(|e| format!("a failed write could not be undone: {e}")),
         };
         // A member undone leaves the heads as they were before it.
-        self.heads = if kept.is_ok() { after } else { before };
+        self.heads = if kept.is_ok() {
+            after
+        } else {
+            after.rewind(before)
+        };
         match (result, kept) {
             (Ok(Ok(value)), Ok(())) => {
                 self.end(None, true, rings);

@@ -27,22 +27,32 @@ pub fn replace(
     insert(conn, tenant_id, user_id, values)
 }
 
-/// Adds rows; a row already present is left as it is.
+/// Adds rows, in one statement; a row already present is left as it is.
 pub fn insert(
     conn: &mut AnyConnection,
     tenant_id: &str,
     user_id: &str,
     values: &[(String, String)],
 ) -> Result<(), StoreError> {
-    for (attribute, value) in values {
-        diesel::sql_query(
-            "INSERT INTO match_values (tenant_id, attribute, value, user_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind::<Text, _>(tenant_id)
-        .bind::<Text, _>(attribute)
-        .bind::<Text, _>(value)
-        .bind::<Text, _>(user_id)
-        .execute(conn)?;
+    let rows: Vec<_> = values
+        .iter()
+        .map(|(attribute, value)| {
+            (
+                match_values::tenant_id.eq(tenant_id),
+                match_values::attribute.eq(attribute.as_str()),
+                match_values::value.eq(value.as_str()),
+                match_values::user_id.eq(user_id),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(100) {
+        let insert = diesel::insert_into(match_values::table)
+            .values(chunk)
+            .on_conflict_do_nothing();
+        match conn {
+            AnyConnection::Sqlite(c) => insert.execute(c)?,
+            AnyConnection::Postgres(c) => insert.execute(c)?,
+        };
     }
     Ok(())
 }
@@ -121,6 +131,30 @@ pub fn configured(
         .select((match_attributes::attribute, match_attributes::ready))
         .order(match_attributes::attribute.asc())
         .load(conn)?)
+}
+
+/// The configured attributes a write maintains, read once per transaction under the tenant's
+/// audit head lock (taken here if the transaction has not yet): `wait_for_writes` relies on it.
+pub fn configured_for_write(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    if let Some(attributes) = super::heads::configured(tenant_id) {
+        return Ok(attributes);
+    }
+    super::audit::lock_head(conn, tenant_id)?;
+    let attributes = configured(conn, tenant_id)?;
+    super::heads::keep_configured(tenant_id, &attributes);
+    Ok(attributes)
+}
+
+/// Waits, in a write of its own, until every write of the tenant that may have read the
+/// configured attributes before the last change to them has committed: such a write holds
+/// the tenant's audit head from that read to its commit (`configured_for_write`). A backfill
+/// calls it after recording a new attribute and before walking the users, so that no user
+/// written without the attribute's values commits behind the walk.
+pub fn wait_for_writes(conn: &mut AnyConnection, tenant_id: &str) -> Result<(), StoreError> {
+    super::audit::lock_head(conn, tenant_id).map(|_| ())
 }
 
 /// Records a configured attribute, not yet ready: writes maintain it from now on.

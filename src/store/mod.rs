@@ -64,6 +64,9 @@ pub enum StoreError {
     Database(DieselError),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// A grouped write's batch could not write its last statements (`group`).
+    #[error("the write could not be completed: {0}")]
+    Incomplete(String),
 }
 
 impl From<DieselError> for StoreError {
@@ -332,7 +335,7 @@ impl Store {
             take_after_commit();
             return result;
         }
-        match work(conn).and_then(|value| Ok(holding.write_moved(conn).map(|()| value)?)) {
+        match work(conn).and_then(|value| Ok(holding.write(conn).map(|()| value)?)) {
             Ok(value) => {
                 let committed = Manager::commit_transaction(conn).map_err(StoreError::from);
                 let rings = OUTBOX_WRITTEN.with(|written| written.replace(false));

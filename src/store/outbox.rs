@@ -59,16 +59,23 @@ pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, Store
     Ok(seq)
 }
 
-/// Appends rows (numbered after the locked head, in order) and moves the head (the held copy
-/// when the transaction holds it; the row at its commit).
+/// Appends rows (numbered after the locked head, in order) and moves the head. A transaction
+/// that holds the head keeps them with its copy of it and inserts them just before its commit
+/// (`heads`); any other inserts them now and writes the row.
 pub fn append_all(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
     let Some(last) = rows.last() else {
         return Ok(());
     };
-    super::insert_in_batches!(conn, outbox::table, rows);
-    if !heads::move_outbox(&last.tenant_id, last.seq) {
-        set_head(conn, &last.tenant_id, last.seq)?;
+    if heads::append_outbox(rows) {
+        return Ok(());
     }
+    insert(conn, rows)?;
+    set_head(conn, &last.tenant_id, last.seq)
+}
+
+/// Inserts events as they are.
+pub(super) fn insert(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
+    super::insert_in_batches!(conn, outbox::table, rows);
     Ok(())
 }
 
@@ -92,6 +99,7 @@ pub fn after(
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, StoreError> {
+    heads::flush(conn)?;
     Ok(outbox::table
         .filter(outbox::tenant_id.eq(tenant_id))
         .filter(outbox::seq.gt(after_seq))
@@ -120,6 +128,7 @@ pub fn heads(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError>
 
 /// Removes events older than `before`; the head keeps its number.
 pub fn prune(conn: &mut AnyConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
+    heads::flush(conn)?;
     Ok(diesel::delete(outbox::table)
         .filter(outbox::occurred.lt(before))
         .execute(conn)?)

@@ -91,6 +91,7 @@ pub fn activity(
     tenant_id: &str,
     since: NaiveDateTime,
 ) -> Result<Vec<Activity>, StoreError> {
+    super::heads::flush(conn)?;
     let hour = match conn {
         AnyConnection::Sqlite(_) => "strftime('%Y-%m-%d %H:00:00', occurred)",
         AnyConnection::Postgres(_) => {

@@ -18,7 +18,7 @@ use crate::helpers::{TestApp, expect_status, id_of};
 use crate::on_both_backends;
 
 /// A table of the test's own, written by the writes below.
-fn create_probe(app: &TestApp) {
+pub(crate) fn create_probe(app: &TestApp) {
     tamper(app, "CREATE TABLE probe (name TEXT PRIMARY KEY)");
 }
 
@@ -32,7 +32,7 @@ fn probe_write(conn: &mut AnyConnection, tenant: &str, name: &str) -> Result<(),
     Ok(())
 }
 
-fn probes(store: &Store) -> BTreeSet<String> {
+pub(crate) fn probes(store: &Store) -> BTreeSet<String> {
     #[derive(diesel::QueryableByName)]
     struct Name {
         #[diesel(sql_type = Text)]
@@ -66,7 +66,7 @@ fn recorded(app: &TestApp) -> Vec<String> {
 
 /// Blocks inside the leader's work until `count` writes (the leader included) wait in its
 /// batch, so that they are bound to share its transaction.
-fn wait_for_batch(store: &Store, count: usize) {
+pub(crate) fn wait_for_batch(store: &Store, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while store.queued_writes() < count {
         assert!(
@@ -379,7 +379,11 @@ on_both_backends! {
 }
 
 /// One write's appends to both chains: an audit record and an outbox event.
-fn heads_write(conn: &mut AnyConnection, tenant: &str, name: &str) -> Result<(), StoreError> {
+pub(crate) fn heads_write(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    name: &str,
+) -> Result<(), StoreError> {
     probe_write(conn, tenant, name)?;
     let effect = scimitar::outbox::Effect::UserDisabled {
         user_id: name.to_string(),
