@@ -3,11 +3,11 @@
 //! - creates per second while loading;
 //! - `userName eq` lookups: p50 / p99 latency;
 //! - a filter on an attribute without a column (`title eq`), which scans the search documents;
-//! - a page deep in the list by `startIndex` versus by cursor;
+//! - a page deep in the list by `startIndex` versus by cursor, and whole walks by each;
 //! - adding then removing one member of a 10,000-member group versus a 10-member group
 //!   (PATCH with `excludedAttributes=members`, as an IdP's membership push).
 //!
-//! Run: `cargo bench --bench scale` (Postgres from SCIMITAR_TEST_POSTGRES_URL or the default
+//! Run: `cargo bench --bench scale` (SCALE_LOADERS threads load the users, 1 by default) (Postgres from SCIMITAR_TEST_POSTGRES_URL or the default
 //! test URL; skipped if unreachable). Figures vary with the machine: compare ratios.
 
 mod support;
@@ -38,22 +38,44 @@ fn run(backend: &str, url: &str, users: usize) {
     let (context, lean) = (bench.context(), bench.lean());
     let quirks = Quirks::lenient();
 
-    // Load.
+    // Load, from SCALE_LOADERS threads (1 by default: one writer).
+    let loaders: usize = std::env::var("SCALE_LOADERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let started = Instant::now();
-    let mut ids = Vec::with_capacity(users);
-    for i in 0..users {
+    let create = |i: usize| {
         let body = json!({
             "userName": format!("user{i:06}@example.com"), "externalId": format!("ext-{i}"),
             "title": format!("title {}", i % 1000), "name": {"givenName": "Given", "familyName": format!("F{i}")},
             "emails": [{"value": format!("user{i:06}@example.com"), "type": "work", "primary": true}],
         });
-        ids.push(
-            service
-                .create(ResourceKind::User, &context, &body)
-                .expect("create")
-                .id,
-        );
-    }
+        service
+            .create(ResourceKind::User, &context, &body)
+            .expect("create")
+            .id
+    };
+    let mut ids: Vec<String> = std::thread::scope(|scope| {
+        let loading: Vec<_> = (0..loaders)
+            .map(|loader| {
+                let create = &create;
+                scope.spawn(move || {
+                    (loader..users)
+                        .step_by(loaders)
+                        .map(|i| (i, create(i)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut ids: Vec<(usize, String)> = loading
+            .into_iter()
+            .flat_map(|loader| loader.join().expect("a loader"))
+            .collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id).collect()
+    });
+    ids.truncate(users);
     let load = started.elapsed();
     println!(
         "{backend}: loaded {users} users in {:.1} s: {:.0} creates/s",
@@ -148,6 +170,37 @@ fn run(backend: &str, url: &str, users: usize) {
         ms(first_time),
         ms(deepest),
         walk.elapsed().as_secs_f64()
+    );
+
+    // The walk an identity provider's import makes: every page by startIndex, in order.
+    let walk = Instant::now();
+    let mut start = 1;
+    let mut last_page;
+    loop {
+        let index = start.to_string();
+        let request = ListRequest::from_query(
+            [("startIndex", index.as_str()), ("count", "100")],
+            limits,
+            &quirks,
+        )
+        .expect("request");
+        let (elapsed, page) = timed(|| {
+            service
+                .list(ResourceKind::User, &context, &request)
+                .expect("list")
+        });
+        last_page = elapsed;
+        let read = page["itemsPerPage"].as_u64().unwrap_or(0) as usize;
+        start += read;
+        if read < 100 {
+            break;
+        }
+    }
+    println!(
+        "{backend}: whole walk by startIndex ({} users): {:.1} s, last page {}",
+        start - 1,
+        walk.elapsed().as_secs_f64(),
+        ms(last_page)
     );
 
     // Membership PATCH on a big and a small group.

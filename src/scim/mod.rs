@@ -16,6 +16,7 @@ pub mod match_sync;
 pub mod matching;
 mod membership_query;
 pub mod normalize;
+pub mod page_memo;
 pub mod patch;
 pub mod preview;
 pub mod projection;

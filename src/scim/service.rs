@@ -87,6 +87,8 @@ pub struct ScimService {
     limits: PageLimits,
     /// The cascade every write of this service states its facts to.
     pub(super) cascade: Cascade,
+    /// Where the next page of a walk by `startIndex` starts (`page_memo`).
+    pub(super) pages: Arc<super::page_memo::PageMemo>,
 }
 
 impl ScimService {
@@ -103,6 +105,7 @@ impl ScimService {
             clock,
             limits,
             cascade: Cascade::default(),
+            pages: Arc::default(),
         }
     }
 

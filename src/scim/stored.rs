@@ -8,11 +8,13 @@ use super::error::ScimError;
 use super::list::{ListRequest, list_response};
 use super::matching::MatchAttribute;
 use super::membership_query::MembershipFields;
+use super::page_memo::{Continuation, PageKey};
 use super::query::{Filterable, Target, resolve, to_condition, uses_indexed};
 use super::resource::Resource;
 use super::schema::LIST_RESPONSE_SCHEMA;
 use super::schema::{ResourceKind, ResourceSchema};
 use super::service::{Context, ScimService};
+use crate::store::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::membership::pair_by_owner;
 use crate::store::{AnyConnection, StoreError};
@@ -269,16 +271,92 @@ pub(super) fn list<R: StoredResource>(
     if let Some(cursor) = &request.cursor {
         return list_by_cursor::<R>(service, context, request, plan, cursor);
     }
+    let remembers = !request.is_point_lookup() && request.count > 0;
     let (total, resources) = service.store.read(|conn| {
-        let offset = request.offset();
-        let resources = page::<R>(conn, service, context, &plan, offset, request.count)?;
-        let total = match known_total(offset, request.count, resources.len()) {
-            Some(total) => total,
-            None => count::<R>(conn, context.tenant_id, &plan)?,
+        let version = match remembers {
+            true => Some(audit::head(conn, context.tenant_id)?.map(|head| head.hash)),
+            false => None,
         };
-        Ok::<_, ScimError>((total, resources))
+        let offset = request.offset();
+        let query = query_fingerprint::<R>(request);
+        let key = |offset| PageKey {
+            tenant_id: context.tenant_id.to_string(),
+            query: query.clone(),
+            offset,
+        };
+        let continued = version
+            .as_ref()
+            .and_then(|version| service.pages.continuation(&key(offset), version.as_deref()));
+        let rows = match &continued {
+            Some(continuation) => {
+                let after = after_position(&plan, request, continuation.position.clone());
+                read_page::<R>(conn, context, after.as_ref(), plan.sort, 0, request.count)?
+            }
+            None => read_page::<R>(
+                conn,
+                context,
+                plan.condition.as_ref(),
+                plan.sort,
+                offset,
+                request.count,
+            )?,
+        };
+        let total = match (known_total(offset, request.count, rows.len()), &continued) {
+            (Some(total), _) => total,
+            (None, Some(continuation)) => continuation.total,
+            (None, None) => count::<R>(conn, context.tenant_id, &plan)?,
+        };
+        if let (Some(version), Some((last, _))) = (version, rows.last())
+            && rows.len() as i64 == request.count
+            && let Ok(key_of_last) = last.cursor_key(plan.sort.map(|s| s.column))
+        {
+            let position = Position {
+                id: last.id().to_string(),
+                key: key_of_last,
+            };
+            let continuation = Continuation {
+                position,
+                total,
+                version,
+            };
+            service
+                .pages
+                .remember(key(offset + request.count), continuation);
+        }
+        Ok::<_, ScimError>((total, render(service, context, &rows)?))
     })?;
     Ok(list_response(total, request.start_index, resources))
+}
+
+/// What defines a list's order and content, as a short digest: a cursor or a remembered
+/// page continues only the query that made it.
+fn query_fingerprint<R: StoredResource>(request: &ListRequest) -> String {
+    let query = format!(
+        "{:?}|{:?}|{:?}|{}",
+        R::KIND,
+        request.filter,
+        request.sort_by,
+        request.descending
+    );
+    cursor::fingerprint(&query)
+}
+
+/// The plan's condition and the rows after `position` in its order.
+fn after_position<C: Clone + Copy>(
+    plan: &Plan<C>,
+    request: &ListRequest,
+    position: Position,
+) -> Option<Condition<C>> {
+    let after = Condition::After {
+        column: plan.sort.map(|s| s.column),
+        descending: request.descending,
+        key: position.key,
+        id: position.id,
+    };
+    match plan.condition.clone() {
+        Some(filter) => Some(Condition::And(Box::new(filter), Box::new(after))),
+        None => Some(after),
+    }
 }
 
 /// The total a page already tells, without counting: a page shorter than asked is the end of
@@ -299,14 +377,7 @@ fn list_by_cursor<R: StoredResource>(
     plan: Plan<R::Column>,
     cursor: &str,
 ) -> Result<Value, ScimError> {
-    let query = format!(
-        "{:?}|{:?}|{:?}|{}",
-        R::KIND,
-        request.filter,
-        request.sort_by,
-        request.descending
-    );
-    let fingerprint = cursor::fingerprint(&query);
+    let fingerprint = query_fingerprint::<R>(request);
     let column = plan.sort.map(|s| s.column);
     let position = if cursor.trim().is_empty() {
         None
@@ -314,19 +385,30 @@ fn list_by_cursor<R: StoredResource>(
         Some(cursor::decode(cursor, &fingerprint)?)
     };
     let first_page = position.is_none();
-    let after = position.map(|p| Condition::After {
-        column,
-        descending: request.descending,
-        key: p.key,
-        id: p.id,
-    });
-    let condition = match (plan.condition.clone(), after) {
-        (Some(filter), Some(after)) => Some(Condition::And(Box::new(filter), Box::new(after))),
-        (filter, after) => filter.or(after),
+    let condition = match position {
+        Some(position) => after_position(&plan, request, position),
+        None => plan.condition.clone(),
     };
     let (total, resources, next) = service.store.read(|conn| {
+        let version = audit::head(conn, context.tenant_id)?.map(|head| head.hash);
+        let key = PageKey {
+            tenant_id: context.tenant_id.to_string(),
+            query: fingerprint.clone(),
+            offset: 0,
+        };
+        let total_of =
+            |conn: &mut AnyConnection| match service.pages.total(&key, version.as_deref()) {
+                Some(total) => Ok::<_, ScimError>(total),
+                None => {
+                    let total = count::<R>(conn, context.tenant_id, &plan)?;
+                    service
+                        .pages
+                        .remember_total(key.clone(), total, version.clone());
+                    Ok(total)
+                }
+            };
         if request.count == 0 {
-            let total = count::<R>(conn, context.tenant_id, &plan)?;
+            let total = total_of(conn)?;
             return Ok::<_, ScimError>((total, Vec::new(), None));
         }
         let mut rows = read_page::<R>(
@@ -352,7 +434,7 @@ fn list_by_cursor<R: StoredResource>(
         // The first page without a next one holds the whole list.
         let total = match (first_page, &next) {
             (true, None) => rows.len() as i64,
-            _ => count::<R>(conn, context.tenant_id, &plan)?,
+            _ => total_of(conn)?,
         };
         Ok((total, render(service, context, &rows)?, next))
     })?;

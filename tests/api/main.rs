@@ -28,6 +28,7 @@ mod health;
 mod https;
 mod limits;
 mod lookups;
+mod offset_walks;
 mod openapi;
 mod operations;
 mod outage;
