@@ -278,7 +278,11 @@ pub(super) fn list<R: StoredResource>(
             false => None,
         };
         let offset = request.offset();
-        let query = query_fingerprint::<R>(request);
+        // A point lookup remembers nothing and needs no digest.
+        let query = match remembers {
+            true => query_fingerprint::<R>(request),
+            false => String::new(),
+        };
         let key = |offset| PageKey {
             tenant_id: context.tenant_id.to_string(),
             query: query.clone(),
