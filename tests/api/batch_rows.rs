@@ -13,7 +13,29 @@ use scimitar::store::{StoreError, match_values, outbox};
 
 use crate::audit::{records, tamper, verify};
 use crate::group_commit::{create_probe, heads_write, probes, wait_for_batch};
+use crate::helpers::TestApp;
 use crate::on_both_backends;
+
+/// Starts a write that appends to both chains and then holds its batch open until `size`
+/// writes (itself included) wait in it; returns once its work has begun.
+fn lead_batch(
+    app: &TestApp,
+    tenant: &str,
+    size: usize,
+) -> std::thread::JoinHandle<Result<(), StoreError>> {
+    let (started, leader_started) = std::sync::mpsc::channel();
+    let (store, tenant) = (app.store.clone(), tenant.to_string());
+    let leader = std::thread::spawn(move || {
+        store.write(|conn| {
+            heads_write(conn, &tenant, "leader")?;
+            let _ = started.send(());
+            wait_for_batch(&store, size);
+            Ok::<_, StoreError>(())
+        })
+    });
+    leader_started.recv().expect("the leader started");
+    leader
+}
 
 on_both_backends! {
     async fn a_member_undone_after_reading_the_chains_loses_none_of_the_records_before_it(app) {
@@ -21,19 +43,7 @@ on_both_backends! {
         let tenant = app.tenant_id.clone();
         let audit_before = records(&app).len();
         let outbox_before = app.store.read(|conn| outbox::head(conn, &tenant)).expect("outbox head");
-        let (started, leader_started) = std::sync::mpsc::channel();
-        let leader = {
-            let (store, tenant) = (app.store.clone(), tenant.clone());
-            std::thread::spawn(move || {
-                store.write(|conn| {
-                    heads_write(conn, &tenant, "leader")?;
-                    let _ = started.send(());
-                    wait_for_batch(&store, 2);
-                    Ok::<_, StoreError>(())
-                })
-            })
-        };
-        leader_started.recv().expect("the leader started");
+        let leader = lead_batch(&app, &tenant, 2);
         // Its turn comes after the leader's: it reads both chains, which puts the leader's
         // waiting rows in inside its own savepoint, and then fails, which takes them out again.
         let reader = {
@@ -81,19 +91,7 @@ on_both_backends! {
             tamper(&app, &format!("CREATE TRIGGER {table}_inserts AFTER INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION count_insert()"));
         }
         let tenant = app.tenant_id.clone();
-        let (started, leader_started) = std::sync::mpsc::channel();
-        let leader = {
-            let (store, tenant) = (app.store.clone(), tenant.clone());
-            std::thread::spawn(move || {
-                store.write(|conn| {
-                    heads_write(conn, &tenant, "leader")?;
-                    let _ = started.send(());
-                    wait_for_batch(&store, 8);
-                    Ok::<_, StoreError>(())
-                })
-            })
-        };
-        leader_started.recv().expect("the leader started");
+        let leader = lead_batch(&app, &tenant, 8);
         let members: Vec<_> = (0..7).map(|i| {
             let (store, tenant) = (app.store.clone(), tenant.clone());
             std::thread::spawn(move || store.write(|conn| heads_write(conn, &tenant, &format!("m{i}"))))
