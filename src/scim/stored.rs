@@ -213,9 +213,6 @@ fn page<R: StoredResource>(
     offset: i64,
     limit: i64,
 ) -> Result<Vec<Value>, ScimError> {
-    if limit <= 0 {
-        return Ok(Vec::new());
-    }
     let rows = read_page::<R>(
         conn,
         context,
@@ -228,7 +225,8 @@ fn page<R: StoredResource>(
 }
 
 /// A page of rows with their related rows (members), read for these rows only, and not at
-/// all when the projection drops them (`excludedAttributes=members`).
+/// all when the projection drops them (`excludedAttributes=members`); nothing is read for a
+/// page of no rows (`count=0` asks for the total alone).
 fn read_page<R: StoredResource>(
     conn: &mut AnyConnection,
     context: &Context,
@@ -237,6 +235,9 @@ fn read_page<R: StoredResource>(
     offset: i64,
     limit: i64,
 ) -> Result<Vec<WithRelated<R>>, StoreError> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
     let tenant_id = context.tenant_id;
     if context.projection.includes(R::DERIVED) {
         return R::page_with_related(conn, tenant_id, condition, sort, offset, limit);
@@ -346,7 +347,7 @@ fn query_fingerprint<R: StoredResource>(request: &ListRequest) -> String {
 }
 
 /// The plan's condition and the rows after `position` in its order.
-fn after_position<C: Clone + Copy>(
+fn after_position<C: Copy>(
     plan: &Plan<C>,
     request: &ListRequest,
     position: Position,
