@@ -10,6 +10,8 @@
 #   WORKLOAD: lookup (`userName eq`, default), id (`GET /Users/{id}`) or create (`POST /Users`)
 #   BACKEND: postgres (default) or sqlite; N: requests counted (300)
 #   PG_ADMIN_URL / PG_PARAMS as for benches/peers.sh.
+#   PROFILES: a folder to keep each build's callgrind output in (LABEL.cg), for
+#     `callgrind_annotate --inclusive=yes PROFILES/LABEL.cg` to show where the count goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/lib.sh
@@ -58,6 +60,9 @@ count() { # label binary -> instructions per request
   wait "$pid" 2>/dev/null || true
   local total
   total="$(cat "$dir"/cg.out* | awk '/^totals:/ {sum += $2} END {print sum + 0}')"
+  if [[ -n "${PROFILES:-}" ]]; then # the dump taken after the counted requests
+    mkdir -p "$PROFILES"; cp "$(ls -S "$dir"/cg.out* | head -1)" "$PROFILES/$label.cg"
+  fi
   [[ "$backend" == postgres ]] && psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >&2
   rm -rf "$dir"
   echo $((total / n))

@@ -152,16 +152,19 @@ done
 printf '| peak RSS, MiB |'; for i in "${!names[@]}"; do printf ' %s |' "$(peak_rss "${pids[$i]}")"; done; echo
 
 # Round trips per request on Postgres: transactions counted by the server (pg_stat_database;
-# a statement outside a transaction is one), over a short run of each workload, with a pause
-# on either side so the backends have flushed their counters.
+# a statement outside a transaction is one), over a short run of each workload. A busy backend
+# whose flush of its counters finds the shared entry locked puts the flush off by 10 s
+# (PGSTAT_IDLE_INTERVAL), so each reading waits 11 s after the last request: with shorter
+# pauses one workload's transactions were counted in the next one's row.
 statements() { psql "$admin" -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$1'"; }
 for i in "${!names[@]}"; do
   [[ -n "${databases[$i]}" ]] || continue
   printf '| %s: Postgres transactions per request |' "${names[$i]}"
+  sleep 11
   for mode in $workloads; do
-    sleep 1.5; before=$(statements "${databases[$i]}")
+    before=$(statements "${databases[$i]}")
     requests=$(run_wrk "$i" "$mode" 2s | awk '/requests in/ {print $1}')
-    sleep 1.5; after=$(statements "${databases[$i]}")
+    sleep 11; after=$(statements "${databases[$i]}")
     printf ' %s %.2f |' "$mode" "$(echo "($after - $before) / $requests" | bc -l)"
   done
   echo
