@@ -52,10 +52,18 @@ struct GroupState {
     running: bool,
 }
 
+/// Each kind of wait has a condition variable of its own, so that a turn's end wakes the one
+/// thread it concerns: with a single one, each of a batch's n turns woke every member waiting
+/// for a turn or for the outcome, n² thread wake-ups per batch on the server's core.
 #[derive(Default)]
 struct Batch {
     state: Mutex<BatchState>,
-    changed: Condvar,
+    /// Wakes a member waiting for the connection (every one, once the batch cannot run).
+    handed: Condvar,
+    /// Wakes the leader waiting for every turn to end.
+    drained: Condvar,
+    /// Wakes the members waiting for the batch's outcome.
+    ended: Condvar,
 }
 
 #[derive(Default)]
@@ -205,7 +213,7 @@ impl Group {
         match begin(store) {
             Ok(conn) => {
                 lock(&batch.state).conn = Some(conn);
-                batch.changed.notify_all();
+                batch.handed.notify_one();
                 Ok(lead)
             }
             Err(error) => {
@@ -215,7 +223,8 @@ impl Group {
                     // The leader does not take a turn.
                     state.queued -= 1;
                 }
-                batch.changed.notify_all();
+                batch.handed.notify_all();
+                batch.drained.notify_all();
                 Err(error)
             }
         }
@@ -239,7 +248,7 @@ impl Group {
             }
             drop(group);
             let state = batch
-                .changed
+                .drained
                 .wait_while(state, |s| s.queued > 0)
                 .unwrap_or_else(|e| e.into_inner());
             drop(state);
@@ -287,7 +296,7 @@ impl Drop for Lead<'_> {
         let rings = outcome.is_ok() && state.rings;
         state.outcome = Some(outcome);
         drop(state);
-        self.batch.changed.notify_all();
+        self.batch.ended.notify_all();
         if rings {
             self.store.ring();
         }
@@ -351,7 +360,7 @@ impl Batch {
     /// Waits until the leader has ended the batch.
     fn outcome(&self) -> Result<(), Unwritten> {
         let state = self
-            .changed
+            .ended
             .wait_while(lock(&self.state), |s| s.outcome.is_none())
             .unwrap_or_else(|e| e.into_inner());
         state
@@ -376,7 +385,7 @@ impl<'a> Turn<'a> {
     /// Waits for the connection; fails if the batch could not begin or is broken.
     fn take(batch: &'a Batch) -> Result<Self, StoreError> {
         let mut state = batch
-            .changed
+            .handed
             .wait_while(lock(&batch.state), |s| {
                 s.conn.is_none() && s.failed.is_none() && s.broken.is_none()
             })
@@ -384,8 +393,11 @@ impl<'a> Turn<'a> {
         let refused = state.failed.clone().or_else(|| state.broken.clone());
         if let Some(why) = refused {
             state.queued -= 1;
+            let drained = state.queued == 0;
             drop(state);
-            batch.changed.notify_all();
+            if drained {
+                batch.drained.notify_all();
+            }
             return Err(StoreError::Unavailable(why));
         }
         let conn = state.conn.take();
@@ -470,7 +482,9 @@ impl<'a> Turn<'a> {
     /// Gives the connection back and counts the turn as ended.
     fn end(&mut self, broken: Option<String>, succeeded: bool, rings: bool) {
         self.ended = true;
-        let mut state = lock(&self.batch.state);
+        let batch = self.batch;
+        let mut state = lock(&batch.state);
+        let breaks = broken.is_some() && state.broken.is_none();
         if let Some(why) = broken {
             state.broken.get_or_insert(why);
         }
@@ -481,8 +495,17 @@ impl<'a> Turn<'a> {
         state.conn = self.conn.take();
         state.heads = std::mem::take(&mut self.heads);
         state.queued -= 1;
+        let drained = state.queued == 0;
         drop(state);
-        self.batch.changed.notify_all();
+        // The connection goes to one waiting member; a broken batch turns every one away.
+        if breaks {
+            batch.handed.notify_all();
+        } else if !drained {
+            batch.handed.notify_one();
+        }
+        if drained {
+            batch.drained.notify_all();
+        }
     }
 }
 
