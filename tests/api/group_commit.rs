@@ -393,7 +393,7 @@ pub(crate) fn heads_write(
 }
 
 /// Counts the writes of the chain head rows in a table of the test's own.
-fn count_head_writes(app: &TestApp) {
+pub(crate) fn count_head_writes(app: &TestApp) {
     tamper(app, "CREATE TABLE head_writes (n INTEGER NOT NULL)");
     tamper(app, "INSERT INTO head_writes (n) VALUES (0)");
     let postgres = app.database_url().starts_with("postgres");
@@ -419,7 +419,7 @@ fn count_head_writes(app: &TestApp) {
     }
 }
 
-fn head_writes(app: &TestApp) -> i64 {
+pub(crate) fn head_writes(app: &TestApp) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]

@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod audit_proof;
 mod auth;
+mod batch_gathering;
 mod batch_rows;
 mod bulk;
 mod cli;
