@@ -75,7 +75,7 @@ pub fn load_or_create_key(path: &Path) -> Result<SigningKey, AuditError> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(|e| key_error(e.to_string()))?;
-    let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = base16ct::lower::encode_string(&seed);
     file.write_all(hex.as_bytes())
         .map_err(|e| key_error(e.to_string()))?;
     Ok(SigningKey::from_bytes(&seed))
