@@ -12,7 +12,9 @@
 //!
 //! One batch holds the transaction at a time per store, so while one commits the next
 //! gathers the writes that arrive meanwhile. On SQLite writers are serialised anyway; on
-//! Postgres this serialises the writes of different tenants too (see decision 55).
+//! Postgres this serialises the writes of different tenants too (see decision 55). On SQLite,
+//! where a write never waits, a leader that finds no batch running lets the writes already on
+//! their way join first (`Group::gather`, decision 69).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
