@@ -167,7 +167,7 @@ pub struct Member {
     pub user_id: String,
 }
 
-super::resource_table::resource_table!(groups, GroupRow, GroupChanges, GroupColumn, "groups");
+super::resource_table::resource_table!(groups, GroupRow, GroupChanges, GroupColumn);
 
 /// One page of a tenant's groups that match `condition`, in a stable order.
 pub fn page(

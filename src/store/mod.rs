@@ -522,7 +522,8 @@ fn now() -> NaiveDateTime {
 /// The row-lock clause of this backend, for a `SELECT` whose rows must stay locked until the
 /// end of the transaction: ` FOR UPDATE` on Postgres; nothing on SQLite, whose write
 /// transactions already run one at a time (`BEGIN IMMEDIATE`). Every lock in the store goes
-/// through here or through `lock_row`.
+/// through here, through `lock_row`, or (users and groups, read and locked in one statement)
+/// through diesel's `for_update` on the Postgres connection alone (`resource_table`).
 pub(crate) fn lock_clause(conn: &AnyConnection) -> &'static str {
     match conn {
         AnyConnection::Postgres(_) => " FOR UPDATE",

@@ -39,6 +39,7 @@ mod projection;
 mod proxy;
 mod quirks;
 mod replicas;
+mod row_locks;
 mod schema_parity;
 mod serve;
 mod signals;
