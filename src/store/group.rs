@@ -204,9 +204,9 @@ impl Group {
         (batch, true)
     }
 
-    /// The leader's start: waits for the running batch to end (or, if writes come back to
-    /// back and none is running, for others to join), then checks out a connection and
-    /// begins the transaction. Meanwhile later writes join this batch. On failure every
+    /// The leader's start: waits for the running batch to end (on SQLite, when none is
+    /// running, lets the writes on their way join: `gather`), then checks out a connection
+    /// and begins the transaction. Meanwhile later writes join this batch. On failure every
     /// member of the batch fails (the leader with the error itself).
     fn start<'a>(&self, store: &'a Store, batch: &'a Arc<Batch>) -> Result<Lead<'a>, StoreError> {
         let waited = {
@@ -250,7 +250,7 @@ impl Group {
     /// other thread is ready to run, a yield returns at once: a lone write does not wait.
     /// A leader that waited for a running batch has gathered meanwhile, and on Postgres the
     /// members' round trips give the next writes time to join (15.8 members a batch under 16
-    /// clients without it; with it, creates were 5% slower there).
+    /// clients without it; with it, creates were 3-14% slower there in four runs).
     fn gather(batch: &Batch) {
         let mut members = lock(&batch.state).members;
         for _ in 0..GATHER_YIELDS {
