@@ -274,24 +274,20 @@ pub(super) fn list<R: StoredResource>(
     }
     let remembers = !request.is_point_lookup() && request.count > 0;
     let (total, resources) = service.store.read(|conn| {
-        let version = match remembers {
-            true => Some(audit::head(conn, context.tenant_id)?.map(|head| head.hash)),
+        // A point lookup remembers nothing: it reads no head and computes no digest.
+        let memo = match remembers {
+            true => Some(Stamp {
+                tenant_id: context.tenant_id,
+                query: query_fingerprint::<R>(request),
+                version: audit::head(conn, context.tenant_id)?.map(|head| head.hash),
+            }),
             false => None,
         };
         let offset = request.offset();
-        // A point lookup remembers nothing and needs no digest.
-        let query = match remembers {
-            true => query_fingerprint::<R>(request),
-            false => String::new(),
-        };
-        let key = |offset| PageKey {
-            tenant_id: context.tenant_id.to_string(),
-            query: query.clone(),
-            offset,
-        };
-        let continued = version
-            .as_ref()
-            .and_then(|version| service.pages.continuation(&key(offset), version.as_deref()));
+        let continued = memo.as_ref().and_then(|memo| {
+            let key = memo.key(offset);
+            service.pages.continuation(&key, memo.version.as_deref())
+        });
         let rows = match &continued {
             Some(continuation) => {
                 let after = after_position(&plan, request, continuation.position.clone());
@@ -311,26 +307,45 @@ pub(super) fn list<R: StoredResource>(
             (None, Some(continuation)) => continuation.total,
             (None, None) => count::<R>(conn, context.tenant_id, &plan)?,
         };
-        if let (Some(version), Some((last, _))) = (version, rows.last())
+        if let Some(memo) = memo
             && rows.len() as i64 == request.count
-            && let Ok(key_of_last) = last.cursor_key(plan.sort.map(|s| s.column))
+            && let Some((last, _)) = rows.last()
+            && let Ok(key) = last.cursor_key(plan.sort.map(|s| s.column))
         {
             let position = Position {
                 id: last.id().to_string(),
-                key: key_of_last,
+                key,
             };
+            let next = memo.key(offset + request.count);
+            let version = memo.version;
             let continuation = Continuation {
                 position,
                 total,
                 version,
             };
-            service
-                .pages
-                .remember(key(offset + request.count), continuation);
+            service.pages.remember(next, continuation);
         }
         Ok::<_, ScimError>((total, render(service, context, &rows)?))
     })?;
     Ok(list_response(total, request.start_index, resources))
+}
+
+/// A list as the page memo knows it: tenant, query digest, and the tenant's audit head
+/// (its hash) read before the page.
+struct Stamp<'a> {
+    tenant_id: &'a str,
+    query: String,
+    version: Option<String>,
+}
+
+impl Stamp<'_> {
+    fn key(&self, offset: i64) -> PageKey {
+        PageKey {
+            tenant_id: self.tenant_id.to_string(),
+            query: self.query.clone(),
+            offset,
+        }
+    }
 }
 
 /// What defines a list's order and content, as a short digest: a cursor or a remembered
@@ -395,23 +410,24 @@ fn list_by_cursor<R: StoredResource>(
         None => plan.condition.clone(),
     };
     let (total, resources, next) = service.store.read(|conn| {
-        let version = audit::head(conn, context.tenant_id)?.map(|head| head.hash);
-        let key = PageKey {
-            tenant_id: context.tenant_id.to_string(),
-            query: fingerprint.clone(),
-            offset: 0,
-        };
-        let total_of =
-            |conn: &mut AnyConnection| match service.pages.total(&key, version.as_deref()) {
+        // The list's total, kept at the audit head it was counted at (read only when the
+        // page does not tell the total itself).
+        let total_of = |conn: &mut AnyConnection| {
+            let stamp = Stamp {
+                tenant_id: context.tenant_id,
+                query: fingerprint.clone(),
+                version: audit::head(conn, context.tenant_id)?.map(|head| head.hash),
+            };
+            let key = stamp.key(0);
+            match service.pages.total(&key, stamp.version.as_deref()) {
                 Some(total) => Ok::<_, ScimError>(total),
                 None => {
                     let total = count::<R>(conn, context.tenant_id, &plan)?;
-                    service
-                        .pages
-                        .remember_total(key.clone(), total, version.clone());
+                    service.pages.remember_total(key, total, stamp.version);
                     Ok(total)
                 }
-            };
+            }
+        };
         if request.count == 0 {
             let total = total_of(conn)?;
             return Ok::<_, ScimError>((total, Vec::new(), None));

@@ -12,7 +12,7 @@ use scimitar::audit::Verification;
 use scimitar::store::{StoreError, match_values, outbox};
 
 use crate::audit::{records, tamper, verify};
-use crate::group_commit::{create_probe, heads_write, probes, wait_for_batch};
+use crate::group_commit::{create_probe, heads_write, probes, texts, wait_for_batch};
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
@@ -168,23 +168,7 @@ async fn a_batch_inserts_its_records_and_events_in_one_statement_each() {
             .count(),
         8
     );
-    let mut statements: Vec<String> = app
-        .store
-        .read(|conn| {
-            use diesel::RunQueryDsl;
-            #[derive(diesel::QueryableByName)]
-            struct Insert {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                tbl: String,
-            }
-            diesel::sql_query("SELECT tbl FROM inserts")
-                .load::<Insert>(conn)
-                .map_err(StoreError::from)
-        })
-        .expect("inserts")
-        .into_iter()
-        .map(|i| i.tbl)
-        .collect();
+    let mut statements = texts(&app.store, "SELECT tbl AS text FROM inserts");
     statements.sort();
     assert_eq!(
         statements,

@@ -33,20 +33,27 @@ fn probe_write(conn: &mut AnyConnection, tenant: &str, name: &str) -> Result<(),
 }
 
 pub(crate) fn probes(store: &Store) -> BTreeSet<String> {
+    texts(store, "SELECT name AS text FROM probe")
+        .into_iter()
+        .collect()
+}
+
+/// The values of a query's one text column, named `text`, from a table of a test's own.
+pub(crate) fn texts(store: &Store, sql: &str) -> Vec<String> {
     #[derive(diesel::QueryableByName)]
-    struct Name {
+    struct Row {
         #[diesel(sql_type = Text)]
-        name: String,
+        text: String,
     }
     store
         .read(|conn| {
-            diesel::sql_query("SELECT name FROM probe")
-                .load::<Name>(conn)
+            diesel::sql_query(sql)
+                .load::<Row>(conn)
                 .map_err(StoreError::from)
         })
-        .expect("probes")
+        .expect("a test table's rows")
         .into_iter()
-        .map(|n| n.name)
+        .map(|row| row.text)
         .collect()
 }
 
