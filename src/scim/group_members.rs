@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter, PatchPath};
+use super::normalize::listed_values;
 use super::patch::{Operation, PatchOp};
 use super::quirks::{Quirks, Rule};
-use super::schema::GROUP_SCHEMA;
+use super::schema::{AttributeDef, GROUP_SCHEMA};
 use crate::access::cascade::RoleWatch;
 use crate::access::roles::RoleRules;
 use crate::store::groups::{self as rows, GroupChanges, GroupRow};
@@ -84,9 +85,14 @@ pub(super) enum Membership {
 }
 
 impl Membership {
+    /// Applies one PATCH operation on `members` (`definition`). A single member is read as
+    /// a list of one; a value that names no member (`{}`, a number) is refused, so that an
+    /// `add` or `remove` is never a silent no-op and a `replace` never empties the group by
+    /// mistake.
     pub(super) fn apply(
         &mut self,
         operation: &Operation,
+        definition: &AttributeDef,
         quirks: &Quirks,
     ) -> Result<(), ScimError> {
         if operation.path.sub.is_some() {
@@ -94,7 +100,11 @@ impl Membership {
                 "members are added or removed whole".into(),
             ));
         }
-        let listed = || member_ids(operation.value.clone());
+        let listed = || {
+            let value = operation.value.as_ref().unwrap_or(&Value::Null);
+            let values = listed_values(definition, value, "members", quirks)?;
+            member_ids(Some(Value::Array(values)))
+        };
         match (operation.op, &operation.path.filter, &operation.value) {
             (PatchOp::Add, None, _) => self.add(listed()?),
             (PatchOp::Replace, None, _) => *self = Membership::Replace(listed()?),

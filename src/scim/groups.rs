@@ -187,8 +187,9 @@ pub(super) fn patch(
         add: BTreeSet::new(),
         remove: BTreeSet::new(),
     };
+    let members = schema.attribute("members").ok_or(ScimError::Internal)?;
     for operation in &member_operations {
-        membership.apply(operation, context.quirks)?;
+        membership.apply(operation, members, context.quirks)?;
     }
     update(
         service,

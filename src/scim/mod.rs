@@ -28,6 +28,8 @@ mod search;
 mod service;
 mod stored;
 mod users;
+#[cfg(test)]
+mod value_shapes;
 
 pub use error::ScimError;
 pub use service::{Context, ScimService};

@@ -226,30 +226,10 @@ fn normalize_value(
             single => normalize_single(attribute, single, path, quirks),
         };
     }
-    // Entra can send a multi-valued attribute as JSON text inside a string.
-    let parsed;
-    let value = match value {
-        Value::String(text)
-            if attribute.kind == AttributeType::Complex
-                && text.trim_start().starts_with(['[', '{']) =>
-        {
-            match serde_json::from_str::<Value>(text) {
-                Ok(inner) => {
-                    quirks.tolerate(Rule::EntraRolesAsJsonText)?;
-                    parsed = inner;
-                    &parsed
-                }
-                Err(_) => value,
-            }
-        }
-        other => other,
-    };
-    let items = match value {
-        Value::Array(items) => items.iter().collect::<Vec<_>>(),
-        single => vec![single],
-    };
-    let mut values = Vec::with_capacity(items.len());
-    for item in items {
+    let parsed = unwrap_json_text(attribute, value, quirks)?;
+    let value = parsed.as_ref().unwrap_or(value);
+    let mut values = Vec::new();
+    for item in each_item(value) {
         if let Some(normalized) = normalize_single(attribute, item, path, quirks)? {
             values.push(normalized);
         }
@@ -260,6 +240,68 @@ fn normalize_value(
     } else {
         Some(Value::Array(values))
     })
+}
+
+/// The values a write names for a multi-valued attribute, each normalized: a list, or a
+/// single value read as a list of one (as a PUT reads it). A value that amounts to nothing
+/// (`{}`, `null` in a list, an item without the `value` that identifies it) is refused rather than
+/// dropped, so that a PATCH naming values never becomes a silent no-op, or a `replace` that
+/// empties the attribute. Only an explicit `[]` names no values.
+pub(super) fn listed_values(
+    attribute: &AttributeDef,
+    value: &Value,
+    path: &str,
+    quirks: &Quirks,
+) -> Result<Vec<Value>, ScimError> {
+    let parsed = unwrap_json_text(attribute, value, quirks)?;
+    let value = parsed.as_ref().unwrap_or(value);
+    let mut values = Vec::new();
+    let keyed = AttributeDef::find(&attribute.sub_attributes, "value").is_some();
+    for item in each_item(value) {
+        match normalize_single(attribute, item, path, quirks)? {
+            Some(normalized) if !keyed || normalized.get("value").is_some() => {
+                values.push(normalized)
+            }
+            _ => {
+                return Err(ScimError::InvalidValue(format!(
+                    "`{path}`: {item} is not a value (give a list of values, or one value)"
+                )));
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// The items of a multi-valued attribute's value: a list's items, or a single value.
+fn each_item(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    }
+}
+
+/// Entra can send a multi-valued complex attribute as JSON text inside a string: the parsed
+/// value, if so.
+fn unwrap_json_text(
+    attribute: &AttributeDef,
+    value: &Value,
+    quirks: &Quirks,
+) -> Result<Option<Value>, ScimError> {
+    match value {
+        Value::String(text)
+            if attribute.kind == AttributeType::Complex
+                && text.trim_start().starts_with(['[', '{']) =>
+        {
+            match serde_json::from_str::<Value>(text) {
+                Ok(inner) => {
+                    quirks.tolerate(Rule::EntraRolesAsJsonText)?;
+                    Ok(Some(inner))
+                }
+                Err(_) => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
 }
 
 fn normalize_single(

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::error::ScimError;
 use super::evaluate::{Scope, field, matches};
 use super::filter::{CompValue, CompareOp, Filter, PatchPath, parse_path};
+use super::normalize::listed_values;
 use super::quirks::{Quirks, Rule};
 use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Schema};
 
@@ -303,7 +304,7 @@ fn apply_to_attribute(
         (PatchOp::Remove, Some(listed)) if definition.multi_valued => {
             // Entra: remove exactly the listed values, never the whole attribute.
             quirks.tolerate(Rule::EntraRemoveMembersWithValue)?;
-            let listed = items(listed);
+            let listed = listed_values(definition, listed, key, quirks)?;
             if let Some(Value::Array(current)) = container.get_mut(key) {
                 current.retain(|item| !listed.iter().any(|l| same_value(item, l)));
             }
@@ -312,6 +313,7 @@ fn apply_to_attribute(
             container.remove(key);
         }
         (PatchOp::Add, Some(value)) if definition.multi_valued => {
+            let listed = listed_values(definition, value, key, quirks)?;
             let entry = container
                 .entry(key.to_string())
                 .or_insert_with(|| Value::Array(Vec::new()));
@@ -319,7 +321,7 @@ fn apply_to_attribute(
                 *entry = Value::Array(Vec::new());
             }
             if let Value::Array(current) = entry {
-                for item in items(value) {
+                for item in listed {
                     match current
                         .iter_mut()
                         .find(|existing| same_value(existing, &item))
@@ -331,7 +333,8 @@ fn apply_to_attribute(
             }
         }
         (PatchOp::Replace, Some(value)) if definition.multi_valued => {
-            container.insert(key.to_string(), Value::Array(items(value)));
+            let listed = listed_values(definition, value, key, quirks)?;
+            container.insert(key.to_string(), Value::Array(listed));
         }
         (_, Some(value)) if definition.kind == AttributeType::Complex && value.is_object() => {
             // add and replace on a single complex attribute set the sub-attributes given.
@@ -501,14 +504,6 @@ fn equalities(filter: &Filter) -> Option<Map<String, Value>> {
         }
     }
     Some(fields)
-}
-
-fn items(value: &Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items.iter().filter(|v| !v.is_null()).cloned().collect(),
-        Value::Null => Vec::new(),
-        single => vec![single.clone()],
-    }
 }
 
 /// Two values of a multi-valued attribute are the same when their `value`s are (any case),

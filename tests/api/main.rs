@@ -29,6 +29,7 @@ mod health;
 mod https;
 mod limits;
 mod lookups;
+mod member_values;
 mod offset_walks;
 mod openapi;
 mod operations;
