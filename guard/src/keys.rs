@@ -1,14 +1,13 @@
 //! Scimitar's signing keys from `/.well-known/jwks.json`, fetched again when a token names an
 //! unknown `kid`, at most once per cooldown (so garbage `kid`s cannot hammer Scimitar).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::Mutex;
 
+use crate::decision::{Keys as ByKid, keys_from_jwks};
 use crate::error::Rejection;
 
 pub struct KeyCache {
@@ -20,7 +19,7 @@ pub struct KeyCache {
 
 #[derive(Default)]
 struct Keys {
-    by_kid: HashMap<String, DecodingKey>,
+    by_kid: ByKid,
     fetched_at: Option<Instant>,
 }
 
@@ -82,20 +81,7 @@ impl KeyCache {
             .bytes()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| unavailable(e.to_string()))?;
-        let mut by_kid = HashMap::new();
-        for jwk in &set.keys {
-            let Some(kid) = &jwk.common.key_id else {
-                continue;
-            };
-            match DecodingKey::from_jwk(jwk) {
-                Ok(key) => {
-                    by_kid.insert(kid.clone(), key);
-                }
-                Err(error) => tracing::warn!(%kid, %error, "unusable key in JWKS; skipped"),
-            }
-        }
-        keys.by_kid = by_kid;
+        keys.by_kid = keys_from_jwks(&body).map_err(unavailable)?;
         Ok(())
     }
 }

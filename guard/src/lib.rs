@@ -11,6 +11,7 @@
 
 mod claims;
 mod config;
+pub mod decision;
 mod error;
 mod introspect;
 mod keys;
@@ -27,12 +28,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
-
 pub use claims::Claims;
 pub use config::{Config, OnStale};
 pub use error::Rejection;
+pub use revocations::{Event, RevocationSet};
+
+use decision::Verifier;
 
 use view::Shared;
 
@@ -41,7 +42,7 @@ use view::Shared;
 #[derive(Clone)]
 pub struct Guard {
     shared: Arc<Shared>,
-    validation: Arc<Validation>,
+    verifier: Arc<Verifier>,
     _follower: Arc<Follower>,
 }
 
@@ -77,19 +78,14 @@ impl Guard {
             .connect_timeout(config.request_timeout)
             .build()
             .map_err(|e| Rejection::Unavailable(e.to_string()))?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&config.audience);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = config.leeway.as_secs();
+        let verifier = Verifier::new(&config);
         let shared = Arc::new(Shared::new(config, http));
         shared.keys.load(&shared.http).await?;
         stream::catch_up(&shared).await?;
         let follower = Follower(tokio::spawn(stream::follow(shared.clone())));
         Ok(Self {
             shared,
-            validation: Arc::new(validation),
+            verifier: Arc::new(verifier),
             _follower: Arc::new(follower),
         })
     }
@@ -117,29 +113,9 @@ impl Guard {
 
     /// Signature and claims, offline (a JWKS fetch only for an unknown `kid`).
     async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| Rejection::Malformed(e.to_string()))?;
-        let typ_ok = header.typ.as_deref().is_some_and(|t| {
-            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-        });
-        if !typ_ok {
-            return Err(Rejection::WrongType(header.typ));
-        }
-        if header.alg != Algorithm::EdDSA {
-            return Err(Rejection::WrongAlgorithm(format!("{:?}", header.alg)));
-        }
-        let kid = header.kid.ok_or(Rejection::UnknownKey(None))?;
+        let kid = decision::key_id(token)?;
         let key = self.shared.keys.get(&self.shared.http, &kid).await?;
-        jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => Rejection::Expired,
-                ErrorKind::ImmatureSignature => Rejection::NotYetValid,
-                ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
-                ErrorKind::InvalidAudience => Rejection::WrongAudience,
-                ErrorKind::InvalidSignature => Rejection::BadSignature,
-                _ => Rejection::Malformed(e.to_string()),
-            })
+        self.verifier.verify(token, &key, chrono::Utc::now())
     }
 
     pub fn status(&self) -> Status {

@@ -23,6 +23,7 @@ pub struct Event {
     pub not_before: Option<DateTime<Utc>>,
 }
 
+/// Revoked sessions, tokens and per-user `not_before`, each with when to forget it.
 #[derive(Debug, Default)]
 pub struct RevocationSet {
     /// Revoked `sid`s, with when to forget them.
@@ -74,15 +75,27 @@ impl RevocationSet {
         }
     }
 
-    /// Refuses a verified token that the view says is revoked.
+    /// Refuses a verified token that the view says is revoked, counting every entry held
+    /// (also those past their horizon that `prune` has not removed yet).
     pub fn judge(&self, claims: &Claims) -> Result<(), Rejection> {
-        if self.sessions.contains_key(&claims.sid) {
+        self.judge_at(claims, DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Refuses a verified token that the view says is revoked at `now`: an entry is forgotten
+    /// at its horizon exactly, whenever `prune` reclaims its memory.
+    pub fn judge_at(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let held = |forget: Option<&DateTime<Utc>>| forget.is_some_and(|f| *f > now);
+        if held(self.sessions.get(&claims.sid)) {
             return Err(Rejection::RevokedSession);
         }
-        if self.jtis.contains_key(&claims.jti) {
+        if held(self.jtis.get(&claims.jti)) {
             return Err(Rejection::RevokedToken);
         }
-        if let Some((nb, _)) = self.not_before.get(&claims.sub) {
+        if let Some((nb, _)) = self
+            .not_before
+            .get(&claims.sub)
+            .filter(|(_, forget)| *forget > now)
+        {
             // `iat` has whole seconds: a token of the deactivation's own second is treated as
             // issued before it (no token is issued to an inactive user, so this fails closed).
             if claims.iat <= nb.timestamp() {
@@ -103,7 +116,6 @@ impl RevocationSet {
         self.sessions.len() + self.jtis.len() + self.not_before.len()
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -183,6 +195,16 @@ mod tests {
         assert_eq!(set.len(), 3);
         set.prune(at(1401));
         assert!(set.is_empty());
+        // Judged at a time, an entry is forgotten at its horizon, pruned or not.
+        let mut held = RevocationSet::new(Duration::from_secs(400));
+        held.apply(&event("session.revoked", at(1000)), at(1000));
+        let token = claims("x", "s", "x", 900);
+        assert_eq!(
+            held.judge_at(&token, at(1399)),
+            Err(Rejection::RevokedSession)
+        );
+        assert_eq!(held.judge_at(&token, at(1401)), Ok(()));
+        assert_eq!(held.judge(&token), Err(Rejection::RevokedSession));
         // An event already past its horizon is not even recorded (catching up on old events).
         set.apply(&event("session.revoked", at(1000)), at(2000));
         assert!(set.is_empty());

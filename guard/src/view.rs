@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use crate::claims::Claims;
 use crate::config::Config;
+use crate::decision;
 use crate::error::Rejection;
 use crate::keys::KeyCache;
 use crate::revocations::{Event, RevocationSet};
@@ -100,11 +101,13 @@ impl Shared {
     /// A revocation already known refuses the token even when stale: revocations are final.
     pub fn judge(&self, claims: &Claims) -> Result<(), Rejection> {
         let view = self.view();
-        view.set.judge(claims)?;
         let quiet = view.heard.map(|at| at.elapsed());
-        match quiet {
-            Some(q) if q <= self.config.stale_after => Ok(()),
-            _ => Err(Rejection::Stale(quiet)),
-        }
+        decision::judge(
+            &view.set,
+            claims,
+            Utc::now(),
+            quiet,
+            self.config.stale_after,
+        )
     }
 }
