@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::egress::{Destinations, Egress};
 use crate::store::PoolSettings;
 
 /// File read when no `--config` / `SCIMITAR_CONFIG` is given, if it exists.
@@ -97,6 +98,9 @@ pub struct Config {
     /// Behind a reverse proxy: take the client's address for rate limits from the last
     /// `X-Forwarded-For` entry instead of the peer address.
     pub trust_forwarded_for: bool,
+    /// Internal networks that outbound requests (push delivery, key sets, polls) may reach,
+    /// over https or plain http: `["10.0.0.0/8", "127.0.0.1"]`. Empty: public https only.
+    pub outbound_allow: Vec<String>,
     /// The operator console: a signed-in session unused for this many minutes is over.
     pub console_idle_minutes: u64,
     /// The operator console: a session is over this many hours after sign-in, used or not.
@@ -211,6 +215,7 @@ impl Default for Config {
             rate_limit_client_failures_per_minute: 60,
             rate_limit_oauth_per_second: 200,
             trust_forwarded_for: false,
+            outbound_allow: Vec::new(),
             console_idle_minutes: 30,
             console_session_hours: 12,
             tenants: BTreeMap::new(),
@@ -266,7 +271,7 @@ pub struct Overrides {
     pub tls_key_file: Option<String>,
 }
 
-const ENV_KEYS: [&str; 35] = [
+const ENV_KEYS: [&str; 36] = [
     "bind",
     "database_url",
     "public_url",
@@ -300,6 +305,7 @@ const ENV_KEYS: [&str; 35] = [
     "rate_limit_client_failures_per_minute",
     "rate_limit_oauth_per_second",
     "trust_forwarded_for",
+    "outbound_allow",
     "console_idle_minutes",
     "console_session_hours",
 ];
@@ -395,6 +401,7 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
         }
+        self.destinations().map_err(|e| e.to_string())?;
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -403,6 +410,16 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Where outbound requests may go (`outbound_allow`).
+    pub fn destinations(&self) -> Result<Destinations, crate::egress::PolicyError> {
+        Destinations::allowing(&self.outbound_allow)
+    }
+
+    /// The outbound client every request out of Scimitar goes through.
+    pub fn egress(&self) -> Result<Egress, crate::egress::PolicyError> {
+        Ok(Egress::new(self.destinations()?, Duration::from_secs(10)))
     }
 
     pub fn pool_settings(&self) -> PoolSettings {

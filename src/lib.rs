@@ -3,7 +3,8 @@
 //! checked by tests/layering.rs), bottom to top:
 //!
 //! - foundation: `clock` (injected time), `hashing`, `metrics`, `text` (case folding);
-//! - `store`: persistence, the only module that knows there are two backends;
+//! - `store`: persistence, the only module that knows there are two backends; `egress`:
+//!   every outbound request, through one destination policy;
 //! - `config`, `tenancy`, `telemetry`: the file, tenants, logging;
 //! - `audit`: the tamper-evident log; `outbox`: effects written in the change's transaction;
 //! - `access`: credentials, roles, tokens and the cascade, reached through
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod egress;
 pub mod hashing;
 pub mod http;
 pub mod metrics;

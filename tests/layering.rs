@@ -17,6 +17,7 @@ const RANKS: &[(&str, u8)] = &[
     ("metrics", 0),
     ("text", 0),
     ("store", 1),
+    ("egress", 1),
     ("config", 2),
     ("tenancy", 2),
     ("audit", 3),

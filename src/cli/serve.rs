@@ -75,11 +75,13 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         .collect();
     crate::scim::match_sync::sync(&store, &registry, &match_attributes)
         .context("[tenants.NAME] match_attributes")?;
+    let egress = config.egress().context("outbound_allow")?;
     let ssf = crate::signals::ssf::Transmitter::new(
         store.clone(),
         access.keys_shared(),
         &public_url,
         clock.clone(),
+        egress.clone(),
     );
     let rate_limits = Arc::new(crate::access::limits::Limits::new(
         crate::access::limits::LimitSettings::from_config(config),
@@ -94,7 +96,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
             config.reactivation_alert_minutes as i64,
         ));
     let state = AppState {
-        signals: crate::signals::receiver::Receiver::new(scim.clone()),
+        signals: crate::signals::receiver::Receiver::new(scim.clone(), egress),
         scim,
         store,
         clock,

@@ -97,12 +97,15 @@ async fn create_receiver(
     let body = parse_body(&request, &body)?;
     let (actor, info) = origin(&caller, &request);
     let (store, now) = (state.store.clone(), state.clock.now());
+    let egress = state.signals.egress().clone();
     let (row, secret) = blocking(move || {
         let by = ChangedBy {
             actor: &actor,
             request: &info,
         };
-        manage::create(&store, &caller.tenant_id, &body, by, now).map_err(ScimError::from)
+        let destinations = egress.destinations();
+        manage::create(&store, destinations, &caller.tenant_id, &body, by, now)
+            .map_err(ScimError::from)
     })
     .await?;
     Ok(scim_json(
@@ -151,12 +154,15 @@ async fn replace_receiver(
     let body = parse_body(&request, &body)?;
     let (actor, info) = origin(&caller, &request);
     let (store, now) = (state.store.clone(), state.clock.now());
+    let egress = state.signals.egress().clone();
     let (row, secret) = blocking(move || {
         let by = ChangedBy {
             actor: &actor,
             request: &info,
         };
-        manage::replace(&store, &caller.tenant_id, &id, &body, by, now).map_err(ScimError::from)
+        let destinations = egress.destinations();
+        manage::replace(&store, destinations, &caller.tenant_id, &id, &body, by, now)
+            .map_err(ScimError::from)
     })
     .await?;
     Ok(scim_json(

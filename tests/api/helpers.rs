@@ -20,6 +20,7 @@ use scimitar::access::limits::{LimitSettings, Limits};
 use scimitar::access::policy::Policies;
 use scimitar::access::{AccessService, AccessSettings};
 use scimitar::clock::{Clock, ManualClock};
+use scimitar::egress::{Destinations, Egress};
 use scimitar::http::{self, AppState, ServerSettings};
 use scimitar::scim::ScimService;
 use scimitar::scim::list::PageLimits;
@@ -171,6 +172,8 @@ pub struct Options {
     pub limits: Option<LimitSettings>,
     /// Take the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// Where outbound requests may go (the default: loopback too, where test peers listen).
+    pub outbound: Destinations,
 }
 
 impl Default for Options {
@@ -184,6 +187,7 @@ impl Default for Options {
             burst: None,
             limits: None,
             trust_forwarded_for: false,
+            outbound: Destinations::allowing(&["127.0.0.0/8", "::1"]).expect("loopback"),
         }
     }
 }
@@ -270,8 +274,9 @@ impl TestApp {
             }
             None => ScimService::new(store.clone(), registry, clock.clone(), limits),
         };
+        let egress = Egress::new(options.outbound.clone(), Duration::from_secs(10));
         let state = AppState {
-            signals: scimitar::signals::receiver::Receiver::new(scim.clone()),
+            signals: scimitar::signals::receiver::Receiver::new(scim.clone(), egress.clone()),
             scim,
             store: store.clone(),
             clock: clock.clone(),
@@ -288,6 +293,7 @@ impl TestApp {
                 access.keys_shared(),
                 &root,
                 clock.clone(),
+                egress,
             ),
             access: access.clone(),
             console: scimitar::access::operator_sessions::SessionLimits {

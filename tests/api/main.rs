@@ -15,6 +15,7 @@ mod cli;
 mod console;
 mod crash;
 mod discovery;
+mod egress;
 mod equivalence;
 mod errors;
 mod events;

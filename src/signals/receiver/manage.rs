@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 use super::settings::{self, Request};
 use super::{POLL, PUSH};
 use crate::audit::{self, Actor, Event, RequestInfo};
+use crate::egress::Destinations;
 use crate::hashing::sha256_hex;
 use crate::signals::SignalsError;
 use crate::store::receivers::{self as rows, ReceivedQuery, ReceivedRow, ReceiverRow};
@@ -90,12 +91,13 @@ fn record(
 /// Creates a receiver from the admin API's JSON; a push receiver's secret comes back once.
 pub fn create(
     store: &Store,
+    destinations: &Destinations,
     tenant_id: &str,
     body: &Value,
     by: ChangedBy,
     now: DateTime<Utc>,
 ) -> Result<(ReceiverRow, Option<String>), SignalsError> {
-    let request = settings::parse(body)?;
+    let request = settings::parse(body, destinations)?;
     let secret = match request.method.as_str() {
         PUSH => Some(new_secret()?),
         _ => None,
@@ -130,13 +132,14 @@ pub fn create(
 /// back when `rotate_secret` is true, or when a poll receiver becomes a push one).
 pub fn replace(
     store: &Store,
+    destinations: &Destinations,
     tenant_id: &str,
     id: &str,
     body: &Value,
     by: ChangedBy,
     now: DateTime<Utc>,
 ) -> Result<(ReceiverRow, Option<String>), SignalsError> {
-    let request = settings::parse(body)?;
+    let request = settings::parse(body, destinations)?;
     let rotate = body.get("rotate_secret").and_then(Value::as_bool) == Some(true);
     let replaced = store.write(|conn| {
         let mut row = rows::get(conn, tenant_id, id)?

@@ -19,10 +19,12 @@ pub mod settings;
 pub mod subjects;
 pub mod verify;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::audit::RequestInfo;
 use crate::clock::SharedClock;
+use crate::egress::Egress;
+use crate::egress::keys::KeySets;
 use crate::scim::ScimService;
 use crate::store::Store;
 use crate::store::receivers::ReceiverRow;
@@ -125,30 +127,30 @@ pub struct Receiver {
     pub(crate) store: Store,
     pub(crate) scim: ScimService,
     pub(crate) clock: SharedClock,
-    pub(crate) keys: Arc<keys::KeyCache>,
-    /// Built on first use: loading the system's certificate roots costs tens of milliseconds.
-    http: Arc<OnceLock<reqwest::Client>>,
+    /// The transmitters' fetched key sets.
+    pub(crate) key_sets: Arc<KeySets>,
+    /// Key-set fetches and polls, through the destination policy.
+    pub(crate) egress: Egress,
 }
 
 impl Receiver {
-    pub fn new(scim: ScimService) -> Self {
+    pub fn new(scim: ScimService, egress: Egress) -> Self {
         Self {
             store: scim.store().clone(),
             clock: scim.clock().clone(),
             scim,
-            keys: Arc::default(),
-            http: Arc::default(),
+            key_sets: Arc::default(),
+            egress,
         }
     }
 
-    /// The HTTP client for JWKS fetches and polls.
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default()
-        })
+    /// Key-set fetches made by this process.
+    pub fn key_set_fetches(&self) -> u64 {
+        self.key_sets.fetches()
+    }
+
+    pub fn egress(&self) -> &Egress {
+        &self.egress
     }
 
     pub fn store(&self) -> &Store {

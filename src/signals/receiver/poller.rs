@@ -96,6 +96,9 @@ pub async fn run(receiver: Receiver) {
     }
 }
 
+/// Largest poll answer read: `poll_max_events` SETs of a few kilobytes each.
+const MAX_POLL_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Polls one receiver until the transmitter has nothing more and nothing is owed.
 async fn poll(rx: &Receiver, row: ReceiverRow, mut state: PollState) -> (String, PollState) {
     let settings = Settings::of(&row);
@@ -139,24 +142,26 @@ async fn round(
     if !state.errors.is_empty() {
         body["setErrs"] = Value::Object(state.errors.clone());
     }
-    let mut request = rx
-        .http()
-        .post(endpoint)
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .body(body.to_string());
+    let body = body.to_string().into_bytes();
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("accept", "application/json"),
+    ];
     if let Some(authorization) = &row.poll_authorization {
-        request = request.header("authorization", authorization);
+        headers.push(("authorization", authorization.as_str()));
     }
-    let response = request.send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("the transmitter answered {}", response.status()));
+    let reply = rx
+        .egress
+        .post(endpoint, &headers, body, MAX_POLL_RESPONSE_BYTES)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !reply.is_success() {
+        return Err(format!("the transmitter answered {}", reply.status));
     }
     // What was sent is acknowledged now.
     state.acks.clear();
     state.errors.clear();
-    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-    let answer: Value = serde_json::from_slice(&bytes)
+    let answer: Value = serde_json::from_slice(&reply.body)
         .map_err(|e| format!("the poll response is not JSON: {e}"))?;
     let sets = answer
         .get("sets")

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{POLL, PUSH};
 use crate::access::upstream::UserAttribute;
+use crate::egress::Destinations;
 use crate::signals::SignalsError;
 use crate::store::from_stored;
 use crate::store::receivers::ReceiverRow;
@@ -113,7 +114,7 @@ pub struct Request {
 }
 
 /// Reads the admin API's JSON.
-pub fn parse(body: &Value) -> Result<Request, SignalsError> {
+pub fn parse(body: &Value, destinations: &Destinations) -> Result<Request, SignalsError> {
     let invalid = |why: &str| SignalsError::InvalidValue(why.to_string());
     let text = |name: &str| -> Result<Option<String>, SignalsError> {
         match body.get(name) {
@@ -152,7 +153,7 @@ pub fn parse(body: &Value) -> Result<Request, SignalsError> {
         ));
     }
     if let Some(uri) = &jwks_uri {
-        check_url(uri, "jwks_uri")?;
+        check_url(destinations, uri, "jwks_uri")?;
     }
     let delivery = body.get("delivery").cloned().unwrap_or_else(|| json!({}));
     let method = delivery
@@ -166,7 +167,7 @@ pub fn parse(body: &Value) -> Result<Request, SignalsError> {
                 .get("endpoint_url")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid("a poll receiver needs `delivery.endpoint_url`"))?;
-            check_url(endpoint, "delivery.endpoint_url")?;
+            check_url(destinations, endpoint, "delivery.endpoint_url")?;
             let authorization = delivery
                 .get("authorization_header")
                 .and_then(Value::as_str)
@@ -229,14 +230,13 @@ pub fn parse(body: &Value) -> Result<Request, SignalsError> {
     })
 }
 
-fn check_url(url: &str, name: &str) -> Result<(), SignalsError> {
-    if url.starts_with("https://") || url.starts_with("http://") {
-        Ok(())
-    } else {
-        Err(SignalsError::InvalidValue(format!(
-            "`{name}` must be an http(s) URL"
-        )))
-    }
+/// A URL Scimitar will fetch, checked against the destination policy now (and again, once
+/// resolved, at each request).
+fn check_url(destinations: &Destinations, url: &str, name: &str) -> Result<(), SignalsError> {
+    destinations
+        .check_url(url)
+        .map(|_| ())
+        .map_err(|e| SignalsError::InvalidValue(format!("`{name}`: {e}")))
 }
 
 /// A receiver as the admin API shows it; secrets are never shown (`push_url` is where its

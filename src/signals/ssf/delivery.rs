@@ -173,23 +173,26 @@ impl Transmitter {
             .endpoint_url
             .as_deref()
             .ok_or("the stream has no endpoint")?;
-        let mut request = self
-            .http()
-            .post(url)
-            .header("content-type", "application/secevent+jwt")
-            .header("accept", "application/json")
-            .body(queued.token.clone());
+        let mut headers = vec![
+            ("content-type", "application/secevent+jwt"),
+            ("accept", "application/json"),
+        ];
         if let Some(authorization) = &stream.authorization_header {
-            request = request.header("authorization", authorization);
+            headers.push(("authorization", authorization.as_str()));
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
-        let status = response.status();
-        if status.is_success() {
+        // The receiver's answer matters only for its status (and a short error text).
+        let reply = self
+            .egress
+            .post(url, &headers, queued.token.clone().into_bytes(), 64 * 1024)
+            .await
+            .map_err(|e| e.to_string())?;
+        if reply.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&reply.body);
         Err(format!(
-            "{status}: {}",
+            "{}: {}",
+            reply.status,
             body.chars().take(200).collect::<String>()
         ))
     }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::access::keys::KeyRing;
 use crate::clock::SharedClock;
+use crate::egress::Egress;
 use crate::metrics::Gauge;
 use crate::store::{AnyConnection, Store, StoreError, outbox, ssf};
 
@@ -31,29 +32,25 @@ pub struct Transmitter {
     pub(crate) keys: Arc<KeyRing>,
     pub(crate) issuer: String,
     pub(crate) clock: SharedClock,
-    /// Built on first use: loading the system's certificate roots costs tens of milliseconds.
-    http: Arc<std::sync::OnceLock<reqwest::Client>>,
+    /// Push delivery, through the destination policy.
+    pub(crate) egress: Egress,
 }
 
 impl Transmitter {
-    pub fn new(store: Store, keys: Arc<KeyRing>, issuer: &str, clock: SharedClock) -> Self {
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyRing>,
+        issuer: &str,
+        clock: SharedClock,
+        egress: Egress,
+    ) -> Self {
         Self {
             store,
             keys,
             issuer: issuer.trim_end_matches('/').to_string(),
             clock,
-            http: Arc::default(),
+            egress,
         }
-    }
-
-    /// The HTTP client for push delivery.
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default()
-        })
     }
 
     /// Transmitter metadata (`/.well-known/ssf-configuration`).

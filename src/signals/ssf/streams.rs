@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::sets::{self, SUPPORTED};
 use super::{POLL, PUSH, Transmitter};
 use crate::access::credentials::{Caller, CredentialKind};
+use crate::egress::Destinations;
 use crate::signals::SignalsError;
 use crate::store::ssf::{self as rows, QueuedRow, StreamRow};
 use crate::store::{AnyConnection, outbox, to_stored, users};
@@ -82,7 +83,7 @@ impl Transmitter {
             created: now,
             updated: now,
         };
-        apply_config(&mut stream, body)?;
+        apply_config(&mut stream, body, self.egress.destinations())?;
         self.store.write(|conn| {
             // A new stream carries what happens from now on.
             stream.cursor = outbox::head(conn, &caller.tenant_id)?;
@@ -125,7 +126,7 @@ impl Transmitter {
                 stream.events_requested = "[]".into();
                 stream.description = None;
             }
-            apply_config(&mut stream, body)?;
+            apply_config(&mut stream, body, self.egress.destinations())?;
             stream.updated = to_stored(self.clock.now());
             rows::update(conn, &stream)?;
             Ok(self.describe(&stream))
@@ -261,8 +262,14 @@ impl Transmitter {
     }
 }
 
-/// Applies a stream configuration from a create, update or replace request.
-fn apply_config(stream: &mut StreamRow, body: &Value) -> Result<(), SignalsError> {
+/// Applies a stream configuration from a create, update or replace request. A push endpoint
+/// must pass the destination policy: `https`, and not an internal address unless the admin
+/// allow-listed it (checked again, once resolved, at each delivery).
+fn apply_config(
+    stream: &mut StreamRow,
+    body: &Value,
+    destinations: &Destinations,
+) -> Result<(), SignalsError> {
     if let Some(delivery) = body.get("delivery") {
         let method = delivery
             .get("method")
@@ -273,8 +280,10 @@ fn apply_config(stream: &mut StreamRow, body: &Value) -> Result<(), SignalsError
                 let url = delivery
                     .get("endpoint_url")
                     .and_then(Value::as_str)
-                    .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-                    .ok_or_else(|| bad("push delivery needs an http(s) `endpoint_url`"))?;
+                    .ok_or_else(|| bad("push delivery needs an `endpoint_url`"))?;
+                destinations
+                    .check_url(url)
+                    .map_err(|e| bad(&format!("`endpoint_url`: {e}")))?;
                 stream.endpoint_url = Some(url.to_string());
                 stream.authorization_header = delivery
                     .get("authorization_header")
