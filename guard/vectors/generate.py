@@ -123,6 +123,13 @@ def sign(head=None, body=None, signer="k1", raw_body=None) -> str:
     return f"{message}.{b64(private_key(signer).sign(message.encode()))}"
 
 
+def sign_segments(head, payload_segment: str, signer="k1") -> str:
+    """A token whose payload segment is `payload_segment` as is (not necessarily base64url),
+    signed with `signer`."""
+    message = f"{b64_json(head)}.{payload_segment}"
+    return f"{message}.{b64(private_key(signer).sign(message.encode()))}"
+
+
 def hs256_with_public_key() -> str:
     """The classic confusion attack: HS256 keyed with the published public key."""
     message = f"{b64_json(header(alg='HS256'))}.{b64_json(claims())}"
@@ -251,6 +258,9 @@ case("alg none is not a JOSE algorithm the guard reads", unsigned(), refuse("mal
 case("HS256 keyed with the public key", hs256_with_public_key(), refuse("wrong_algorithm"))
 case("RS256 is not EdDSA", sign(header(alg="RS256")), refuse("wrong_algorithm"))
 case("alg missing", sign(header(alg=DROP)), refuse("malformed"))
+case("alg as a list", sign(header(alg=["EdDSA"])), refuse("malformed"))
+case("typ as a number", sign(header(typ=1)), refuse("malformed"))
+case("kid as a number", sign(header(kid=1)), refuse("malformed"))
 case("unknown kid", sign(header(kid="k9")), refuse("unknown_key"))
 case("kid missing", sign(header(kid=DROP)), refuse("unknown_key"))
 case(
@@ -274,6 +284,16 @@ case(
     refuse("bad_signature"),
 )
 case("signature not in canonical base64url", noncanonical_signature(sign()), refuse("malformed"))
+case(
+    "a payload that is not base64url, under a good signature",
+    sign_segments(header(), "not*base64"),
+    refuse("malformed"),
+)
+case(
+    "a payload with a character outside base64url is judged by the signature first",
+    flip_signature(sign_segments(header(), "caf\u00e9")),
+    refuse("bad_signature"),
+)
 
 # --- Malformed ----------------------------------------------------------------------------
 case("not a JWT", "nonsense", refuse("malformed"))

@@ -156,6 +156,19 @@ def is_list(value: Any) -> bool:
     return isinstance(value, list) and not isinstance(value, _Object)
 
 
+def _all_well_formed(value: Any) -> bool:
+    """Whether every string in a parsed JSON value, names included, is well-formed."""
+    if isinstance(value, str):
+        return _well_formed(value)
+    if isinstance(value, dict):
+        return all(_well_formed(k) and _all_well_formed(v) for k, v in value.items())
+    if isinstance(value, _Object):
+        return all(_well_formed(k) and _all_well_formed(v) for k, v in value)
+    if isinstance(value, list):
+        return all(_all_well_formed(v) for v in value)
+    return True
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and I64[0] <= value <= I64[1]
 
@@ -165,13 +178,16 @@ _HEADER_FIELDS = _HEADER_STRINGS + ("alg", "jwk", "x5c", "crit")
 
 def read_header(token: str) -> Dict[str, Any]:
     """The header of a compact JWS, as strictly as the Rust guard reads it."""
-    parts = token.split(".")
+    parts = token.split(".") if isinstance(token, str) else []
     if len(parts) != 3:
-        raise _malformed("a JWT has three parts")
+        raise _malformed("a JWT is a string of three parts")
     try:
         header = fields(read_object(b64url_decode(parts[0])), _HEADER_FIELDS)
     except (ValueError, UnicodeDecodeError) as error:
         raise _malformed(f"header: {error}") from None
+    # Every member is read (unknown ones too, as the Rust guard keeps them): no lone surrogate.
+    if not _all_well_formed(header):
+        raise _malformed("header: a string is not well-formed Unicode")
     for name in _HEADER_STRINGS:
         value = header.get(name)
         if value is not None and not (isinstance(value, str) and _well_formed(value)):
@@ -183,7 +199,7 @@ def read_header(token: str) -> Dict[str, Any]:
     jwk = header.get("jwk")
     if jwk is not None and not isinstance(jwk, _Object):
         raise _malformed("header jwk must be an object")
-    if header.get("alg") not in KNOWN_ALGORITHMS:
+    if not isinstance(header.get("alg"), str) or header["alg"] not in KNOWN_ALGORITHMS:
         raise _malformed(f"unknown algorithm {header.get('alg')!r}")
     return header
 
@@ -287,7 +303,7 @@ class Verifier:
             signature = b64url_decode(signature_part)
         except ValueError:
             raise _malformed("signature is not base64url") from None
-        message = f"{header_part}.{payload_part}".encode("ascii")
+        message = f"{header_part}.{payload_part}".encode("utf-8")
         if not self._eddsa.verify(message, key, signature):
             raise Rejection(codes.BAD_SIGNATURE, "bad signature")
         try:
