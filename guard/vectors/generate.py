@@ -312,6 +312,12 @@ case(
     sign(raw_body=raw[:-1] + f',"sub":"{USER}"' + "}"),
     refuse("malformed"),
 )
+case("crit null is no critical parameter", sign(header(crit=None)), accept())
+case(
+    "a header member with a lone surrogate",
+    sign(header(note="\ud800")),
+    refuse("malformed"),
+)
 case(
     "crit is refused once the key is known",
     sign(header(crit=["exp"])),
