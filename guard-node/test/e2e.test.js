@@ -88,6 +88,11 @@ async function listen(start) {
   };
 }
 
+/** [name, app] for an Express and a Fastify app guarded by `guard`. */
+async function frameworks(guard) {
+  return [['express', await expressApp(guard)], ['fastify', await fastifyApp(guard)]];
+}
+
 function get(app, authorization) {
   return fetch(`${app.url}/me`, { headers: authorization ? { authorization } : {} });
 }
@@ -189,32 +194,40 @@ describe('against the real Scimitar', { skip }, () => {
     const revoked = await server.accessToken(client, user);
     await server.revoke(client, revoked);
     await refused((t) => guard.check(t), revoked);
-    for (const [name, app] of [['express', await expressApp(guard)], ['fastify', await fastifyApp(guard)]]) {
-      try {
+    const gone = await server.createUser('katherine@example.com');
+    const deactivated = await server.accessToken(client, gone);
+    await server.deactivate(gone);
+    await refused((t) => guard.check(t), deactivated);
+    // An hour from now the token (5 minutes) has expired.
+    const later = await Guard.start(configOf(server, client), { clock: () => Date.now() + 3_600_000, log: quiet });
+    const apps = await frameworks(guard);
+    const laterApps = await frameworks(later);
+    try {
+      for (const [index, [name, app]] of apps.entries()) {
         const ok = await get(app, `Bearer ${token}`);
         assert.equal(ok.status, 200, name);
         assert.equal((await ok.json()).sub, user, name);
         const bare = await get(app);
         assert.deepEqual([bare.status, bare.headers.get('www-authenticate')], [401, 'Bearer'], name);
-        for (const [sent, reason] of [
-          [`Bearer ${revoked}`, 'revoked_token'],
-          ['Bearer nonsense', 'malformed'],
-          [`Bearer ${withPayload(token, { sub: 'x' })}`, 'bad_signature'],
+        for (const [sent, reasons, target] of [
+          [revoked, ['revoked_token'], app],
+          [deactivated, ['revoked_session', 'user_not_before'], app],
+          ['nonsense', ['malformed'], app],
+          [withPayload(token, { sub: 'x' }), ['bad_signature'], app],
+          [token, ['expired'], laterApps[index][1]],
         ]) {
-          const answer = await get(app, sent);
-          assert.equal(answer.status, 401, `${name} ${reason}`);
-          assert.equal(
-            answer.headers.get('www-authenticate'),
-            `Bearer error="invalid_token", error_description="${reason}"`,
-            name,
-          );
+          const answer = await get(target, `Bearer ${sent}`);
+          assert.equal(answer.status, 401, `${name} ${reasons}`);
+          const challenges = reasons.map((r) => `Bearer error="invalid_token", error_description="${r}"`);
+          assert.ok(challenges.includes(answer.headers.get('www-authenticate')), `${name} ${reasons}`);
           assert.equal(await answer.text(), '', name);
         }
         const basic = await get(app, `Basic ${token}`);
         assert.deepEqual([basic.status, basic.headers.get('www-authenticate')], [401, 'Bearer'], name);
-      } finally {
-        await app.close();
       }
+    } finally {
+      for (const [, app] of [...apps, ...laterApps]) await app.close();
+      await later.close();
     }
   });
 });
@@ -239,9 +252,8 @@ test('a quiet stream is replaced, and a stopped one fails closed', { skip }, asy
       assert.ok(status.fresh && status.reconnects >= 3, JSON.stringify(status));
     }
     assert.equal(ask.status().introspections, 0);
-    const refusing = await expressApp(refuse);
-    const asking = await fastifyApp(ask);
-    apps.push(refusing, asking);
+    const served = { refuse: await frameworks(refuse), ask: await frameworks(ask) };
+    apps.push(...served.refuse.map(([, app]) => app), ...served.ask.map(([, app]) => app));
     await server.stop();
     const [stale, afterMs] = await refused((t) => refuse.check(t), token, 4000);
     assert.equal(stale.code, 'stale_view');
@@ -250,12 +262,13 @@ test('a quiet stream is replaced, and a stopped one fails closed', { skip }, asy
     const [down] = await refused((t) => ask.check(t), token, 4000);
     assert.equal(down.code, 'unavailable');
     assert.ok(ask.status().introspections >= 1);
-    const staleAnswer = await get(refusing, `Bearer ${token}`);
-    assert.equal(staleAnswer.status, 401);
-    assert.match(staleAnswer.headers.get('www-authenticate'), /error_description="stale_view"/);
-    const downAnswer = await get(asking, `Bearer ${token}`);
-    assert.equal(downAnswer.status, 503);
-    assert.match(downAnswer.headers.get('www-authenticate'), /error_description="unavailable"/);
+    for (const [mode, status, reason] of [['refuse', 401, 'stale_view'], ['ask', 503, 'unavailable']]) {
+      for (const [name, app] of served[mode]) {
+        const answer = await get(app, `Bearer ${token}`);
+        assert.equal(answer.status, status, `${mode} ${name}`);
+        assert.match(answer.headers.get('www-authenticate'), new RegExp(`error_description="${reason}"`), `${mode} ${name}`);
+      }
+    }
   } finally {
     for (const app of apps) await app.close();
     for (const guard of guards) await guard.close();

@@ -134,3 +134,50 @@ test('the Express middleware answers a refusal without calling the app', async (
   assert.equal(res.statusCode, 503);
   assert.equal(headers['WWW-Authenticate'], 'Bearer error="invalid_token", error_description="unavailable"');
 });
+
+// Scimitar's JWKS, feed and stream, as far as the follower goes: the feed holds event 1; the
+// first stream connection sends event 2 and ends; later ones send a heartbeat and end.
+async function fakeScimitar() {
+  const streams = [];
+  const server = createServer((req, res) => {
+    const now = new Date().toISOString();
+    const json = (body) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.url.startsWith('/.well-known/jwks.json')) return res.writeHead(200).end(JWKS);
+    if (req.url.startsWith('/events/v1/revocations?after=0&')) {
+      return json({ events: [{ seq: 1, type: 'session.revoked', session: 's1', occurred: now }], next: 1, head: 1, more: false });
+    }
+    if (req.url.startsWith('/events/v1/revocations')) return json({ events: [], next: 1, head: 1, more: false });
+    streams.push([req.headers['last-event-id'], req.headers.authorization]);
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    if (streams.length === 1) {
+      const event = { seq: 2, type: 'session.revoked', session: 's2', occurred: now };
+      return res.end(`retry: 1000\n\nid: 2\nevent: session.revoked\ndata: ${JSON.stringify(event)}\n\n`);
+    }
+    res.write(': heartbeat\n\n');
+    setTimeout(() => res.end(), 200);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    root: `http://127.0.0.1:${server.address().port}`,
+    streams,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+}
+
+test('the stream resumes with Last-Event-ID after the feed and after each disconnect', async () => {
+  const { Guard } = await import('../src/index.js');
+  const fake = await fakeScimitar();
+  try {
+    const guard = await Guard.start({ issuer: fake.root, clientId: 'app', clientSecret: 'secret', staleAfterMs: 2000 }, { log: {} });
+    const deadline = performance.now() + 3000;
+    while (fake.streams.length < 3 && performance.now() < deadline) await sleep(20);
+    const status = guard.status();
+    await guard.close();
+    assert.deepEqual(fake.streams.slice(0, 3).map(([cursor]) => cursor), ['1', '2', '2']);
+    assert.equal(fake.streams[0][1], 'Basic YXBwOnNlY3JldA=='); // app:secret
+    assert.deepEqual([status.cursor, status.entries, status.fresh], [2, 2, true]);
+    assert.ok(status.reconnects >= 2);
+  } finally {
+    await fake.close();
+  }
+});

@@ -179,25 +179,31 @@ def test_the_middlewares_admit_accepted_tokens_and_answer_401_with_a_challenge(s
     token, revoked = scimitar.access_token(client, user), scimitar.access_token(client, user)
     scimitar.revoke(client, revoked)
     refused(guard.check, revoked)
-    for name, http in frameworks(guard):
-        ok = http.get("/me", headers={"Authorization": f"Bearer {token}"})
-        assert ok.status_code == 200 and user in body_text(ok), name
-        bare = http.get("/me")
-        assert (bare.status_code, bare.headers["www-authenticate"]) == (401, "Bearer"), name
-        for sent, reason in [
-            (f"Bearer {revoked}", "revoked_token"),
-            ("Bearer nonsense", "malformed"),
-            (f"Bearer {with_payload(token, sub='x')}", "bad_signature"),
-        ]:
-            answer = http.get("/me", headers={"Authorization": sent})
-            assert answer.status_code == 401, (name, reason)
-            assert answer.headers["www-authenticate"] == (
-                f'Bearer error="invalid_token", error_description="{reason}"'
-            ), name
-            assert body_text(answer) == "", name
-        # Another scheme is no bearer token.
-        basic = http.get("/me", headers={"Authorization": f"Basic {token}"})
-        assert (basic.status_code, basic.headers["www-authenticate"]) == (401, "Bearer"), name
+    gone = scimitar.create_user("katherine@example.com")
+    deactivated = scimitar.access_token(client, gone)
+    scimitar.deactivate(gone)
+    refused(guard.check, deactivated)
+    with Guard.start(config(scimitar, client), clock=lambda: time.time() + 3600) as later:
+        for (name, http), (_, http_later) in zip(frameworks(guard), frameworks(later)):
+            ok = http.get("/me", headers={"Authorization": f"Bearer {token}"})
+            assert ok.status_code == 200 and user in body_text(ok), name
+            bare = http.get("/me")
+            assert (bare.status_code, bare.headers["www-authenticate"]) == (401, "Bearer"), name
+            for sent, reasons, app in [
+                (revoked, ["revoked_token"], http),
+                (deactivated, ["revoked_session", "user_not_before"], http),
+                ("nonsense", ["malformed"], http),
+                (with_payload(token, sub="x"), ["bad_signature"], http),
+                (token, ["expired"], http_later),
+            ]:
+                answer = app.get("/me", headers={"Authorization": f"Bearer {sent}"})
+                assert answer.status_code == 401, (name, reasons)
+                challenges = [f'Bearer error="invalid_token", error_description="{r}"' for r in reasons]
+                assert answer.headers["www-authenticate"] in challenges, (name, answer.headers)
+                assert body_text(answer) == "", name
+            # Another scheme is no bearer token.
+            basic = http.get("/me", headers={"Authorization": f"Basic {token}"})
+            assert (basic.status_code, basic.headers["www-authenticate"]) == (401, "Bearer"), name
 
 
 def test_a_quiet_stream_is_replaced_and_a_stopped_one_fails_closed(own_scimitar):
@@ -215,7 +221,7 @@ def test_a_quiet_stream_is_replaced_and_a_stopped_one_fails_closed(own_scimitar)
             status = guard.status()
             assert status.fresh and status.reconnects >= 3, status
         assert ask.status().introspections == 0
-        apps = {"refuse": TestClient(fastapi_app(refuse)), "ask": flask_app(ask)}
+        apps = {"refuse": frameworks(refuse), "ask": frameworks(ask)}
         server.stop()
         rejection, after = refused(refuse.check, token, within=4.0)
         assert rejection.code == "stale_view"
@@ -224,12 +230,11 @@ def test_a_quiet_stream_is_replaced_and_a_stopped_one_fails_closed(own_scimitar)
         rejection, _ = refused(ask.check, token, within=4.0)
         assert rejection.code == "unavailable"
         assert ask.status().introspections >= 1
-        stale = apps["refuse"].get("/me", headers={"Authorization": f"Bearer {token}"})
-        assert stale.status_code == 401
-        assert 'error_description="stale_view"' in stale.headers["www-authenticate"]
-        down = apps["ask"].get("/me", headers={"Authorization": f"Bearer {token}"})
-        assert down.status_code == 503
-        assert 'error_description="unavailable"' in down.headers["www-authenticate"]
+        for mode, status, reason in [("refuse", 401, "stale_view"), ("ask", 503, "unavailable")]:
+            for name, http in apps[mode]:
+                answer = http.get("/me", headers={"Authorization": f"Bearer {token}"})
+                assert answer.status_code == status, (mode, name)
+                assert f'error_description="{reason}"' in answer.headers["www-authenticate"], (mode, name)
     finally:
         refuse.close()
         ask.close()

@@ -189,3 +189,62 @@ def test_the_wsgi_middleware_answers_a_refusal_without_calling_the_app():
     status, headers = started[0]
     assert status == "401 Unauthorized"
     assert dict(headers)["WWW-Authenticate"] == 'Bearer error="invalid_token", error_description="expired"'
+
+
+class _FakeScimitar(http.server.BaseHTTPRequestHandler):
+    """Scimitar's JWKS, feed and stream, as far as the follower goes: the feed holds event 1;
+    the first stream connection sends event 2 and ends; later ones send a heartbeat and end."""
+
+    streams = []  # (Last-Event-ID, Authorization) of each stream connection
+
+    def do_GET(self):
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if self.path.startswith("/.well-known/jwks.json"):
+            self._send(JWKS)
+        elif self.path.startswith("/events/v1/revocations?after=0&"):
+            event = {"seq": 1, "type": "session.revoked", "session": "s1", "occurred": now}
+            self._send(json.dumps({"events": [event], "next": 1, "head": 1, "more": False}).encode())
+        elif self.path.startswith("/events/v1/revocations"):
+            self._send(b'{"events": [], "next": 1, "head": 1, "more": false}')
+        elif self.path.startswith("/events/v1/stream"):
+            type(self).streams.append((self.headers["Last-Event-ID"], self.headers["Authorization"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            if len(type(self).streams) == 1:
+                event = {"seq": 2, "type": "session.revoked", "session": "s2", "occurred": now}
+                self.wfile.write(f"retry: 1000\n\nid: 2\nevent: session.revoked\ndata: {json.dumps(event)}\n\n".encode())
+            else:
+                self.wfile.write(b": heartbeat\n\n")
+                time.sleep(0.2)
+
+    def _send(self, body):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_):
+        pass
+
+
+def test_the_stream_resumes_with_last_event_id_after_the_feed_and_after_each_disconnect():
+    from scimitar_guard import Config, Guard
+
+    _FakeScimitar.streams = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeScimitar)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with Guard.start(Config(issuer=root, client_id="app", client_secret="secret", stale_after=2)) as guard:
+            deadline = time.monotonic() + 3
+            while len(_FakeScimitar.streams) < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            status = guard.status()
+        assert [cursor for cursor, _ in _FakeScimitar.streams[:3]] == ["1", "2", "2"]
+        assert _FakeScimitar.streams[0][1] == "Basic YXBwOnNlY3JldA=="  # app:secret
+        assert (status.cursor, status.entries, status.fresh) == (2, 2, True)
+        assert status.reconnects >= 2
+    finally:
+        server.shutdown()
