@@ -90,6 +90,7 @@ fn run(backend: &str, url: &str, members: usize) {
         refresh_retry_window: chrono::Duration::seconds(10),
         session_retention: chrono::Duration::days(30),
         trusted_issuers: Default::default(),
+        revocation_callers: Default::default(),
     };
     let access = AccessService::new(store.clone(), clock, Arc::new(keys), settings);
     let caller = access

@@ -122,6 +122,9 @@ pub struct TenantConfig {
     pub role_mappings: Vec<RoleMappingConfig>,
     /// `[tenants.NAME.trusted_issuer]`: the IdP whose ID tokens a token exchange accepts.
     pub trusted_issuer: Option<TrustedIssuerConfig>,
+    /// `[[tenants.NAME.revocation_callers]]`: identity providers that may call Global Token
+    /// Revocation with a signed JWT (Okta Universal Logout).
+    pub revocation_callers: Vec<RevocationCallerConfig>,
     /// User attributes an IdP matches on, indexed beyond the built-in ones (`userName`,
     /// `externalId`, the e-mails): `match_attributes = ["urn:…:User:employeeNumber"]`.
     pub match_attributes: Vec<String>,
@@ -162,6 +165,41 @@ pub struct TrustedIssuerConfig {
     /// The user attribute it is compared with: `externalId` (default), `userName` or `id`.
     #[serde(default = "default_user_attribute")]
     pub user_attribute: UserAttribute,
+}
+
+/// An identity provider allowed to call `POST /oauth2/global-token-revocation` with a JWT
+/// it signs (draft-parecki-oauth-global-token-revocation-06 §3.5). The tenant is the one
+/// whose caller has the JWT's `iss` and `sub`; no two tenants may share a caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationCallerConfig {
+    /// The JWT's `iss`: the IdP's issuer (Okta: the org URL, as in its ID tokens).
+    pub issuer: String,
+    /// The JWT's `sub`: Scimitar's client id (or app instance id) at the IdP.
+    pub client_id: String,
+    /// The IdP's key set (Okta: `https://ORG/oauth2/v1/keys`), fetched through the
+    /// destination policy and cached, or …
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// … a file holding it.
+    #[serde(default)]
+    pub jwks_file: Option<String>,
+    /// Longest lifetime (`exp` − `iat`) accepted, in seconds.
+    #[serde(default = "default_revocation_lifetime")]
+    pub max_lifetime_seconds: u64,
+    /// The user attribute an `iss_sub` subject's `sub` names: `externalId` (default: what
+    /// Okta provisions its user id as), `userName` or `id`.
+    #[serde(default = "default_user_attribute")]
+    pub user_attribute: UserAttribute,
+    /// Accept a JWT without `typ: global-token-revocation+jwt` (or typed plain `JWT`), for
+    /// a caller that follows the draft to the letter (it names no type). Other types are
+    /// refused whatever this says.
+    #[serde(default)]
+    pub accept_untyped: bool,
+}
+
+fn default_revocation_lifetime() -> u64 {
+    300
 }
 
 fn default_user_claim() -> String {

@@ -4,8 +4,8 @@
 //! outbox events caused by the request, exactly as the kill switch does. The user is not
 //! deactivated: they may sign in again and get new tokens.
 //!
-//! Subjects are resolved within the caller's tenant: `iss_sub` by the tenant's trusted issuer
-//! (its `sub` compared with the attribute configured for it, `externalId` by default),
+//! Subjects are resolved within the caller's tenant: `iss_sub` by the caller's issuer (its
+//! `sub` compared with the attribute configured for it, `externalId` by default),
 //! `email` against `userName` and every e-mail address, `opaque` against the SCIM `id` and
 //! `externalId`, `account` (`acct:` URI) against `userName`. A subject that names several
 //! users ends the sessions of each: the reading that keeps access cut.
@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 use super::AccessError;
 use super::cascade::Origin;
 use super::provisioning::{self, Fact};
-use super::upstream::{TrustedIssuer, UserAttribute};
+use super::revocation_callers::Assertion;
+use super::upstream::UserAttribute;
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::store::users::{self as user_rows, UserColumn};
-use crate::store::{AnyConnection, Store, match_values};
+use crate::store::{AnyConnection, Store, match_values, revocation_assertions};
 use crate::text::fold;
 
 /// The indexed attribute holding every e-mail address of a user (`scim::matching`).
@@ -34,12 +35,25 @@ pub enum Subject {
 }
 
 impl Subject {
-    /// Reads `{"sub_id": {"format": …, …}}`; an unknown format or a missing member is a 400.
+    /// Reads `{"sub_id": {"format": …, …}}` (draft -06), or `{"subject": {…}}` as drafts
+    /// before -03 and Okta's and Auth0's older documentation write it; both at once, an
+    /// unknown format or a missing member is a 400.
     pub fn from_request(body: &Value) -> Result<Self, AccessError> {
-        let sub_id = body.get("sub_id").ok_or_else(|| {
-            AccessError::InvalidRequest("the body needs a `sub_id` object (RFC 9493)".into())
-        })?;
-        Self::from_identifier(sub_id)
+        let identifier = match (body.get("sub_id"), body.get("subject")) {
+            (Some(sub_id), None) => sub_id,
+            (None, Some(subject)) => subject,
+            (Some(_), Some(_)) => {
+                return Err(AccessError::InvalidRequest(
+                    "give the subject once, as `sub_id` (or the older `subject`), not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(AccessError::InvalidRequest(
+                    "the body needs a `sub_id` object (RFC 9493)".into(),
+                ));
+            }
+        };
+        Self::from_identifier(identifier)
     }
 
     /// Reads one RFC 9493 subject identifier (`{"format": …, …}`), as a request's `sub_id`
@@ -77,23 +91,6 @@ impl Subject {
             ))),
             None => Err(invalid("`sub_id` needs a `format`".into())),
         }
-    }
-
-    /// The ids of the tenant's users it names, sorted.
-    fn users(
-        &self,
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        trusted: Option<&TrustedIssuer>,
-    ) -> Result<Vec<String>, AccessError> {
-        // Without a trusted issuer the tenant's identity provider is the caller itself, and
-        // Okta names its users by the id it provisioned as `externalId`.
-        let rules = Resolution {
-            issuer: trusted.map(|t| t.issuer.as_str()),
-            iss_sub: trusted.map_or(UserAttribute::ExternalId, |t| t.user_attribute),
-            opaque: None,
-        };
-        self.resolve(conn, tenant_id, &rules)
     }
 
     /// The ids of the tenant's users it names under `rules`, sorted (GTR and the Shared
@@ -174,20 +171,47 @@ pub enum Revoked {
     UnknownSubject,
 }
 
-/// Ends every session of the users `subject` names, in one transaction: one
+/// Who asked for a revocation, as the revocation records it.
+#[derive(Debug, Clone, Copy)]
+pub struct RevocationRequest<'a> {
+    pub actor: Option<&'a Actor>,
+    pub request: Option<&'a RequestInfo>,
+    /// A caller's JWT, whose `jti` is recorded in the same transaction (a replay fails it).
+    pub assertion: Option<&'a Assertion>,
+}
+
+/// Ends every session of the users `subject` names (under `rules`), in one transaction: one
 /// `user.global_token_revocation` record per user, and the cascade's records and events
-/// caused by it.
+/// caused by it. A JWT's `jti` already recorded makes it fail with `InvalidClient`.
 pub fn revoke(
     store: &Store,
     now: chrono::DateTime<chrono::Utc>,
     tenant_id: &str,
     subject: &Subject,
-    trusted: Option<&TrustedIssuer>,
-    actor: Option<&Actor>,
-    request: Option<&RequestInfo>,
+    rules: &Resolution,
+    by: RevocationRequest,
 ) -> Result<Revoked, AccessError> {
+    let RevocationRequest {
+        actor,
+        request,
+        assertion,
+    } = by;
     store.write(|conn| {
-        let named = subject.users(conn, tenant_id, trusted)?;
+        if let Some(assertion) = assertion {
+            let expires = crate::store::to_stored(assertion.valid_until);
+            let first_use = revocation_assertions::record(
+                conn,
+                &assertion.issuer,
+                &assertion.jti,
+                tenant_id,
+                expires,
+            )?;
+            if !first_use {
+                tracing::warn!(issuer = %assertion.issuer, "a global token revocation JWT was replayed");
+                return Err(AccessError::InvalidClient);
+            }
+        }
+        let named = subject.resolve(conn, tenant_id, rules)?;
         // The lock order of every access write: user rows (all of them, sorted), then the
         // audit head, then sessions (decision 29).
         let mut users = Vec::with_capacity(named.len());
@@ -278,6 +302,14 @@ mod tests {
             );
         }
         assert!(Subject::from_request(&json!({})).is_err());
+        // The older body (drafts before -03, Okta's and Auth0's older documentation).
+        let older = json!({"subject": {"format": "email", "email": "a@example.com"}});
+        assert_eq!(
+            Subject::from_request(&older).ok(),
+            Some(Subject::Email("a@example.com".into()))
+        );
+        let both = json!({"sub_id": {"format": "opaque", "id": "x"}, "subject": {"format": "opaque", "id": "y"}});
+        assert!(Subject::from_request(&both).is_err(), "ambiguous: refused");
     }
 }
 
@@ -287,48 +319,28 @@ pub enum Requester {
     /// The tenant's identity provider by its SCIM credential: it may list the tenant's users
     /// anyway, so it is told when a subject is unknown.
     IdentityProvider(crate::access::credentials::Caller),
-    /// A JWT of the tenant's trusted issuer (`iss`): told nothing about who exists.
-    TrustedIssuer { tenant_id: String, issuer: String },
+    /// A configured caller, by a JWT it signed: told nothing about who exists.
+    Caller {
+        tenant_id: String,
+        client_id: String,
+        user_attribute: UserAttribute,
+        assertion: Assertion,
+    },
 }
 
 impl Requester {
     pub fn tenant_id(&self) -> &str {
         match self {
             Requester::IdentityProvider(caller) => &caller.tenant_id,
-            Requester::TrustedIssuer { tenant_id, .. } => tenant_id,
+            Requester::Caller { tenant_id, .. } => tenant_id,
         }
     }
 }
 
 impl crate::access::AccessService {
-    /// The tenant whose trusted issuer signed `jwt` for `endpoint`: the token's `iss` must be
-    /// a tenant's trusted issuer, its signature must verify with that issuer's keys, and its
-    /// `aud` must be one of the issuer's audiences or the endpoint's URL.
-    pub fn revocation_requester(
-        &self,
-        jwt: &str,
-        endpoint: &str,
-    ) -> Result<Requester, AccessError> {
-        let unverified_issuer = unverified_claim(jwt, "iss").ok_or(AccessError::InvalidClient)?;
-        let now = self.clock().now();
-        for (tenant_id, trusted) in &self.settings().trusted_issuers {
-            if trusted.issuer != unverified_issuer {
-                continue;
-            }
-            let mut accepted = trusted.clone();
-            accepted.audiences.push(endpoint.to_string());
-            accepted.user_claim = "iss".into();
-            if accepted.verify(jwt, now).is_ok() {
-                return Ok(Requester::TrustedIssuer {
-                    tenant_id: tenant_id.clone(),
-                    issuer: trusted.issuer.clone(),
-                });
-            }
-        }
-        Err(AccessError::InvalidClient)
-    }
-
-    /// Global token revocation for `requester`'s tenant.
+    /// Global token revocation for `requester`'s tenant. A JWT caller's `iss_sub` subjects
+    /// must name its own issuer; a SCIM credential's are read with the tenant's trusted
+    /// issuer, if any (`externalId` otherwise: what Okta provisions its user id as).
     pub fn revoke_subject(
         &self,
         requester: &Requester,
@@ -338,25 +350,40 @@ impl crate::access::AccessService {
     ) -> Result<Revoked, AccessError> {
         let tenant_id = requester.tenant_id();
         let trusted = self.settings().trusted_issuers.get(tenant_id);
+        let (rules, assertion) = match requester {
+            Requester::IdentityProvider(_) => (
+                Resolution {
+                    issuer: trusted.map(|t| t.issuer.as_str()),
+                    iss_sub: trusted.map_or(UserAttribute::ExternalId, |t| t.user_attribute),
+                    opaque: None,
+                },
+                None,
+            ),
+            Requester::Caller {
+                user_attribute,
+                assertion,
+                ..
+            } => (
+                Resolution {
+                    issuer: Some(assertion.issuer.as_str()),
+                    iss_sub: *user_attribute,
+                    opaque: None,
+                },
+                Some(assertion),
+            ),
+        };
+        let by = RevocationRequest {
+            actor,
+            request,
+            assertion,
+        };
         revoke(
             self.store(),
             self.clock().now(),
             tenant_id,
             subject,
-            trusted,
-            actor,
-            request,
+            &rules,
+            by,
         )
     }
-}
-
-/// A claim of a JWT read without verifying it: only to pick the keys that will verify it.
-fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get(name)?.as_str().map(String::from)
 }

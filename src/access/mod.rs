@@ -19,6 +19,7 @@ pub mod limits;
 pub mod operator_sessions;
 pub mod policy;
 pub mod provisioning;
+pub mod revocation_callers;
 pub mod roles;
 pub mod setup;
 pub mod sweeper;
@@ -50,6 +51,9 @@ pub enum AccessError {
     NotFound(String),
     #[error("signing keys: {0}")]
     Keys(String),
+    /// A caller's keys could not be fetched (its key set is unreachable or refused).
+    #[error("keys unavailable: {0}")]
+    KeysUnavailable(String),
     #[error("configuration: {0}")]
     Config(String),
     /// A rate limit refused the request; the number is the `Retry-After`, in seconds.

@@ -11,11 +11,12 @@ use jsonwebtoken::jwk::JwkSet;
 
 use super::keys::{KeyRing, KeySecret};
 use super::policy::{ExpiryPolicy, Policies, PolicyOverride, TenantPolicy};
+use super::revocation_callers::{CallerKeys, RevocationCaller, RevocationCallers};
 use super::roles::{self, ChangedBy, GroupSelector};
 use super::upstream::TrustedIssuer;
 use super::{AccessError, AccessService, AccessSettings};
 use crate::clock::SharedClock;
-use crate::config::{Config, PolicyConfig, TrustedIssuerConfig};
+use crate::config::{Config, PolicyConfig, RevocationCallerConfig, TrustedIssuerConfig};
 use crate::store::roles::RoleMappingRow;
 use crate::store::{Store, tenants};
 
@@ -50,6 +51,7 @@ pub fn settings(
         tenants: HashMap::new(),
     };
     let mut trusted_issuers = HashMap::new();
+    let mut callers = Vec::new();
     for (name, tenant) in &config.tenants {
         let tenant_id = tenant_id(store, name)?;
         let policy = TenantPolicy {
@@ -65,6 +67,9 @@ pub fn settings(
                 .collect(),
         };
         policies.tenants.insert(tenant_id.clone(), policy);
+        for caller in &tenant.revocation_callers {
+            callers.push(revocation_caller(name, &tenant_id, caller)?);
+        }
         if let Some(issuer) = &tenant.trusted_issuer {
             trusted_issuers.insert(tenant_id, trusted_issuer(name, issuer)?);
         }
@@ -75,6 +80,7 @@ pub fn settings(
         refresh_retry_window: Duration::seconds(config.refresh_retry_seconds as i64),
         session_retention: Duration::days(config.session_retention_days as i64),
         trusted_issuers,
+        revocation_callers: RevocationCallers::new(callers)?,
     })
 }
 
@@ -97,6 +103,42 @@ fn policy_override(policy: &PolicyConfig) -> PolicyOverride {
         session: policy.session_hours.map(|h| Duration::hours(h as i64)),
         idle: policy.idle_minutes.map(|m| Duration::minutes(m as i64)),
     }
+}
+
+fn revocation_caller(
+    tenant: &str,
+    tenant_id: &str,
+    config: &RevocationCallerConfig,
+) -> Result<RevocationCaller, AccessError> {
+    let bad = |why: String| {
+        AccessError::Config(format!("[[tenants.{tenant}.revocation_callers]]: {why}"))
+    };
+    let keys = match (&config.jwks_uri, &config.jwks_file) {
+        (Some(uri), None) => CallerKeys::Uri(uri.clone()),
+        (None, Some(file)) => {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| bad(format!("jwks_file {file}: {e}")))?;
+            let keys: JwkSet = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("the JWKS is not valid: {e}")))?;
+            CallerKeys::Set(keys)
+        }
+        _ => return Err(bad("give exactly one of jwks_uri and jwks_file".into())),
+    };
+    if config.issuer.trim().is_empty() || config.client_id.trim().is_empty() {
+        return Err(bad("issuer and client_id are required".into()));
+    }
+    if !(1..=3600).contains(&config.max_lifetime_seconds) {
+        return Err(bad("max_lifetime_seconds is from 1 to 3600".into()));
+    }
+    Ok(RevocationCaller {
+        tenant_id: tenant_id.to_string(),
+        issuer: config.issuer.clone(),
+        client_id: config.client_id.clone(),
+        keys,
+        max_lifetime: Duration::seconds(config.max_lifetime_seconds as i64),
+        user_attribute: config.user_attribute,
+        accept_untyped: config.accept_untyped,
+    })
 }
 
 fn trusted_issuer(

@@ -28,6 +28,8 @@ pub struct Sweep {
     pub sessions_purged: usize,
     pub revoked_tokens_purged: usize,
     pub outbox_events_purged: usize,
+    /// Spent Global Token Revocation `jti`s whose JWTs have expired.
+    pub revocation_jtis_purged: usize,
 }
 
 pub fn sweep(service: &AccessService) -> Result<Sweep, StoreError> {
@@ -95,5 +97,7 @@ pub fn sweep(service: &AccessService) -> Result<Sweep, StoreError> {
         crate::store::ssf::prune_delivered(conn, outbox_cutoff)?;
         crate::store::outbox::prune(conn, outbox_cutoff)
     })?;
+    report.revocation_jtis_purged =
+        store.write(|conn| crate::store::revocation_assertions::purge(conn, to_stored(now)))?;
     Ok(report)
 }

@@ -96,7 +96,9 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
             config.reactivation_alert_minutes as i64,
         ));
     let state = AppState {
-        signals: crate::signals::receiver::Receiver::new(scim.clone(), egress),
+        signals: crate::signals::receiver::Receiver::new(scim.clone(), egress.clone()),
+        egress,
+        caller_keys: Arc::default(),
         scim,
         store,
         clock,

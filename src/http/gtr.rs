@@ -14,7 +14,9 @@ use super::routing::Api;
 use super::{AppState, blocking, parse_body};
 use crate::access::AccessError;
 use crate::access::global_revocation::{Requester, Revoked, Subject};
+use crate::access::revocation_callers::{self, CallerKeys};
 use crate::audit::{Actor, RequestInfo};
+use crate::egress::keys::{Lookup, pick};
 use crate::scim::ScimError;
 
 /// Where the endpoint lives, below the issuer.
@@ -47,7 +49,13 @@ async fn revoke(
     let access = state.access.clone();
     let answer = requester.clone();
     let revoked = blocking(move || {
-        Ok(access.revoke_subject(&requester, &subject, Some(&actor), Some(&info))?)
+        match access.revoke_subject(&requester, &subject, Some(&actor), Some(&info)) {
+            // The JWT's `jti` was used before (on any replica): a replay.
+            Err(AccessError::InvalidClient) => Err(ScimError::Unauthorized(
+                "this global-token-revocation+jwt was used before (its jti is spent)".into(),
+            )),
+            other => Ok(other?),
+        }
     })
     .await?;
     match (revoked, answer) {
@@ -60,22 +68,20 @@ async fn revoke(
     }
 }
 
-/// The SCIM credential of a tenant, or a JWT of a tenant's trusted issuer.
+/// The SCIM credential of a tenant, or a JWT signed by a configured caller.
 async fn requester(request: &HttpRequest, state: &AppState) -> Result<Requester, ScimError> {
     let token = bearer_token(request)?;
     if token.starts_with("scimitar_") || token.split('.').count() != 3 {
         let ScimCaller(caller) = ScimCaller::extract(request).await?;
         return Ok(Requester::IdentityProvider(caller));
     }
-    let endpoint = format!(
-        "{}{PATH}",
-        state.access.settings().issuer.trim_end_matches('/')
-    );
-    let access = state.access.clone();
-    let verified = blocking(move || Ok(access.revocation_requester(&token, &endpoint))).await?;
-    match verified {
+    match verified_caller(state, &token).await {
         Ok(requester) => Ok(requester),
         Err(AccessError::Store(error)) => Err(error.into()),
+        Err(AccessError::KeysUnavailable(why)) => {
+            tracing::warn!(%why, "a global token revocation caller's keys are unavailable");
+            Err(ScimError::Unavailable)
+        }
         Err(_) => {
             let address = super::auth::client_address(request, state.trust_forwarded_for);
             state
@@ -83,10 +89,52 @@ async fn requester(request: &HttpRequest, state: &AppState) -> Result<Requester,
                 .failed_authentication(address)
                 .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
             Err(ScimError::Unauthorized(
-                "the bearer token is neither the tenant's SCIM credential nor a valid JWT of its trusted issuer".into(),
+                "the bearer token is neither the tenant's SCIM credential nor a valid \
+                 global-token-revocation+jwt of a configured caller"
+                    .into(),
             ))
         }
     }
+}
+
+/// The configured caller that signed `jwt` for this endpoint's exact URL: picked by the
+/// JWT's `iss` and `sub`, verified with that caller's keys (fetched through the destination
+/// policy when they come from a `jwks_uri`).
+async fn verified_caller(state: &AppState, jwt: &str) -> Result<Requester, AccessError> {
+    let claimed = revocation_callers::claimed(jwt)?;
+    let settings = state.access.settings();
+    let caller = settings
+        .revocation_callers
+        .find(&claimed.issuer, &claimed.subject)
+        .ok_or(AccessError::InvalidClient)?;
+    let now = state.clock.now();
+    let kid = claimed.header.kid.as_deref();
+    let key = match &caller.keys {
+        CallerKeys::Set(keys) => pick(keys, kid),
+        CallerKeys::Uri(uri) => {
+            let source = format!("gtr:{}:{}", caller.issuer, caller.client_id);
+            match state
+                .caller_keys
+                .key(&state.egress, &source, uri, kid, now)
+                .await
+            {
+                Ok(Lookup::Found(key)) => Some(*key),
+                Ok(Lookup::Unknown) => None,
+                Err(unavailable) => {
+                    return Err(AccessError::KeysUnavailable(unavailable.to_string()));
+                }
+            }
+        }
+    }
+    .ok_or(AccessError::InvalidClient)?;
+    let endpoint = format!("{}{PATH}", settings.issuer.trim_end_matches('/'));
+    let assertion = caller.verify(jwt, &key, &endpoint, now)?;
+    Ok(Requester::Caller {
+        tenant_id: caller.tenant_id.clone(),
+        client_id: caller.client_id.clone(),
+        user_attribute: caller.user_attribute,
+        assertion,
+    })
 }
 
 /// The actor and request of the audit records.
@@ -96,9 +144,13 @@ fn origin(requester: &Requester, request: &HttpRequest) -> (Actor, RequestInfo) 
             client_id: caller.client_id.clone(),
             name: caller.name.clone(),
         },
-        Requester::TrustedIssuer { issuer, .. } => Actor {
-            client_id: issuer.clone(),
-            name: "trusted issuer".into(),
+        Requester::Caller {
+            client_id,
+            assertion,
+            ..
+        } => Actor {
+            client_id: client_id.clone(),
+            name: format!("revocation caller {}", assertion.issuer),
         },
     };
     (actor, super::request_info(request))

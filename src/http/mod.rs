@@ -63,6 +63,10 @@ pub struct AppState {
     pub console: crate::access::operator_sessions::SessionLimits,
     /// The Shared Signals receiver.
     pub signals: crate::signals::receiver::Receiver,
+    /// Every outbound request, through the destination policy.
+    pub egress: crate::egress::Egress,
+    /// The key sets of Global Token Revocation callers, fetched through `egress`.
+    pub caller_keys: std::sync::Arc<crate::egress::keys::KeySets>,
 }
 
 /// Server settings that are not part of the application state.

@@ -71,7 +71,9 @@ impl OAuthError {
                 (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable")
             }
             // Never a success when the store could not do its part (RFC 7009 §2.2.1).
-            AccessError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+            AccessError::Store(_) | AccessError::KeysUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+            }
             AccessError::Keys(_) | AccessError::Config(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
             }
@@ -377,6 +379,11 @@ async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "global_token_revocation_endpoint": format!("{issuer}{}", super::gtr::PATH),
+        // A caller's signed JWT (what Auth0 names the method, and the `typ` Okta sends), or
+        // the tenant's SCIM credential as a bearer token (RFC 6750).
+        "global_token_revocation_endpoint_auth_methods_supported": [
+            crate::access::revocation_callers::ASSERTION_TYPE, "Bearer"
+        ],
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": [GRANT_TOKEN_EXCHANGE, GRANT_REFRESH_TOKEN],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],

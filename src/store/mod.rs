@@ -24,6 +24,7 @@ pub mod outbox;
 mod paging;
 pub mod receivers;
 mod resource_table;
+pub mod revocation_assertions;
 pub mod roles;
 pub mod schema;
 pub mod sessions;

@@ -365,3 +365,12 @@ diesel::table! {
         epoch -> BigInt,
     }
 }
+
+diesel::table! {
+    revocation_assertions (issuer, jti) {
+        issuer -> Text,
+        jti -> Text,
+        tenant_id -> Text,
+        expires -> Timestamp,
+    }
+}

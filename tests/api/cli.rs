@@ -139,6 +139,19 @@ cli_on_both_backends! {
         assert!(!unknown.status.success() && unknown.stdout.is_empty());
     }
 
+    fn a_revocation_caller_that_could_name_two_tenants_is_refused_at_start(db, dir) {
+        stdout_json(&scimitar(dir, &db.url, &["tenant", "create", "acme"]));
+        let caller = "issuer = \"https://acme.okta.example\"\nclient_id = \"0oa1\"\njwks_uri = \"https://acme.okta.example/oauth2/v1/keys\"\n";
+        let config = format!(
+            "bind = \"127.0.0.1:0\"\n[[tenants.default.revocation_callers]]\n{caller}[[tenants.acme.revocation_callers]]\n{caller}"
+        );
+        std::fs::write(dir.join("scimitar.toml"), config).expect("config");
+        let output = scimitar(dir, &db.url, &["serve"]);
+        assert!(!output.status.success(), "serve must refuse to start");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("configured twice"), "{stderr}");
+    }
+
     fn migrate_applies_migrations_and_is_idempotent(db, dir) {
         assert!(scimitar(dir, &db.url, &["migrate"]).status.success());
         assert!(scimitar(dir, &db.url, &["migrate"]).status.success());

@@ -251,15 +251,16 @@ impl TestApp {
             refresh_retry_window: chrono::Duration::seconds(10),
             session_retention: chrono::Duration::days(30),
             trusted_issuers: Default::default(),
+            revocation_callers: Default::default(),
         };
         if let Some(configure) = &options.access {
             configure(&mut settings, &tenant_id);
         }
-        let mut secret = [0u8; 32];
-        secret
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, b)| *b = i as u8 ^ port as u8);
+        // Replicas of one database share their token key file, as in production.
+        let secret: [u8; 32] = {
+            use sha2::Digest;
+            sha2::Sha256::digest(format!("{url:?}").as_bytes()).into()
+        };
         let keys = KeyRing::open(&store, KeySecret::from_bytes(secret), clock.now())
             .expect("signing keys");
         let access = AccessService::new(store.clone(), clock.clone(), Arc::new(keys), settings);
@@ -277,6 +278,7 @@ impl TestApp {
         let egress = Egress::new(options.outbound.clone(), Duration::from_secs(10));
         let state = AppState {
             signals: scimitar::signals::receiver::Receiver::new(scim.clone(), egress.clone()),
+            caller_keys: Arc::default(),
             scim,
             store: store.clone(),
             clock: clock.clone(),
@@ -293,8 +295,9 @@ impl TestApp {
                 access.keys_shared(),
                 &root,
                 clock.clone(),
-                egress,
+                egress.clone(),
             ),
+            egress,
             access: access.clone(),
             console: scimitar::access::operator_sessions::SessionLimits {
                 idle: chrono::Duration::minutes(30),

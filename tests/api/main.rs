@@ -24,6 +24,7 @@ mod fixtures;
 mod group_commit;
 mod groups;
 mod gtr;
+mod gtr_jwt;
 mod guard;
 mod hardening;
 mod health;

@@ -30,6 +30,7 @@ use super::cascade::{self, EndReason, Origin};
 use super::credentials::{self, Caller};
 use super::keys::KeyRing;
 use super::policy::Policies;
+use super::revocation_callers::RevocationCallers;
 use super::roles::{RoleGrant, RoleRules, roles_of_users};
 use super::upstream::{TrustedIssuer, UserAttribute};
 use super::usage::UsageLog;
@@ -64,6 +65,8 @@ pub struct AccessSettings {
     pub session_retention: Duration,
     /// Trusted ID-token issuers, by tenant id.
     pub trusted_issuers: HashMap<String, TrustedIssuer>,
+    /// Who may call Global Token Revocation with a signed JWT, by issuer and client id.
+    pub revocation_callers: RevocationCallers,
 }
 
 /// Access-token claims (RFC 9068, plus `sid`, `tid` and `roles`). Every field is required.

@@ -10,6 +10,14 @@ pub fn components() -> Value {
     let string = json!({"type": "string"});
     let nullable_string = json!({"type": ["string", "null"]});
     let strings = json!({"type": "array", "items": {"type": "string"}});
+    let subject_identifier = json!({
+        "type": "object",
+        "required": ["format"],
+        "properties": {
+            "format": {"enum": ["email", "iss_sub", "opaque", "account"]},
+            "email": string, "iss": string, "sub": string, "id": string, "uri": string,
+        },
+    });
     let time = json!({"type": "string", "format": "date-time"});
     json!({
         "ScimError": {
@@ -94,17 +102,9 @@ pub fn components() -> Value {
             }}},
         },
         "GlobalTokenRevocationRequest": {
-            "description": "draft-parecki-oauth-global-token-revocation: an RFC 9493 subject identifier.",
+            "description": "draft-parecki-oauth-global-token-revocation-06: an RFC 9493 subject identifier as `sub_id`, or as `subject` (drafts before -03; one of the two).",
             "type": "object",
-            "required": ["sub_id"],
-            "properties": {"sub_id": {
-                "type": "object",
-                "required": ["format"],
-                "properties": {
-                    "format": {"enum": ["email", "iss_sub", "opaque", "account"]},
-                    "email": string, "iss": string, "sub": string, "id": string, "uri": string,
-                },
-            }},
+            "properties": {"sub_id": subject_identifier.clone(), "subject": subject_identifier},
         },
         "AuthorizationServerMetadata": {
             "description": "RFC 8414 metadata.",
@@ -114,6 +114,7 @@ pub fn components() -> Value {
                 "issuer": string, "token_endpoint": string, "introspection_endpoint": string,
                 "revocation_endpoint": string, "jwks_uri": string,
                 "global_token_revocation_endpoint": string,
+                "global_token_revocation_endpoint_auth_methods_supported": strings,
                 "grant_types_supported": strings, "response_types_supported": strings,
                 "token_endpoint_auth_methods_supported": strings,
                 "introspection_endpoint_auth_methods_supported": strings,
