@@ -33,13 +33,16 @@ export function headerText(value) {
   return value;
 }
 
+/** The default logger: warnings only (an unreadable event); refusals are not logged. */
+const QUIET = Object.freeze({ warn: (message) => console.warn(`scimitar-guard: ${message}`) });
+
 export class Guard {
   #shared;
   #verifier;
   #follower;
 
   /** Use `Guard.start(config)`. */
-  constructor(config, { clock = Date.now, log = console } = {}) {
+  constructor(config, { clock = Date.now, log = QUIET } = {}) {
     this.config = configure(config);
     this.log = log;
     this.#shared = new Shared(this.config, clock);
@@ -50,8 +53,9 @@ export class Guard {
   /**
    * Fetches the keys, catches up on the retained revocation events, and starts following the
    * stream. Rejects with Rejection('unavailable') if Scimitar cannot be reached. Options:
-   * `clock` (milliseconds since the epoch, for tests) and `log` (default: console; `warn`
-   * and `debug` are used).
+   * `clock` (milliseconds since the epoch, for tests) and `log` (an object with any of
+   * `info` (refusals), `warn` (unreadable events) and `debug` (stream reconnections), such as
+   * `console` or a pino logger; by default warnings go to `console.warn`).
    */
   static async start(config, options = {}) {
     const guard = new Guard(config, options);
