@@ -92,8 +92,9 @@ pub struct Config {
     /// before the credential is refused with 429 for a while; 0 turns the limit off. SCIM
     /// credentials are never limited.
     pub rate_limit_client_failures_per_minute: u32,
-    /// OAuth requests (token, introspection, revocation) per app client per second; 0 turns
-    /// the limit off.
+    /// OAuth requests (token, introspection, revocation) per second of an app client without
+    /// a cap of its own (`scimitar client limit`); 0 (the default): no cap. Successful traffic
+    /// of a valid credential is not limited unless a cap is set.
     pub rate_limit_oauth_per_second: u32,
     /// Behind a reverse proxy: take the client's address for rate limits from the last
     /// `X-Forwarded-For` entry instead of the peer address.
@@ -251,7 +252,7 @@ impl Default for Config {
             reactivation_alert_minutes: 60,
             rate_limit_failed_auth_per_minute: 30,
             rate_limit_client_failures_per_minute: 60,
-            rate_limit_oauth_per_second: 200,
+            rate_limit_oauth_per_second: 0,
             trust_forwarded_for: false,
             outbound_allow: Vec::new(),
             console_idle_minutes: 30,

@@ -105,6 +105,8 @@ pub struct CredentialInfo {
     pub last_used: Option<DateTime<Utc>>,
     pub revoked: Option<DateTime<Utc>>,
     pub trusted: bool,
+    /// An app client's own cap on OAuth requests per second (`None`: the server's default).
+    pub oauth_per_second: Option<u32>,
 }
 
 /// The caller of a request, established from its bearer token.
@@ -118,6 +120,8 @@ pub struct Caller {
     pub strict: bool,
     /// An app client trusted to name users directly in a token exchange.
     pub trusted: bool,
+    /// An app client's own cap on OAuth requests per second (`None`: the server's default).
+    pub oauth_per_second: Option<u32>,
 }
 
 /// Creates a credential in the tenant named by id or name (the default tenant when `None`).
@@ -160,6 +164,7 @@ pub fn create_with(
             last_used: None,
             revoked: None,
             trusted,
+            oauth_per_second: None,
         };
         rows::insert(conn, &row)?;
         let details =
@@ -203,8 +208,36 @@ pub fn list(store: &Store) -> Result<Vec<CredentialInfo>, CredentialError> {
             last_used: row.last_used.map(store::from_stored),
             revoked: row.revoked.map(store::from_stored),
             trusted: row.trusted,
+            oauth_per_second: row.oauth_per_second.and_then(|n| u32::try_from(n).ok()),
         })
         .collect())
+}
+
+/// Sets an app client's own cap on OAuth requests per second (`None`: the server's default,
+/// no cap unless `rate_limit_oauth_per_second` is set), with an audit record. Every replica
+/// sees it at its next credential check (the change moves the credential cache's epoch).
+pub fn set_oauth_limit(
+    store: &Store,
+    client_id: &str,
+    per_second: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<(), CredentialError> {
+    let stored = per_second.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+    store.write(|conn| {
+        let row = rows::get(conn, client_id)?
+            .filter(|row| row.revoked.is_none() && row.kind == CredentialKind::App.as_str())
+            .ok_or_else(|| CredentialError::UnknownCredential(client_id.to_string()))?;
+        rows::set_oauth_limit(conn, client_id, stored)?;
+        let details =
+            json!({"client_id": row.id, "name": row.name, "oauth_per_second": per_second});
+        let event = Event {
+            resource_type: Some("Credential"),
+            resource_id: Some(row.id.clone()),
+            ..Event::new("credential.limit", details)
+        };
+        audit::record(conn, &row.tenant_id, now, event)?;
+        Ok(())
+    })
 }
 
 pub fn revoke(store: &Store, client_id: &str, now: DateTime<Utc>) -> Result<(), CredentialError> {
@@ -295,6 +328,7 @@ fn checked_caller(
         tenant_id: row.tenant_id.clone(),
         strict,
         trusted: row.trusted,
+        oauth_per_second: row.oauth_per_second.and_then(|n| u32::try_from(n).ok()),
     }))
 }
 

@@ -1,15 +1,19 @@
-//! Rate limits against abuse, all GCRA limiters from `governor` run on the injected clock:
+//! Rate limits against abuse, all GCRA limiters from `governor` run on the injected clock.
+//! They aim at what an attacker controls, never at what deprovisioning causes:
 //!
-//! - failed authentications per client address: past the budget, a failed authentication is
-//!   answered 429 (and costs no audit write) instead of 401;
-//! - failing requests per credential (a credential of the wrong kind, an OAuth grant that
-//!   fails): past the budget, the credential is refused with 429 until the limiter lets it
-//!   through again;
-//! - OAuth requests (token, introspection, revocation) per app client.
+//! - failed authentications per client address (wrong or unknown secrets): past the budget,
+//!   a failed authentication is answered 429 (and costs no audit write) instead of 401;
+//! - failing requests per credential and kind of failure (a credential on the wrong API; a
+//!   malformed request or an unknown token): past a kind's budget, requests that fail that
+//!   way are answered 429 instead of their error. Nothing else of the credential is refused:
+//!   a throttled kind of failure never turns away its valid requests. A refused refresh or
+//!   exchange of a token whose session the cascade ended is not a failure of the client at
+//!   all (`AccessError::EndedGrant`), so a mass offboarding cannot spend an app's budget;
+//! - OAuth requests per app client: only where a cap is set, for that client (`client limit`)
+//!   or for every app (`rate_limit_oauth_per_second`, off by default).
 //!
-//! A request with a valid credential is never refused for its address's failures, and SCIM
-//! credentials (identity providers) are never limited at all: a deprovisioning write from
-//! a valid identity-provider credential always goes through.
+//! SCIM credentials (identity providers) are never limited at all: a deprovisioning write
+//! from a valid identity-provider credential always goes through.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -18,11 +22,11 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Utc};
 use governor::clock::{Clock as GovernorClock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::HashMapStateStore;
+use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 use crate::clock::SharedClock;
@@ -30,14 +34,18 @@ use crate::clock::SharedClock;
 /// How often (in checks) idle keys are dropped from the limiters' maps.
 const PRUNE_EVERY: u64 = 4096;
 
+/// Most per-client OAuth limiters kept; past it the map is cleared (they refill anyway).
+const MAX_CLIENT_LIMITERS: usize = 100_000;
+
 /// The configured budgets; 0 turns a limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitSettings {
     /// Failed authentications per client address per minute.
     pub failed_auth_per_minute: u32,
-    /// Failing requests per credential per minute (SCIM credentials are exempt).
+    /// Failing requests per credential and kind of failure per minute (SCIM credentials are
+    /// exempt).
     pub client_failures_per_minute: u32,
-    /// OAuth requests per app client per second.
+    /// OAuth requests per second of an app client without a cap of its own; 0: no cap.
     pub oauth_per_second: u32,
 }
 
@@ -57,9 +65,18 @@ impl Default for LimitSettings {
         Self {
             failed_auth_per_minute: 30,
             client_failures_per_minute: 60,
-            oauth_per_second: 200,
+            oauth_per_second: 0,
         }
     }
+}
+
+/// A kind of failure a credential's holder controls, each with a budget of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// A credential used on an API of another kind.
+    WrongApi,
+    /// A malformed request, an unknown or forged token, a grant the client may not make.
+    BadRequest,
 }
 
 /// Whole seconds to wait before retrying, at least 1: the `Retry-After` of a 429.
@@ -70,10 +87,10 @@ pub struct RetryAfter(pub u64);
 pub struct Limits {
     clock: Ticks,
     addresses: Option<Keyed<IpAddr>>,
-    failures: Option<Keyed<String>>,
-    oauth: Option<Keyed<String>>,
-    /// Credentials refused until a time: their failing requests ran out of budget.
-    blocked: Mutex<HashMap<String, DateTime<Utc>>>,
+    failures: Option<Keyed<(String, FailureKind)>>,
+    default_oauth_cap: u32,
+    /// Per app client with a cap: its cap and its limiter.
+    oauth: Mutex<HashMap<String, (u32, Direct)>>,
     checks: AtomicU64,
 }
 
@@ -84,6 +101,7 @@ impl std::fmt::Debug for Limits {
 }
 
 type Keyed<K> = RateLimiter<K, HashMapStateStore<K>, Ticks, NoOpMiddleware<Tick>>;
+type Direct = RateLimiter<NotKeyed, InMemoryState, Ticks, NoOpMiddleware<Tick>>;
 
 impl Limits {
     pub fn new(settings: LimitSettings, clock: SharedClock) -> Self {
@@ -91,11 +109,8 @@ impl Limits {
         Self {
             addresses: keyed(per_minute(settings.failed_auth_per_minute), &ticks),
             failures: keyed(per_minute(settings.client_failures_per_minute), &ticks),
-            oauth: keyed(
-                NonZeroU32::new(settings.oauth_per_second).map(Quota::per_second),
-                &ticks,
-            ),
-            blocked: Mutex::default(),
+            default_oauth_cap: settings.oauth_per_second,
+            oauth: Mutex::default(),
             checks: AtomicU64::new(0),
             clock: ticks,
         }
@@ -122,49 +137,54 @@ impl Limits {
         }
     }
 
-    /// Whether an authenticated credential may be served now: `Err` while its failing
-    /// requests are over budget.
-    pub fn credential_admitted(&self, credential_id: &str) -> Result<(), RetryAfter> {
-        let now = self.clock.0.now();
-        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        match blocked.get(credential_id) {
-            Some(until) if *until > now => Err(seconds_until(*until, now)),
-            _ => Ok(()),
-        }
-    }
-
-    /// A request of an authenticated credential failed: `Err` (and the credential refused
-    /// until the limiter lets it through again) when that was one failure too many.
-    pub fn credential_failed(&self, credential_id: &str) -> Result<(), RetryAfter> {
-        let Some(limiter) = &self.failures else {
-            return Ok(());
-        };
-        let key = credential_id.to_string();
-        self.take(limiter, &key).inspect_err(|wait| {
-            let now = self.clock.0.now();
-            let until = now + chrono::Duration::seconds(wait.0 as i64);
-            let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-            blocked.retain(|_, until| *until > now);
-            blocked.insert(key.clone(), until);
-        })
-    }
-
-    /// An OAuth request of an authenticated app client.
-    pub fn oauth_request(&self, client_id: &str) -> Result<(), RetryAfter> {
-        match &self.oauth {
-            Some(limiter) => self.take(limiter, &client_id.to_string()),
+    /// A request of an authenticated credential failed in a way its holder controls: `Err`
+    /// when that kind of failure is past its budget (answer this request 429 instead).
+    pub fn credential_failed(
+        &self,
+        credential_id: &str,
+        kind: FailureKind,
+    ) -> Result<(), RetryAfter> {
+        match &self.failures {
+            Some(limiter) => self.take(limiter, &(credential_id.to_string(), kind)),
             None => Ok(()),
         }
+    }
+
+    /// An OAuth request of an authenticated app client whose own cap is `cap` (requests per
+    /// second; `None`: the server's default, off unless configured).
+    pub fn oauth_request(&self, client_id: &str, cap: Option<u32>) -> Result<(), RetryAfter> {
+        let Some(cap) = NonZeroU32::new(cap.unwrap_or(self.default_oauth_cap)) else {
+            return Ok(());
+        };
+        let mut limiters = self.oauth.lock().unwrap_or_else(|p| p.into_inner());
+        if limiters.len() >= MAX_CLIENT_LIMITERS && !limiters.contains_key(client_id) {
+            limiters.clear();
+        }
+        let (held_cap, limiter) = limiters.entry(client_id.to_string()).or_insert_with(|| {
+            (
+                cap.get(),
+                RateLimiter::direct_with_clock(Quota::per_second(cap), self.clock.clone()),
+            )
+        });
+        if *held_cap != cap.get() {
+            *held_cap = cap.get();
+            *limiter = RateLimiter::direct_with_clock(Quota::per_second(cap), self.clock.clone());
+        }
+        limiter.check().map_err(|not_until| self.wait(not_until))
     }
 
     fn take<K: Hash + Eq + Clone>(&self, limiter: &Keyed<K>, key: &K) -> Result<(), RetryAfter> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
             limiter.retain_recent();
         }
-        limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            RetryAfter(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).at_least_one()
-        })
+        limiter
+            .check_key(key)
+            .map_err(|not_until| self.wait(not_until))
+    }
+
+    fn wait(&self, not_until: governor::NotUntil<Tick>) -> RetryAfter {
+        let wait = not_until.wait_time_from(self.clock.now());
+        RetryAfter(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).at_least_one()
     }
 }
 
@@ -180,11 +200,6 @@ fn keyed<K: Hash + Eq + Clone>(quota: Option<Quota>, ticks: &Ticks) -> Option<Ke
 
 fn per_minute(budget: u32) -> Option<Quota> {
     NonZeroU32::new(budget).map(Quota::per_minute)
-}
-
-fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> RetryAfter {
-    let millis = (until - now).num_milliseconds().max(0) as u64;
-    RetryAfter(millis.div_ceil(1000)).at_least_one()
 }
 
 /// The injected clock as governor sees it: nanoseconds since the Unix epoch.
@@ -227,6 +242,7 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
+    use chrono::Utc;
 
     fn limits(settings: LimitSettings) -> (Limits, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -253,19 +269,30 @@ mod tests {
     }
 
     #[test]
-    fn a_credential_over_its_failure_budget_is_refused_until_it_may_fail_again() {
+    fn a_kind_of_failure_past_its_budget_is_refused_and_nothing_else_is() {
         let (limits, clock) = limits(LimitSettings {
             client_failures_per_minute: 2,
             ..LimitSettings::default()
         });
-        assert_eq!(limits.credential_failed("app"), Ok(()));
-        assert_eq!(limits.credential_failed("app"), Ok(()));
-        assert_eq!(limits.credential_admitted("app"), Ok(()));
-        assert_eq!(limits.credential_failed("app"), Err(RetryAfter(30)));
-        assert_eq!(limits.credential_admitted("app"), Err(RetryAfter(30)));
-        assert_eq!(limits.credential_admitted("other"), Ok(()));
+        let bad = FailureKind::BadRequest;
+        assert_eq!(limits.credential_failed("app", bad), Ok(()));
+        assert_eq!(limits.credential_failed("app", bad), Ok(()));
+        assert_eq!(limits.credential_failed("app", bad), Err(RetryAfter(30)));
+        // Another kind, another credential, and the credential's OAuth requests go on.
+        assert_eq!(
+            limits.credential_failed("app", FailureKind::WrongApi),
+            Ok(())
+        );
+        assert_eq!(limits.credential_failed("other", bad), Ok(()));
+        for _ in 0..1000 {
+            assert_eq!(
+                limits.oauth_request("app", None),
+                Ok(()),
+                "no cap by default"
+            );
+        }
         clock.advance(chrono::Duration::seconds(30));
-        assert_eq!(limits.credential_admitted("app"), Ok(()));
+        assert_eq!(limits.credential_failed("app", bad), Ok(()));
     }
 
     #[test]
@@ -274,15 +301,22 @@ mod tests {
             oauth_per_second: 2,
             ..LimitSettings::default()
         });
-        assert!(limits.oauth_request("a").is_ok());
-        assert!(limits.oauth_request("a").is_ok());
-        assert_eq!(limits.oauth_request("a"), Err(RetryAfter(1)));
-        assert!(limits.oauth_request("b").is_ok());
+        assert!(limits.oauth_request("a", None).is_ok());
+        assert!(limits.oauth_request("a", None).is_ok());
+        assert_eq!(limits.oauth_request("a", None), Err(RetryAfter(1)));
+        assert!(limits.oauth_request("b", None).is_ok());
+        // A client's own cap beats the default, up or down.
+        for _ in 0..5 {
+            assert!(limits.oauth_request("c", Some(5)).is_ok());
+        }
+        assert!(limits.oauth_request("c", Some(5)).is_err());
+        assert!(limits.oauth_request("d", Some(1)).is_ok());
+        assert!(limits.oauth_request("d", Some(1)).is_err());
         let off = Limits::unlimited(Arc::new(ManualClock::new(Utc::now())));
         for _ in 0..1000 {
             assert!(off.failed_authentication(ADDRESS).is_ok());
-            assert!(off.credential_failed("a").is_ok());
-            assert!(off.oauth_request("a").is_ok());
+            assert!(off.credential_failed("a", FailureKind::BadRequest).is_ok());
+            assert!(off.oauth_request("a", None).is_ok());
         }
     }
 }

@@ -39,8 +39,15 @@ pub enum AccessError {
     InvalidRequest(String),
     #[error("client authentication failed")]
     InvalidClient,
+    /// A grant the client may not make: an unknown, forged or malformed token, another
+    /// client's token, an unknown subject. Counted against the client's failure budget.
     #[error("{0}")]
     InvalidGrant(String),
+    /// A grant Scimitar issued that has ended: its session was revoked or expired, its user
+    /// deactivated or deleted, its refresh token reused. Answered `invalid_grant` like the
+    /// other, but the expected consequence of deprovisioning, not abuse: never counted.
+    #[error("{0}")]
+    EndedGrant(String),
     #[error("{0}")]
     UnauthorizedClient(String),
     #[error("grant type `{0}` is not supported")]

@@ -94,6 +94,26 @@ pub(super) enum ClientCommand {
     },
     /// Revoke a credential; it stops working at once
     Revoke { client_id: String },
+    /// Cap an app client's OAuth requests (token, introspection, revocation) per second;
+    /// `none` removes its cap (the server's `rate_limit_oauth_per_second` then applies, off
+    /// by default)
+    Limit {
+        client_id: String,
+        /// Requests per second, or `none`
+        #[arg(long, value_parser = parse_per_second)]
+        oauth_per_second: Option<Option<u32>>,
+    },
+}
+
+/// `none`, or a number of requests per second of at least 1.
+fn parse_per_second(text: &str) -> Result<Option<u32>, String> {
+    match text {
+        "none" => Ok(None),
+        number => match number.parse::<u32>() {
+            Ok(0) | Err(_) => Err("a number of requests per second (at least 1), or `none`".into()),
+            Ok(n) => Ok(Some(n)),
+        },
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -298,7 +318,7 @@ pub(super) fn client(
                         json!({
                             "client_id": c.client_id, "name": c.name, "kind": c.kind, "tenant": c.tenant,
                             "created": c.created.to_rfc3339(), "last_used": when(c.last_used),
-                            "revoked": when(c.revoked),
+                            "revoked": when(c.revoked), "oauth_per_second": c.oauth_per_second,
                         })
                     })
                     .collect();
@@ -329,6 +349,21 @@ pub(super) fn client(
         ClientCommand::Revoke { client_id } => {
             credentials::revoke(store, &client_id, clock.now())?;
             eprintln!("credential {client_id} revoked");
+        }
+        ClientCommand::Limit {
+            client_id,
+            oauth_per_second,
+        } => {
+            let Some(cap) = oauth_per_second else {
+                anyhow::bail!("give --oauth-per-second N (or `none`)");
+            };
+            credentials::set_oauth_limit(store, &client_id, cap, clock.now())?;
+            match cap {
+                Some(n) => {
+                    eprintln!("app client {client_id}: at most {n} OAuth requests per second")
+                }
+                None => eprintln!("app client {client_id}: no cap of its own"),
+            }
         }
     }
     Ok(())

@@ -11,6 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::{AppState, blocking};
 use crate::access::credentials::{self, Caller, CredentialKind};
+use crate::access::limits::FailureKind;
 use crate::scim::ScimError;
 
 /// An authenticated identity provider: a SCIM credential.
@@ -54,8 +55,9 @@ impl FromRequest for AdminCaller {
 
 /// The caller of `request`, which must hold a credential of one of `kinds`: a bearer secret,
 /// or an app client's id and secret in HTTP Basic. Failed authentications count against the
-/// client's address, and failing requests of app and admin credentials against the
-/// credential (`access::limits`); a valid SCIM credential is never limited.
+/// client's address, and an app or admin credential used on the wrong API against that
+/// credential's budget for such failures (`access::limits`); a valid credential on its own
+/// API is never limited.
 fn authenticate(
     request: &HttpRequest,
     kinds: &'static [CredentialKind],
@@ -118,15 +120,8 @@ pub(crate) fn authenticate_secret(
         };
         let limited = |caller: &Caller| caller.kind != CredentialKind::Scim;
         match caller {
-            Some(caller) if kinds.contains(&caller.kind) => {
-                if limited(&caller) {
-                    state
-                        .limits
-                        .credential_admitted(&caller.client_id)
-                        .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
-                }
-                Ok(caller)
-            }
+            // A valid credential on its own API is never refused for its past failures.
+            Some(caller) if kinds.contains(&caller.kind) => Ok(caller),
             Some(caller) => {
                 let wanted: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
                 let wanted = wanted.join(" or ");
@@ -134,7 +129,7 @@ pub(crate) fn authenticate_secret(
                 if limited(&caller) {
                     state
                         .limits
-                        .credential_failed(&caller.client_id)
+                        .credential_failed(&caller.client_id, FailureKind::WrongApi)
                         .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
                 }
                 Err(ScimError::Forbidden(format!(

@@ -10,7 +10,7 @@ use super::AppState;
 use super::routing::Api;
 use crate::access::AccessError;
 use crate::access::credentials::{self, Caller};
-use crate::access::limits::RetryAfter;
+use crate::access::limits::{FailureKind, RetryAfter};
 use crate::access::tokens::{
     Exchange, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_SCIM_USER,
 };
@@ -59,7 +59,9 @@ impl OAuthError {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }
             AccessError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
-            AccessError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
+            AccessError::InvalidGrant(_) | AccessError::EndedGrant(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_grant")
+            }
             AccessError::UnauthorizedClient(_) => (StatusCode::BAD_REQUEST, "unauthorized_client"),
             AccessError::UnsupportedGrantType(_) => {
                 (StatusCode::BAD_REQUEST, "unsupported_grant_type")
@@ -162,8 +164,8 @@ impl Form {
 }
 
 /// The app client of the request, from HTTP Basic; a failure is counted like a bad bearer
-/// token, against the client's address. The client's OAuth requests are rate limited, and a
-/// client whose requests kept failing is refused for a while (`access::limits`).
+/// token, against the client's address. The client's OAuth requests are limited only where
+/// a cap is set for it (`access::limits`); its past failures never refuse a valid request.
 async fn client(request: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, OAuthError> {
     let address = super::auth::client_address(request, state.trust_forwarded_for);
     let credentials = super::auth::basic_credentials(request);
@@ -190,11 +192,7 @@ async fn client(request: &HttpRequest, state: &web::Data<AppState>) -> Result<Ca
         let caller = result?;
         state
             .limits
-            .credential_admitted(&caller.client_id)
-            .map_err(limited)?;
-        state
-            .limits
-            .oauth_request(&caller.client_id)
+            .oauth_request(&caller.client_id, caller.oauth_per_second)
             .map_err(limited)?;
         Ok(caller)
     })
@@ -205,8 +203,9 @@ fn limited(wait: RetryAfter) -> AccessError {
     AccessError::RateLimited(wait.0)
 }
 
-/// Counts a request of an authenticated client that failed by the client's fault against
-/// the client's failure budget; past it, the answer is 429.
+/// Counts a request of an authenticated client that failed by the client's fault (not a
+/// grant that deprovisioning ended) against the client's failure budget; past it, that
+/// failing request is answered 429 instead of its error.
 fn counted<T>(
     state: &AppState,
     client_id: &str,
@@ -214,7 +213,10 @@ fn counted<T>(
 ) -> Result<T, OAuthError> {
     match result {
         Err(OAuthError(error)) if error.is_clients_fault() => {
-            state.limits.credential_failed(client_id).map_err(limited)?;
+            state
+                .limits
+                .credential_failed(client_id, FailureKind::BadRequest)
+                .map_err(limited)?;
             Err(OAuthError(error))
         }
         other => other,

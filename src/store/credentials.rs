@@ -18,6 +18,8 @@ pub struct CredentialRow {
     pub last_used: Option<NaiveDateTime>,
     pub revoked: Option<NaiveDateTime>,
     pub trusted: bool,
+    /// The app client's own cap on OAuth requests per second; `None`: the server's default.
+    pub oauth_per_second: Option<i32>,
 }
 
 pub fn insert(conn: &mut AnyConnection, row: &CredentialRow) -> Result<(), StoreError> {
@@ -73,6 +75,20 @@ pub fn list(conn: &mut AnyConnection) -> Result<Vec<(CredentialRow, String)>, St
 
 pub fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(credentials::table.count().get_result(conn)?)
+}
+
+/// Sets an unrevoked credential's OAuth cap; false when there is no such credential.
+pub fn set_oauth_limit(
+    conn: &mut AnyConnection,
+    id: &str,
+    per_second: Option<i32>,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(credentials::table)
+        .filter(credentials::id.eq(id))
+        .filter(credentials::revoked.is_null())
+        .set(credentials::oauth_per_second.eq(per_second))
+        .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Marks a credential revoked; returns false when no unrevoked credential has this id.

@@ -22,6 +22,7 @@ diesel::table! {
         last_used -> Nullable<Timestamp>,
         revoked -> Nullable<Timestamp>,
         trusted -> Bool,
+        oauth_per_second -> Nullable<Integer>,
     }
 }
 

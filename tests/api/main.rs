@@ -31,6 +31,7 @@ mod health;
 mod https;
 mod limits;
 mod lookups;
+mod mass_offboarding;
 mod member_values;
 mod offset_walks;
 mod openapi;

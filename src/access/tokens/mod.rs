@@ -308,8 +308,8 @@ fn live_user(
 ) -> Result<UserRow, AccessError> {
     match user_rows::get_for_update(conn, tenant_id, user_id)? {
         Some(user) if user.active => Ok(user),
-        Some(_) => Err(AccessError::InvalidGrant("the user is not active".into())),
-        None => Err(AccessError::InvalidGrant(
+        Some(_) => Err(AccessError::EndedGrant("the user is not active".into())),
+        None => Err(AccessError::EndedGrant(
             "no provisioned user matches the subject".into(),
         )),
     }

@@ -10,6 +10,7 @@ impl AccessService {
         let now = self.clock.now();
         let hash = credentials::digest(presented);
         let invalid = || AccessError::InvalidGrant("the refresh token is not valid".into());
+        let ended = || AccessError::EndedGrant("the refresh token is not valid".into());
         // The closure commits what it did (a session ended on reuse) and returns the verdict.
         self.store.write(
             |conn| -> Result<Result<TokenResponse, AccessError>, AccessError> {
@@ -27,12 +28,12 @@ impl AccessService {
                     SessionState::Live => {}
                     SessionState::Ended => {
                         flag(conn, FlagKind::RevokedTokenPresented, "refresh of an ended session")?;
-                        return Ok(Err(invalid()));
+                        return Ok(Err(ended()));
                     }
                     SessionState::Expired(reason) => {
                         end_one(conn, &session, reason, None, Origin::default(), now)?;
                         flag(conn, FlagKind::RevokedTokenPresented, "refresh of an expired session")?;
-                        return Ok(Err(invalid()));
+                        return Ok(Err(ended()));
                     }
                 }
                 if let Some(consumed) = token.consumed {
@@ -51,7 +52,7 @@ impl AccessService {
                         };
                         end_one(conn, &session, EndReason::RefreshReuse, None, origin, now)?;
                         flag(conn, FlagKind::RefreshTokenReuse, "a used refresh token presented again")?;
-                        return Ok(Err(AccessError::InvalidGrant(
+                        return Ok(Err(AccessError::EndedGrant(
                             "the refresh token was already used: its session is revoked".into(),
                         )));
                     }
@@ -72,7 +73,7 @@ impl AccessService {
                         now,
                     )?;
                     flag(conn, FlagKind::TokenForInactiveUser, "the user is deleted")?;
-                    return Ok(Err(invalid()));
+                    return Ok(Err(ended()));
                 };
                 if !user.active {
                     end_one(
@@ -84,7 +85,7 @@ impl AccessService {
                         now,
                     )?;
                     flag(conn, FlagKind::TokenForInactiveUser, "the user is inactive")?;
-                    return Ok(Err(invalid()));
+                    return Ok(Err(ended()));
                 }
                 let roles = current_roles(conn, &session.tenant_id, &user.id)?;
                 let policy = self
