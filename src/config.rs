@@ -145,6 +145,10 @@ pub struct RoleMappingConfig {
     /// `id:…`, `externalId:…` or `displayName:…` (a bare value is a display name).
     pub group: String,
     pub roles: Vec<String>,
+    /// A display name matched by name on every change, instead of binding to the group it
+    /// names (the default: a rename in the IdP then keeps its members' roles).
+    #[serde(default)]
+    pub follow_name: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,8 @@
 //! | `user_disabled` | all of the user's end | `user.disabled` | burst step, latency |
 //! | `user_deleted` | all end | `user.disabled` if it was active | burst step, latency |
 //! | `user_re_enabled` | none revive | `user.enabled`, quick flag | — |
+//! | `group_created` | — (waiting name rules bind) | — | — |
+//! | `group_changed` | those carrying a lost role | roles changed; a flag if a rename moved roles | removals, latency |
 //! | `members_changed`, `group_deleted` | those carrying a lost role | roles changed | removals, latency |
 //! | `mapping_changed` | those carrying a lost role | roles changed | — |
 //! | `kill_switch`, `global_revocation`, `security_event` | all end | sessions revoked | — |
@@ -24,9 +26,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::cascade::{EndReason, Origin, RoleShift, RoleWatch, end_user_sessions};
+use super::roles::bind_waiting_rules;
 use crate::outbox::flags::{self, BurstWatch, FlagKind};
 use crate::outbox::{self, Effect};
 use crate::store::audit::{self as audit_rows, AuditQuery};
+use crate::store::roles::GroupKeys;
 use crate::store::{AnyConnection, StoreError, after_commit, from_stored, to_stored};
 
 /// Default of `reactivation_alert_minutes`.
@@ -163,8 +167,69 @@ impl Cascade {
         Ok(Outcome::default())
     }
 
-    /// A group's members or keys changed (`removed` members left it): the roles `watch`
-    /// saw before the change are settled, and removals count towards a burst.
+    /// A group created: display-name rules waiting for a group of its name bind to it.
+    pub fn group_created(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        group: &GroupKeys,
+    ) -> Result<Outcome, StoreError> {
+        bind_waiting_rules(
+            conn,
+            fact.tenant_id,
+            group,
+            fact.cause,
+            fact.origin,
+            fact.now,
+        )?;
+        Ok(Outcome::default())
+    }
+
+    /// A group's members, name or externalId changed (`removed` members left it): rules
+    /// waiting for a group of its new name bind to it, the roles `watch` saw before the
+    /// change are settled, removals count towards a burst, and a rename that moved anyone's
+    /// roles raises a flag with the counts.
+    pub fn group_changed(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        (before, after): (&GroupKeys, &GroupKeys),
+        watch: RoleWatch,
+        removed: usize,
+    ) -> Result<Outcome, StoreError> {
+        bind_waiting_rules(
+            conn,
+            fact.tenant_id,
+            after,
+            fact.cause,
+            fact.origin,
+            fact.now,
+        )?;
+        let outcome = self.members_changed(conn, fact, watch, removed)?;
+        let renamed = before.display_name_key != after.display_name_key
+            || before.external_id != after.external_id;
+        let gained = outcome
+            .shifts
+            .iter()
+            .filter(|s| !s.gained.is_empty())
+            .count();
+        let lost = outcome.shifts.iter().filter(|s| !s.lost.is_empty()).count();
+        if renamed && gained + lost > 0 {
+            let details = json!({
+                "group_id": after.id, "cause": fact.cause,
+                "display_name": {"from": before.display_name, "to": after.display_name},
+                "external_id": {"from": before.external_id, "to": after.external_id},
+                "users_gaining_roles": gained, "users_losing_roles": lost,
+                "sessions_ended": outcome.sessions_ended.len(),
+            });
+            let kind = FlagKind::GroupRenameMovedRoles;
+            flags::raise(conn, fact.tenant_id, kind, &after.id, details, fact.now)?;
+        }
+        Ok(outcome)
+    }
+
+    /// A group's members changed (`removed` members left it): the roles `watch` saw before
+    /// the change are settled, and removals count towards a burst.
     pub fn members_changed(
         &self,
         conn: &mut AnyConnection,

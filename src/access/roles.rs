@@ -1,7 +1,11 @@
 //! Role mappings: a rule grants a role to the members of the groups it matches, by the
-//! group's `id`, `externalId` or `displayName` (compared case-insensitively). A user's roles
-//! are the union over their groups. Changing a rule goes through the same cascade as a group
-//! change: members who lose a role lose the sessions that carry it.
+//! group's `id`, `externalId` or `displayName` (compared case-insensitively). A rule given by
+//! display name binds to the group's stable id as soon as a group matches it (when the rule
+//! is made, or when a group of that name is first pushed), so an IdP renaming the group keeps
+//! its members' roles and renaming another group to that name grants nothing; following the
+//! name on every change is an explicit choice (`follow_name`). A user's roles are the union
+//! over their groups. Changing a rule goes through the same cascade as a group change:
+//! members who lose a role lose the sessions that carry it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,6 +62,8 @@ impl MatchBy {
 pub struct GroupSelector {
     pub by: MatchBy,
     pub value: String,
+    /// For a display name: match by name on every change instead of binding to the group.
+    pub follow_name: bool,
 }
 
 impl GroupSelector {
@@ -78,7 +84,27 @@ impl GroupSelector {
         Ok(Self {
             by,
             value: value.to_string(),
+            follow_name: false,
         })
+    }
+
+    /// The selector in words, as `describe_rule` says a rule.
+    pub fn describe(&self) -> String {
+        let matching = match self.by {
+            MatchBy::DisplayName if self.follow_name => "name",
+            MatchBy::DisplayName => "bound",
+            other => other.as_str(),
+        };
+        describe_rule(self.by.as_str(), &self.value, matching)
+    }
+
+    /// The same selector, matching by name on every change when `follow_name` (display-name
+    /// selectors only: an id or externalId is stable anyway).
+    pub fn following_name(self, follow_name: bool) -> Self {
+        Self {
+            follow_name: follow_name && self.by == MatchBy::DisplayName,
+            ..self
+        }
     }
 }
 
@@ -115,6 +141,9 @@ pub struct Grant {
     pub rule_id: String,
     pub match_by: String,
     pub match_value: String,
+    /// How the rule matches: `id`, `externalId`, `bound` (a display-name rule bound to this
+    /// group's id) or `name` (a display-name rule that follows the name on every change).
+    pub matching: &'static str,
 }
 
 impl RoleRules {
@@ -129,13 +158,7 @@ impl RoleRules {
     }
 
     fn matching<'a>(&'a self, group: &'a GroupKeys) -> impl Iterator<Item = &'a RoleMappingRow> {
-        self.rules
-            .iter()
-            .filter(move |rule| match rule.match_by.as_str() {
-                "id" => rule.match_key == group.id,
-                "externalId" => group.external_id.as_deref() == Some(rule.match_key.as_str()),
-                _ => rule.match_key == group.display_name_key,
-            })
+        self.rules.iter().filter(move |rule| rule.matches(group))
     }
 
     /// Whether membership of this group grants any role.
@@ -165,6 +188,7 @@ impl RoleRules {
                     rule_id: rule.id.clone(),
                     match_by: rule.match_by.clone(),
                     match_value: rule.match_value.clone(),
+                    matching: matching_of(rule),
                 });
             }
         }
@@ -172,6 +196,26 @@ impl RoleRules {
             .into_iter()
             .map(|(role, granted_by)| RoleGrant { role, granted_by })
             .collect()
+    }
+}
+
+/// How a rule matches, as operators see it.
+pub fn matching_of(rule: &RoleMappingRow) -> &'static str {
+    match rule.match_by.as_str() {
+        "id" => "id",
+        "externalId" => "externalId",
+        _ if rule.follow_name => "name",
+        _ => "bound",
+    }
+}
+
+/// A rule in words, for operators: `externalId:00g1`, `displayName:Eng (bound to its group)`
+/// or `displayName:Eng (follows the name)`.
+pub fn describe_rule(match_by: &str, match_value: &str, matching: &str) -> String {
+    match matching {
+        "bound" => format!("{match_by}:{match_value} (bound to its group)"),
+        "name" => format!("{match_by}:{match_value} (follows the name)"),
+        _ => format!("{match_by}:{match_value}"),
     }
 }
 
@@ -207,17 +251,23 @@ pub struct RoleMapping {
     pub role: String,
     pub source: String,
     pub created: DateTime<Utc>,
+    /// `id`, `externalId`, `bound` (a display-name rule bound to `bound_group_id`, or waiting
+    /// for the first group of its name) or `name` (following the name on every change).
+    pub matching: &'static str,
+    pub bound_group_id: Option<String>,
 }
 
 impl From<RoleMappingRow> for RoleMapping {
     fn from(row: RoleMappingRow) -> Self {
         Self {
+            matching: matching_of(&row),
             id: row.id,
             match_by: row.match_by,
             group: row.match_value,
             role: row.role,
             source: row.source,
             created: crate::store::from_stored(row.created),
+            bound_group_id: row.bound_group_id,
         }
     }
 }
@@ -251,7 +301,7 @@ pub fn map(
     now: DateTime<Utc>,
 ) -> Result<Option<RoleMapping>, AccessError> {
     check_role_name(role)?;
-    let row = RoleMappingRow {
+    let mut row = RoleMappingRow {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: tenant_id.to_string(),
         match_by: selector.by.as_str().to_string(),
@@ -260,7 +310,23 @@ pub fn map(
         role: role.to_string(),
         source: by.source.to_string(),
         created: to_stored(now),
+        bound_group_id: None,
+        follow_name: selector.follow_name,
     };
+    if row.binds_by_name() {
+        // Bound at once to the group of that name, if there is one.
+        match rows::groups_matching(conn, &row)?.as_slice() {
+            [] => {}
+            [group] => row.bound_group_id = Some(group.clone()),
+            _ => {
+                return Err(AccessError::InvalidRequest(format!(
+                    "several groups are named `{}`: map one by `id:` or `externalId:`, or \
+                     match by name explicitly (follow_name)",
+                    selector.value
+                )));
+            }
+        }
+    }
     let changed = change_rule(conn, &row, "role_mapping.create", by, now, |conn| {
         rows::insert(conn, &row)
     })?;
@@ -316,14 +382,14 @@ fn change_rule(
     change: impl FnOnce(&mut AnyConnection) -> Result<bool, StoreError>,
 ) -> Result<bool, AccessError> {
     let tenant_id = &row.tenant_id;
-    let groups = rows::groups_matching(conn, tenant_id, &row.match_by, &row.match_key)?;
+    let groups = rows::groups_matching(conn, row)?;
     let members = members_of(conn, tenant_id, &groups)?;
     let rules = RoleRules::load(conn, tenant_id)?;
     let watch = RoleWatch::start(conn, tenant_id, &rules, members)?;
     if !change(conn)? {
         return Ok(false);
     }
-    let details = json!({"rule": row.id, "match_by": row.match_by, "group": row.match_value, "role": row.role, "source": row.source, "groups_matched": groups});
+    let details = json!({"rule": row.id, "match_by": row.match_by, "group": row.match_value, "role": row.role, "source": row.source, "matching": matching_of(row), "bound_group_id": row.bound_group_id, "groups_matched": groups});
     let cause = record(conn, tenant_id, action, &row.id, details, by, now)?;
     let fact = Fact {
         tenant_id,
@@ -334,6 +400,45 @@ fn change_rule(
     };
     super::provisioning::mapping_changed(conn, &fact, watch)?;
     Ok(true)
+}
+
+/// Binds every display-name rule still waiting for a group of this name to `group` (created,
+/// or renamed to the name), each with a `role_mapping.bind` audit record caused by `cause`.
+/// The roles its members gain are the same whether the rule is bound yet or not (an unbound
+/// rule matches the group it is about to bind to). Returns the rules bound.
+pub fn bind_waiting_rules(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group: &GroupKeys,
+    cause: &str,
+    origin: Origin,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let rules = RoleRules::load(conn, tenant_id)?;
+    let mut bound = Vec::new();
+    for rule in rules
+        .rules
+        .iter()
+        .filter(|r| r.binds_by_name() && r.matches(group))
+    {
+        if !rows::bind(conn, tenant_id, &rule.id, &group.id)? {
+            continue;
+        }
+        let event = Event {
+            actor: origin.actor,
+            request: origin.request,
+            resource_type: Some("RoleMapping"),
+            resource_id: Some(rule.id.clone()),
+            cause: Some(cause.to_string()),
+            ..Event::new(
+                "role_mapping.bind",
+                json!({"rule": rule.id, "group": rule.match_value, "role": rule.role, "bound_group_id": group.id}),
+            )
+        };
+        audit::record(conn, tenant_id, now, event)?;
+        bound.push(rule.id.clone());
+    }
+    Ok(bound)
 }
 
 fn members_of(
@@ -383,6 +488,8 @@ mod tests {
             role: role.into(),
             source: "api".into(),
             created: chrono::DateTime::<Utc>::UNIX_EPOCH.naive_utc(),
+            bound_group_id: None,
+            follow_name: false,
         }
     }
 

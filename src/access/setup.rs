@@ -190,7 +190,8 @@ pub fn sync_role_mappings(
         // Each (group selector, role) the file asks for.
         let mut desired: Vec<(GroupSelector, String)> = Vec::new();
         for mapping in &wanted {
-            let selector = GroupSelector::parse(&mapping.group)?;
+            let selector =
+                GroupSelector::parse(&mapping.group)?.following_name(mapping.follow_name);
             for role in &mapping.roles {
                 roles::check_role_name(role)?;
                 desired.push((selector.clone(), role.clone()));
@@ -199,6 +200,7 @@ pub fn sync_role_mappings(
         let matches = |row: &RoleMappingRow, (selector, role): &(GroupSelector, String)| {
             row.match_by == selector.by.as_str()
                 && row.match_value == selector.value
+                && row.follow_name == selector.follow_name
                 && &row.role == role
         };
         let tenant_id = tenant.id;

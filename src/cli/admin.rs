@@ -22,6 +22,10 @@ pub(super) enum RolesCommand {
         /// Tenant name or id [default: the default tenant]
         #[arg(long)]
         tenant: Option<String>,
+        /// A display name matched by name on every change, instead of binding to the group
+        /// it names (a rename then moves the role with the name)
+        #[arg(long)]
+        follow_name: bool,
     },
     /// List the mappings of a tenant
     List {
@@ -157,9 +161,10 @@ pub(super) fn roles_command(
             group,
             roles: granted,
             tenant,
+            follow_name,
         } => {
             let tenant_id = tenant_id(store, tenant.as_deref())?;
-            let selector = GroupSelector::parse(&group)?;
+            let selector = GroupSelector::parse(&group)?.following_name(follow_name);
             let created = store.write(|conn| {
                 roles::map_all(conn, &tenant_id, &selector, &granted, by, clock.now())
             })?;

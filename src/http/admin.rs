@@ -126,7 +126,8 @@ async fn list_mappings(
 }
 
 /// `POST /admin/v1/role-mappings` with `{"group": "externalId:00g1", "roles": ["admin"]}`
-/// (or `"role"`): 201 with the mappings created.
+/// (or `"role"`; `"follow_name": true` for a display name matched by name on every change
+/// instead of bound to its group): 201 with the mappings created.
 #[utoipa::path(post, path = "/admin/v1/role-mappings", tag = "admin", security(("bearer" = [])),
     request_body(content = ref("#/components/schemas/RoleMappingRequest"), content_type = "application/json"),
     responses(
@@ -142,7 +143,12 @@ async fn create_mappings(
     let group = body.get("group").and_then(Value::as_str).ok_or_else(|| {
         ScimError::InvalidValue("`group` is required: id:…, externalId:… or displayName:…".into())
     })?;
-    let selector = GroupSelector::parse(group)?;
+    let follow_name = match body.get("follow_name") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(follow)) => *follow,
+        Some(_) => return Err(ScimError::InvalidValue("`follow_name` is a boolean".into())),
+    };
+    let selector = GroupSelector::parse(group)?.following_name(follow_name);
     let granted: Vec<String> = match (body.get("roles"), body.get("role")) {
         (Some(Value::Array(roles)), None) => roles
             .iter()

@@ -32,6 +32,9 @@ pub enum FlagKind {
     /// A transmitter said an account was enabled again: recorded, and reactivated only where
     /// the tenant's receiver allows it.
     SecurityEventAccountEnabled,
+    /// A group's rename (or new externalId) moved someone's roles: it left a rule that
+    /// follows names or matches its externalId, or took the name of a rule waiting to bind.
+    GroupRenameMovedRoles,
 }
 
 impl FlagKind {
@@ -44,6 +47,7 @@ impl FlagKind {
             FlagKind::QuickReactivation => "quick_reactivation",
             FlagKind::SecurityEventRefused => "security_event_refused",
             FlagKind::SecurityEventAccountEnabled => "security_event_account_enabled",
+            FlagKind::GroupRenameMovedRoles => "group_rename_moved_roles",
         }
     }
 
@@ -53,7 +57,8 @@ impl FlagKind {
             FlagKind::RefreshTokenReuse
             | FlagKind::TokenForInactiveUser
             | FlagKind::QuickReactivation
-            | FlagKind::SecurityEventRefused => "high",
+            | FlagKind::SecurityEventRefused
+            | FlagKind::GroupRenameMovedRoles => "high",
             FlagKind::DeprovisioningBurst => "critical",
         }
     }

@@ -141,7 +141,9 @@ pub(super) fn create(
         let details = json!({"attributes": columns.document.keys().collect::<Vec<_>>(), "members_added": new_members});
         let personal = json!({"after": columns.document});
         let event = context.event("group.create", ResourceKind::Group, &row.id, details, Some(personal));
-        audit::record(conn, tenant_id, now, event)?;
+        let cause = audit::record(conn, tenant_id, now, event)?;
+        let fact = context.fact(&cause, now);
+        service.cascade.group_created(conn, &fact, &keys_of(&row))?;
         let members = related_for_response(conn, context, &row)?;
         Ok::<_, ScimError>((row, members))
     })?;
@@ -295,9 +297,10 @@ fn update(
             context.event(action, ResourceKind::Group, id, details, Some(personal)),
         )?;
         let fact = context.fact(&cause, now);
+        let keys = (&keys_of(&current), &keys_of(&row));
         service
             .cascade
-            .members_changed(conn, &fact, watch, removed.len())?;
+            .group_changed(conn, &fact, keys, watch, removed.len())?;
         let members = members_for_answer(conn, context, &row, answer)?;
         Ok::<_, ScimError>((row, members))
     })?;

@@ -17,6 +17,29 @@ pub struct RoleMappingRow {
     pub role: String,
     pub source: String,
     pub created: NaiveDateTime,
+    /// The group a display-name rule is bound to (its stable id), once a group matched it.
+    pub bound_group_id: Option<String>,
+    /// A display-name rule that matches by name on every change instead of binding.
+    pub follow_name: bool,
+}
+
+impl RoleMappingRow {
+    /// Whether this rule grants its role to members of `group`. A display-name rule bound to
+    /// a group matches that group alone, whatever it is called now; an unbound one matches
+    /// the group it is about to bind to; one that follows the name matches by name.
+    pub fn matches(&self, group: &GroupKeys) -> bool {
+        match (self.match_by.as_str(), &self.bound_group_id) {
+            ("id", _) => self.match_key == group.id,
+            ("externalId", _) => group.external_id.as_deref() == Some(self.match_key.as_str()),
+            (_, Some(bound)) if !self.follow_name => *bound == group.id,
+            _ => self.match_key == group.display_name_key,
+        }
+    }
+
+    /// Whether this rule waits to bind to the first group of its name.
+    pub fn binds_by_name(&self) -> bool {
+        self.match_by == "displayName" && !self.follow_name && self.bound_group_id.is_none()
+    }
 }
 
 /// A group as role mappings see it: the three keys a rule can match.
@@ -90,23 +113,39 @@ pub fn group_keys(
         .optional()?)
 }
 
-/// The groups a rule matches (by id, externalId or folded displayName): an indexed lookup.
+/// The groups a rule matches now (by id, externalId, its bound group, or folded
+/// displayName): an indexed lookup.
 pub fn groups_matching(
     conn: &mut AnyConnection,
-    tenant_id: &str,
-    match_by: &str,
-    match_key: &str,
+    rule: &RoleMappingRow,
 ) -> Result<Vec<String>, StoreError> {
     let query = groups::table
-        .filter(groups::tenant_id.eq(tenant_id))
+        .filter(groups::tenant_id.eq(&rule.tenant_id))
         .select(groups::id)
         .into_boxed();
-    let query = match match_by {
-        "id" => query.filter(groups::id.eq(match_key)),
-        "externalId" => query.filter(groups::external_id.eq(match_key)),
-        _ => query.filter(groups::display_name_key.eq(match_key)),
+    let query = match (rule.match_by.as_str(), &rule.bound_group_id) {
+        ("id", _) => query.filter(groups::id.eq(&rule.match_key)),
+        ("externalId", _) => query.filter(groups::external_id.eq(&rule.match_key)),
+        (_, Some(bound)) if !rule.follow_name => query.filter(groups::id.eq(bound)),
+        _ => query.filter(groups::display_name_key.eq(&rule.match_key)),
     };
     Ok(query.load(conn)?)
+}
+
+/// Binds an unbound display-name rule to a group; `false` if it was bound meanwhile.
+pub fn bind(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    rule_id: &str,
+    group_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(diesel::update(role_mappings::table)
+        .filter(role_mappings::tenant_id.eq(tenant_id))
+        .filter(role_mappings::id.eq(rule_id))
+        .filter(role_mappings::bound_group_id.is_null())
+        .set(role_mappings::bound_group_id.eq(group_id))
+        .execute(conn)?
+        == 1)
 }
 
 /// Each of `user_ids` with the keys of every group it belongs to, one query per chunk.

@@ -150,6 +150,8 @@ diesel::table! {
         role -> Text,
         source -> Text,
         created -> Timestamp,
+        bound_group_id -> Nullable<Text>,
+        follow_name -> Bool,
     }
 }
 

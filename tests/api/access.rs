@@ -197,18 +197,6 @@ on_both_backends! {
         assert!(!app.is_active(&client, &b).await);
     }
 
-    async fn renaming_a_group_out_of_a_display_name_rule_cascades(app) {
-        let admin = app.admin_token();
-        let client = app.app_client(true);
-        let alice = user(&app, "alice").await;
-        let admins = group(&app, "Admins", &[&alice]).await;
-        app.map_role(&admin, "Admins", &["admin"]).await;
-        let (access, _) = session(&app, &client, &alice).await;
-        let rename = patch_op(json!([{"op": "replace", "path": "displayName", "value": "Former Admins"}]));
-        expect_status(app.patch(&format!("/Groups/{admins}"), &rename).await, StatusCode::OK).await;
-        assert!(!app.is_active(&client, &access).await);
-    }
-
     async fn a_gained_role_arrives_with_the_next_token(app) {
         let admin = app.admin_token();
         let client = app.app_client(true);
@@ -751,7 +739,7 @@ on_both_backends! {
         group(&app, "Eng", &[&alice]).await;
         let mut config = Config::default();
         let tenant = TenantConfig {
-            role_mappings: vec![RoleMappingConfig { group: "Eng".into(), roles: vec!["developer".into(), "viewer".into()] }],
+            role_mappings: vec![RoleMappingConfig { group: "Eng".into(), roles: vec!["developer".into(), "viewer".into()], follow_name: false }],
             ..TenantConfig::default()
         };
         config.tenants.insert("default".into(), tenant);

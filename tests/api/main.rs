@@ -22,6 +22,7 @@ mod events;
 mod filters;
 mod fixtures;
 mod group_commit;
+mod group_renames;
 mod groups;
 mod gtr;
 mod gtr_jwt;

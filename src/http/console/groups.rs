@@ -142,7 +142,11 @@ fn group_filter(q: &str) -> String {
 
 fn mapping_row(mapping: RoleMapping) -> MappingRow {
     MappingRow {
-        rule: format!("{}:{}", mapping.match_by, mapping.group),
+        rule: crate::access::roles::describe_rule(
+            &mapping.match_by,
+            &mapping.group,
+            mapping.matching,
+        ),
         id: mapping.id,
         role: mapping.role,
         source: mapping.source,
@@ -219,7 +223,7 @@ pub async fn group(
                 (
                     role.clone(),
                     g.rule_id,
-                    format!("{}:{}", g.match_by, g.match_value),
+                    crate::access::roles::describe_rule(&g.match_by, &g.match_value, g.matching),
                 )
             })
         })

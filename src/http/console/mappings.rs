@@ -30,6 +30,15 @@ pub struct MappingForm {
     group: String,
     #[serde(default)]
     role: String,
+    /// A checkbox: a display name matched by name on every change instead of bound.
+    #[serde(default)]
+    follow_name: Option<String>,
+}
+
+impl MappingForm {
+    fn selector(&self) -> Result<GroupSelector, crate::access::AccessError> {
+        Ok(GroupSelector::parse(self.group.trim())?.following_name(self.follow_name.is_some()))
+    }
 }
 
 /// A role gained or lost by someone.
@@ -48,9 +57,11 @@ struct PreviewPage {
     adding: bool,
     /// What the change is, in words.
     change: String,
-    /// The form fields that apply it: (group, role) to add, or the mapping id to remove.
+    /// The form fields that apply it: (group, role, follow_name) to add, or the mapping id
+    /// to remove.
     group: String,
     role: String,
+    follow_name: bool,
     mapping_id: String,
     changes: Vec<RoleChange>,
     changed_people: usize,
@@ -130,7 +141,8 @@ pub async fn preview_mapping(
 ) -> Result<HttpResponse, ConsoleError> {
     let form: MappingForm = view::form(&body)?;
     check_csrf(&operator, form.csrf.as_deref())?;
-    let selector = GroupSelector::parse(form.group.trim())?;
+    let selector = form.selector()?;
+    let described = selector.describe();
     roles::check_role_name(form.role.trim())?;
     let (actor, info) = origin(&operator, &request);
     let (state2, tenant, now) = (state.clone(), operator.tenant_id.clone(), state.clock.now());
@@ -148,8 +160,9 @@ pub async fn preview_mapping(
     view::ok(&PreviewPage {
         chrome: Chrome::new(&operator, Section::Groups),
         adding: true,
-        change: format!("Map {} to role {}", form.group.trim(), role),
+        change: format!("Map {described} to role {role}"),
         group: form.group.trim().to_string(),
+        follow_name: form.follow_name.is_some(),
         role,
         mapping_id: String::new(),
         changes: previewed.changes,
@@ -167,7 +180,7 @@ pub async fn add_mapping(
 ) -> Result<HttpResponse, ConsoleError> {
     let form: MappingForm = view::form(&body)?;
     check_csrf(&operator, form.csrf.as_deref())?;
-    let selector = GroupSelector::parse(form.group.trim())?;
+    let selector = form.selector()?;
     let granted = vec![form.role.trim().to_string()];
     let (actor, info) = origin(&operator, &request);
     let (store, tenant, now) = (
@@ -211,10 +224,16 @@ pub async fn confirm_removal(
         chrome: Chrome::new(&operator, Section::Groups),
         adding: false,
         change: format!(
-            "Remove the mapping of {}:{} to role {}",
-            mapping.match_by, mapping.match_value, mapping.role
+            "Remove the mapping of {} to role {}",
+            roles::describe_rule(
+                &mapping.match_by,
+                &mapping.match_value,
+                roles::matching_of(&mapping)
+            ),
+            mapping.role
         ),
         group: String::new(),
+        follow_name: false,
         role: mapping.role,
         mapping_id: id,
         changes: previewed.changes,

@@ -220,7 +220,11 @@ pub async fn person(
                 .into_iter()
                 .flatten()
                 .map(|g| {
-                    let rule = format!("{}:{}", text(&g["match_by"]), text(&g["match_value"]));
+                    let rule = crate::access::roles::describe_rule(
+                        &text(&g["match_by"]),
+                        &text(&g["match_value"]),
+                        &text(&g["matching"]),
+                    );
                     (
                         text(&g["group_id"]),
                         text(&g["group_display_name"]),

@@ -150,8 +150,10 @@ pub fn components() -> Value {
             "required": ["mappings"],
             "properties": {"mappings": {"type": "array", "items": {
                 "type": "object",
-                "required": ["id", "match_by", "group", "role", "source", "created"],
-                "properties": {"id": string, "match_by": string, "group": string, "role": string, "source": string, "created": time},
+                "required": ["id", "match_by", "group", "role", "source", "created", "matching"],
+                "properties": {"id": string, "match_by": string, "group": string, "role": string, "source": string, "created": time,
+                    "matching": {"enum": ["id", "externalId", "bound", "name"], "description": "`bound`: a display-name rule bound to `bound_group_id` (or waiting for the first group of its name); `name`: following the name on every change"},
+                    "bound_group_id": nullable_string},
             }}},
         },
         "RoleMappingRequest": {
@@ -161,6 +163,7 @@ pub fn components() -> Value {
                 "group": {"type": "string", "description": "`id:…`, `externalId:…` or `displayName:…`"},
                 "roles": strings,
                 "role": string,
+                "follow_name": {"type": "boolean", "description": "A display name matched by name on every change instead of binding to its group (default false)"},
             },
         },
         "UserAccess": {
