@@ -2,7 +2,8 @@
 //! says so. Modules by domain, each importing only those below it (docs/architecture.md,
 //! checked by tests/layering.rs), bottom to top:
 //!
-//! - foundation: `clock` (injected time), `hashing`, `metrics`, `text` (case folding);
+//! - foundation: `clock` (injected time), `hashing`, `metrics`, `text` (case folding),
+//!   `sealing` (outbound secrets encrypted at rest);
 //! - `store`: persistence, the only module that knows there are two backends; `egress`:
 //!   every outbound request, through one destination policy;
 //! - `config`, `tenancy`, `telemetry`: the file, tenants, logging;
@@ -29,6 +30,7 @@ pub mod http;
 pub mod metrics;
 pub mod outbox;
 pub mod scim;
+pub mod sealing;
 pub mod signals;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,17 @@
 fn main() -> std::process::ExitCode {
     bound_malloc_arenas();
+    owner_only_files();
     scimitar::cli::main()
+}
+
+/// Every file this process creates (the database and its WAL, backups, key files, exports)
+/// is the owner's alone, whatever the shell's umask.
+fn owner_only_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets this process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 /// glibc gives each thread that meets a locked allocator an arena of its own (up to 8 per

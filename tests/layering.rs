@@ -16,6 +16,7 @@ const RANKS: &[(&str, u8)] = &[
     ("hashing", 0),
     ("metrics", 0),
     ("text", 0),
+    ("sealing", 0),
     ("store", 1),
     ("egress", 1),
     ("config", 2),

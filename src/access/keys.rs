@@ -51,6 +51,15 @@ impl KeySecret {
         Self(bytes)
     }
 
+    /// The key outbound credentials are sealed with at rest (`sealing`): derived from the
+    /// same file as the signing keys, so a copy of the database alone opens nothing.
+    fn sealing_key(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(b"scimitar outbound credential sealing key\0");
+        hasher.update(self.0);
+        hasher.finalize().into()
+    }
+
     fn seed(&self, kid: &str) -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(b"scimitar token signing key\0");
@@ -84,6 +93,11 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
+    /// Seals and opens the outbound credentials stored in the database.
+    pub fn sealer(&self) -> crate::sealing::Sealer {
+        crate::sealing::Sealer::new(self.secret.sealing_key())
+    }
+
     /// Loads the published keys, creating the first one if there is none, and checks that a
     /// token signed now verifies (a wrong crypto set-up fails at start, not at first use).
     pub fn open(store: &Store, secret: KeySecret, now: DateTime<Utc>) -> Result<Self, AccessError> {

@@ -76,6 +76,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
     crate::scim::match_sync::sync(&store, &registry, &match_attributes)
         .context("[tenants.NAME] match_attributes")?;
     let egress = config.egress().context("outbound_allow")?;
+    seal_stored_secrets(&store, &access.keys().sealer())?;
     let ssf = crate::signals::ssf::Transmitter::new(
         store.clone(),
         access.keys_shared(),
@@ -96,7 +97,11 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
             config.reactivation_alert_minutes as i64,
         ));
     let state = AppState {
-        signals: crate::signals::receiver::Receiver::new(scim.clone(), egress.clone()),
+        signals: crate::signals::receiver::Receiver::new(
+            scim.clone(),
+            egress.clone(),
+            access.keys().sealer(),
+        ),
         egress,
         caller_keys: Arc::default(),
         scim,
@@ -137,6 +142,21 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         actix_web::rt::spawn(poller);
         http::server(state, &settings, listener)?.await
     })?;
+    Ok(())
+}
+
+/// Outbound credentials stored in clear by a version before sealing (decision 73) are sealed
+/// now, once; the log says how many.
+fn seal_stored_secrets(store: &Store, sealer: &crate::sealing::Sealer) -> anyhow::Result<()> {
+    let streams = crate::signals::ssf::seal_stored_authorizations(store, sealer)?;
+    let receivers = crate::signals::receiver::manage::seal_stored_credentials(store, sealer)?;
+    if streams + receivers > 0 {
+        tracing::info!(
+            streams,
+            receivers,
+            "outbound credentials stored in clear are now sealed"
+        );
+    }
     Ok(())
 }
 

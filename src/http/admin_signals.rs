@@ -97,15 +97,17 @@ async fn create_receiver(
     let body = parse_body(&request, &body)?;
     let (actor, info) = origin(&caller, &request);
     let (store, now) = (state.store.clone(), state.clock.now());
-    let egress = state.signals.egress().clone();
+    let (egress, sealer) = (
+        state.signals.egress().clone(),
+        state.signals.sealer().clone(),
+    );
     let (row, secret) = blocking(move || {
         let by = ChangedBy {
             actor: &actor,
             request: &info,
         };
-        let destinations = egress.destinations();
-        manage::create(&store, destinations, &caller.tenant_id, &body, by, now)
-            .map_err(ScimError::from)
+        let outbound = (egress.destinations(), &sealer);
+        manage::create(&store, outbound, &caller.tenant_id, &body, by, now).map_err(ScimError::from)
     })
     .await?;
     Ok(scim_json(
@@ -154,14 +156,17 @@ async fn replace_receiver(
     let body = parse_body(&request, &body)?;
     let (actor, info) = origin(&caller, &request);
     let (store, now) = (state.store.clone(), state.clock.now());
-    let egress = state.signals.egress().clone();
+    let (egress, sealer) = (
+        state.signals.egress().clone(),
+        state.signals.sealer().clone(),
+    );
     let (row, secret) = blocking(move || {
         let by = ChangedBy {
             actor: &actor,
             request: &info,
         };
-        let destinations = egress.destinations();
-        manage::replace(&store, destinations, &caller.tenant_id, &id, &body, by, now)
+        let outbound = (egress.destinations(), &sealer);
+        manage::replace(&store, outbound, &caller.tenant_id, &id, &body, by, now)
             .map_err(ScimError::from)
     })
     .await?;

@@ -9,16 +9,14 @@ use super::{AnyConnection, Store, StoreError};
 
 impl Store {
     /// Writes a consistent copy of the database to `target`, a file that must not exist yet.
+    /// The file is created here, owner-only and only if nothing (not even a dangling link)
+    /// has that name, before SQLite writes into it: a backup never overwrites anything and is
+    /// never readable by others.
     pub fn backup_to(&self, target: &Path) -> Result<(), StoreError> {
-        if target.exists() {
-            return Err(StoreError::Unavailable(format!(
-                "{} already exists; a backup never overwrites a file",
-                target.display()
-            )));
-        }
         let mut conn = self.connection()?;
         match &mut *conn {
             AnyConnection::Sqlite(conn) => {
+                create_owner_only(target)?;
                 use diesel::connection::SimpleConnection;
                 let path = target.to_string_lossy().replace('\'', "''");
                 conn.batch_execute(&format!("VACUUM INTO '{path}'"))?;
@@ -30,4 +28,23 @@ impl Store {
             )),
         }
     }
+}
+
+/// Creates an empty file at `target`, owner-only; fails if anything has that name already.
+fn create_owner_only(target: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(target).map(|_| ()).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "already exists; a backup never overwrites a file".to_string()
+        } else {
+            e.to_string()
+        };
+        StoreError::Unavailable(format!("{}: {why}", target.display()))
+    })
 }

@@ -70,6 +70,12 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The SQLite database file, for a SQLite URL.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        (self.backend == Backend::Sqlite && self.target != ":memory:")
+            .then(|| std::path::Path::new(&self.target))
+    }
+
     /// Bounds how long Postgres connections may hang: libpq's `connect_timeout` (at least
     /// 2 s, libpq's floor), and TCP keepalives and a TCP user timeout so a connection to a
     /// vanished server fails within seconds instead of the kernel's hours. Parameters the URL

@@ -10,6 +10,7 @@ pub mod console_sessions;
 pub mod credential_cache;
 pub mod credentials;
 pub mod document;
+mod files;
 pub mod filter;
 pub mod flags;
 mod group;
@@ -185,6 +186,9 @@ impl Store {
 
     /// Connects without migrating; one connection is made now so a wrong URL fails at once.
     pub fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        if let Some(path) = url.sqlite_path() {
+            files::owner_only_database(path)?;
+        }
         let url = &url.with_timeouts(settings.acquire_timeout);
         // No idle minimum: r2d2 would otherwise open replacement connections on a background
         // thread, and a process exiting during a libpq connect crashes in OpenSSL's teardown.

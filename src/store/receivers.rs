@@ -75,6 +75,14 @@ pub fn list(conn: &mut AnyConnection, tenant_id: &str) -> Result<Vec<ReceiverRow
         .load(conn)?)
 }
 
+/// Every receiver of every tenant.
+pub fn all(conn: &mut AnyConnection) -> Result<Vec<ReceiverRow>, StoreError> {
+    Ok(ssf_receivers::table
+        .order(ssf_receivers::created.asc())
+        .select(ReceiverRow::as_select())
+        .load(conn)?)
+}
+
 /// The enabled receivers of one delivery method, of every tenant (the poller's work list).
 pub fn enabled_by_method(
     conn: &mut AnyConnection,

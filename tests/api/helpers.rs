@@ -277,7 +277,11 @@ impl TestApp {
         };
         let egress = Egress::new(options.outbound.clone(), Duration::from_secs(10));
         let state = AppState {
-            signals: scimitar::signals::receiver::Receiver::new(scim.clone(), egress.clone()),
+            signals: scimitar::signals::receiver::Receiver::new(
+                scim.clone(),
+                egress.clone(),
+                access.keys().sealer(),
+            ),
             caller_keys: Arc::default(),
             scim,
             store: store.clone(),

@@ -46,6 +46,7 @@ mod quirks;
 mod replicas;
 mod row_locks;
 mod schema_parity;
+mod secrets_at_rest;
 mod serve;
 mod signals;
 mod signals_poll;

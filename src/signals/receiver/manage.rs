@@ -11,6 +11,7 @@ use super::{POLL, PUSH};
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::egress::Destinations;
 use crate::hashing::sha256_hex;
+use crate::sealing::Sealer;
 use crate::signals::SignalsError;
 use crate::store::receivers::{self as rows, ReceivedQuery, ReceivedRow, ReceiverRow};
 use crate::store::{Store, to_stored};
@@ -53,14 +54,67 @@ pub fn push_authorized(row: &ReceiverRow, presented: Option<&str>) -> bool {
         )
 }
 
-fn fill(row: &mut ReceiverRow, request: Request) -> Result<(), SignalsError> {
+/// Where a poll receiver's sealed credential is stored, as its associated data.
+pub(crate) fn poll_authorization_place(receiver_id: &str) -> String {
+    format!("ssf_receivers.poll_authorization:{receiver_id}")
+}
+
+/// A poll receiver's stored credential, opened (one stored before sealing existed is used as
+/// it is until `seal_stored_credentials` seals it).
+pub fn poll_authorization(
+    row: &ReceiverRow,
+    sealer: &Sealer,
+) -> Result<Option<String>, SignalsError> {
+    let Some(stored) = &row.poll_authorization else {
+        return Ok(None);
+    };
+    if !Sealer::is_sealed(stored) {
+        return Ok(Some(stored.clone()));
+    }
+    sealer
+        .open(stored, &poll_authorization_place(&row.id))
+        .map(Some)
+        .map_err(|e| SignalsError::InvalidValue(e.to_string()))
+}
+
+/// Seals the poll receivers' credentials stored in clear before sealing existed (at start,
+/// once); returns how many.
+pub fn seal_stored_credentials(store: &Store, sealer: &Sealer) -> Result<usize, SignalsError> {
+    store.write(|conn| {
+        let mut sealed = 0;
+        for mut row in rows::all(conn)? {
+            let Some(stored) = row.poll_authorization.clone() else {
+                continue;
+            };
+            if Sealer::is_sealed(&stored) {
+                continue;
+            }
+            let place = poll_authorization_place(&row.id);
+            row.poll_authorization = Some(
+                sealer
+                    .seal(&stored, &place)
+                    .map_err(|e| SignalsError::Randomness(e.to_string()))?,
+            );
+            rows::update(conn, &row)?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    })
+}
+
+fn fill(row: &mut ReceiverRow, request: Request, sealer: &Sealer) -> Result<(), SignalsError> {
     row.issuer = request.issuer;
     row.audiences = json!(request.audiences).to_string();
     row.jwks_uri = request.jwks_uri;
     row.jwks = request.jwks;
     row.delivery_method = request.method;
     row.poll_endpoint = request.poll_endpoint;
-    row.poll_authorization = request.poll_authorization;
+    let place = poll_authorization_place(&row.id);
+    row.poll_authorization = request
+        .poll_authorization
+        .map(|credential| sealer.seal(&credential, &place))
+        .transpose()
+        .map_err(|e| SignalsError::Randomness(e.to_string()))?;
     row.settings = serde_json::to_string(&request.settings)
         .map_err(|e| SignalsError::InvalidValue(e.to_string()))?;
     row.enabled = request.enabled;
@@ -91,7 +145,7 @@ fn record(
 /// Creates a receiver from the admin API's JSON; a push receiver's secret comes back once.
 pub fn create(
     store: &Store,
-    destinations: &Destinations,
+    (destinations, sealer): (&Destinations, &Sealer),
     tenant_id: &str,
     body: &Value,
     by: ChangedBy,
@@ -118,7 +172,7 @@ pub fn create(
         created: to_stored(now),
         updated: to_stored(now),
     };
-    fill(&mut row, request)?;
+    fill(&mut row, request, sealer)?;
     store.write(|conn| {
         rows::insert(conn, &row)?;
         record(conn, &row, "signal_receiver.create", by, now)
@@ -132,7 +186,7 @@ pub fn create(
 /// back when `rotate_secret` is true, or when a poll receiver becomes a push one).
 pub fn replace(
     store: &Store,
-    destinations: &Destinations,
+    (destinations, sealer): (&Destinations, &Sealer),
     tenant_id: &str,
     id: &str,
     body: &Value,
@@ -154,7 +208,7 @@ pub fn replace(
         } else if let Some(secret) = &secret {
             row.push_secret_digest = Some(sha256_hex(secret.as_bytes()));
         }
-        fill(&mut row, request)?;
+        fill(&mut row, request, sealer)?;
         row.updated = to_stored(now);
         rows::update(conn, &row)?;
         record(conn, &row, "signal_receiver.replace", by, now)?;

@@ -26,6 +26,7 @@ use crate::clock::SharedClock;
 use crate::egress::Egress;
 use crate::egress::keys::KeySets;
 use crate::scim::ScimService;
+use crate::sealing::Sealer;
 use crate::store::Store;
 use crate::store::receivers::ReceiverRow;
 
@@ -131,17 +132,24 @@ pub struct Receiver {
     pub(crate) key_sets: Arc<KeySets>,
     /// Key-set fetches and polls, through the destination policy.
     pub(crate) egress: Egress,
+    /// Poll receivers' credentials are stored sealed.
+    pub(crate) sealer: Sealer,
 }
 
 impl Receiver {
-    pub fn new(scim: ScimService, egress: Egress) -> Self {
+    pub fn new(scim: ScimService, egress: Egress, sealer: Sealer) -> Self {
         Self {
             store: scim.store().clone(),
             clock: scim.clock().clone(),
             scim,
             key_sets: Arc::default(),
             egress,
+            sealer,
         }
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     /// Key-set fetches made by this process.

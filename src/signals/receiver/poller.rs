@@ -147,7 +147,9 @@ async fn round(
         ("content-type", "application/json"),
         ("accept", "application/json"),
     ];
-    if let Some(authorization) = &row.poll_authorization {
+    let authorization =
+        super::manage::poll_authorization(row, &rx.sealer).map_err(|e| e.to_string())?;
+    if let Some(authorization) = &authorization {
         headers.push(("authorization", authorization.as_str()));
     }
     let reply = rx

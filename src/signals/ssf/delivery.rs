@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::sets::{self, SUPPORTED};
 use super::{POLL, PUSH, Transmitter};
 use crate::access::credentials::{Caller, CredentialKind};
+use crate::sealing::Sealer;
 use crate::signals::SignalsError;
 use crate::store::ssf::{self as rows, QueuedRow, StreamRow};
 use crate::store::{AnyConnection, StoreError, outbox, to_stored};
@@ -177,7 +178,12 @@ impl Transmitter {
             ("content-type", "application/secevent+jwt"),
             ("accept", "application/json"),
         ];
-        if let Some(authorization) = &stream.authorization_header {
+        let authorization = stream
+            .authorization_header
+            .as_deref()
+            .map(|stored| self.open_authorization(stored, &stream.id))
+            .transpose()?;
+        if let Some(authorization) = &authorization {
             headers.push(("authorization", authorization.as_str()));
         }
         // The receiver's answer matters only for its status (and a short error text).
@@ -195,6 +201,17 @@ impl Transmitter {
             reply.status,
             body.chars().take(200).collect::<String>()
         ))
+    }
+
+    /// A push stream's stored `Authorization` header, opened (one stored before sealing
+    /// existed is used as it is until `seal_stored_authorizations` seals it).
+    fn open_authorization(&self, stored: &str, stream_id: &str) -> Result<String, String> {
+        if !Sealer::is_sealed(stored) {
+            return Ok(stored.to_string());
+        }
+        self.sealer
+            .open(stored, &super::authorization_place(stream_id))
+            .map_err(|e| e.to_string())
     }
 
     /// Poll (RFC 8936): acknowledges `ack` (and `setErrs`, which are logged), then returns up

@@ -20,6 +20,7 @@ use crate::access::keys::KeyRing;
 use crate::clock::SharedClock;
 use crate::egress::Egress;
 use crate::metrics::Gauge;
+use crate::sealing::Sealer;
 use crate::store::{AnyConnection, Store, StoreError, outbox, ssf};
 
 pub const PUSH: &str = "urn:ietf:rfc:8935";
@@ -34,6 +35,8 @@ pub struct Transmitter {
     pub(crate) clock: SharedClock,
     /// Push delivery, through the destination policy.
     pub(crate) egress: Egress,
+    /// Push streams' `Authorization` headers are stored sealed.
+    pub(crate) sealer: Sealer,
 }
 
 impl Transmitter {
@@ -45,6 +48,7 @@ impl Transmitter {
         egress: Egress,
     ) -> Self {
         Self {
+            sealer: keys.sealer(),
             store,
             keys,
             issuer: issuer.trim_end_matches('/').to_string(),
@@ -70,6 +74,35 @@ impl Transmitter {
             "default_subjects": "ALL",
         })
     }
+}
+
+/// Where a push stream's sealed `Authorization` header is stored, as its associated data.
+pub(crate) fn authorization_place(stream_id: &str) -> String {
+    format!("ssf_streams.authorization_header:{stream_id}")
+}
+
+/// Seals the push streams' `Authorization` headers stored in clear before sealing existed
+/// (at start, once); returns how many.
+pub fn seal_stored_authorizations(store: &Store, sealer: &Sealer) -> Result<usize, StoreError> {
+    store.write(|conn| {
+        let mut sealed = 0;
+        for mut stream in ssf::all(conn)? {
+            let Some(header) = stream.authorization_header.clone() else {
+                continue;
+            };
+            if Sealer::is_sealed(&header) {
+                continue;
+            }
+            let place = authorization_place(&stream.id);
+            let value = sealer
+                .seal(&header, &place)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            stream.authorization_header = Some(value);
+            ssf::update(conn, &stream)?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    })
 }
 
 /// Per stream: outbox events not yet turned into SETs, and SETs not yet delivered.

@@ -83,7 +83,7 @@ impl Transmitter {
             created: now,
             updated: now,
         };
-        apply_config(&mut stream, body, self.egress.destinations())?;
+        apply_config(&mut stream, body, self)?;
         self.store.write(|conn| {
             // A new stream carries what happens from now on.
             stream.cursor = outbox::head(conn, &caller.tenant_id)?;
@@ -126,7 +126,7 @@ impl Transmitter {
                 stream.events_requested = "[]".into();
                 stream.description = None;
             }
-            apply_config(&mut stream, body, self.egress.destinations())?;
+            apply_config(&mut stream, body, self)?;
             stream.updated = to_stored(self.clock.now());
             rows::update(conn, &stream)?;
             Ok(self.describe(&stream))
@@ -264,12 +264,14 @@ impl Transmitter {
 
 /// Applies a stream configuration from a create, update or replace request. A push endpoint
 /// must pass the destination policy: `https`, and not an internal address unless the admin
-/// allow-listed it (checked again, once resolved, at each delivery).
+/// allow-listed it (checked again, once resolved, at each delivery). The receiver's
+/// `authorization_header` is stored sealed.
 fn apply_config(
     stream: &mut StreamRow,
     body: &Value,
-    destinations: &Destinations,
+    transmitter: &Transmitter,
 ) -> Result<(), SignalsError> {
+    let destinations: &Destinations = transmitter.egress.destinations();
     if let Some(delivery) = body.get("delivery") {
         let method = delivery
             .get("method")
@@ -285,10 +287,13 @@ fn apply_config(
                     .check_url(url)
                     .map_err(|e| bad(&format!("`endpoint_url`: {e}")))?;
                 stream.endpoint_url = Some(url.to_string());
+                let place = super::authorization_place(&stream.id);
                 stream.authorization_header = delivery
                     .get("authorization_header")
                     .and_then(Value::as_str)
-                    .map(String::from);
+                    .map(|header| transmitter.sealer.seal(header, &place))
+                    .transpose()
+                    .map_err(|e| SignalsError::Randomness(e.to_string()))?;
             }
             POLL => {
                 stream.endpoint_url = None;
