@@ -274,29 +274,10 @@ pub struct Setting {
     pub source: &'static str,
 }
 
-/// A URL with its secrets replaced: the password in `scheme://user:secret@host` and in a
-/// `password=` query parameter (libpq takes both); a database URL may carry either.
+/// A URL with its secrets replaced (`store::redact_password`): what `config show` and the
+/// logs print of a database URL.
 pub fn redact_password(text: &str) -> String {
-    let mut redacted = text.to_string();
-    if let Some(scheme_end) = redacted.find("://") {
-        let rest = scheme_end + 3;
-        let authority_end = redacted[rest..]
-            .find(['/', '?'])
-            .map_or(redacted.len(), |e| rest + e);
-        let authority = &redacted[rest..authority_end];
-        if let (Some(at), Some(colon)) = (authority.rfind('@'), authority.find(':'))
-            && colon < at
-        {
-            redacted.replace_range(rest + colon + 1..rest + at, "***");
-        }
-    }
-    if let Some(start) = redacted.find("password=").map(|at| at + "password=".len()) {
-        let end = redacted[start..]
-            .find('&')
-            .map_or(redacted.len(), |e| start + e);
-        redacted.replace_range(start..end, "***");
-    }
-    redacted
+    crate::store::redact_password(text)
 }
 
 /// Values given on the command line; only those present override.
@@ -591,6 +572,33 @@ mod tests {
             redact_password("postgres://u:p@h/db?password=q&sslmode=require"),
             "postgres://u:***@h/db?password=***&sslmode=require"
         );
+        // Every form libpq reads a password from: sslpassword, another case, a
+        // percent-encoded name, repeated, and a password holding `@`, `&` or `?`.
+        assert_eq!(
+            redact_password("postgres://h/db?sslpassword=a&password=b"),
+            "postgres://h/db?sslpassword=***&password=***"
+        );
+        assert_eq!(
+            redact_password("postgres://h/db?pass%77ord=c&PASSWORD=d&%70assword=e"),
+            "postgres://h/db?pass%77ord=***&PASSWORD=***&%70assword=***"
+        );
+        assert_eq!(
+            redact_password("postgresql://u:p%40ss@h:5432/db?application_name=x"),
+            "postgresql://u:***@h:5432/db?application_name=x"
+        );
+        assert_eq!(
+            redact_password("postgres://u:a@b@h/db"),
+            "postgres://u:***@h/db"
+        );
+        for url in [
+            "postgres://u:hunter2@h/db",
+            "postgres://h/db?password=hunter2",
+            "postgres://h/db?sslpassword=hunter2",
+            "postgres://h/db?pass%77ord=hunter2",
+            "postgres://h/db?x=1&Password=hunter2#frag",
+        ] {
+            assert!(!redact_password(url).contains("hunter2"), "{url}");
+        }
     }
 
     #[test]

@@ -132,21 +132,51 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
-fn redact_password(url: &str) -> String {
+/// A database URL with its secrets replaced by `***`, in every form libpq accepts: the
+/// password of `scheme://user:secret@host`, and the value of every `password` or
+/// `sslpassword` query parameter, however its name is written (percent-encoded or in
+/// another case). Anything that is not a URL is returned as it is (a SQLite path).
+pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
         },
-        None => url.to_string(),
-    }
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, fragment) = match query.split_once('#') {
+                Some((query, fragment)) => (query, format!("#{fragment}")),
+                None => (query, String::new()),
+            };
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| {
+                    let (key, _) = pair.split_once('=').unwrap_or((pair, ""));
+                    let decoded: String = url::form_urlencoded::parse(key.as_bytes())
+                        .map(|(k, _)| k.into_owned())
+                        .collect();
+                    let secret = ["password", "sslpassword"]
+                        .iter()
+                        .any(|name| decoded.trim().eq_ignore_ascii_case(name));
+                    if secret {
+                        format!("{key}=***")
+                    } else {
+                        pair.to_string()
+                    }
+                })
+                .collect();
+            format!("{path}?{}{fragment}", pairs.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// A connection as the pool keeps it: the driver's connection, and what the pool needs to

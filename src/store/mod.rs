@@ -44,7 +44,7 @@ use diesel::r2d2::{self, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use connection::{AnyConnection, Backend, DatabaseUrl};
+pub use connection::{AnyConnection, Backend, DatabaseUrl, redact_password};
 use connection::{ConnectionManager, ConnectionSetup};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -336,3 +336,28 @@ cli_on_both_backends! {
         assert!(scimitar(dir, &db.url, &["audit", "verify"]).status.success(), "the pruned chain still verifies");
     }
 }
+
+/// A password in a database URL, in any form libpq reads it, is never printed: not in the
+/// "cannot open the database" error, not by `config show`.
+#[test]
+fn a_database_password_is_redacted_in_every_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = "postgres://u:hunter1@127.0.0.1:1/db?password=hunter2&sslpassword=hunter3&pass%77ord=hunter4&connect_timeout=2";
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scimitar"));
+    command
+        .current_dir(dir.path())
+        .env("SCIMITAR_DB_TIMEOUT_SECONDS", "1")
+        .args(["migrate", "--database", url]);
+    let failed = command.output().expect("run scimitar");
+    assert!(!failed.status.success());
+    let shown = scimitar(dir.path(), url, &["config", "show"]);
+    for output in [&failed, &shown] {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!text.contains("hunter"), "{text}");
+        assert!(text.contains("***"), "{text}");
+    }
+}
