@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::{NormalizePath, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, NormalizePath, from_fn};
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::Value;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -35,6 +35,10 @@ use crate::clock::SharedClock;
 use crate::scim::{ScimError, ScimService};
 use crate::store::Store;
 use error::SCIM_CONTENT_TYPE;
+
+/// `Strict-Transport-Security` when Scimitar terminates TLS: a year, this host only (a
+/// subdomain may be served by something else).
+pub const HSTS: &str = "max-age=31536000";
 
 /// Where the SCIM API lives; a tenant's URL in Okta or Entra is `https://HOST/scim/v2`.
 pub const SCIM_PATH: &str = "/scim/v2";
@@ -98,6 +102,9 @@ pub fn server(
     let max_body_bytes = settings.max_body_bytes;
     let deadline = RequestDeadline(settings.request_timeout);
     let observer = settings.observer.clone();
+    // Over TLS terminated here, every answer tells browsers to use https only (RFC 6797);
+    // behind a proxy that terminates TLS, the proxy sends it.
+    let terminates_tls = settings.tls.is_some();
     let server = HttpServer::new(move || {
         let mut app = App::new().app_data(data.clone());
         if let Some(observer) = observer.clone() {
@@ -114,6 +121,10 @@ pub fn server(
             // `/scim/v2/Users/` and `/scim/v2//Users` route like `/scim/v2/Users`.
             .wrap(NormalizePath::trim())
             .wrap(from_fn(log_request))
+            .wrap(Condition::new(
+                terminates_tls,
+                DefaultHeaders::new().add((header::STRICT_TRANSPORT_SECURITY, HSTS)),
+            ))
             .wrap(TracingLogger::<request_span::RequestSpan>::new())
     });
     let mut server = match settings.tls.clone() {

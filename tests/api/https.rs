@@ -118,7 +118,32 @@ async fn serve_answers_over_https_and_follows_a_renewed_certificate() {
         "HTTP/2 by ALPN"
     );
     assert_eq!(peer_certificate(&response), first.der);
+    let hsts = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    assert_eq!(hsts(&response).as_deref(), Some("max-age=31536000"));
     expect_status(response, StatusCode::OK).await;
+    // On every answer: a refusal, a route that does not exist, a public endpoint.
+    for path in ["/Users", "/no-such-route"] {
+        let response = open.get(format!("{base}{path}")).send().await.expect("GET");
+        assert!(response.status().is_client_error());
+        assert_eq!(
+            hsts(&response).as_deref(),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let root = base.trim_end_matches("/scim/v2");
+    let health = open
+        .get(format!("{root}/health/live"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(hsts(&health).as_deref(), Some("max-age=31536000"));
     let plain = base.replacen("https://", "http://", 1);
     assert!(
         crate::helpers::http_client()
@@ -189,5 +214,25 @@ fn a_certificate_without_its_key_is_refused_at_start() {
     assert!(
         stderr.contains("cannot serve HTTPS") && stderr.contains("key.pem"),
         "{stderr}"
+    );
+}
+
+/// Over plain HTTP (behind a proxy that terminates TLS) Scimitar sends no HSTS: the proxy does.
+#[tokio::test]
+async fn plain_http_answers_carry_no_hsts() {
+    let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await else {
+        return;
+    };
+    let response = app
+        .client
+        .get(format!("{}/health/live", app.root))
+        .send()
+        .await
+        .expect("GET");
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
     );
 }
