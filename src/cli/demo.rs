@@ -2,7 +2,7 @@
 //! playing an identity provider and an app, with each step narrated: the request, what
 //! Scimitar did, the tokens revoked, the audit records written and how long it took. It pauses
 //! between steps on a terminal and runs straight through otherwise; it removes everything it
-//! made unless `--keep DIR` is given.
+//! made unless `--keep DIR` is given, also when interrupted (`interrupt`).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,11 @@ struct Demo {
 }
 
 pub(super) fn run(keep: Option<PathBuf>, no_pause: bool) -> anyhow::Result<()> {
+    let leftovers = super::interrupt::catch_interrupts();
     let scratch = tempfile_dir()?;
+    if keep.is_none() {
+        leftovers.remove_on_interrupt(scratch.clone());
+    }
     let dir = keep.clone().unwrap_or_else(|| scratch.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let pause = !no_pause && std::io::stdin().is_terminal();
@@ -35,10 +39,12 @@ pub(super) fn run(keep: Option<PathBuf>, no_pause: bool) -> anyhow::Result<()> {
         dir.display()
     ));
     let mut server = start_server(&dir)?;
+    leftovers.server_started(server.id());
     let outcome = actix_web::rt::System::new().block_on(async {
         let demo = Demo::prepare(&dir, &mut server, pause)?;
         demo.play().await
     });
+    leftovers.server_stopped();
     let _ = server.kill();
     let _ = server.wait();
     if keep.is_none() {
@@ -69,6 +75,7 @@ fn say(text: &str) {
 fn scimitar(dir: &Path) -> anyhow::Result<Command> {
     let mut command = Command::new(std::env::current_exe().context("cannot find this program")?);
     command.current_dir(dir).env_remove("SCIMITAR_CONFIG");
+    super::interrupt::dies_with_the_demo(&mut command);
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCIMITAR_")) {
         command.env_remove(key);
     }

@@ -6,6 +6,7 @@
 mod admin;
 mod audit_log;
 mod demo;
+mod interrupt;
 mod operate;
 mod progress;
 mod serve;

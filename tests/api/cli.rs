@@ -361,3 +361,56 @@ fn a_database_password_is_redacted_in_every_message() {
         assert!(text.contains("***"), "{text}");
     }
 }
+
+/// `scimitar demo` interrupted by Ctrl-C (SIGINT) or `kill` (SIGTERM) stops its server and
+/// removes its files; killed outright (SIGKILL), it still takes its server with it.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_interrupted_demo_leaves_no_server_and_no_files() {
+    use std::io::BufRead;
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGKILL] {
+        let temp = tempfile::tempdir().expect("dir");
+        let mut demo = Command::new(env!("CARGO_BIN_EXE_scimitar"))
+            .args(["demo", "--no-pause"])
+            .env("TMPDIR", temp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo");
+        let mut lines = std::io::BufReader::new(demo.stdout.take().expect("stdout")).lines();
+        let mut root = None;
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("1. Started `scimitar serve` at ") {
+                root = rest
+                    .split_whitespace()
+                    .next()
+                    .map(|r| r.trim_end_matches('.').to_string());
+                break;
+            }
+        }
+        let root = root.expect("the demo started its server");
+        let address = root.trim_start_matches("http://").to_string();
+        // SAFETY: a signal to the child this test started.
+        unsafe {
+            libc::kill(demo.id() as i32, signal);
+        }
+        let status = demo.wait().expect("the demo ends");
+        assert!(!status.success(), "signal {signal}");
+        let mut stopped = false;
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(&address).is_err() {
+                stopped = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            stopped,
+            "signal {signal}: the demo's server at {address} outlived it"
+        );
+        if signal != libc::SIGKILL {
+            let left: Vec<_> = std::fs::read_dir(temp.path()).expect("read").collect();
+            assert!(left.is_empty(), "signal {signal}: files left: {left:?}");
+        }
+    }
+}
