@@ -99,6 +99,12 @@ pub struct Config {
     /// Behind a reverse proxy: take the client's address for rate limits from the last
     /// `X-Forwarded-For` entry instead of the peer address.
     pub trust_forwarded_for: bool,
+    /// Serve `/metrics` and `/openapi.json` on this address only (a listener of their own,
+    /// e.g. one the monitoring network reaches), not on `bind`.
+    pub metrics_bind: Option<String>,
+    /// Require `Authorization: Bearer T` on `/metrics` and `/openapi.json`, where this is the
+    /// hex SHA-256 of T (the token itself is never stored).
+    pub metrics_token_sha256: Option<String>,
     /// Internal networks that outbound requests (push delivery, key sets, polls) may reach,
     /// over https or plain http: `["10.0.0.0/8", "127.0.0.1"]`. Empty: public https only.
     pub outbound_allow: Vec<String>,
@@ -258,6 +264,8 @@ impl Default for Config {
             rate_limit_client_failures_per_minute: 60,
             rate_limit_oauth_per_second: 0,
             trust_forwarded_for: false,
+            metrics_bind: None,
+            metrics_token_sha256: None,
             outbound_allow: Vec::new(),
             console_idle_minutes: 30,
             console_session_hours: 12,
@@ -295,7 +303,7 @@ pub struct Overrides {
     pub tls_key_file: Option<String>,
 }
 
-const ENV_KEYS: [&str; 36] = [
+const ENV_KEYS: [&str; 38] = [
     "bind",
     "database_url",
     "public_url",
@@ -329,6 +337,8 @@ const ENV_KEYS: [&str; 36] = [
     "rate_limit_client_failures_per_minute",
     "rate_limit_oauth_per_second",
     "trust_forwarded_for",
+    "metrics_bind",
+    "metrics_token_sha256",
     "outbound_allow",
     "console_idle_minutes",
     "console_session_hours",
@@ -426,6 +436,13 @@ impl Config {
             return Err("max_body_bytes must be at least 1024".into());
         }
         self.destinations().map_err(|e| e.to_string())?;
+        if let Some(digest) = &self.metrics_token_sha256
+            && !(digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(
+                "metrics_token_sha256 is the hex SHA-256 of the token (64 hex digits)".into(),
+            );
+        }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

@@ -104,6 +104,10 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         ),
         egress,
         caller_keys: Arc::default(),
+        observability: http::observability::Observability {
+            own_listener: config.metrics_bind.is_some(),
+            token_sha256: config.metrics_token_sha256.clone(),
+        },
         scim,
         store,
         clock,
@@ -123,7 +127,20 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         request_timeout: std::time::Duration::from_secs(config.request_timeout_seconds),
         observer: None,
     };
+    let metrics_listener = match &config.metrics_bind {
+        Some(bind) => Some(
+            TcpListener::bind(bind)
+                .with_context(|| format!("cannot listen on metrics_bind {bind}"))?,
+        ),
+        None => None,
+    };
     println!("Scimitar is listening on {scheme}://{address}");
+    if let Some(listener) = &metrics_listener {
+        println!(
+            "Metrics and OpenAPI (metrics_bind) on http://{}",
+            listener.local_addr()?
+        );
+    }
     println!("SCIM base URL (tenant URL for Okta or Entra): {scim_url}");
     log_startup_summary(config, &state, address, &public_url)?;
     let checkpoints = periodic_checkpoints(config, state.store.clone(), state.clock.clone())?;
@@ -140,6 +157,9 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         actix_web::rt::spawn(maintenance);
         actix_web::rt::spawn(transmitter.run());
         actix_web::rt::spawn(poller);
+        if let Some(listener) = metrics_listener {
+            actix_web::rt::spawn(http::observability::server(state.clone(), listener)?);
+        }
         http::server(state, &settings, listener)?.await
     })?;
     Ok(())

@@ -30,8 +30,13 @@ pub struct Doc;
 
 pub fn routes(api: &mut Api) {
     api.resource("/events/v1/revocations", |r| r.get(revocations))
-        .resource("/events/v1/stream", |r| r.get(stream))
-        .resource("/metrics", |r| r.get(metrics_text));
+        .resource("/events/v1/stream", |r| r.get(stream));
+    metrics_routes(api);
+}
+
+/// `/metrics` alone, for the observability listener too.
+pub fn metrics_routes(api: &mut Api) {
+    api.resource("/metrics", |r| r.get(metrics_text));
 }
 
 /// The tenant of a SCIM request, set once its caller is known, for the request metrics.
@@ -172,7 +177,10 @@ pub(crate) fn outbox_stream(
 
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "events",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, description = "`metrics_token_sha256` is set and the bearer token is missing or wrong", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
+        (status = 404, description = "Served on the `metrics_bind` listener, not this one", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn metrics_text(state: web::Data<AppState>) -> Result<HttpResponse, ScimError> {
     let store = state.store.clone();
     let gauges = blocking(move || Ok(crate::signals::gauges::read(&store)?)).await?;

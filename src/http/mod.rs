@@ -12,6 +12,7 @@ mod events;
 mod gtr;
 mod health;
 mod oauth;
+pub mod observability;
 pub mod observe;
 mod openapi;
 mod receive;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub egress: crate::egress::Egress,
     /// The key sets of Global Token Revocation callers, fetched through `egress`.
     pub caller_keys: std::sync::Arc<crate::egress::keys::KeySets>,
+    /// Where and to whom `/metrics` and `/openapi.json` are served.
+    pub observability: observability::Observability,
 }
 
 /// Server settings that are not part of the application state.
@@ -114,6 +117,7 @@ pub fn server(
             .app_data(deadline)
             .configure(routes)
             .default_service(web::to(not_found))
+            .wrap(from_fn(observability::gate))
             .wrap(from_fn(refuse_nul_in_url))
             .wrap(from_fn(answer_by_deadline))
             .wrap(from_fn(error::scim_error_bodies))

@@ -283,6 +283,7 @@ impl TestApp {
                 access.keys().sealer(),
             ),
             caller_keys: Arc::default(),
+            observability: Default::default(),
             scim,
             store: store.clone(),
             clock: clock.clone(),

@@ -34,6 +34,7 @@ mod limits;
 mod lookups;
 mod mass_offboarding;
 mod member_values;
+mod observability;
 mod offset_walks;
 mod openapi;
 mod operations;

@@ -51,6 +51,8 @@ pub struct Served {
     pub log: PathBuf,
     /// The SCIM bearer token a first start prints, once.
     pub token: Option<String>,
+    /// The observability listener (`SCIMITAR_METRICS_BIND`), when one was asked for.
+    pub metrics: Option<String>,
 }
 
 impl Served {
@@ -85,6 +87,14 @@ impl Served {
         })
         .await
         .expect("serve starts");
+        let mut metrics = None;
+        if env.iter().any(|(key, _)| *key == "SCIMITAR_METRICS_BIND")
+            && let Ok(Some(line)) = lines.next_line().await
+        {
+            metrics = line
+                .strip_prefix("Metrics and OpenAPI (metrics_bind) on ")
+                .map(|url| url.trim().to_string());
+        }
         // Keep reading: a closed stdout would make the server's next line fail.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self {
@@ -92,6 +102,7 @@ impl Served {
             root,
             log,
             token,
+            metrics,
         }
     }
 

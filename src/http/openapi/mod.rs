@@ -152,11 +152,13 @@ pub fn routes(api: &mut Api) {
     api.resource("/openapi.json", |r| r.get(document_json));
 }
 
-/// This document; no credential.
+/// This document; no credential unless `metrics_token_sha256` is set (`observability`).
 #[utoipa::path(
     get, path = "/openapi.json", tag = "meta",
     responses(
         (status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        (status = 401, description = "`metrics_token_sha256` is set and the bearer token is missing or wrong", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
+        (status = 404, description = "Served on the `metrics_bind` listener, not this one", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
         (status = 503, description = "Overloaded or past the request deadline", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
     )
 )]
