@@ -123,20 +123,8 @@ impl Cascade {
         if self.reactivation_alert <= Duration::zero() {
             return Ok(None);
         }
-        let query = AuditQuery {
-            since: Some(to_stored(now - self.reactivation_alert)),
-            action: Some("user.*".into()),
-            resource_id: Some(user_id.to_string()),
-            newest_first: true,
-            limit: 100,
-            ..Default::default()
-        };
-        let deactivated = audit_rows::query(conn, tenant_id, &query)?
-            .into_iter()
-            .find(|record| {
-                serde_json::from_str::<Value>(&record.details)
-                    .is_ok_and(|details| details["active"]["to"] == Value::Bool(false))
-            });
+        let since = now - self.reactivation_alert;
+        let deactivated = last_deactivation(conn, tenant_id, user_id, Some(since))?;
         Ok(deactivated.map(|record| (now - from_stored(record.occurred)).num_seconds()))
     }
 
@@ -331,6 +319,32 @@ pub fn mapping_changed(
         sessions_ended: settled.sessions_ended,
         shifts: settled.shifts,
     })
+}
+
+/// The audit record of the user's latest deactivation (since `since`, if given): who
+/// switched them off, when, by which request. Among their latest 200 `user.*` records.
+pub fn last_deactivation(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_id: &str,
+    since: Option<DateTime<Utc>>,
+) -> Result<Option<audit_rows::AuditRow>, StoreError> {
+    let query = AuditQuery {
+        since: since.map(to_stored),
+        action: Some("user.*".into()),
+        resource_id: Some(user_id.to_string()),
+        newest_first: true,
+        limit: 200,
+        ..Default::default()
+    };
+    Ok(audit_rows::query(conn, tenant_id, &query)?
+        .into_iter()
+        .find(|record| {
+            serde_json::from_str::<Value>(&record.details).is_ok_and(|details| {
+                details["active"]["to"] == Value::Bool(false)
+                    || (record.action == "user.create" && details["active"] == Value::Bool(false))
+            })
+        }))
 }
 
 /// The kill switch: an operator ends every session of a user now.

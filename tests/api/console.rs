@@ -261,6 +261,32 @@ on_both_backends! {
         assert_eq!(status, StatusCode::SEE_OTHER, "idle past 30 minutes");
     }
 
+    async fn a_deactivated_persons_page_says_they_have_no_access_since_when_and_by_whom(app) {
+        let user = id_of(&app.create_user("leaver").await);
+        let group = id_of(&app.create_group("Ops", &[&user]).await);
+        let admin = app.admin_token();
+        app.map_role(&admin, &format!("id:{group}"), &["operator"]).await;
+        let (mut browser, _) = Browser::signed_in(&app).await;
+        let (_, active) = browser.get(&format!("/console/people/{user}")).await;
+        assert!(active.contains("Who has access, and why") && !active.contains("No access"));
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]});
+        crate::helpers::expect_status(app.patch(&format!("/Users/{user}"), &body).await, StatusCode::OK).await;
+        let (status, page) = browser.get(&format!("/console/people/{user}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!page.contains("Who has access, and why"), "{page}");
+        assert!(page.contains("id=\"no-access\"") && page.contains("Deactivated since"), "{page}");
+        assert!(page.contains("by test-idp"), "the identity provider's request: {page}");
+        assert!(page.contains("Roles a reactivation would give back") && page.contains("operator"), "{page}");
+        let record = audit_actions(&app, "user.patch")[0]["id"].as_str().expect("id").to_string();
+        assert!(page.contains(&format!("/console/audit/{record}")), "the record that says so");
+        let explained = app.admin(&admin, reqwest::Method::GET, &format!("/users/{user}/access")).send().await.expect("GET");
+        let explained = crate::helpers::expect_status(explained, StatusCode::OK).await;
+        assert_eq!(explained["has_access"], false);
+        assert_eq!(explained["deactivated"]["record"], json!(record));
+        assert_eq!(explained["deactivated"]["by"]["name"], "test-idp");
+    }
+
     async fn every_page_renders_a_person_and_escapes_what_the_idp_sent(app) {
         let hostile = "<script>alert(1)</script>";
         let user = app

@@ -1,5 +1,6 @@
 //! Explanation: which roles a user holds, granted by which groups and rules, and their
-//! live sessions.
+//! live sessions; for an inactive user, that they hold none, since when and by whose request,
+//! and the roles a reactivation would give back.
 
 use super::*;
 
@@ -28,8 +29,24 @@ impl AccessService {
                 }))
                 .collect();
             let policy = self.settings.policies.for_session(tenant_id, &roles.iter().map(|r| r.role.clone()).collect());
+            // An inactive user holds no role: the roles listed are those a reactivation
+            // would give back; since when and by whose request they are off says why.
+            let deactivated = match user.active {
+                true => Value::Null,
+                false => match crate::access::provisioning::last_deactivation(conn, tenant_id, &user.id, None)? {
+                    Some(record) => json!({
+                        "at": from_stored(record.occurred),
+                        "record": record.id,
+                        "by": {"client_id": record.actor_id, "name": record.actor_name},
+                        "request_id": record.request_id,
+                    }),
+                    None => json!({"at": null, "record": null, "by": null, "request_id": null}),
+                },
+            };
             Ok(json!({
                 "user": {"id": user.id, "userName": user.user_name, "active": user.active},
+                "has_access": user.active,
+                "deactivated": deactivated,
                 "roles": roles,
                 "groups": groups.iter().map(|g| json!({"id": g.id, "displayName": g.display_name, "externalId": g.external_id})).collect::<Vec<_>>(),
                 "policy": {

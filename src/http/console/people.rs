@@ -182,6 +182,15 @@ struct PersonPage {
     policy: String,
     checked_at: String,
     ended: Option<usize>,
+    /// An inactive person: since when, by whom, and the record that says so.
+    deactivated: Option<Deactivation>,
+}
+
+/// When and by whose request a person lost access.
+struct Deactivation {
+    when: String,
+    by: String,
+    record: String,
 }
 
 #[derive(Deserialize)]
@@ -278,8 +287,26 @@ pub async fn person(
         policy["session_seconds"].as_i64().unwrap_or_default() / 3600,
         policy["idle_seconds"].as_i64().unwrap_or_default() / 60,
     );
+    let deactivated = access["deactivated"].as_object().map(|off| Deactivation {
+        when: off
+            .get("at")
+            .and_then(Value::as_str)
+            .map(view::when_text)
+            .unwrap_or_else(|| "an unknown time (before the audit trail kept)".into()),
+        by: off
+            .get("by")
+            .and_then(|by| by["name"].as_str().or(by["client_id"].as_str()))
+            .unwrap_or("an unrecorded actor")
+            .to_string(),
+        record: off
+            .get("record")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    });
     view::ok(&PersonPage {
         chrome: Chrome::new(&operator, Section::People),
+        deactivated,
         person: person_row(&user),
         groups,
         roles,

@@ -176,6 +176,10 @@ pub fn components() -> Value {
                 "policy": {"type": "object", "properties": {"access_token_seconds": {"type": "integer"}, "session_seconds": {"type": "integer"}, "idle_seconds": {"type": "integer"}}},
                 "live_sessions": {"type": "array", "items": {"type": "object", "required": ["id", "client_id", "expires", "idle_expires"], "properties": {"id": string, "client_id": string, "roles": {}, "created": time, "expires": time, "idle_expires": time}}},
                 "checked_at": time,
+                "has_access": {"type": "boolean", "description": "false for an inactive user: `roles` are then those a reactivation would give back"},
+                "deactivated": {"type": ["object", "null"], "description": "An inactive user: the record of their deactivation", "properties": {
+                    "at": {"type": ["string", "null"], "format": "date-time"}, "record": nullable_string, "request_id": nullable_string,
+                    "by": {"type": ["object", "null"], "properties": {"client_id": nullable_string, "name": nullable_string}}}},
             },
         },
         "SessionsRevoked": {
