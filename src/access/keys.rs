@@ -281,6 +281,15 @@ impl KeyRing {
             .map(|data| data.claims)
     }
 
+    /// The published key with `kid`, from memory: what verifies an access token offline.
+    pub fn decoding_key(&self, kid: &str) -> Option<DecodingKey> {
+        self.read_cache()
+            .keys
+            .iter()
+            .find(|k| k.row.kid == kid)
+            .map(|k| k.decoding.clone())
+    }
+
     /// The published keys as a JWK Set (RFC 7517).
     pub fn jwks(&self) -> Value {
         let cache = self.read_cache();

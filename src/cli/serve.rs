@@ -76,6 +76,9 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
     crate::scim::match_sync::sync(&store, &registry, &match_attributes)
         .context("[tenants.NAME] match_attributes")?;
     let egress = config.egress().context("outbound_allow")?;
+    // Forward auth's view forgets a revocation once every token it covers has expired.
+    let horizon = retain_after_rotation(config).to_std().unwrap_or_default();
+    let revocations = crate::signals::revocation_view::RevocationView::new(clock.clone(), horizon);
     seal_stored_secrets(&store, &access.keys().sealer())?;
     let ssf = crate::signals::ssf::Transmitter::new(
         store.clone(),
@@ -104,6 +107,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         ),
         egress,
         caller_keys: Arc::default(),
+        revocations: revocations.clone(),
         observability: http::observability::Observability {
             own_listener: config.metrics_bind.is_some(),
             token_sha256: config.metrics_token_sha256.clone(),
@@ -150,6 +154,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
     crate::outbox::doorbell::listen(state.store.clone());
     crate::store::wal::start_checkpoints(&state.store, crate::store::wal::EVERY);
     let poller = crate::signals::receiver::poller::run(state.signals.clone());
+    let follow_store = state.store.clone();
     actix_web::rt::System::new().block_on(async move {
         if let Some(checkpoints) = checkpoints {
             actix_web::rt::spawn(checkpoints);
@@ -157,6 +162,7 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         actix_web::rt::spawn(maintenance);
         actix_web::rt::spawn(transmitter.run());
         actix_web::rt::spawn(poller);
+        actix_web::rt::spawn(revocations.follow(follow_store, horizon));
         if let Some(listener) = metrics_listener {
             actix_web::rt::spawn(http::observability::server(state.clone(), listener)?);
         }

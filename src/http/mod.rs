@@ -9,6 +9,7 @@ mod console;
 mod discovery;
 pub mod error;
 mod events;
+mod forward_auth;
 mod gtr;
 mod health;
 mod oauth;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub caller_keys: std::sync::Arc<crate::egress::keys::KeySets>,
     /// Where and to whom `/metrics` and `/openapi.json` are served.
     pub observability: observability::Observability,
+    /// This replica's revocations in memory, followed from the outbox: forward auth.
+    pub revocations: crate::signals::revocation_view::RevocationView,
 }
 
 /// Server settings that are not part of the application state.
@@ -151,6 +154,7 @@ fn api() -> routing::Api {
     events::routes(&mut api);
     ssf::routes(&mut api);
     gtr::routes(&mut api);
+    forward_auth::routes(&mut api);
     receive::routes(&mut api);
     admin_signals::routes(&mut api);
     openapi::routes(&mut api);

@@ -17,6 +17,7 @@
 pub mod feed;
 pub mod gauges;
 pub mod receiver;
+pub mod revocation_view;
 pub mod ssf;
 
 use crate::scim::ScimError;

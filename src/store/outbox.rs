@@ -109,6 +109,22 @@ pub fn after(
         .load(conn)?)
 }
 
+/// The last number of a tenant's events before `since` (0 when none): where a reader that
+/// needs only the events from `since` on starts (an indexed read by time).
+pub fn seq_before(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    since: NaiveDateTime,
+) -> Result<i64, StoreError> {
+    heads::flush(conn)?;
+    let first: Option<i64> = outbox::table
+        .filter(outbox::tenant_id.eq(tenant_id))
+        .filter(outbox::occurred.ge(since))
+        .select(diesel::dsl::min(outbox::seq))
+        .first(conn)?;
+    Ok(first.map_or_else(|| head(conn, tenant_id).unwrap_or(0), |seq| seq - 1))
+}
+
 /// The tenant's last number, without locking (0 when it has no events).
 pub fn head(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
     Ok(outbox_heads::table

@@ -276,6 +276,10 @@ impl TestApp {
             None => ScimService::new(store.clone(), registry, clock.clone(), limits),
         };
         let egress = Egress::new(options.outbound.clone(), Duration::from_secs(10));
+        let horizon = Duration::from_secs(3600);
+        let revocations =
+            scimitar::signals::revocation_view::RevocationView::new(clock.clone(), horizon);
+        let follow_store = store.clone();
         let state = AppState {
             signals: scimitar::signals::receiver::Receiver::new(
                 scim.clone(),
@@ -284,6 +288,7 @@ impl TestApp {
             ),
             caller_keys: Arc::default(),
             observability: Default::default(),
+            revocations: revocations.clone(),
             scim,
             store: store.clone(),
             clock: clock.clone(),
@@ -325,6 +330,7 @@ impl TestApp {
                 let server = http::server(state, &settings, listener).expect("build the server");
                 actix_web::rt::spawn(transmitter.run());
                 actix_web::rt::spawn(poller);
+                actix_web::rt::spawn(revocations.follow(follow_store, horizon));
                 let _ = sender.send(server.handle());
                 let _ = server.await;
             })
@@ -652,4 +658,10 @@ pub fn http_client() -> reqwest::Client {
         .tls_certs_only(Vec::<reqwest::Certificate>::new())
         .build()
         .expect("HTTP client")
+}
+
+/// A JSON value as a JWT segment (base64url, no padding), for tests that forge tokens.
+pub fn b64_json(value: &Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
 }

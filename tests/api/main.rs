@@ -21,6 +21,7 @@ mod errors;
 mod events;
 mod filters;
 mod fixtures;
+mod forward_auth;
 mod group_commit;
 mod group_renames;
 mod groups;

@@ -149,6 +149,12 @@ on_both_backends! {
         app.introspect(&client, access).await;
         let wrong = app.oauth(&client, "token", &[("grant_type", "password")]).await;
         assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+        // Forward auth, each method: the token passes, then (revoked below) is refused.
+        for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            let url = format!("{}/auth/v1/forward?audience={}", app.root, client.id);
+            let response = app.client.request(method.clone(), url).bearer_auth(access).send().await.expect("forward");
+            assert_eq!(response.status(), StatusCode::OK, "{method}");
+        }
         let revoked = app.oauth(&client, "revoke", &[("token", access)]).await;
         assert_eq!(revoked.status(), StatusCode::OK);
         for path in [

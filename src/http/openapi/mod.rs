@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::routing::Api;
-use super::{SCIM_PATH, admin, admin_signals, events, gtr, health, oauth, receive, ssf};
+use super::{
+    SCIM_PATH, admin, admin_signals, events, forward_auth, gtr, health, oauth, receive, ssf,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +33,7 @@ use super::{SCIM_PATH, admin, admin_signals, events, gtr, health, oauth, receive
         (name = "ssf-receiver", description = "Shared Signals Framework receiver: a tenant's transmitters push Security Event Tokens (RFC 8935)"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "gtr", description = "Global Token Revocation (Okta Universal Logout): the identity provider ends a user's sessions"),
+        (name = "forward-auth", description = "Forward auth for reverse proxies (nginx auth_request, Traefik, Caddy, Envoy): a bearer token judged from memory"),
         (name = "meta", description = "This document"),
     ),
     external_docs(
@@ -55,6 +58,7 @@ fn build() -> Value {
         ssf::Doc::openapi(),
         health::Doc::openapi(),
         gtr::Doc::openapi(),
+        forward_auth::Doc::openapi(),
         receive::Doc::openapi(),
         admin_signals::Doc::openapi(),
     ] {

@@ -31,6 +31,12 @@ pub fn components() -> Value {
                 "scimType": string,
             },
         },
+        "TokenRefusal": {
+            "description": "RFC 6750 §3.1: forward auth's refusal; `error_description` is the guard's refusal code (`revoked_session`, `expired`, `wrong_audience`, …).",
+            "type": "object",
+            "required": ["error", "error_description"],
+            "properties": {"error": {"const": "invalid_token"}, "error_description": string},
+        },
         "OAuthError": {
             "description": "RFC 6749 §5.2 error body of the OAuth endpoints.",
             "type": "object",
