@@ -26,12 +26,6 @@ pub enum Effect {
         reason: &'static str,
         roles: Value,
     },
-    /// One access token revoked (RFC 7009).
-    TokenRevoked {
-        user_id: String,
-        session_id: String,
-        jti: String,
-    },
     /// A user's roles moved; `roles` is the set now held.
     RolesChanged {
         user_id: String,
@@ -59,7 +53,6 @@ impl Effect {
     pub fn kind(&self) -> &'static str {
         match self {
             Effect::SessionRevoked { .. } => "session.revoked",
-            Effect::TokenRevoked { .. } => "token.revoked",
             Effect::RolesChanged { .. } => "user.roles_changed",
             Effect::UserDisabled { .. } => "user.disabled",
             Effect::UserEnabled { .. } => "user.enabled",
@@ -110,16 +103,6 @@ pub fn publish(
                     row.user_id = Some(user_id);
                     row.session_id = Some(session_id);
                     json!({"reason": reason, "client_id": client_id, "roles": roles})
-                }
-                Effect::TokenRevoked {
-                    user_id,
-                    session_id,
-                    jti,
-                } => {
-                    row.user_id = Some(user_id);
-                    row.session_id = Some(session_id);
-                    row.jti = Some(jti);
-                    json!({"reason": "revoked_by_client"})
                 }
                 Effect::RolesChanged {
                     user_id,

@@ -361,7 +361,7 @@ on_both_backends! {
         let revoked = app.oauth(&client, "revoke", &[("token", &a1), ("token_type_hint", "access_token")]).await;
         assert_eq!(revoked.status(), StatusCode::OK);
         assert!(!app.is_active(&client, &a1).await);
-        assert!(app.is_active(&client, &r1).await, "revoking an access token leaves its session");
+        assert!(!app.is_active(&client, &r1).await, "revoking an access token ends its session");
         assert_eq!(app.oauth(&client, "revoke", &[("token", &r2)]).await.status(), StatusCode::OK);
         assert!(!app.is_active(&client, &a2).await, "the session's access tokens die with it");
         let unknown = app.oauth(&client, "revoke", &[("token", "no-such-token")]).await;

@@ -112,7 +112,7 @@ on_both_backends! {
         let revoked = app.oauth(&client, "revoke", &[("token", &bob_token)]).await;
         assert_eq!(revoked.status(), StatusCode::OK);
         let challenge = refused_soon(&app, &client.id, &bob_token).await;
-        assert!(challenge.contains("revoked_token"), "{challenge}");
+        assert!(challenge.contains("revoked_session"), "its session ends with it: {challenge}");
         let still = forward(&app, Method::GET, Some(&client.id), Some(&bob_other)).await;
         assert_eq!(still.status(), StatusCode::OK, "bob's other token stands");
     }

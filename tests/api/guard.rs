@@ -139,7 +139,7 @@ async fn a_revocation_seen_before_the_guard_started_is_applied_from_the_feed() {
 }
 
 #[tokio::test]
-async fn an_rfc7009_revocation_refuses_that_token_alone_without_introspection() {
+async fn an_rfc7009_revocation_refuses_that_tokens_session_without_introspection() {
     let (app, client) = server().await;
     let guard = Guard::start(config(&app, &client)).await.expect("start");
     let (user, revoked) = user_token(&app, &client, "ada").await;
@@ -148,7 +148,11 @@ async fn an_rfc7009_revocation_refuses_that_token_alone_without_introspection() 
     let response = app.oauth(&client, "revoke", &[("token", &revoked)]).await;
     assert_eq!(response.status(), StatusCode::OK);
     let (rejection, after) = until_refused(&guard, &revoked, Duration::from_secs(3)).await;
-    assert_eq!(rejection, Rejection::RevokedToken);
+    assert_eq!(
+        rejection,
+        Rejection::RevokedSession,
+        "the token's session ends with it"
+    );
     assert!(
         after < Duration::from_secs(2),
         "refused only after {after:?}"
@@ -311,7 +315,7 @@ async fn a_stream_that_stops_beyond_the_bound_makes_the_guard_introspect_when_co
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!guard.status().fresh);
     // What the view already knows is refused without asking.
-    assert_eq!(guard.check(&revoked).await, Err(Rejection::RevokedToken));
+    assert_eq!(guard.check(&revoked).await, Err(Rejection::RevokedSession));
     assert_eq!(guard.status().introspections, 0);
     guard
         .check(&token)

@@ -50,6 +50,7 @@ mod row_locks;
 mod schema_parity;
 mod secrets_at_rest;
 mod serve;
+mod session_endings;
 mod signals;
 mod signals_poll;
 mod sorting;

@@ -37,7 +37,6 @@ use super::usage::UsageLog;
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::clock::SharedClock;
 use crate::outbox::flags::{self, FlagKind};
-use crate::outbox::{self, Effect};
 use crate::store::sessions::{self as rows, RefreshTokenRow, SessionRenewal, SessionRow};
 use crate::store::users::{self as user_rows, UserColumn, UserRow};
 use crate::store::{AnyConnection, Store, StoreError, from_stored, to_stored};

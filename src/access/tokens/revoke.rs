@@ -4,8 +4,8 @@ use super::*;
 use crate::access::provisioning::{self, Fact};
 
 impl AccessService {
-    /// Revocation (RFC 7009). An access token is revoked alone; a refresh token ends its
-    /// session and with it every access token of the session. Unknown tokens are not an
+    /// Revocation (RFC 7009). A refresh token or an access token ends its session, and with
+    /// it every token of the session, so every channel hears `session.revoked`. Unknown tokens are not an
     /// error; a store that cannot record the revocation is (never a false success).
     pub fn revoke(
         &self,
@@ -32,26 +32,31 @@ impl AccessService {
                 return Err(not_yours());
             }
             let expires = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+            // The token is revoked, and with it its session (RFC 7009 §2.1 allows it): CAEP
+            // has no event for one access token, and a revocation that every channel (the
+            // feed, the stream, Shared Signals) hears must be a session's.
             return self.store.write(|conn| {
-                if rows::revoke_token(conn, &claims.jti, &claims.tid, &claims.sid, to_stored(expires), to_stored(now))? {
-                    let event = Event {
-                        actor: Some(&actor),
-                        resource_type: Some("AccessToken"),
-                        resource_id: Some(claims.jti.clone()),
-                        ..Event::new("token.revoke", json!({"session": claims.sid, "user_id": claims.sub, "client_id": claims.client_id, "reason": EndReason::RevokedByClient.as_str()}))
-                    };
-                    let cause = audit::record(conn, &claims.tid, now, event)?;
-                    let revoked = Effect::TokenRevoked {
-                        user_id: claims.sub.clone(),
-                        session_id: claims.sid.clone(),
-                        jti: claims.jti.clone(),
-                    };
-                    outbox::publish(conn, &claims.tid, vec![revoked], Some(&cause), now)?;
-                    let tenant = claims.tid.clone();
-                    crate::store::after_commit(move || {
-                        crate::metrics::inc("scimitar_access_tokens_revoked_total", &[("tenant", &tenant)]);
-                    });
+                if !rows::revoke_token(conn, &claims.jti, &claims.tid, &claims.sid, to_stored(expires), to_stored(now))? {
+                    return Ok(());
                 }
+                let event = Event {
+                    actor: Some(&actor),
+                    resource_type: Some("AccessToken"),
+                    resource_id: Some(claims.jti.clone()),
+                    ..Event::new("token.revoke", json!({"session": claims.sid, "user_id": claims.sub, "client_id": claims.client_id, "reason": EndReason::RevokedByClient.as_str()}))
+                };
+                let cause = audit::record(conn, &claims.tid, now, event)?;
+                if let Some(session) = rows::get(conn, &claims.sid)?.filter(|s| s.ended.is_none()) {
+                    let origin = Origin {
+                        actor: Some(&actor),
+                        request: None,
+                    };
+                    end_one(conn, &session, EndReason::RevokedByClient, Some(&cause), origin, now)?;
+                }
+                let tenant = claims.tid.clone();
+                crate::store::after_commit(move || {
+                    crate::metrics::inc("scimitar_access_tokens_revoked_total", &[("tenant", &tenant)]);
+                });
                 Ok(())
             });
         }
