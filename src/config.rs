@@ -207,6 +207,11 @@ pub struct RevocationCallerConfig {
     /// refused whatever this says.
     #[serde(default)]
     pub accept_untyped: bool,
+    /// A Shared Signals stream of this caller at Scimitar's transmitter (its `stream_id`):
+    /// once a revocation it asked for is done, a CAEP `session-revoked` naming its subject
+    /// is sent there (draft-parecki-oauth-global-token-revocation-06 §5).
+    #[serde(default)]
+    pub completion_stream: Option<String>,
 }
 
 fn default_revocation_lifetime() -> u64 {

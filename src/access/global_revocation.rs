@@ -18,6 +18,7 @@ use super::provisioning::{self, Fact};
 use super::revocation_callers::Assertion;
 use super::upstream::UserAttribute;
 use crate::audit::{self, Actor, Event, RequestInfo};
+use crate::outbox::{self, Effect};
 use crate::store::users::{self as user_rows, UserColumn};
 use crate::store::{AnyConnection, Store, match_values, revocation_assertions};
 use crate::text::fold;
@@ -178,6 +179,8 @@ pub struct RevocationRequest<'a> {
     pub request: Option<&'a RequestInfo>,
     /// A caller's JWT, whose `jti` is recorded in the same transaction (a replay fails it).
     pub assertion: Option<&'a Assertion>,
+    /// The caller's completion stream: told when the revocation is done (draft -06 §5).
+    pub completion_stream: Option<&'a str>,
 }
 
 /// Ends every session of the users `subject` names (under `rules`), in one transaction: one
@@ -195,6 +198,7 @@ pub fn revoke(
         actor,
         request,
         assertion,
+        completion_stream,
     } = by;
     store.write(|conn| {
         if let Some(assertion) = assertion {
@@ -219,6 +223,15 @@ pub fn revoke(
             if let Some(user) = user_rows::get_for_update(conn, tenant_id, &id)? {
                 users.push(user.id);
             }
+        }
+        // Done, whether anyone matched or not (telling only found subjects apart would tell
+        // the caller who exists): its completion stream hears of it after the commit.
+        if let Some(stream_id) = completion_stream {
+            let completed = Effect::RevocationCompleted {
+                stream_id: stream_id.to_string(),
+                subject: subject.identifier(),
+            };
+            outbox::publish(conn, tenant_id, vec![completed], None, now)?;
         }
         if users.is_empty() {
             return Ok(Revoked::UnknownSubject);
@@ -250,6 +263,16 @@ pub fn revoke(
 }
 
 impl Subject {
+    /// The RFC 9493 identifier, as a request names it.
+    pub fn identifier(&self) -> Value {
+        match self {
+            Subject::Email(email) => json!({"format": "email", "email": email}),
+            Subject::IssSub { iss, sub } => json!({"format": "iss_sub", "iss": iss, "sub": sub}),
+            Subject::Opaque(id) => json!({"format": "opaque", "id": id}),
+            Subject::Account(name) => json!({"format": "account", "uri": format!("acct:{name}")}),
+        }
+    }
+
     /// The RFC 9493 format name, for the audit record (the identifier itself is personal).
     pub fn format(&self) -> &'static str {
         match self {
@@ -325,6 +348,7 @@ pub enum Requester {
         client_id: String,
         user_attribute: UserAttribute,
         assertion: Assertion,
+        completion_stream: Option<String>,
     },
 }
 
@@ -350,7 +374,7 @@ impl crate::access::AccessService {
     ) -> Result<Revoked, AccessError> {
         let tenant_id = requester.tenant_id();
         let trusted = self.settings().trusted_issuers.get(tenant_id);
-        let (rules, assertion) = match requester {
+        let (rules, assertion, completion_stream) = match requester {
             Requester::IdentityProvider(_) => (
                 Resolution {
                     issuer: trusted.map(|t| t.issuer.as_str()),
@@ -358,10 +382,12 @@ impl crate::access::AccessService {
                     opaque: None,
                 },
                 None,
+                None,
             ),
             Requester::Caller {
                 user_attribute,
                 assertion,
+                completion_stream,
                 ..
             } => (
                 Resolution {
@@ -370,12 +396,14 @@ impl crate::access::AccessService {
                     opaque: None,
                 },
                 Some(assertion),
+                completion_stream.as_deref(),
             ),
         };
         let by = RevocationRequest {
             actor,
             request,
             assertion,
+            completion_stream,
         };
         revoke(
             self.store(),

@@ -46,6 +46,8 @@ pub struct RevocationCaller {
     pub max_lifetime: Duration,
     pub user_attribute: UserAttribute,
     pub accept_untyped: bool,
+    /// Where the completion notification goes (a stream id of Scimitar's transmitter).
+    pub completion_stream: Option<String>,
 }
 
 /// Every configured caller, by (`iss`, `sub`).

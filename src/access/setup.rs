@@ -138,6 +138,7 @@ fn revocation_caller(
         max_lifetime: Duration::seconds(config.max_lifetime_seconds as i64),
         user_attribute: config.user_attribute,
         accept_untyped: config.accept_untyped,
+        completion_stream: config.completion_stream.clone(),
     })
 }
 

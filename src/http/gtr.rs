@@ -134,6 +134,7 @@ async fn verified_caller(state: &AppState, jwt: &str) -> Result<Requester, Acces
         client_id: caller.client_id.clone(),
         user_attribute: caller.user_attribute,
         assertion,
+        completion_stream: caller.completion_stream.clone(),
     })
 }
 

@@ -40,6 +40,9 @@ pub enum Effect {
     },
     /// A user reactivated (old tokens stay dead).
     UserEnabled { user_id: String },
+    /// A Global Token Revocation is done: its caller's completion stream is told, with the
+    /// subject as the caller named it (draft-parecki-oauth-global-token-revocation-06 §5).
+    RevocationCompleted { stream_id: String, subject: Value },
     /// Activity flagged for a human to look at.
     FlagRaised {
         flag_id: String,
@@ -56,6 +59,7 @@ impl Effect {
             Effect::RolesChanged { .. } => "user.roles_changed",
             Effect::UserDisabled { .. } => "user.disabled",
             Effect::UserEnabled { .. } => "user.enabled",
+            Effect::RevocationCompleted { .. } => "global_token_revocation.completed",
             Effect::FlagRaised { .. } => "flag.raised",
         }
     }
@@ -121,6 +125,9 @@ pub fn publish(
                 Effect::UserEnabled { user_id } => {
                     row.user_id = Some(user_id);
                     json!({})
+                }
+                Effect::RevocationCompleted { stream_id, subject } => {
+                    json!({"stream": stream_id, "subject": subject})
                 }
                 Effect::FlagRaised {
                     flag_id,

@@ -90,6 +90,7 @@ fn caller(tenant_id: &str, client_id: &str, keys_url: &str) -> RevocationCaller 
         max_lifetime: Duration::seconds(300),
         user_attribute: UserAttribute::ExternalId,
         accept_untyped: false,
+        completion_stream: None,
     }
 }
 
@@ -482,4 +483,149 @@ async fn spent_jtis_are_pruned_once_their_jwt_has_expired_on_sqlite() {
 #[tokio::test]
 async fn spent_jtis_are_pruned_once_their_jwt_has_expired_on_postgres() {
     spent_jtis_are_pruned_once_their_jwt_has_expired(Backend::Postgres).await
+}
+
+/// draft-parecki-oauth-global-token-revocation-06 §5: once the revocation is done, the
+/// caller's own stream at Scimitar's transmitter hears a CAEP `session-revoked` naming the
+/// subject as the caller named it; no other stream hears that notification.
+async fn the_caller_is_told_on_its_stream_when_the_revocation_is_done(backend: Backend) {
+    let okta = okta().await;
+    let Some(db) = TestDb::create(backend) else {
+        return;
+    };
+    let url = scimitar::store::DatabaseUrl::parse(&db.url).expect("url");
+    let store = scimitar::store::Store::open(&url, &scimitar::store::PoolSettings::default())
+        .expect("open");
+    // The IdP's stream (as a Shared Signals receiver of Scimitar), made before the server
+    // starts so the caller's configuration can name it.
+    let idp = scimitar::access::credentials::create_with(
+        &store,
+        None,
+        "okta-ssf",
+        scimitar::access::credentials::CredentialKind::App,
+        false,
+        chrono::Utc::now(),
+    )
+    .expect("the IdP's app credential");
+    let idp_client = crate::helpers::AppClient {
+        id: idp.client_id.clone(),
+        secret: idp.secret.expose().to_string(),
+    };
+    drop(store);
+    let stream_cell = Arc::new(std::sync::Mutex::new(String::new()));
+    let (keys_url, cell) = (okta.keys_url.clone(), stream_cell.clone());
+    let options = Options {
+        access: Some(Arc::new(move |settings, tenant_id| {
+            let mut with_completion = caller(tenant_id, CLIENT_ID, &keys_url);
+            with_completion.completion_stream =
+                Some(cell.lock().map(|s| s.clone()).unwrap_or_default());
+            settings.revocation_callers =
+                RevocationCallers::new(vec![with_completion]).expect("callers");
+        })),
+        ..Options::default()
+    };
+    // The stream id is known only once a server runs: start one to create it, then the server
+    // under test with the caller naming it.
+    let setup = TestApp::start(
+        TestDb::create(backend).expect("handle"),
+        Options {
+            database_url: Some(db.url.clone()),
+            ..Options::default()
+        },
+    );
+    let poll = |app: &TestApp, client: &crate::helpers::AppClient| {
+        app.client.post(format!("{}/ssf/streams", app.root)).basic_auth(&client.id, Some(&client.secret))
+            .json(&json!({"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": ["https://schemas.openid.net/secevent/caep/event-type/session-revoked"]}))
+            .send()
+    };
+    let created = crate::helpers::expect_status(
+        poll(&setup, &idp_client).await.expect("stream"),
+        StatusCode::CREATED,
+    )
+    .await;
+    *stream_cell.lock().expect("lock") = created["stream_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    drop(setup);
+    let app = TestApp::start(db, options);
+    let other_app = app.app_client(false);
+    let other = crate::helpers::expect_status(
+        poll(&app, &other_app).await.expect("stream"),
+        StatusCode::CREATED,
+    )
+    .await;
+    let client = app.app_client(true);
+    let (_, token) = user_with_session(
+        &app,
+        &client,
+        json!({"userName": "erin", "externalId": "00u-erin"}),
+    )
+    .await;
+    let logout = okta.universal_logout(&app, "jti-completion");
+    assert_eq!(
+        gtr(&app, &logout, &iss_sub("00u-erin")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(!app.is_active(&client, &token).await);
+    let stream_id = stream_cell.lock().expect("lock").clone();
+    let completions = |sets: &[Value]| {
+        sets.iter()
+            .filter(|c| c["sub_id"] == json!({"format": "iss_sub", "iss": OKTA, "sub": "00u-erin"}))
+            .count()
+    };
+    let idp_sets = polled(&app, &idp_client, &stream_id).await;
+    assert_eq!(completions(&idp_sets), 1, "{idp_sets:?}");
+    let other_sets = polled(
+        &app,
+        &other_app,
+        other["stream_id"].as_str().unwrap_or_default(),
+    )
+    .await;
+    assert_eq!(
+        completions(&other_sets),
+        0,
+        "only the caller's stream: {other_sets:?}"
+    );
+    assert!(
+        !other_sets.is_empty(),
+        "the other stream still hears the session's end"
+    );
+}
+
+/// The claims of the SETs a poll stream holds.
+async fn polled(app: &TestApp, client: &crate::helpers::AppClient, stream: &str) -> Vec<Value> {
+    for _ in 0..50 {
+        let response = app
+            .client
+            .post(format!("{}/ssf/poll/{stream}", app.root))
+            .basic_auth(&client.id, Some(&client.secret))
+            .json(&json!({"returnImmediately": true}))
+            .send()
+            .await
+            .expect("poll");
+        let answer = crate::helpers::expect_status(response, StatusCode::OK).await;
+        let sets: Vec<Value> = answer["sets"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, t)| t.as_str())
+            .map(crate::helpers::jwt_claims)
+            .collect();
+        if !sets.is_empty() {
+            return sets;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Vec::new()
+}
+
+#[tokio::test]
+async fn the_caller_is_told_on_its_stream_when_the_revocation_is_done_on_sqlite() {
+    the_caller_is_told_on_its_stream_when_the_revocation_is_done(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn the_caller_is_told_on_its_stream_when_the_revocation_is_done_on_postgres() {
+    the_caller_is_told_on_its_stream_when_the_revocation_is_done(Backend::Postgres).await
 }

@@ -99,6 +99,7 @@ impl Transmitter {
             .filter(|e| {
                 sets::event_type(&e.kind)
                     .is_some_and(|t| requested.contains(t) && SUPPORTED.contains(&t))
+                    && sets::for_stream(e, &stream.id)
             })
             .collect();
         if stream.default_subjects == "NONE" {
@@ -106,7 +107,10 @@ impl Transmitter {
             let subjects: BTreeSet<String> = rows::subjects_among(conn, &stream.id, &users)?
                 .into_iter()
                 .collect();
-            wanted.retain(|e| e.user_id.as_ref().is_some_and(|u| subjects.contains(u)));
+            wanted.retain(|e| {
+                e.kind == sets::COMPLETION
+                    || e.user_id.as_ref().is_some_and(|u| subjects.contains(u))
+            });
         }
         let now = self.clock.now();
         let mut queue = Vec::with_capacity(wanted.len());

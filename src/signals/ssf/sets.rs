@@ -25,6 +25,20 @@ pub const SUPPORTED: [&str; 4] = [
     ACCOUNT_ENABLED,
 ];
 
+/// The outbox event of a finished Global Token Revocation: a SET for its caller's stream
+/// only (`for_stream`), naming the subject as the caller did.
+pub const COMPLETION: &str = "global_token_revocation.completed";
+
+/// Whether `event` goes to the stream `stream_id` at all: a completion goes to its caller's
+/// stream alone; every other event to every stream that asked for its type.
+pub fn for_stream(event: &OutboxRow, stream_id: &str) -> bool {
+    if event.kind != COMPLETION {
+        return true;
+    }
+    serde_json::from_str::<Value>(&event.details)
+        .is_ok_and(|details| details["stream"].as_str() == Some(stream_id))
+}
+
 /// The JOSE `typ` of a SET.
 pub const SET_TYP: &str = "secevent+jwt";
 
@@ -35,6 +49,7 @@ pub fn event_type(kind: &str) -> Option<&'static str> {
         "user.roles_changed" => Some(TOKEN_CLAIMS_CHANGE),
         "user.disabled" => Some(ACCOUNT_DISABLED),
         "user.enabled" => Some(ACCOUNT_ENABLED),
+        COMPLETION => Some(SESSION_REVOKED),
         _ => None,
     }
 }
@@ -78,8 +93,20 @@ pub fn claims(
     iat: i64,
 ) -> Option<Value> {
     let event_type = event_type(&event.kind)?;
-    let user = event.user_id.as_deref()?;
     let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
+    if event.kind == COMPLETION {
+        let body = json!({
+            "event_timestamp": from_stored(event.occurred).timestamp(),
+            "initiating_entity": "admin",
+            "reason_admin": {"en": "The global token revocation you asked for is complete: every session and token of the subject has ended."},
+        });
+        return Some(json!({
+            "iss": issuer, "jti": jti, "iat": iat, "aud": audience,
+            "sub_id": details["subject"],
+            "events": {event_type: body},
+        }));
+    }
+    let user = event.user_id.as_deref()?;
     let reason = details["reason"].as_str().unwrap_or("policy");
     let mut body = Map::new();
     body.insert(
