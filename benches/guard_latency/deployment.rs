@@ -1,6 +1,6 @@
 //! The processes of one deployment: one or two `scimitar serve` on one database, the
-//! credentials the triggers need, a push receiver with an inline ES256 key, and the guarded
-//! app following the last replica's stream.
+//! credentials the triggers need, a push receiver with an inline ES256 key, and the protected
+//! apps (`apps`) following, or asking, the last replica.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -15,8 +15,8 @@ const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub struct Deployment {
     /// Where writes go (the first replica).
     pub writer: String,
-    /// The guarded app's `/me`.
-    pub me: String,
+    /// Each protected app and its `/me`.
+    pub apps: Vec<(crate::apps::Guard, String)>,
     pub scim_token: String,
     pub app_id: String,
     pub app_secret: String,
@@ -26,6 +26,8 @@ pub struct Deployment {
     pub signer: crate::trigger::Signer,
     pub client: reqwest::Client,
     processes: Vec<Child>,
+    /// Tasks of this process that apps need (nginx's upstream).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The Postgres database to drop at the end.
     postgres: Option<(String, String)>,
 }
@@ -46,7 +48,7 @@ fn cli(dir: &Path, database: &str, args: &[&str]) -> Value {
 }
 
 /// Spawns a process and waits for the stdout line starting with `ready`; returns the rest.
-async fn spawn(mut command: Command, ready: &str) -> (Child, String) {
+pub async fn spawn(mut command: Command, ready: &str) -> (Child, String) {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -148,15 +150,22 @@ impl Deployment {
             app["client_id"].as_str().expect("id").to_string(),
             app["secret"].as_str().expect("secret").to_string(),
         );
-        let port = free_port();
-        let mut guarded = Command::new(app_binary);
-        guarded
-            .env("SCIMITAR_URL", &follower)
-            .env("CLIENT_ID", &app_id)
-            .env("CLIENT_SECRET", &app_secret)
-            .env("BIND", format!("127.0.0.1:{port}"));
-        let (app_process, _) = spawn(guarded, "guarded-app listening on ").await;
-        processes.push(app_process);
+        let setting = crate::apps::Setting {
+            scimitar: &follower,
+            client_id: &app_id,
+            client_secret: &app_secret,
+            dir,
+            rust_binary: app_binary,
+        };
+        let mut apps = Vec::new();
+        let mut tasks = Vec::new();
+        for guard in crate::apps::Guard::wanted() {
+            if let Some(running) = crate::apps::start(guard, &setting).await {
+                processes.extend(running.processes);
+                tasks.extend(running.tasks);
+                apps.push((guard, running.me));
+            }
+        }
         let client = reqwest::Client::new();
         let signer = crate::trigger::Signer::new();
         let body = json!({
@@ -182,13 +191,14 @@ impl Deployment {
                 .expect("push secret")
                 .to_string(),
             writer,
-            me: format!("http://127.0.0.1:{port}/me"),
+            apps,
             scim_token: scim["secret"].as_str().expect("secret").to_string(),
             app_id,
             app_secret,
             signer,
             client,
             processes,
+            tasks,
             postgres,
         })
     }
@@ -197,6 +207,9 @@ impl Deployment {
     pub async fn stop(mut self) {
         for process in &mut self.processes {
             let _ = process.kill().await;
+        }
+        for task in &self.tasks {
+            task.abort();
         }
         if let Some((admin, name)) = &self.postgres
             && let Ok(mut conn) = PgConnection::establish(admin)

@@ -1,22 +1,28 @@
 //! The last mile of revocation, end to end: a trigger is sent to a release `scimitar serve`,
-//! and the time until the example app (`examples/guarded-app`, protected by
-//! `scimitar-guard`) refuses that user's token with 401 is measured. Three triggers: a SCIM
-//! PATCH deactivating the user, a Global Token Revocation call, and a pushed Security Event
-//! Token (CAEP `session-revoked`). Three deployments: SQLite; Postgres; two replicas on one
-//! Postgres, with every write sent to the first and the app following the second's stream.
-//! The app checks tokens offline; the refusal comes from the revocation stream.
+//! and the time until a protected app refuses that user's token with 401 is measured. The
+//! apps (`apps`): the Rust guard's example (`examples/guarded-app`), the Python guard's and
+//! the Node guard's examples, each checking tokens offline and refusing from the revocation
+//! stream, and nginx asking Scimitar's forward auth (`docs/proxies/nginx.conf`) in front of a
+//! trivial app. Three triggers, sent to the Rust guard's app: a SCIM PATCH deactivating the
+//! user, a Global Token Revocation call, and a pushed Security Event Token (CAEP
+//! `session-revoked`); the other apps get the SCIM deactivation. Three deployments: SQLite;
+//! Postgres; two replicas on one Postgres, with every write sent to the first and the apps
+//! following (nginx asking) the second.
 //!
 //! Run: `cargo build --release --example guarded-app && cargo bench --bench guard_latency`
-//! (`GUARD_SAMPLES` trials per trigger and deployment, default 200; `GUARD_DEPLOYMENTS`, a
-//! comma-separated subset of `sqlite,postgres,replicas`; `GUARD_POLL_PAUSE_MS`, the rest
-//! between two requests to the app while waiting for its 401, default 1, 0 for none).
+//! (`GUARD_SAMPLES` trials per trigger, app and deployment, default 200; `GUARD_DEPLOYMENTS`,
+//! a comma-separated subset of `sqlite,postgres,replicas`; `GUARD_APPS`, a subset of
+//! `rust,python,node,nginx`; `GUARD_POLL_PAUSE_MS`, the rest between two requests to the app
+//! while waiting for its 401, default 1, 0 for none). A table of every figure ends the output.
 
+mod apps;
 mod deployment;
 mod trigger;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use apps::Guard;
 use deployment::Deployment;
 use trigger::{Trial, Trigger};
 
@@ -29,6 +35,7 @@ fn main() {
         std::env::var("GUARD_DEPLOYMENTS").unwrap_or_else(|_| "sqlite,postgres,replicas".into());
     let app_binary = example_binary();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut table = Vec::new();
     for name in wanted.split(',').map(str::trim) {
         let dir = tempfile::tempdir().expect("dir");
         let Some(deployment) = runtime.block_on(Deployment::start(name, dir.path(), &app_binary))
@@ -36,11 +43,23 @@ fn main() {
             println!("{name}: skipped (no Postgres)");
             continue;
         };
-        for trigger in [Trigger::Scim, Trigger::Gtr, Trigger::Set] {
-            let latencies = runtime.block_on(deployment.measure(trigger, samples));
-            report(name, trigger, &latencies);
+        for (guard, me) in &deployment.apps {
+            let triggers: &[Trigger] = match guard {
+                Guard::Rust => &[Trigger::Scim, Trigger::Gtr, Trigger::Set],
+                _ => &[Trigger::Scim],
+            };
+            for &trigger in triggers {
+                let latencies = runtime.block_on(deployment.measure(trigger, me, samples));
+                table.push(report(name, *guard, trigger, &latencies));
+            }
         }
         runtime.block_on(deployment.stop());
+    }
+    println!();
+    println!("| Deployment | App | Trigger | Trials | p50 | p99 | max | trigger's own p99 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for row in table {
+        println!("{row}");
     }
 }
 
@@ -52,14 +71,22 @@ fn quantiles(mut times: Vec<Duration>) -> (f64, f64, f64) {
     (ms(at(0.50)), ms(at(0.99)), ms(at(1.0)))
 }
 
-fn report(deployment: &str, trigger: Trigger, trials: &[Trial]) {
+/// Prints one line; returns the table's row.
+fn report(deployment: &str, guard: Guard, trigger: Trigger, trials: &[Trial]) -> String {
     let (p50, p99, max) = quantiles(trials.iter().map(|t| t.refused).collect());
     let (a50, a99, amax) = quantiles(trials.iter().map(|t| t.answered).collect());
     println!(
-        "{deployment}: {} to the guarded app's 401 over {} trials: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms (the trigger's own answer: p50 {a50:.1} ms, p99 {a99:.1} ms, max {amax:.1} ms)",
+        "{deployment}: {} to the {}'s 401 over {} trials: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms (the trigger's own answer: p50 {a50:.1} ms, p99 {a99:.1} ms, max {amax:.1} ms)",
         trigger.name(),
+        guard.name(),
         trials.len(),
     );
+    format!(
+        "| {deployment} | {} | {} | {} | {p50:.1} ms | {p99:.1} ms | {max:.1} ms | {a99:.1} ms |",
+        guard.name(),
+        trigger.name(),
+        trials.len(),
+    )
 }
 
 /// The release build of `examples/guarded-app`, next to the server binary.

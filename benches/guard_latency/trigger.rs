@@ -1,5 +1,6 @@
 //! One trial: a user is provisioned and gets a token the app accepts; the trigger is sent to
-//! the writer, and the app is asked again and again until it refuses the token.
+//! the writer, and the app (one of the deployment's protected apps, by its `/me`) is asked
+//! again and again until it refuses the token.
 
 use std::time::{Duration, Instant};
 
@@ -74,15 +75,16 @@ impl Signer {
 }
 
 impl Deployment {
-    pub async fn measure(&self, trigger: Trigger, samples: usize) -> Vec<Trial> {
+    /// `samples` trials of `trigger`, asking the app at `me`.
+    pub async fn measure(&self, trigger: Trigger, me: &str, samples: usize) -> Vec<Trial> {
         let mut latencies = Vec::with_capacity(samples);
         for i in 0..samples {
-            latencies.push(self.trial(trigger, i).await);
+            latencies.push(self.trial(trigger, i, me).await);
         }
         latencies
     }
 
-    async fn trial(&self, trigger: Trigger, i: usize) -> Trial {
+    async fn trial(&self, trigger: Trigger, i: usize, me: &str) -> Trial {
         let (client, writer) = (&self.client, &self.writer);
         let external_id = format!("ext-{}", uuid::Uuid::new_v4().simple());
         let created: Value = client
@@ -128,7 +130,7 @@ impl Deployment {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let status = client
-                .get(&self.me)
+                .get(me)
                 .bearer_auth(&access)
                 .send()
                 .await
@@ -176,7 +178,7 @@ impl Deployment {
         let refused = async {
             loop {
                 let response = client
-                    .get(&self.me)
+                    .get(me)
                     .bearer_auth(&access)
                     .send()
                     .await
