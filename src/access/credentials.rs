@@ -332,6 +332,25 @@ fn checked_caller(
     }))
 }
 
+/// The caller of an unrevoked credential, by its client id (a token it was issued names it).
+pub fn active_caller(store: &Store, client_id: &str) -> Result<Option<Caller>, StoreError> {
+    let Some((row, strict)) = store.read(|conn| rows::find_active_by_id(conn, client_id))? else {
+        return Ok(None);
+    };
+    let Some(kind) = CredentialKind::parse(&row.kind) else {
+        return Ok(None);
+    };
+    Ok(Some(Caller {
+        client_id: row.id.clone(),
+        name: row.name.clone(),
+        kind,
+        tenant_id: row.tenant_id.clone(),
+        strict,
+        trusted: row.trusted,
+        oauth_per_second: row.oauth_per_second.and_then(|n| u32::try_from(n).ok()),
+    }))
+}
+
 /// An app client authenticating with its client id and secret (HTTP Basic): the secret must
 /// belong to that very client.
 pub fn authenticate_client(

@@ -54,6 +54,9 @@ pub enum AccessError {
     UnsupportedGrantType(String),
     #[error("{0}")]
     UnsupportedTokenType(String),
+    /// A scope the client may not have (RFC 6749 §5.2 `invalid_scope`).
+    #[error("{0}")]
+    InvalidScope(String),
     #[error("{0}")]
     NotFound(String),
     #[error("signing keys: {0}")]
@@ -81,6 +84,7 @@ impl AccessError {
                 | AccessError::UnauthorizedClient(_)
                 | AccessError::UnsupportedGrantType(_)
                 | AccessError::UnsupportedTokenType(_)
+                | AccessError::InvalidScope(_)
                 | AccessError::NotFound(_)
         )
     }

@@ -12,7 +12,8 @@ use crate::access::AccessError;
 use crate::access::credentials::{self, Caller};
 use crate::access::limits::{FailureKind, RetryAfter};
 use crate::access::tokens::{
-    Exchange, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_SCIM_USER,
+    Exchange, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE,
+    SCOPE_SSF_MANAGE, SCOPE_SSF_READ, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_SCIM_USER,
 };
 use crate::store::StoreError;
 
@@ -69,6 +70,7 @@ impl OAuthError {
             AccessError::UnsupportedTokenType(_) => {
                 (StatusCode::BAD_REQUEST, "unsupported_token_type")
             }
+            AccessError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
             AccessError::RateLimited(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable")
             }
@@ -275,6 +277,14 @@ async fn grant(
             let refresh_token = form.require("refresh_token")?.to_string();
             run(move || state.access.refresh(&caller, &refresh_token)).await?
         }
+        GRANT_CLIENT_CREDENTIALS => {
+            let scope = form.get("scope").map(String::from);
+            let issued =
+                run(move || state.access.client_credentials(&caller, scope.as_deref())).await?;
+            return Ok(HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(issued));
+        }
         other => return Err(AccessError::UnsupportedGrantType(other.to_string()).into()),
     };
     Ok(HttpResponse::Ok()
@@ -387,7 +397,8 @@ async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             crate::access::revocation_callers::ASSERTION_TYPE, "Bearer"
         ],
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "grant_types_supported": [GRANT_TOKEN_EXCHANGE, GRANT_REFRESH_TOKEN],
+        "grant_types_supported": [GRANT_TOKEN_EXCHANGE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS],
+        "scopes_supported": [SCOPE_SSF_READ, SCOPE_SSF_MANAGE],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],

@@ -1,8 +1,14 @@
 //! The Shared Signals transmitter's endpoints: metadata, stream management and poll.
-//! App clients (or admins of the tenant) authenticate as for the event feed.
+//! App clients (or admins of the tenant) authenticate as for the event feed, or with an
+//! access token of the client credentials grant scoped `ssf.read` (reads and poll) or
+//! `ssf.manage` (everything), as the CAEP interoperability profile asks.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::auth::FeedCaller;
@@ -48,6 +54,66 @@ pub fn routes(api: &mut Api) {
 
 type Query = web::Query<Vec<(String, String)>>;
 
+/// A caller allowed to read streams (and poll them): `ssf.read` or `ssf.manage`.
+pub struct StreamReader(Caller);
+
+/// A caller allowed to create, change and delete streams: `ssf.manage`.
+pub struct StreamManager(Caller);
+
+impl FromRequest for StreamReader {
+    type Error = ScimError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move { stream_caller(&request, false).await.map(StreamReader) })
+    }
+}
+
+impl FromRequest for StreamManager {
+    type Error = ScimError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move { stream_caller(&request, true).await.map(StreamManager) })
+    }
+}
+
+/// The caller of a stream-management request: a bearer access token of the client
+/// credentials grant (its scope must allow the call), or the credentials the feed takes.
+async fn stream_caller(request: &HttpRequest, manages: bool) -> Result<Caller, ScimError> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or(ScimError::Internal)?;
+    let token = super::auth::bearer_token(request)
+        .ok()
+        .filter(|t| !t.starts_with("scimitar_") && t.split('.').count() == 3);
+    let Some(token) = token else {
+        let FeedCaller(caller) = FeedCaller::extract(request).await?;
+        return Ok(caller);
+    };
+    let access = state.access.clone();
+    let verified = blocking(move || Ok(access.management_caller(&token)?)).await?;
+    match verified {
+        Some((_, claims)) if manages && !claims.may_manage() => Err(ScimError::Forbidden(
+            "insufficient_scope: this call needs the ssf.manage scope".into(),
+        )),
+        Some((caller, _)) => Ok(caller),
+        None => {
+            let address = super::auth::client_address(request, state.trust_forwarded_for);
+            state
+                .limits
+                .failed_authentication(address)
+                .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+            Err(ScimError::Unauthorized(
+                "the bearer token is not a valid stream-management token".into(),
+            ))
+        }
+    }
+}
+
 fn stream_param(query: &Query) -> Option<String> {
     query
         .iter()
@@ -92,7 +158,7 @@ async fn with_stream<T: Send + 'static>(
 #[utoipa::path(post, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "Stream configuration: `delivery`, `events_requested`, `description`"),
     responses((status = 201, description = "The stream created", body = ref("#/components/schemas/StreamConfiguration"))))]
 async fn create(
-    FeedCaller(caller): FeedCaller,
+    StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
@@ -108,7 +174,7 @@ async fn create(
     params(("stream_id" = Option<String>, Query)),
     responses((status = 200, description = "One stream, or all of the caller's", body = ref("#/components/schemas/StreamConfigurations")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn read(
-    FeedCaller(caller): FeedCaller,
+    StreamReader(caller): StreamReader,
     state: web::Data<AppState>,
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
@@ -120,7 +186,7 @@ async fn read(
 #[utoipa::path(patch, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id` and the fields to change"),
     responses((status = 200, description = "The stream updated", body = ref("#/components/schemas/StreamConfiguration")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn update(
-    FeedCaller(caller): FeedCaller,
+    StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
@@ -135,7 +201,7 @@ async fn update(
 #[utoipa::path(put, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id` and the whole configuration"),
     responses((status = 200, description = "The stream replaced", body = ref("#/components/schemas/StreamConfiguration")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn replace(
-    FeedCaller(caller): FeedCaller,
+    StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
@@ -150,7 +216,7 @@ async fn replace(
 #[utoipa::path(delete, path = "/ssf/streams", tag = "ssf", security(("basic" = []), ("bearer" = [])), params(("stream_id" = String, Query)),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn delete(
-    FeedCaller(caller): FeedCaller,
+    StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
@@ -164,7 +230,7 @@ async fn delete(
 #[utoipa::path(get, path = "/ssf/status", tag = "ssf", security(("basic" = []), ("bearer" = [])), params(("stream_id" = String, Query)),
     responses((status = 200, description = "The stream's status", body = ref("#/components/schemas/StreamStatus")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn status(
-    FeedCaller(caller): FeedCaller,
+    StreamReader(caller): StreamReader,
     state: web::Data<AppState>,
     query: Query,
 ) -> Result<HttpResponse, ScimError> {
@@ -178,7 +244,7 @@ async fn status(
 #[utoipa::path(post, path = "/ssf/status", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id`, `status`, optional `reason`"),
     responses((status = 200, description = "The new status", body = ref("#/components/schemas/StreamStatus")), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn set_status(
-    FeedCaller(caller): FeedCaller,
+    StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
@@ -193,7 +259,7 @@ async fn set_status(
 #[utoipa::path(post, path = "/ssf/subjects:add", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id` and `subject`"),
     responses((status = 200, description = "Added; empty body"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn add_subject(
-    FeedCaller(caller): FeedCaller,
+    StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
@@ -208,7 +274,7 @@ async fn add_subject(
 #[utoipa::path(post, path = "/ssf/subjects:remove", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id` and `subject`"),
     responses((status = 204, description = "Removed"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn remove_subject(
-    FeedCaller(caller): FeedCaller,
+    StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
@@ -223,7 +289,7 @@ async fn remove_subject(
 #[utoipa::path(post, path = "/ssf/verify", tag = "ssf", security(("basic" = []), ("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "`stream_id`, optional `state`"),
     responses((status = 204, description = "A verification event is queued"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn verify(
-    FeedCaller(caller): FeedCaller,
+    StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
@@ -241,7 +307,7 @@ async fn verify(
     request_body(content = Object, content_type = "application/json", description = "RFC 8936 poll request: `ack`, `setErrs`, `maxEvents`, `returnImmediately`; may be empty"),
     responses((status = 200, description = "SETs", body = ref("#/components/schemas/PollResponse"), content_type = "application/scim+json"), (status = 404, description = "No such stream of the caller", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn poll(
-    FeedCaller(caller): FeedCaller,
+    StreamReader(caller): StreamReader,
     state: web::Data<AppState>,
     request: HttpRequest,
     stream_id: web::Path<String>,

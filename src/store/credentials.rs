@@ -52,6 +52,20 @@ pub fn find_active_by_hash(
         .optional()?)
 }
 
+/// The unrevoked credential with this id, and whether its tenant is in strict mode.
+pub fn find_active_by_id(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(CredentialRow, bool)>, StoreError> {
+    Ok(credentials::table
+        .inner_join(tenants::table)
+        .filter(credentials::id.eq(id))
+        .filter(credentials::revoked.is_null())
+        .select((CredentialRow::as_select(), tenants::strict))
+        .first(conn)
+        .optional()?)
+}
+
 /// The credential, revoked or not, whose secret has this digest.
 pub fn find_any_by_hash(
     conn: &mut AnyConnection,

@@ -55,6 +55,7 @@ mod signals;
 mod signals_poll;
 mod sorting;
 mod ssf;
+mod ssf_oauth;
 mod tenancy;
 mod tls;
 mod transmitter;

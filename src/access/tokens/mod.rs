@@ -8,6 +8,7 @@
 //! then ends the new session, or the deactivation commits first and the mint sees an inactive
 //! user. No interleaving leaves a live token for an inactive user.
 
+mod client_credentials;
 mod exchange;
 mod explain;
 mod introspect;
@@ -47,6 +48,10 @@ pub const TOKEN_TYPE_SCIM_USER: &str = "urn:scimitar:params:oauth:token-type:sci
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub use client_credentials::{
+    ClientTokenResponse, GRANT_CLIENT_CREDENTIALS, ManagementClaims, SCOPE_SSF_MANAGE,
+    SCOPE_SSF_READ,
+};
 /// The JOSE `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 const REFRESH_PREFIX: &str = "scimitar_rt_";

@@ -42,16 +42,17 @@ pub fn components() -> Value {
             "type": "object",
             "required": ["error"],
             "properties": {
-                "error": {"enum": ["invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "unsupported_token_type", "temporarily_unavailable", "server_error"]},
+                "error": {"enum": ["invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "unsupported_token_type", "invalid_scope", "temporarily_unavailable", "server_error"]},
                 "error_description": string,
             },
         },
         "TokenRequest": {
-            "description": "RFC 8693 token exchange or RFC 6749 §6 refresh, as form fields.",
+            "description": "RFC 8693 token exchange, RFC 6749 §6 refresh or §4.4 client credentials (stream management, `scope` ssf.read and/or ssf.manage), as form fields.",
             "type": "object",
             "required": ["grant_type"],
             "properties": {
-                "grant_type": {"enum": ["urn:ietf:params:oauth:grant-type:token-exchange", "refresh_token"]},
+                "grant_type": {"enum": ["urn:ietf:params:oauth:grant-type:token-exchange", "refresh_token", "client_credentials"]},
+                "scope": string,
                 "subject_token": string,
                 "subject_token_type": {"enum": ["urn:ietf:params:oauth:token-type:id_token", "urn:scimitar:params:oauth:token-type:scim-user"]},
                 "audience": string,
@@ -72,17 +73,32 @@ pub fn components() -> Value {
             "properties": {"status": {"enum": ["ok", "ready"]}},
         },
         "TokenResponse": {
-            "description": "RFC 6749 §5.1 / RFC 8693 §2.2.1 token response.",
-            "type": "object",
-            "required": ["access_token", "token_type", "expires_in", "refresh_token", "roles"],
-            "properties": {
-                "access_token": string,
-                "token_type": {"const": "Bearer"},
-                "expires_in": {"type": "integer"},
-                "refresh_token": string,
-                "issued_token_type": string,
-                "roles": strings,
-            },
+            "description": "RFC 6749 §5.1 / RFC 8693 §2.2.1 token response: a user's tokens (exchange, refresh), or a stream-management token (client credentials: `scope`, no refresh token).",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["access_token", "token_type", "expires_in", "refresh_token", "roles"],
+                    "properties": {
+                        "access_token": string,
+                        "token_type": {"const": "Bearer"},
+                        "expires_in": {"type": "integer"},
+                        "refresh_token": string,
+                        "issued_token_type": string,
+                        "roles": strings,
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["access_token", "token_type", "expires_in", "scope"],
+                    "properties": {
+                        "access_token": string,
+                        "token_type": {"const": "Bearer"},
+                        "expires_in": {"type": "integer"},
+                        "scope": string,
+                    },
+                    "not": {"required": ["refresh_token"]},
+                },
+            ],
         },
         "Introspection": {
             "description": "RFC 7662 §2.2: `{\"active\": false}`, or the claims of an active token.",
@@ -127,6 +143,7 @@ pub fn components() -> Value {
                 "revocation_endpoint_auth_methods_supported": strings,
                 "subject_token_types_supported": strings,
                 "access_token_signing_alg_values_supported": strings,
+                "scopes_supported": strings,
             },
         },
         "AuditRecord": {
