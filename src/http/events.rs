@@ -181,7 +181,11 @@ pub(crate) fn outbox_stream(
         (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
         (status = 401, description = "`metrics_token_sha256` is set and the bearer token is missing or wrong", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
         (status = 404, description = "Served on the `metrics_bind` listener, not this one", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
-async fn metrics_text(state: web::Data<AppState>) -> Result<HttpResponse, ScimError> {
+async fn metrics_text(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ScimError> {
+    super::observability::admit(&request, &state)?;
     let store = state.store.clone();
     let gauges = blocking(move || Ok(crate::signals::gauges::read(&store)?)).await?;
     Ok(HttpResponse::Ok()

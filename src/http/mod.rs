@@ -120,7 +120,6 @@ pub fn server(
             .app_data(deadline)
             .configure(routes)
             .default_service(web::to(not_found))
-            .wrap(from_fn(observability::gate))
             .wrap(from_fn(refuse_nul_in_url))
             .wrap(from_fn(answer_by_deadline))
             .wrap(from_fn(error::scim_error_bodies))

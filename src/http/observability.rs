@@ -4,18 +4,13 @@
 //! only the monitoring network reaches), or put behind a bearer token whose SHA-256 is
 //! configured (`metrics_token_sha256`; the token itself is never stored), or both.
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpServer, web};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::scim::ScimError;
-
-/// The paths this gate guards.
-const GUARDED: [&str; 2] = ["/metrics", "/openapi.json"];
 
 /// Where and to whom `/metrics` and `/openapi.json` are served.
 #[derive(Debug, Clone, Default)]
@@ -30,46 +25,30 @@ pub struct Observability {
 #[derive(Debug, Clone, Copy)]
 struct OwnListener;
 
-/// Middleware on every listener: a guarded path on the wrong listener is 404, and without
-/// the configured bearer token 401 (a failure counted against the address, like any other).
-pub(super) async fn gate(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if !GUARDED.contains(&request.path()) {
-        return Ok(next.call(request).await?.map_into_boxed_body());
+/// Whether this request may read a guarded document: on the wrong listener 404, and
+/// without the configured bearer token 401 (a failure counted against the address, like any
+/// other). Called by the two handlers themselves, so whatever path form the router decoded
+/// to reach them (`/%6Detrics`), the check runs.
+pub(super) fn admit(request: &HttpRequest, state: &AppState) -> Result<(), ScimError> {
+    if state.observability.own_listener && request.app_data::<OwnListener>().is_none() {
+        return Err(ScimError::NotFound("no such endpoint".into()));
     }
-    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(next.call(request).await?.map_into_boxed_body());
-    };
-    let on_own_listener = request.app_data::<OwnListener>().is_some();
-    let refusal = if state.observability.own_listener && !on_own_listener {
-        Some(ScimError::NotFound("no such endpoint".into()))
-    } else {
-        match &state.observability.token_sha256 {
-            Some(digest) if !bearer_matches(&request, digest) => {
-                let address =
-                    super::auth::client_address(request.request(), state.trust_forwarded_for);
-                Some(match state.limits.failed_authentication(address) {
-                    Err(wait) => ScimError::TooManyRequests(wait.0),
-                    Ok(()) => ScimError::Unauthorized(
-                        "this endpoint needs the metrics bearer token".into(),
-                    ),
-                })
-            }
-            _ => None,
+    match &state.observability.token_sha256 {
+        Some(digest) if !bearer_matches(request, digest) => {
+            let address = super::auth::client_address(request, state.trust_forwarded_for);
+            state
+                .limits
+                .failed_authentication(address)
+                .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+            Err(ScimError::Unauthorized(
+                "this endpoint needs the metrics bearer token".into(),
+            ))
         }
-    };
-    match refusal {
-        Some(error) => {
-            let response: HttpResponse = actix_web::ResponseError::error_response(&error);
-            Ok(request.into_response(response).map_into_boxed_body())
-        }
-        None => Ok(next.call(request).await?.map_into_boxed_body()),
+        _ => Ok(()),
     }
 }
 
-fn bearer_matches(request: &ServiceRequest, digest: &str) -> bool {
+fn bearer_matches(request: &HttpRequest, digest: &str) -> bool {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -101,7 +80,6 @@ pub fn server(
             .app_data(data.clone())
             .app_data(OwnListener)
             .configure(|config| api.register(config))
-            .wrap(from_fn(gate))
             .wrap(from_fn(super::error::scim_error_bodies))
     })
     .workers(1)

@@ -166,11 +166,15 @@ pub fn routes(api: &mut Api) {
         (status = 503, description = "Overloaded or past the request deadline", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
     )
 )]
-async fn document_json() -> HttpResponse {
+async fn document_json(
+    request: actix_web::HttpRequest,
+    state: actix_web::web::Data<super::AppState>,
+) -> Result<HttpResponse, crate::scim::ScimError> {
+    super::observability::admit(&request, &state)?;
     static SERIALIZED: OnceLock<String> = OnceLock::new();
     let body = SERIALIZED.get_or_init(|| document().to_string());
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(body.as_str())
+        .body(body.as_str()))
 }
