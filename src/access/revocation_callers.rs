@@ -24,6 +24,9 @@ use super::upstream::{UserAttribute, key_algorithm};
 /// The type the JWT must carry (RFC 8725 §3.11 explicit typing; Okta's value).
 pub const ASSERTION_TYPE: &str = "global-token-revocation+jwt";
 
+/// Longest `jti` kept for the replay check (as for Security Event Tokens).
+const MAX_JTI_BYTES: usize = 256;
+
 /// Clock skew tolerated on `iat`, `nbf` and `exp`.
 const LEEWAY_SECONDS: i64 = 60;
 
@@ -188,23 +191,30 @@ impl RevocationCaller {
         if !audience_is_endpoint {
             return Err(refuse("aud is not the endpoint's exact URL"));
         }
-        if claims.jti.trim().is_empty() {
-            return Err(refuse("empty jti"));
+        if claims.jti.trim().is_empty() || claims.jti.len() > MAX_JTI_BYTES {
+            return Err(refuse("empty or overlong jti"));
         }
         let now = now.timestamp();
-        if claims.exp + LEEWAY_SECONDS <= now {
+        if claims.exp.saturating_add(LEEWAY_SECONDS) <= now {
             return Err(refuse("expired"));
         }
-        if claims.iat > now + LEEWAY_SECONDS
-            || claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECONDS)
+        if claims.iat > now.saturating_add(LEEWAY_SECONDS)
+            || claims
+                .nbf
+                .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECONDS))
         {
             return Err(refuse("issued in the future"));
         }
-        if claims.exp - claims.iat > self.max_lifetime.num_seconds() || claims.exp < claims.iat {
+        // Checked arithmetic: a huge `exp` or a very negative `iat` must not overflow (a panic)
+        // nor wrap below the bound.
+        let lifetime = claims.exp.checked_sub(claims.iat);
+        if lifetime
+            .is_none_or(|lifetime| lifetime < 0 || lifetime > self.max_lifetime.num_seconds())
+        {
             return Err(refuse("lifetime longer than allowed"));
         }
         let valid_until = Utc
-            .timestamp_opt(claims.exp + LEEWAY_SECONDS, 0)
+            .timestamp_opt(claims.exp.saturating_add(LEEWAY_SECONDS), 0)
             .single()
             .ok_or_else(|| refuse("exp out of range"))?;
         Ok(Assertion {

@@ -90,10 +90,13 @@ impl TrustedIssuer {
             .map_err(|e| invalid(&e.to_string()))?
             .claims;
         let now = now.timestamp();
-        if claims.exp + LEEWAY_SECONDS <= now {
+        if claims.exp.saturating_add(LEEWAY_SECONDS) <= now {
             return Err(invalid("expired"));
         }
-        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECONDS) {
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECONDS))
+        {
             return Err(invalid("not yet valid"));
         }
         match claims.other.get(&self.user_claim) {

@@ -666,6 +666,10 @@ with_trusted_idp! {
             let refused = expect_status(exchange_id_token(&app, &client, &idp.id_token(claims)).await, StatusCode::BAD_REQUEST).await;
             assert_eq!(refused["error"], "invalid_grant", "{why}");
         }
+        // nbf and exp at the ends of time are judged, not overflowed into a 500.
+        let far = json!({"iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": "00u-alice", "exp": i64::MAX, "nbf": i64::MAX});
+        let refused = expect_status(exchange_id_token(&app, &client, &idp.id_token(far)).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(refused["error"], "invalid_grant", "not yet valid");
         let forged = TestIdp { seed: [8u8; 32] }.id_token(good.clone());
         let refused = expect_status(exchange_id_token(&app, &client, &forged).await, StatusCode::BAD_REQUEST).await;
         assert_eq!(refused["error"], "invalid_grant", "signed by another key");

@@ -159,6 +159,10 @@ async fn okta_universal_logout_is_accepted_once_and_nothing_else_is(backend: Bac
         ("expired", okta.sign(typed, &claims(json!({"iat": now - 400, "exp": now - 100})))),
         ("issued in the future", okta.sign(typed, &claims(json!({"iat": now + 200, "exp": now + 400})))),
         ("Scimitar's own access token", own_access_token),
+        ("exp at the end of time", okta.sign(typed, &claims(json!({"exp": i64::MAX})))),
+        ("iat at the start of time", okta.sign(typed, &claims(json!({"iat": i64::MIN})))),
+        ("a negative lifetime", okta.sign(typed, &claims(json!({"iat": now + 50, "exp": now + 10})))),
+        ("an overlong jti", okta.sign(typed, &claims(json!({"jti": "j".repeat(257)})))),
         ("alg none", format!("{}.{}.", b64(&json!({"alg": "none", "typ": "global-token-revocation+jwt", "kid": "okta-1"})), b64(&claims(json!({}))))),
     ];
     for (why, jwt) in &refused {

@@ -180,6 +180,10 @@ on_both_backends! {
         assert!(app.is_active(&client, &bob_token).await);
         let received = admin_get(&app, &admin, "/received-sets?jti=jti-6").await;
         assert_eq!(received["sets"][0]["outcome"], "ignored");
+        // An `exp` at the end of time is judged (valid), never overflowed.
+        let mut far = set_claims("jti-7", now(&app), "https://example.test/event-type/unknown", iss_sub("00u-bob"));
+        far["exp"] = json!(i64::MAX);
+        assert_eq!(push(&app, &receiver, &auth, &tx.ec.sign(&far)).await.status(), StatusCode::ACCEPTED);
 
         let metrics = app.client.get(format!("{}/metrics", app.root)).send().await.expect("metrics").text().await.expect("text");
         let counted = |outcome: &str| metrics.lines().any(|l| l.starts_with("scimitar_ssf_received_total{") && l.contains("delivery=\"push\"") && l.contains(&format!("outcome=\"{outcome}\"")));

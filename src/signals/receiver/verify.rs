@@ -207,16 +207,18 @@ fn check_claims(
         .and_then(Value::as_i64)
         .ok_or_else(|| invalid("the SET needs a numeric `iat`"))?;
     let now = now.timestamp();
-    if iat > now + SKEW_SECONDS {
+    if iat > now.saturating_add(SKEW_SECONDS) {
         return Err(invalid("the SET's `iat` is in the future"));
     }
-    if iat < now - settings.max_age_seconds {
+    if iat < now.saturating_sub(settings.max_age_seconds) {
         return Err(invalid(
             "the SET's `iat` is older than this receiver accepts (max_age_seconds)",
         ));
     }
     if let Some(exp) = claims.get("exp")
-        && exp.as_i64().is_none_or(|exp| exp + SKEW_SECONDS <= now)
+        && exp
+            .as_i64()
+            .is_none_or(|exp| exp.saturating_add(SKEW_SECONDS) <= now)
     {
         return Err(invalid("the SET has expired (`exp`)"));
     }
