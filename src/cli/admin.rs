@@ -104,8 +104,8 @@ pub(super) enum ClientCommand {
     Limit {
         client_id: String,
         /// Requests per second, or `none`
-        #[arg(long, value_parser = parse_per_second)]
-        oauth_per_second: Option<Option<u32>>,
+        #[arg(long)]
+        oauth_per_second: String,
     },
 }
 
@@ -182,13 +182,19 @@ pub(super) fn roles_command(
                 println!("{}", serde_json::to_value(&mappings)?);
             } else {
                 println!(
-                    "{:<36}  {:<20}  {:<12}  {:<6}  GROUP",
-                    "ID", "ROLE", "MATCH BY", "SOURCE"
+                    "{:<36}  {:<20}  {:<6}  RULE (a display name is bound to its group's id unless it follows the name)",
+                    "ID", "ROLE", "SOURCE"
                 );
                 for m in mappings {
+                    let rule = roles::describe_rule(&m.match_by, &m.group, m.matching);
+                    let bound = match (&m.bound_group_id, m.matching) {
+                        (Some(group), _) => format!(" → group {group}"),
+                        (None, "bound") => " → waiting for a group of that name".to_string(),
+                        _ => String::new(),
+                    };
                     println!(
-                        "{:<36}  {:<20}  {:<12}  {:<6}  {}",
-                        m.id, m.role, m.match_by, m.source, m.group
+                        "{:<36}  {:<20}  {:<6}  {rule}{bound}",
+                        m.id, m.role, m.source
                     );
                 }
             }
@@ -359,9 +365,7 @@ pub(super) fn client(
             client_id,
             oauth_per_second,
         } => {
-            let Some(cap) = oauth_per_second else {
-                anyhow::bail!("give --oauth-per-second N (or `none`)");
-            };
+            let cap = parse_per_second(&oauth_per_second).map_err(anyhow::Error::msg)?;
             credentials::set_oauth_limit(store, &client_id, cap, clock.now())?;
             match cap {
                 Some(n) => {

@@ -59,15 +59,17 @@ pub(super) fn serve(config: &Config, store: Store, clock: SharedClock) -> anyhow
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{address}"));
     let scim_url = format!("{}{SCIM_PATH}", public_url.trim_end_matches('/'));
-    if let Some(credential) = credentials::bootstrap(&store, clock.now())? {
-        print_bootstrap_credential(&credential, &scim_url);
-    }
     let limits = PageLimits {
         default_count: config.default_page_size.into(),
         max_count: config.max_page_size.into(),
     };
     let access = access::setup::start(config, &store, clock.clone(), &public_url)
         .context("token service")?;
+    // Only once the configuration has been found sound: a start that fails must not spend
+    // the one-time bootstrap credential.
+    if let Some(credential) = credentials::bootstrap(&store, clock.now())? {
+        print_bootstrap_credential(&credential, &scim_url);
+    }
     let match_attributes = config
         .tenants
         .iter()

@@ -150,6 +150,28 @@ cli_on_both_backends! {
         assert!(!output.status.success(), "serve must refuse to start");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("configured twice"), "{stderr}");
+        // The failed start spent nothing: the one-time bootstrap credential is still to come.
+        assert!(!String::from_utf8_lossy(&output.stdout).contains("SCIM bearer token"));
+        std::fs::remove_file(dir.join("scimitar.toml")).expect("remove the config");
+        let listed = stdout_json(&scimitar(dir, &db.url, &["client", "list", "--json"]));
+        assert_eq!(listed, json!([]), "no credential was created");
+    }
+
+    fn client_limit_sets_and_removes_an_app_clients_cap(db, dir) {
+        let app = stdout_json(&scimitar(dir, &db.url, &["client", "create", "--name", "portal", "--kind", "app"]));
+        let id = app["client_id"].as_str().expect("id").to_string();
+        let set = scimitar(dir, &db.url, &["client", "limit", &id, "--oauth-per-second", "50"]);
+        assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+        let listed = stdout_json(&scimitar(dir, &db.url, &["client", "list", "--json"]));
+        assert_eq!(listed[0]["oauth_per_second"], 50);
+        assert!(scimitar(dir, &db.url, &["client", "limit", &id, "--oauth-per-second", "none"]).status.success());
+        let listed = stdout_json(&scimitar(dir, &db.url, &["client", "list", "--json"]));
+        assert_eq!(listed[0]["oauth_per_second"], Value::Null);
+        for bad in ["0", "-1", "lots"] {
+            let refused = scimitar(dir, &db.url, &["client", "limit", &id, "--oauth-per-second", bad]);
+            let code = refused.status.code();
+            assert!(matches!(code, Some(1) | Some(2)), "{bad}: a clear error, not a panic ({code:?})");
+        }
     }
 
     fn migrate_applies_migrations_and_is_idempotent(db, dir) {
