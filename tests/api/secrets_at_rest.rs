@@ -106,6 +106,18 @@ on_both_backends! {
         verify(&app, &other).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(!other_seen.lock().expect("lock").iter().any(|a| a.contains("push-secret")), "the moved secret is never sent");
+
+        // A stream whose endpoint is edited in the database sends its secret nowhere: the
+        // sealed value is bound to the endpoint it was given for.
+        let (thief_url, thief_seen) = receiver().await;
+        let sql = format!("UPDATE ssf_streams SET endpoint_url = '{thief_url}' WHERE id = '{stream}'");
+        app.store.read(|conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(sql).execute(conn).map_err(scimitar::store::StoreError::from)
+        }).expect("redirect the stream");
+        verify(&app, &stream).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!thief_seen.lock().expect("lock").iter().any(|a| a.contains("push-secret")), "the secret does not follow an edited endpoint");
     }
 
     async fn a_poll_receivers_credential_is_stored_sealed(app) {

@@ -55,8 +55,13 @@ pub fn push_authorized(row: &ReceiverRow, presented: Option<&str>) -> bool {
 }
 
 /// Where a poll receiver's sealed credential is stored, as its associated data.
-pub(crate) fn poll_authorization_place(receiver_id: &str) -> String {
-    format!("ssf_receivers.poll_authorization:{receiver_id}")
+/// The associated data names the row and the endpoint: a sealed credential moved to another
+/// row, or a row whose poll endpoint was edited in the database, does not open.
+pub(crate) fn poll_authorization_place(receiver_id: &str, endpoint: Option<&str>) -> String {
+    format!(
+        "ssf_receivers.poll_authorization:{receiver_id}:{}",
+        endpoint.unwrap_or_default()
+    )
 }
 
 /// A poll receiver's stored credential, opened (one stored before sealing existed is used as
@@ -72,7 +77,10 @@ pub fn poll_authorization(
         return Ok(Some(stored.clone()));
     }
     sealer
-        .open(stored, &poll_authorization_place(&row.id))
+        .open(
+            stored,
+            &poll_authorization_place(&row.id, row.poll_endpoint.as_deref()),
+        )
         .map(Some)
         .map_err(|e| SignalsError::InvalidValue(e.to_string()))
 }
@@ -89,7 +97,7 @@ pub fn seal_stored_credentials(store: &Store, sealer: &Sealer) -> Result<usize, 
             if Sealer::is_sealed(&stored) {
                 continue;
             }
-            let place = poll_authorization_place(&row.id);
+            let place = poll_authorization_place(&row.id, row.poll_endpoint.as_deref());
             row.poll_authorization = Some(
                 sealer
                     .seal(&stored, &place)
@@ -109,7 +117,7 @@ fn fill(row: &mut ReceiverRow, request: Request, sealer: &Sealer) -> Result<(), 
     row.jwks = request.jwks;
     row.delivery_method = request.method;
     row.poll_endpoint = request.poll_endpoint;
-    let place = poll_authorization_place(&row.id);
+    let place = poll_authorization_place(&row.id, row.poll_endpoint.as_deref());
     row.poll_authorization = request
         .poll_authorization
         .map(|credential| sealer.seal(&credential, &place))

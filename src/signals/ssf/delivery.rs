@@ -185,7 +185,7 @@ impl Transmitter {
         let authorization = stream
             .authorization_header
             .as_deref()
-            .map(|stored| self.open_authorization(stored, &stream.id))
+            .map(|stored| self.open_authorization(stored, stream))
             .transpose()?;
         if let Some(authorization) = &authorization {
             headers.push(("authorization", authorization.as_str()));
@@ -209,12 +209,15 @@ impl Transmitter {
 
     /// A push stream's stored `Authorization` header, opened (one stored before sealing
     /// existed is used as it is until `seal_stored_authorizations` seals it).
-    fn open_authorization(&self, stored: &str, stream_id: &str) -> Result<String, String> {
+    fn open_authorization(&self, stored: &str, stream: &StreamRow) -> Result<String, String> {
         if !Sealer::is_sealed(stored) {
             return Ok(stored.to_string());
         }
         self.sealer
-            .open(stored, &super::authorization_place(stream_id))
+            .open(
+                stored,
+                &super::authorization_place(&stream.id, stream.endpoint_url.as_deref()),
+            )
             .map_err(|e| e.to_string())
     }
 

@@ -76,9 +76,14 @@ impl Transmitter {
     }
 }
 
-/// Where a push stream's sealed `Authorization` header is stored, as its associated data.
-pub(crate) fn authorization_place(stream_id: &str) -> String {
-    format!("ssf_streams.authorization_header:{stream_id}")
+/// Where a push stream's sealed `Authorization` header is stored and where it may be sent,
+/// as its associated data: a sealed value moved to another row, or a row whose endpoint was
+/// edited in the database, does not open.
+pub(crate) fn authorization_place(stream_id: &str, endpoint: Option<&str>) -> String {
+    format!(
+        "ssf_streams.authorization_header:{stream_id}:{}",
+        endpoint.unwrap_or_default()
+    )
 }
 
 /// Seals the push streams' `Authorization` headers stored in clear before sealing existed
@@ -93,7 +98,7 @@ pub fn seal_stored_authorizations(store: &Store, sealer: &Sealer) -> Result<usiz
             if Sealer::is_sealed(&header) {
                 continue;
             }
-            let place = authorization_place(&stream.id);
+            let place = authorization_place(&stream.id, stream.endpoint_url.as_deref());
             let value = sealer
                 .seal(&header, &place)
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -287,7 +287,7 @@ fn apply_config(
                     .check_url(url)
                     .map_err(|e| bad(&format!("`endpoint_url`: {e}")))?;
                 stream.endpoint_url = Some(url.to_string());
-                let place = super::authorization_place(&stream.id);
+                let place = super::authorization_place(&stream.id, Some(url));
                 stream.authorization_header = delivery
                     .get("authorization_header")
                     .and_then(Value::as_str)
