@@ -258,8 +258,11 @@ pub(super) fn listed_values(
     let mut values = Vec::new();
     let keyed = AttributeDef::find(&attribute.sub_attributes, "value").is_some();
     for item in each_item(value) {
+        // An item is identified by its `value`: a non-empty string as sent (a number, or
+        // "", names nothing and is not read as one).
+        let named = !keyed || names_a_value(item);
         match normalize_single(attribute, item, path, quirks)? {
-            Some(normalized) if !keyed || normalized.get("value").is_some() => {
+            Some(normalized) if named && (!keyed || normalized.get("value").is_some()) => {
                 values.push(normalized)
             }
             _ => {
@@ -270,6 +273,20 @@ pub(super) fn listed_values(
         }
     }
     Ok(values)
+}
+
+/// Whether an item as sent names its `value` (any case of the key) with a non-empty string,
+/// or is one (a bare value, read as `{"value": …}`).
+pub(super) fn names_a_value(item: &Value) -> bool {
+    let text = match item {
+        Value::Object(fields) => fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+            .map(|(_, v)| v),
+        other => Some(other),
+    };
+    text.and_then(Value::as_str)
+        .is_some_and(|t| !t.trim().is_empty())
 }
 
 /// The items of a multi-valued attribute's value: a list's items, or a single value.

@@ -14,7 +14,9 @@ use super::evaluate::{Scope, field, matches};
 use super::filter::{CompValue, CompareOp, Filter, PatchPath, parse_path};
 use super::normalize::listed_values;
 use super::quirks::{Quirks, Rule};
-use super::schema::{AttributeDef, AttributeType, Mutability, ResourceSchema, Schema};
+use super::schema::{
+    AttributeDef, AttributeType, Mutability, ResourceKind, ResourceSchema, Schema,
+};
 
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// Most operations accepted in one PATCH request.
@@ -74,6 +76,15 @@ pub fn parse(
                 ));
             }
         };
+        // A `remove` names its values or none (no `value`: the whole attribute). An explicit
+        // `null` is neither: refused rather than read as "remove everything".
+        if op == PatchOp::Remove && field(operation, "value").is_some_and(Value::is_null) {
+            return Err(ScimError::InvalidValue(
+                "a `remove` with `\"value\": null` is ambiguous: name the values to remove, or \
+                 leave `value` out to remove the whole attribute"
+                    .into(),
+            ));
+        }
         let value = field(operation, "value").filter(|v| !v.is_null()).cloned();
         let path = field(operation, "path")
             .and_then(Value::as_str)
@@ -168,6 +179,16 @@ fn expand(
             // Okta sends the group's own id with every rename.
             quirks.tolerate(Rule::OktaRenameWithId)?;
             continue;
+        }
+        if value.is_null()
+            && resource.kind == ResourceKind::Group
+            && key.eq_ignore_ascii_case("members")
+        {
+            // Null members would empty the group (and end every member's roles), or be ignored:
+            // too much rides on the reading to guess.
+            return Err(ScimError::InvalidValue(
+                "`members: null` is ambiguous: send `[]` to empty the group".into(),
+            ));
         }
         if value.is_null()
             || ["schemas", "meta"]
@@ -461,6 +482,7 @@ fn apply_to_matches(
                 Some(sub) => set_field(&mut created, sub, op, value),
                 None => merge(&mut created, value.unwrap_or(&Value::Null)),
             }
+            keeps_its_value(definition, &created)?;
             items.push(created);
             Ok(())
         }
@@ -471,10 +493,25 @@ fn apply_to_matches(
                     (None, PatchOp::Replace) => items[i] = value.cloned().unwrap_or(Value::Null),
                     (None, _) => merge(&mut items[i], value.unwrap_or(&Value::Null)),
                 }
+                keeps_its_value(definition, &items[i])?;
             }
             Ok(())
         }
     }
+}
+
+/// An item of an attribute identified by `value` (e-mails, roles, members) must still name
+/// one after a filtered `add` or `replace`: `{}` or `{"type": "work"}` would store an item
+/// that names nothing, or drop the one the filter found.
+fn keeps_its_value(definition: &AttributeDef, item: &Value) -> Result<(), ScimError> {
+    let keyed = AttributeDef::find(&definition.sub_attributes, "value").is_some();
+    if keyed && !super::normalize::names_a_value(item) {
+        return Err(ScimError::InvalidValue(format!(
+            "each value of `{}` needs its `value`",
+            definition.name
+        )));
+    }
+    Ok(())
 }
 
 /// The `attr eq value` terms of an `and` chain, as the fields of a new item.

@@ -81,4 +81,41 @@ on_both_backends! {
         assert_eq!(statuses, ["400", "200"], "{results}");
         assert_eq!(members(&app, &group).await, sorted(&[&a, &b]));
     }
+
+    async fn a_null_or_a_value_that_names_nothing_is_refused_never_read_as_everything(app) {
+        let a = id_of(&app.create_user("a").await);
+        let b = id_of(&app.create_user("b").await);
+        let group = id_of(&app.create_group("Eng", &[&a, &b]).await);
+        // `remove` with an explicit null, and a path-less null: neither empties the group.
+        let response = patch_members(&app, &group, "remove", Value::Null).await;
+        expect_scim_error(response, StatusCode::BAD_REQUEST, Some("invalidValue")).await;
+        let pathless = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"members": null}}]});
+        let response = app.patch(&format!("/Groups/{group}"), &pathless).await;
+        expect_scim_error(response, StatusCode::BAD_REQUEST, Some("invalidValue")).await;
+        // Ids that are not strings, or empty, name no member.
+        for value in [json!({"value": 5}), json!({"value": ""}), json!([{"value": a}, {"value": 5}])] {
+            let response = patch_members(&app, &group, "remove", value.clone()).await;
+            expect_scim_error(response, StatusCode::BAD_REQUEST, Some("invalidValue")).await;
+        }
+        assert_eq!(members(&app, &group).await, sorted(&[&a, &b]));
+
+        // A user's e-mails and roles by value filter: the value must still name itself.
+        let user = json!({"userName": "c", "emails": [{"value": "c@work.example", "type": "work"}], "roles": [{"value": "r1"}]});
+        let c = id_of(&expect_status(app.post("/Users", &user).await, StatusCode::CREATED).await);
+        for (op, path, value) in [
+            ("replace", "emails[type eq \"work\"]", json!({})),
+            ("replace", "emails[type eq \"work\"]", json!({"type": "work"})),
+            ("add", "emails[type eq \"other\"]", json!({})),
+            ("replace", "roles[value eq \"r1\"]", json!({})),
+            ("replace", "roles[value eq \"r1\"].value", json!(7)),
+            ("remove", "emails", Value::Null),
+        ] {
+            let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": op, "path": path, "value": value}]});
+            let response = app.patch(&format!("/Users/{c}"), &body).await;
+            expect_scim_error(response, StatusCode::BAD_REQUEST, Some("invalidValue")).await;
+        }
+        let stored = expect_status(app.get(&format!("/Users/{c}")).await, StatusCode::OK).await;
+        assert_eq!(stored["emails"][0]["value"], "c@work.example");
+        assert_eq!(stored["roles"][0]["value"], "r1");
+    }
 }
