@@ -46,6 +46,21 @@ impl DatabaseUrl {
                 target: url.to_string(),
             });
         }
+        // libpq's `host=… dbname=… password=…` form: not a file name to create.
+        let conninfo = url.split_whitespace().any(|pair| {
+            pair.split_once('=').is_some_and(|(key, _)| {
+                [
+                    "host", "hostaddr", "dbname", "user", "password", "port", "sslmode",
+                ]
+                .contains(&key.to_ascii_lowercase().as_str())
+            })
+        });
+        if conninfo && !url.contains("://") {
+            return Err(
+                "libpq key/value connection strings are not supported: give a postgres:// URL"
+                    .into(),
+            );
+        }
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -138,7 +153,21 @@ impl std::fmt::Debug for DatabaseUrl {
 /// another case). Anything that is not a URL is returned as it is (a SQLite path).
 pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+        // Not a URL: a libpq key/value string (refused as a database) still keeps its secret.
+        return url
+            .split(' ')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _))
+                    if ["password", "sslpassword"]
+                        .iter()
+                        .any(|n| key.trim().eq_ignore_ascii_case(n)) =>
+                {
+                    format!("{key}=***")
+                }
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
@@ -177,6 +206,54 @@ pub fn redact_password(url: &str) -> String {
         None => tail.to_string(),
     };
     format!("{scheme}://{authority}{tail}")
+}
+
+/// `text` (a driver's error message) with every secret of `url` in it replaced by `***`:
+/// the password of its userinfo, and of its `password` and `sslpassword` parameters, as
+/// written and percent-decoded, and the pieces of a password holding `@` that libpq may
+/// quote as a host name.
+pub fn redact_secrets_in(text: &str, url: &str) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && let Some((_, password)) = userinfo.split_once(':')
+        {
+            secrets.push(password.to_string());
+            secrets.extend(password.split('@').map(String::from));
+        }
+        if let Some((_, query)) = rest.split_once('?') {
+            for pair in query.split(['&', '#']) {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let key: String = url::form_urlencoded::parse(key.as_bytes())
+                    .map(|(k, _)| k.into_owned())
+                    .collect();
+                if ["password", "sslpassword"]
+                    .iter()
+                    .any(|n| key.trim().eq_ignore_ascii_case(n))
+                {
+                    secrets.push(value.to_string());
+                }
+            }
+        }
+    }
+    let decoded: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect();
+    secrets.extend(decoded);
+    // Longest first, so a piece never leaves the rest of its secret behind.
+    secrets.retain(|s| s.len() >= 2);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut redacted = text.to_string();
+    for secret in secrets {
+        redacted = redacted.replace(&secret, "***");
+    }
+    redacted
 }
 
 /// A connection as the pool keeps it: the driver's connection, and what the pool needs to
@@ -304,7 +381,11 @@ impl ManageConnection for ConnectionManager {
         self.url
             .establish()
             .map(|conn| Pooled::new(conn, self.replan_after))
-            .map_err(r2d2::Error::ConnectionError)
+            // libpq quotes the parts of a URL it cannot read, the password among them.
+            .map_err(|error| {
+                let text = redact_secrets_in(&error.to_string(), &self.url.target);
+                r2d2::Error::ConnectionError(ConnectionError::BadConnection(text))
+            })
     }
 
     fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
