@@ -27,7 +27,9 @@ struct Demo {
 
 pub(super) fn run(keep: Option<PathBuf>, no_pause: bool) -> anyhow::Result<()> {
     let leftovers = super::interrupt::catch_interrupts();
+    super::interrupt::remove_orphans(&std::env::temp_dir());
     let scratch = tempfile_dir()?;
+    super::interrupt::claim(&scratch);
     if keep.is_none() {
         leftovers.remove_on_interrupt(scratch.clone());
     }

@@ -1,7 +1,8 @@
 //! `scimitar demo` leaves nothing behind, however it ends. Its server and helper commands
 //! are children that die with it (Linux's parent-death signal, so even `kill -9` of the demo
-//! takes its server down), and Ctrl-C or `kill` (SIGINT, SIGTERM) is caught by a thread of
-//! its own, which stops the server and removes the demo's directory before exiting.
+//! takes its server down), and Ctrl-C, `kill` or a closed terminal (SIGINT, SIGTERM, SIGHUP)
+//! is caught by a thread of its own, which stops the server and removes the demo's directory
+//! before exiting. What `kill -9` leaves behind, the next demo removes (`remove_orphans`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -52,7 +53,50 @@ impl Leftovers {
     }
 }
 
-/// Catches SIGINT and SIGTERM from now on: called first, while this is the process's only
+/// The file in a demo's directory naming the process that owns it.
+const OWNER_FILE: &str = "demo.pid";
+
+/// Marks `directory` as this process's.
+pub(super) fn claim(directory: &std::path::Path) {
+    let _ = std::fs::write(directory.join(OWNER_FILE), std::process::id().to_string());
+}
+
+/// Removes the directories (`scimitar-demo-*` under `parent`) of demos whose process is gone
+/// (killed outright, so they could not clean up).
+pub(super) fn remove_orphans(parent: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("scimitar-demo-"));
+        let owner = std::fs::read_to_string(path.join(OWNER_FILE))
+            .ok()
+            .and_then(|pid| pid.trim().parse::<i32>().ok());
+        if ours && owner.is_some_and(|pid| !alive(pid)) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: signal 0 only asks whether the process exists.
+        let answer = unsafe { libc::kill(pid, 0) };
+        answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Catches SIGINT, SIGTERM and SIGHUP from now on: called first, while this is the process's only
 /// thread, so that every thread started later inherits the blocked signals and only the
 /// waiting thread receives them.
 pub(super) fn catch_interrupts() -> Arc<Leftovers> {
@@ -87,6 +131,7 @@ fn interrupt_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut signals);
         libc::sigaddset(&mut signals, libc::SIGINT);
         libc::sigaddset(&mut signals, libc::SIGTERM);
+        libc::sigaddset(&mut signals, libc::SIGHUP);
         signals
     }
 }

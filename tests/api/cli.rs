@@ -426,7 +426,7 @@ fn a_database_password_is_redacted_in_every_message() {
 #[test]
 fn an_interrupted_demo_leaves_no_server_and_no_files() {
     use std::io::BufRead;
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGKILL] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGKILL] {
         let temp = tempfile::tempdir().expect("dir");
         let mut demo = Command::new(env!("CARGO_BIN_EXE_scimitar"))
             .args(["demo", "--no-pause"])
@@ -466,9 +466,29 @@ fn an_interrupted_demo_leaves_no_server_and_no_files() {
             stopped,
             "signal {signal}: the demo's server at {address} outlived it"
         );
+        let left = || {
+            std::fs::read_dir(temp.path())
+                .map(|d| d.count())
+                .unwrap_or(0)
+        };
         if signal != libc::SIGKILL {
-            let left: Vec<_> = std::fs::read_dir(temp.path()).expect("read").collect();
-            assert!(left.is_empty(), "signal {signal}: files left: {left:?}");
+            assert_eq!(left(), 0, "signal {signal}: files left");
+        } else {
+            // What kill -9 left, the next demo removes before it starts.
+            assert_eq!(left(), 1, "the killed demo's directory");
+            let next = Command::new(env!("CARGO_BIN_EXE_scimitar"))
+                .args(["demo", "--no-pause"])
+                .env("TMPDIR", temp.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("the next demo");
+            assert!(next.success());
+            assert_eq!(
+                left(),
+                0,
+                "the orphan and the next demo's own files are gone"
+            );
         }
     }
 }

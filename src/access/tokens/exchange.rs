@@ -22,7 +22,14 @@ impl AccessService {
                         )
                     })?;
                 let value = issuer.verify(&exchange.subject_token, now)?;
-                self.find_user(&caller.tenant_id, issuer.user_attribute, &value)?
+                // The IdP vouches for this person: if they are not provisioned here, they
+                // were deprovisioned (or never assigned), the outcome of the IdP's own act,
+                // not the client's fault, so it is never counted against the client.
+                self.find_user(&caller.tenant_id, issuer.user_attribute, &value)
+                    .map_err(|error| match error {
+                        AccessError::InvalidGrant(why) => AccessError::EndedGrant(why),
+                        other => other,
+                    })?
             }
             TOKEN_TYPE_SCIM_USER if caller.trusted => {
                 self.find_user_by_id_or_name(&caller.tenant_id, &exchange.subject_token)?
