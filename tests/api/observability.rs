@@ -60,9 +60,23 @@ async fn on_their_own_listener_behind_a_token_and_nowhere_else() {
         );
     }
     // Percent-encoded and otherwise disguised paths reach the same handlers, and the same check.
-    for path in ["/%6Detrics", "/m%65trics", "/metric%73", "/%6Fpenapi.json", "/openapi%2ejson"] {
-        assert_eq!(status(&format!("{main}{path}"), Some(TOKEN)).await, StatusCode::NOT_FOUND, "main {path}");
-        assert_eq!(status(&format!("{metrics}{path}"), None).await, StatusCode::UNAUTHORIZED, "{path}");
+    for path in [
+        "/%6Detrics",
+        "/m%65trics",
+        "/metric%73",
+        "/%6Fpenapi.json",
+        "/openapi%2ejson",
+    ] {
+        assert_eq!(
+            status(&format!("{main}{path}"), Some(TOKEN)).await,
+            StatusCode::NOT_FOUND,
+            "main {path}"
+        );
+        assert_eq!(
+            status(&format!("{metrics}{path}"), None).await,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
     }
     // Nothing else is served on the metrics listener; the main one serves the rest.
     assert_eq!(
