@@ -45,6 +45,6 @@ fn create_owner_only(target: &Path) -> Result<(), StoreError> {
         } else {
             e.to_string()
         };
-        StoreError::Unavailable(format!("{}: {why}", target.display()))
+        StoreError::Backup(format!("{}: {why}", target.display()))
     })
 }

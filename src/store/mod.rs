@@ -69,6 +69,9 @@ pub enum StoreError {
     /// A grouped write's batch could not write its last statements (`group`).
     #[error("the write could not be completed: {0}")]
     Incomplete(String),
+    /// A backup's file could not be made (it exists, or the directory refuses it).
+    #[error("no backup written: {0}")]
+    Backup(String),
 }
 
 impl From<DieselError> for StoreError {
