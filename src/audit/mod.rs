@@ -161,6 +161,8 @@ pub fn erase(
         .id;
     store.write(|conn| {
         let seqs = rows::erase_personal(conn, &tenant_id, resource_id)?;
+        // The resource as a provisioning event carried it (RFC 9967 `full`), too.
+        crate::store::outbox::erase_provisioning_data(conn, &tenant_id, resource_id)?;
         let event = Event {
             actor,
             resource_id: Some(resource_id.to_string()),

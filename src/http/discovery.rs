@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::ScimCaller;
-use super::{AppState, base_url, scim_json};
+use super::{AppState, base_url, blocking, scim_json};
 use crate::scim::{ScimError, discovery};
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -19,20 +19,25 @@ pub fn routes(config: &mut web::ServiceConfig) {
 }
 
 async fn service_provider_config(
-    _: ScimCaller,
+    ScimCaller(caller): ScimCaller,
     state: web::Data<AppState>,
     request: HttpRequest,
-) -> HttpResponse {
+) -> Result<HttpResponse, ScimError> {
     let base = base_url(&request, &state);
-    scim_json(
+    let events = {
+        let state = state.clone();
+        blocking(move || Ok(state.ssf.security_event_uris(&caller.tenant_id)?)).await?
+    };
+    Ok(scim_json(
         StatusCode::OK,
         &discovery::service_provider_config(
             state.scim.registry(),
             state.scim.limits(),
             state.max_body_bytes,
+            events,
             &base,
         ),
-    )
+    ))
 }
 
 async fn resource_types(

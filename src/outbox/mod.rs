@@ -40,6 +40,18 @@ pub enum Effect {
     },
     /// A user reactivated (old tokens stay dead).
     UserEnabled { user_id: String },
+    /// A SCIM write to a user or group (RFC 9967's provisioning events): which resource, what
+    /// was done (`create`, `patch`, `put`, `delete`), the attributes it set, the resource or
+    /// request for the `full` form (none when there is none), and its version.
+    Provisioned {
+        resource_type: &'static str,
+        id: String,
+        external_id: Option<String>,
+        operation: ProvisioningOperation,
+        attributes: Vec<String>,
+        data: Option<Value>,
+        version: i64,
+    },
     /// A Global Token Revocation is done: its caller's completion stream is told, with the
     /// subject as the caller named it (draft-parecki-oauth-global-token-revocation-06 §5).
     RevocationCompleted { stream_id: String, subject: Value },
@@ -60,9 +72,36 @@ impl Effect {
             Effect::UserDisabled { .. } => "user.disabled",
             Effect::UserEnabled { .. } => "user.enabled",
             Effect::RevocationCompleted { .. } => "global_token_revocation.completed",
+            Effect::Provisioned { operation, .. } => operation.kind(),
             Effect::FlagRaised { .. } => "flag.raised",
         }
     }
+}
+
+/// The SCIM operations of RFC 9967's provisioning events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisioningOperation {
+    Create,
+    Patch,
+    Put,
+    Delete,
+}
+
+impl ProvisioningOperation {
+    /// The outbox kind; the feed and the live stream, which are about revocations, skip these.
+    pub fn kind(self) -> &'static str {
+        match self {
+            ProvisioningOperation::Create => "scim.create",
+            ProvisioningOperation::Patch => "scim.patch",
+            ProvisioningOperation::Put => "scim.put",
+            ProvisioningOperation::Delete => "scim.delete",
+        }
+    }
+}
+
+/// Whether an outbox kind is a provisioning event (not shown on the revocation feed).
+pub fn is_provisioning(kind: &str) -> bool {
+    kind.starts_with("scim.")
 }
 
 /// Appends `effects` to the tenant's outbox in the caller's transaction, and rings the
@@ -128,6 +167,22 @@ pub fn publish(
                 }
                 Effect::RevocationCompleted { stream_id, subject } => {
                     json!({"stream": stream_id, "subject": subject})
+                }
+                Effect::Provisioned {
+                    resource_type,
+                    id,
+                    external_id,
+                    attributes,
+                    data,
+                    version,
+                    ..
+                } => {
+                    // A user's events name the user, so streams that list subjects can filter.
+                    if resource_type == "User" {
+                        row.user_id = Some(id.clone());
+                    }
+                    json!({"resource_type": resource_type, "id": id, "external_id": external_id,
+                           "attributes": attributes, "data": data, "version": version})
                 }
                 Effect::FlagRaised {
                     flag_id,

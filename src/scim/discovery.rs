@@ -12,6 +12,7 @@ pub fn service_provider_config(
     registry: &Registry,
     limits: PageLimits,
     max_payload: usize,
+    security_events: Option<&[&str]>,
     base: &str,
 ) -> Value {
     let mut document = registry.service_provider_config.clone();
@@ -26,6 +27,10 @@ pub fn service_provider_config(
     });
     document["bulk"] =
         json!({"supported": true, "maxOperations": MAX_OPERATIONS, "maxPayloadSize": max_payload});
+    // RFC 9967 §4: requests are always answered synchronously.
+    if let Some(uris) = security_events {
+        document["securityEvents"] = json!({"asyncRequest": "none", "eventUris": uris});
+    }
     absolute_location(document, base)
 }
 

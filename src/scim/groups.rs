@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
+use super::events::{self, Written};
 use super::group_members::{
     Membership, check_members_exist, keys_of, member_ids, names_members, watch_roles,
 };
@@ -21,6 +22,7 @@ use super::stored::{StoredResource, related_for_response};
 use crate::access::cascade::RoleWatch;
 use crate::access::roles::RoleRules;
 use crate::audit;
+use crate::outbox::ProvisioningOperation;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::membership::MemberField;
@@ -124,7 +126,7 @@ pub(super) fn create(
         display_name_unique: None,
     };
     let new_members: Vec<String> = columns.members.into_iter().collect();
-    let (row, members) = service.store.write(|conn| {
+    service.store.write(|conn| {
         check_members_exist(conn, tenant_id, &new_members)?;
         let row = GroupRow {
             display_name_unique: held_name(
@@ -145,9 +147,24 @@ pub(super) fn create(
         let fact = context.fact(&cause, now);
         service.cascade.group_created(conn, &fact, &keys_of(&row))?;
         let members = related_for_response(conn, context, &row)?;
-        Ok::<_, ScimError>((row, members))
-    })?;
-    row.show(service, context.base, &members)
+        let created = row.show(service, context.base, &members)?;
+        let mut attributes: Vec<String> = vec!["id".into()];
+        attributes.extend(columns.document.keys().cloned());
+        if !new_members.is_empty() {
+            attributes.push("members".into());
+        }
+        let written = Written {
+            kind: ResourceKind::Group,
+            id: &row.id,
+            external_id: row.external_id.as_deref(),
+            operation: ProvisioningOperation::Create,
+            attributes,
+            data: Some(created.body.clone()),
+            version: row.version,
+        };
+        events::publish(conn, tenant_id, &cause, now, written)?;
+        Ok::<_, ScimError>(created)
+    })
 }
 
 pub(super) fn replace(
@@ -165,7 +182,7 @@ pub(super) fn replace(
     update(
         service,
         context,
-        "group.replace",
+        ("group.replace", body),
         id,
         precondition,
         answer,
@@ -196,7 +213,7 @@ pub(super) fn patch(
     update(
         service,
         context,
-        "group.patch",
+        ("group.patch", body),
         id,
         precondition,
         Answer::Bounded,
@@ -247,7 +264,7 @@ fn members_for_answer(
 fn update(
     service: &ScimService,
     context: &Context,
-    action: &'static str,
+    (action, request): (&'static str, &Value),
     id: &str,
     precondition: &Precondition,
     answer: Answer,
@@ -296,6 +313,20 @@ fn update(
             now,
             context.event(action, ResourceKind::Group, id, details, Some(personal)),
         )?;
+        let mut attributes = diff.changed.clone();
+        if !added.is_empty() || !removed.is_empty() {
+            attributes.push("members".into());
+        }
+        let written = Written {
+            kind: ResourceKind::Group,
+            id,
+            external_id: row.external_id.as_deref(),
+            operation: events::operation_of(action),
+            attributes,
+            data: Some(request.clone()),
+            version: row.version,
+        };
+        events::publish(conn, tenant_id, &cause, now, written)?;
         let fact = context.fact(&cause, now);
         let keys = (&keys_of(&current), &keys_of(&row));
         service
@@ -348,6 +379,16 @@ pub(super) fn delete(
                 Some(personal),
             ),
         )?;
+        let written = Written {
+            kind: ResourceKind::Group,
+            id,
+            external_id: current.external_id.as_deref(),
+            operation: ProvisioningOperation::Delete,
+            attributes: Vec::new(),
+            data: None,
+            version: current.version,
+        };
+        events::publish(conn, tenant_id, &cause, now, written)?;
         let fact = context.fact(&cause, now);
         service
             .cascade

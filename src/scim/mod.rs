@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod evaluate;
+mod events;
 pub mod filter;
 mod group_members;
 mod groups;

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
+use super::events::{self, Written};
 use super::matching::{self, MatchAttribute};
 use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{Normalized, check_immutable, fold, normalize};
@@ -14,6 +15,7 @@ use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response, related_of};
 use crate::audit;
+use crate::outbox::ProvisioningOperation;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::membership::MemberField;
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
@@ -111,10 +113,22 @@ pub(super) fn create(
             details,
             Some(personal),
         );
-        audit::record(conn, context.tenant_id, now, event)?;
-        Ok::<_, ScimError>(())
-    })?;
-    row.show(service, context.base, &[])
+        let cause = audit::record(conn, context.tenant_id, now, event)?;
+        let created = row.show(service, context.base, &[])?;
+        let mut attributes: Vec<String> = vec!["id".into()];
+        attributes.extend(normalized.attributes.keys().cloned());
+        let written = Written {
+            kind: ResourceKind::User,
+            id: &row.id,
+            external_id: row.external_id.as_deref(),
+            operation: ProvisioningOperation::Create,
+            attributes,
+            data: Some(created.body.clone()),
+            version: row.version,
+        };
+        events::publish(conn, context.tenant_id, &cause, now, written)?;
+        Ok::<_, ScimError>(created)
+    })
 }
 
 pub(super) fn replace(
@@ -132,7 +146,7 @@ pub(super) fn replace(
     update(
         service,
         context,
-        "user.replace",
+        ("user.replace", body),
         id,
         precondition,
         |current| Change::of(service, normalized, current),
@@ -151,7 +165,7 @@ pub(super) fn patch(
     update(
         service,
         context,
-        "user.patch",
+        ("user.patch", body),
         id,
         precondition,
         patched(service, context, operations),
@@ -204,6 +218,7 @@ pub(super) fn set_active_in(
     let precondition = Precondition::default();
     let write = Write {
         action: "user.patch",
+        request: &body,
         id,
         precondition: &precondition,
         caused_by: Some(cause),
@@ -259,7 +274,7 @@ impl Change {
 fn update(
     service: &ScimService,
     context: &Context,
-    action: &'static str,
+    (action, request): (&'static str, &Value),
     id: &str,
     precondition: &Precondition,
     change: impl FnOnce(&UserRow) -> Result<Change, ScimError>,
@@ -267,6 +282,7 @@ fn update(
     let (row, memberships) = service.store.write(|conn| {
         let write = Write {
             action,
+            request,
             id,
             precondition,
             caused_by: None,
@@ -282,6 +298,8 @@ fn update(
 /// (none for a SCIM request, which is its own cause).
 struct Write<'a> {
     action: &'static str,
+    /// The PatchOp or PUT body: what a `full` provisioning event carries.
+    request: &'a Value,
     id: &'a str,
     precondition: &'a Precondition,
     caused_by: Option<&'a str>,
@@ -297,6 +315,7 @@ fn update_in(
 ) -> Result<UserRow, ScimError> {
     let Write {
         action,
+        request,
         id,
         precondition,
         caused_by,
@@ -336,6 +355,16 @@ fn update_in(
     let mut event = context.event(action, ResourceKind::User, id, details, Some(personal));
     event.cause = caused_by.map(String::from);
     let recorded = audit::record(conn, tenant_id, now, event)?;
+    let written = Written {
+        kind: ResourceKind::User,
+        id,
+        external_id: row.external_id.as_deref(),
+        operation: events::operation_of(action),
+        attributes: diff.changed.clone(),
+        data: Some(request.clone()),
+        version: row.version,
+    };
+    events::publish(conn, tenant_id, &recorded, now, written)?;
     // What the change causes is caused by what caused the change, when something did.
     let cause = caused_by.map_or(recorded, String::from);
     // Deactivation ends every session in this transaction; reactivation revives none.
@@ -375,6 +404,16 @@ pub(super) fn delete(
             Some(personal),
         );
         let cause = audit::record(conn, tenant_id, now, event)?;
+        let written = Written {
+            kind: ResourceKind::User,
+            id,
+            external_id: current.external_id.as_deref(),
+            operation: ProvisioningOperation::Delete,
+            attributes: Vec::new(),
+            data: None,
+            version: current.version,
+        };
+        events::publish(conn, tenant_id, &cause, now, written)?;
         let fact = context.fact(&cause, now);
         service
             .cascade

@@ -1,6 +1,8 @@
 //! The revocation feed: outbox events as a resource server reads them to keep a revocation
 //! set. Each event names what to reject from now on: a session (`sid` claim), a token
-//! (`jti`), or every token of a user issued before `not_before`.
+//! (`jti`), or every token of a user issued before `not_before`. Provisioning events (RFC
+//! 9967, which carry the resources written) are for Shared Signals streams only: the feed
+//! and the live stream skip them, and keep counting past them.
 
 use serde_json::{Value, json};
 
@@ -37,7 +39,11 @@ pub fn page(store: &Store, tenant_id: &str, after: i64, limit: i64) -> Result<Va
     })?;
     let next = events.last().map_or(after, |e| e.seq);
     Ok(json!({
-        "events": events.iter().map(to_json).collect::<Vec<_>>(),
+        "events": events
+            .iter()
+            .filter(|e| !crate::outbox::is_provisioning(&e.kind))
+            .map(to_json)
+            .collect::<Vec<_>>(),
         "next": next,
         "head": head,
         "more": next < head,
@@ -63,7 +69,10 @@ pub fn sse_chunk_with(
     store.read(|conn| {
         let events = rows::after(conn, tenant_id, after, MAX_PAGE)?;
         let mut text = String::new();
-        for event in &events {
+        for event in events
+            .iter()
+            .filter(|e| !crate::outbox::is_provisioning(&e.kind))
+        {
             let (name, data) = render(conn, event)?;
             text.push_str(&format!("id: {}\nevent: {name}\n", event.seq));
             for line in data.lines() {

@@ -142,6 +142,54 @@ pub fn heads(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError>
         .load(conn)?)
 }
 
+/// Erases the resource a provisioning event carries (RFC 9967's `full` data) from the
+/// tenant's events about `resource_id`, and drops the Security Event Tokens made of them that
+/// no receiver has taken yet: what `audit erase` does to the outbox. Returns how many events.
+pub fn erase_provisioning_data(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    resource_id: &str,
+) -> Result<usize, StoreError> {
+    use super::schema::{ssf_queue, ssf_streams};
+    heads::flush(conn)?;
+    let candidates: Vec<OutboxRow> = outbox::table
+        .filter(outbox::tenant_id.eq(tenant_id))
+        .filter(outbox::kind.like("scim.%"))
+        .filter(
+            outbox::user_id
+                .eq(resource_id)
+                .or(outbox::details.like(format!("%{resource_id}%"))),
+        )
+        .select(OutboxRow::as_select())
+        .load(conn)?;
+    let mut erased = Vec::new();
+    for row in candidates {
+        let mut details: serde_json::Value =
+            serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null);
+        if details["id"].as_str() != Some(resource_id) {
+            continue;
+        }
+        details["data"] = serde_json::Value::Null;
+        diesel::update(outbox::table)
+            .filter(outbox::tenant_id.eq(tenant_id))
+            .filter(outbox::seq.eq(row.seq))
+            .set(outbox::details.eq(details.to_string()))
+            .execute(conn)?;
+        erased.push(row.seq);
+    }
+    if !erased.is_empty() {
+        let streams = ssf_streams::table
+            .filter(ssf_streams::tenant_id.eq(tenant_id))
+            .select(ssf_streams::id);
+        diesel::delete(ssf_queue::table)
+            .filter(ssf_queue::stream_id.eq_any(streams))
+            .filter(ssf_queue::seq.eq_any(&erased))
+            .filter(ssf_queue::delivered.is_null())
+            .execute(conn)?;
+    }
+    Ok(erased.len())
+}
+
 /// Removes events older than `before`; the head keeps its number.
 pub fn prune(conn: &mut AnyConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
     heads::flush(conn)?;

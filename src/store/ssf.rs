@@ -105,6 +105,29 @@ pub fn list(
     Ok(query.load(conn)?)
 }
 
+/// How many streams a tenant has.
+pub fn count(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
+    Ok(ssf_streams::table
+        .filter(ssf_streams::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Whether any stream of the tenant asked for an RFC 9967 provisioning event: writes publish
+/// them only then, so a tenant that does not use them pays no outbox row per write.
+pub fn requests_provisioning_events(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<bool, StoreError> {
+    let found: Option<String> = ssf_streams::table
+        .filter(ssf_streams::tenant_id.eq(tenant_id))
+        .filter(ssf_streams::events_requested.like("%urn:ietf:params:scim:event:prov:%"))
+        .select(ssf_streams::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Every stream of every tenant, for the transmitter's pump and the metrics.
 pub fn all(conn: &mut AnyConnection) -> Result<Vec<StreamRow>, StoreError> {
     Ok(ssf_streams::table

@@ -43,6 +43,7 @@ mod outage;
 mod patch;
 mod plans;
 mod projection;
+mod provisioning_events;
 mod proxy;
 mod quirks;
 mod replicas;

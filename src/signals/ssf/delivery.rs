@@ -14,6 +14,7 @@ use super::{POLL, PUSH, Transmitter};
 use crate::access::credentials::{Caller, CredentialKind};
 use crate::sealing::Sealer;
 use crate::signals::SignalsError;
+use crate::store::outbox::OutboxRow;
 use crate::store::ssf::{self as rows, QueuedRow, StreamRow};
 use crate::store::{AnyConnection, StoreError, outbox, to_stored};
 
@@ -94,31 +95,37 @@ impl Transmitter {
         }
         let requested: BTreeSet<String> =
             serde_json::from_str(&stream.events_requested).unwrap_or_default();
-        let mut wanted: Vec<_> = events
+        let asked = |t: &str| requested.contains(t) && SUPPORTED.contains(&t);
+        let mut wanted: Vec<(&OutboxRow, &'static str)> = events
             .iter()
-            .filter(|e| {
-                sets::event_type(&e.kind)
-                    .is_some_and(|t| requested.contains(t) && SUPPORTED.contains(&t))
-                    && sets::for_stream(e, &stream.id)
-            })
+            .filter(|e| sets::for_stream(e, &stream.id))
+            .flat_map(|e| sets::event_types(e, asked).into_iter().map(move |t| (e, t)))
             .collect();
         if stream.default_subjects == "NONE" {
-            let users: Vec<String> = wanted.iter().filter_map(|e| e.user_id.clone()).collect();
+            let users: Vec<String> = wanted
+                .iter()
+                .filter_map(|(e, _)| e.user_id.clone())
+                .collect();
             let subjects: BTreeSet<String> = rows::subjects_among(conn, &stream.id, &users)?
                 .into_iter()
                 .collect();
-            wanted.retain(|e| {
+            wanted.retain(|(e, _)| {
                 e.kind == sets::COMPLETION
                     || e.user_id.as_ref().is_some_and(|u| subjects.contains(u))
             });
         }
         let now = self.clock.now();
         let mut queue = Vec::with_capacity(wanted.len());
-        for event in wanted {
+        for (event, event_type) in wanted {
             let jti = uuid::Uuid::now_v7().to_string();
-            let Some(claims) =
-                sets::claims(event, &self.issuer, &stream.audience, &jti, now.timestamp())
-            else {
+            let Some(claims) = sets::claims(
+                event,
+                event_type,
+                &self.issuer,
+                &stream.audience,
+                &jti,
+                now.timestamp(),
+            ) else {
                 continue;
             };
             let token = self

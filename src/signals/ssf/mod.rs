@@ -9,6 +9,7 @@
 //! - `delivery`: the pump (outbox → queue), push delivery and poll.
 
 pub mod delivery;
+pub mod provisioning_events;
 pub mod sets;
 pub mod streams;
 

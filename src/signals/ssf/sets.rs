@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::provisioning_events as prov;
 use crate::store::from_stored;
 use crate::store::outbox::OutboxRow;
 
@@ -17,12 +18,21 @@ pub const ACCOUNT_ENABLED: &str =
     "https://schemas.openid.net/secevent/risc/event-type/account-enabled";
 pub const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 
-/// The event types a stream can request.
-pub const SUPPORTED: [&str; 4] = [
+/// The event types a stream can request: CAEP and RISC, and RFC 9967's provisioning events.
+pub const SUPPORTED: [&str; 13] = [
     SESSION_REVOKED,
     TOKEN_CLAIMS_CHANGE,
     ACCOUNT_DISABLED,
     ACCOUNT_ENABLED,
+    prov::CREATE_FULL,
+    prov::CREATE_NOTICE,
+    prov::PATCH_FULL,
+    prov::PATCH_NOTICE,
+    prov::PUT_FULL,
+    prov::PUT_NOTICE,
+    prov::DELETE,
+    prov::ACTIVATE,
+    prov::DEACTIVATE,
 ];
 
 /// The outbox event of a finished Global Token Revocation: a SET for its caller's stream
@@ -42,8 +52,20 @@ pub fn for_stream(event: &OutboxRow, stream_id: &str) -> bool {
 /// The JOSE `typ` of a SET.
 pub const SET_TYP: &str = "secevent+jwt";
 
-/// The event type an outbox event becomes, if any.
-pub fn event_type(kind: &str) -> Option<&'static str> {
+/// The event types an outbox event becomes on a stream that requested `requested`: its
+/// CAEP or RISC event, and its RFC 9967 provisioning event (a deactivation is both RISC
+/// `account-disabled` and `prov:deactivate`), each its own SET.
+pub fn event_types(event: &OutboxRow, requested: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    let mut types: Vec<&'static str> = event_type(&event.kind)
+        .filter(|t| requested(t))
+        .into_iter()
+        .collect();
+    types.extend(prov::event_type(event, &requested));
+    types
+}
+
+/// The CAEP or RISC event type an outbox event becomes, if any.
+fn event_type(kind: &str) -> Option<&'static str> {
     match kind {
         "session.revoked" => Some(SESSION_REVOKED),
         "user.roles_changed" => Some(TOKEN_CLAIMS_CHANGE),
@@ -87,12 +109,20 @@ fn reason_text(reason: &str) -> String {
 /// carries nothing for streams.
 pub fn claims(
     event: &OutboxRow,
+    event_type: &str,
     issuer: &str,
     audience: &str,
     jti: &str,
     iat: i64,
 ) -> Option<Value> {
-    let event_type = event_type(&event.kind)?;
+    if prov::is_provisioning(event_type) {
+        let (sub_id, payload) = prov::subject_and_payload(event, event_type)?;
+        return Some(json!({
+            "iss": issuer, "jti": jti, "iat": iat, "aud": audience, "txn": event.cause,
+            "sub_id": sub_id,
+            "events": {event_type: payload},
+        }));
+    }
     let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
     if event.kind == COMPLETION {
         let body = json!({

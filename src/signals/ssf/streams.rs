@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::provisioning_events;
 use super::sets::{self, SUPPORTED};
 use super::{POLL, PUSH, Transmitter};
 use crate::access::credentials::{Caller, CredentialKind};
@@ -91,6 +92,18 @@ impl Transmitter {
             Ok::<_, SignalsError>(())
         })?;
         Ok(self.describe(&stream))
+    }
+
+    /// The provisioning events a tenant can receive, for `ServiceProviderConfig`'s
+    /// `securityEvents` (RFC 9967 §4), or `None` while the tenant has no stream: the RFC reads
+    /// an absent attribute as "not currently configured for Security Events", and strict SCIM
+    /// clients that do not know the attribute keep working for tenants that do not use it.
+    pub fn security_event_uris(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Option<&'static [&'static str]>, SignalsError> {
+        let streams = self.store.read(|conn| rows::count(conn, tenant_id))?;
+        Ok((streams > 0).then_some(&provisioning_events::URIS[..]))
     }
 
     /// One stream, or every stream the caller may manage.
