@@ -20,13 +20,23 @@ fn uri(event: &str) -> String {
     format!("{PROV}{event}")
 }
 
-async fn stream(app: &TestApp, client: &AppClient, requested: &[&str]) -> String {
+/// Who owns a stream: an app client, or an admin credential (its bearer token).
+pub enum Who<'a> {
+    App(&'a AppClient),
+    Admin(&'a str),
+}
+
+fn as_who(request: reqwest::RequestBuilder, who: &Who) -> reqwest::RequestBuilder {
+    match who {
+        Who::App(client) => request.basic_auth(&client.id, Some(&client.secret)),
+        Who::Admin(token) => request.bearer_auth(token),
+    }
+}
+
+async fn stream(app: &TestApp, who: &Who<'_>, requested: &[&str]) -> String {
     let requested: Vec<String> = requested.iter().map(|e| uri(e)).collect();
     let body = json!({"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": requested});
-    let response = app
-        .client
-        .post(format!("{}/ssf/streams", app.root))
-        .basic_auth(&client.id, Some(&client.secret))
+    let response = as_who(app.client.post(format!("{}/ssf/streams", app.root)), who)
         .json(&body)
         .send()
         .await
@@ -38,20 +48,20 @@ async fn stream(app: &TestApp, client: &AppClient, requested: &[&str]) -> String
 }
 
 /// The claims of every SET the stream holds, acknowledging as it goes, in order.
-async fn sets(app: &TestApp, client: &AppClient, stream: &str) -> Vec<Value> {
+async fn sets(app: &TestApp, who: &Who<'_>, stream: &str) -> Vec<Value> {
     let mut all: BTreeMap<String, Value> = BTreeMap::new();
     let mut ack: Vec<String> = Vec::new();
     let mut quiet = 0;
     while quiet < 3 {
         let body = json!({"returnImmediately": true, "maxEvents": 100, "ack": ack});
-        let response = app
-            .client
-            .post(format!("{}/ssf/poll/{stream}", app.root))
-            .basic_auth(&client.id, Some(&client.secret))
-            .json(&body)
-            .send()
-            .await
-            .expect("poll");
+        let response = as_who(
+            app.client.post(format!("{}/ssf/poll/{stream}", app.root)),
+            who,
+        )
+        .json(&body)
+        .send()
+        .await
+        .expect("poll");
         let answer = expect_status(response, StatusCode::OK).await;
         let got = answer["sets"].as_object().cloned().unwrap_or_default();
         ack = got.keys().cloned().collect();
@@ -77,8 +87,9 @@ on_both_backends! {
     async fn each_scim_write_becomes_the_provisioning_event_a_stream_asked_for(app) {
         let client = app.app_client(false);
         let admin = app.admin_token();
-        let full = stream(&app, &client, &["create:full", "patch:full", "put:full", "delete", "activate", "deactivate"]).await;
-        let notice = stream(&app, &client, &["create:notice", "patch:notice", "put:notice"]).await;
+        let (operator, app_client) = (Who::Admin(&admin), Who::App(&client));
+        let full = stream(&app, &operator, &["create:full", "patch:full", "put:full", "delete", "activate", "deactivate"]).await;
+        let notice = stream(&app, &app_client, &["create:notice", "patch:notice", "put:notice"]).await;
         let unrelated_body = json!({"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": ["https://schemas.openid.net/secevent/caep/event-type/session-revoked"]});
         let unrelated = expect_status(app.client.post(format!("{}/ssf/streams", app.root)).basic_auth(&client.id, Some(&client.secret))
             .json(&unrelated_body).send().await.expect("stream"), StatusCode::CREATED).await["stream_id"].as_str().unwrap_or_default().to_string();
@@ -97,7 +108,7 @@ on_both_backends! {
         assert_eq!(app.delete(&format!("/Groups/{group}")).await.status(), StatusCode::NO_CONTENT);
         assert_eq!(app.delete(&format!("/Users/{ada}")).await.status(), StatusCode::NO_CONTENT);
 
-        let got = sets(&app, &client, &full).await;
+        let got = sets(&app, &operator, &full).await;
         let names: Vec<String> = got.iter().map(|s| event_of(s).0.trim_start_matches(PROV).to_string()).collect();
         assert_eq!(names, vec!["create:full", "patch:full", "put:full", "patch:full", "deactivate", "patch:full", "activate", "create:full", "delete", "delete"], "{got:#?}");
         // create:full: the resource as created; the scim subject; txn = the audit record.
@@ -118,7 +129,7 @@ on_both_backends! {
         assert_eq!(event_of(&got[7]).1["data"]["members"][0]["value"], json!(ada));
 
         // The notice stream: the attributes each write set, and no data.
-        let got = sets(&app, &client, &notice).await;
+        let got = sets(&app, &app_client, &notice).await;
         let names: Vec<String> = got.iter().map(|s| event_of(s).0.trim_start_matches(PROV).to_string()).collect();
         assert_eq!(names, vec!["create:notice", "patch:notice", "put:notice", "patch:notice", "patch:notice", "create:notice"]);
         let (_, create) = event_of(&got[0]);
@@ -127,7 +138,7 @@ on_both_backends! {
         assert_eq!(event_of(&got[1]).1["attributes"], json!(["displayName"]));
 
         // A stream that asked for none of them gets none; the revocation feed carries none.
-        let got = sets(&app, &client, &unrelated).await;
+        let got = sets(&app, &app_client, &unrelated).await;
         assert!(got.iter().all(|s| !event_of(s).0.starts_with(PROV)), "{got:?}");
         let feed = expect_status(app.get_as_app(&client, "/events/v1/revocations").await, StatusCode::OK).await;
         assert!(feed["events"].as_array().into_iter().flatten().all(|e| !e["type"].as_str().unwrap_or_default().starts_with("scim.")), "{feed}");
@@ -148,7 +159,7 @@ on_both_backends! {
         for user in [&a, &b] {
             expect_status(app.patch(&format!("/Users/{user}"), &change).await, StatusCode::OK).await;
         }
-        let got = sets(&app, &client, &id).await;
+        let got = sets(&app, &Who::App(&client), &id).await;
         let subjects: Vec<Value> = got.iter().map(|s| s["sub_id"]["id"].clone()).collect();
         assert_eq!(subjects, vec![json!(a)], "only the listed subject");
     }
@@ -157,7 +168,7 @@ on_both_backends! {
         let config = expect_status(app.get("/ServiceProviderConfig").await, StatusCode::OK).await;
         assert!(config.get("securityEvents").is_none(), "a tenant without a stream is not configured for events: {config}");
         let client = app.app_client(false);
-        stream(&app, &client, &["create:full"]).await;
+        stream(&app, &Who::App(&client), &["create:notice"]).await;
         let config = expect_status(app.get("/ServiceProviderConfig").await, StatusCode::OK).await;
         assert_eq!(config["securityEvents"]["asyncRequest"], "none");
         let uris = config["securityEvents"]["eventUris"].as_array().cloned().unwrap_or_default();
@@ -172,13 +183,13 @@ on_both_backends! {
     }
 
     async fn an_erasure_reaches_the_resource_a_full_event_carries(app) {
-        let client = app.app_client(false);
-        let full = stream(&app, &client, &["create:full"]).await;
+        let admin = app.admin_token();
+        let full = stream(&app, &Who::Admin(&admin), &["create:full"]).await;
         let eve = id_of(&expect_status(app.post("/Users", &json!({"userName": "eve@example.com"})).await, StatusCode::CREATED).await);
         scimitar::audit::erase(&app.store, "default", &eve, None, chrono::Utc::now()).expect("erase");
         let stored = crate::group_commit::texts(&app.store, "SELECT details AS text FROM outbox");
         assert!(!stored.iter().any(|d| d.contains("eve@example.com")), "{stored:?}");
-        let got = sets(&app, &client, &full).await;
+        let got = sets(&app, &Who::Admin(&admin), &full).await;
         assert!(!got.iter().any(|s| s.to_string().contains("eve@example.com")), "{got:?}");
     }
 
@@ -193,8 +204,26 @@ on_both_backends! {
         let change = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]});
         expect_status(app.patch(&format!("/Users/{before}"), &change).await, StatusCode::OK).await;
         assert!(!kinds().iter().any(|k| k.starts_with("scim.")), "{:?}", kinds());
-        stream(&app, &client, &["patch:notice"]).await;
+        stream(&app, &Who::App(&client), &["patch:notice"]).await;
         expect_status(app.patch(&format!("/Users/{before}"), &change).await, StatusCode::OK).await;
         assert_eq!(kinds().iter().filter(|k| k.starts_with("scim.")).count(), 1, "{:?}", kinds());
+    }
+
+    async fn only_an_admin_credentials_stream_gets_the_directory_in_full_events(app) {
+        let (client, admin) = (app.app_client(false), app.admin_token());
+        for requested in [vec![uri("create:full")], vec![uri("create:notice"), uri("patch:full")]] {
+            let body = json!({"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": requested});
+            let refused = app.client.post(format!("{}/ssf/streams", app.root)).basic_auth(&client.id, Some(&client.secret)).json(&body).send().await.expect("stream");
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{requested:?}");
+        }
+        // Nor by updating an app's notice stream, even by an admin.
+        let notice = stream(&app, &Who::App(&client), &["create:notice"]).await;
+        let patch = json!({"stream_id": notice, "events_requested": [uri("create:full")]});
+        for who in [Who::App(&client), Who::Admin(&admin)] {
+            let refused = as_who(app.client.patch(format!("{}/ssf/streams", app.root)), &who).json(&patch).send().await.expect("PATCH");
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        }
+        let kept = expect_status(as_who(app.client.get(format!("{}/ssf/streams?stream_id={notice}", app.root)), &Who::App(&client)).send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!(kept["events_requested"], json!([uri("create:notice")]));
     }
 }

@@ -85,6 +85,7 @@ impl Transmitter {
             updated: now,
         };
         apply_config(&mut stream, body, self)?;
+        full_events_need_an_admin(caller, &stream)?;
         self.store.write(|conn| {
             // A new stream carries what happens from now on.
             stream.cursor = outbox::head(conn, &caller.tenant_id)?;
@@ -140,6 +141,7 @@ impl Transmitter {
                 stream.description = None;
             }
             apply_config(&mut stream, body, self)?;
+            full_events_need_an_admin(caller, &stream)?;
             stream.updated = to_stored(self.clock.now());
             rows::update(conn, &stream)?;
             Ok(self.describe(&stream))
@@ -273,6 +275,23 @@ impl Transmitter {
             Ok(())
         })
     }
+}
+
+/// RFC 9967's `full` events carry the resource as written (names, addresses): the user
+/// directory. An app client reads revocations, not the directory, so only a stream an admin
+/// credential owns may ask for them; `notice` events (ids and attribute names) are for all.
+fn full_events_need_an_admin(caller: &Caller, stream: &StreamRow) -> Result<(), SignalsError> {
+    let requested: Vec<String> = serde_json::from_str(&stream.events_requested).unwrap_or_default();
+    let full = requested
+        .iter()
+        .any(|uri| provisioning_events::is_provisioning(uri) && uri.ends_with(":full"));
+    let admin_owned = caller.kind == CredentialKind::Admin && stream.client_id == caller.client_id;
+    if full && !admin_owned {
+        return Err(SignalsError::Forbidden(
+            "`full` provisioning events carry the user directory: only a stream of an admin credential may ask for them (`notice` events are open to app clients)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Applies a stream configuration from a create, update or replace request. A push endpoint
