@@ -105,6 +105,26 @@ const CATALOG: &[(&str, MetricType, &str)] = &[
         "Failed polls of a transmitter (RFC 8936), by tenant and receiver.",
     ),
     (
+        "scimitar_ssf_receiver_last_event_timestamp_seconds",
+        MetricType::Gauge,
+        "When a Shared Signals receiver last received a Security Event Token (Unix time).",
+    ),
+    (
+        "scimitar_ssf_receiver_last_verification_timestamp_seconds",
+        MetricType::Gauge,
+        "When a verification event last reached a Shared Signals receiver (Unix time).",
+    ),
+    (
+        "scimitar_ssf_receiver_last_error_timestamp_seconds",
+        MetricType::Gauge,
+        "When a Shared Signals receiver last failed: a refused SET, a failed poll or stream management call (Unix time).",
+    ),
+    (
+        "scimitar_ssf_receiver_stream_enabled",
+        MetricType::Gauge,
+        "Whether a receiver's managed stream delivers (1) or is paused or disabled (0).",
+    ),
+    (
         "scimitar_flags_raised_total",
         MetricType::Counter,
         "Flagged activity, by tenant, kind and severity.",

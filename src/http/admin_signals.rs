@@ -12,7 +12,9 @@ use super::receive::PATH as PUSH_PATH;
 use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
 use crate::scim::ScimError;
-use crate::signals::receiver::manage::{self, ChangedBy};
+use crate::signals::receiver::health::{self, Health};
+use crate::signals::receiver::lifecycle::Change;
+use crate::signals::receiver::manage;
 use crate::signals::receiver::{apply, settings};
 use crate::store::receivers::{ReceivedQuery, ReceiverRow};
 
@@ -24,6 +26,7 @@ const RECEIVERS: &str = "/admin/v1/signal-receivers";
     create_receiver,
     get_receiver,
     replace_receiver,
+    verify_receiver,
     delete_receiver,
     list_received
 ))]
@@ -36,11 +39,15 @@ pub fn routes(api: &mut Api) {
                 .put(replace_receiver)
                 .delete(delete_receiver)
         })
+        .resource(&format!("{RECEIVERS}/{{id}}/verify"), |r| {
+            r.post(verify_receiver)
+        })
         .resource("/admin/v1/received-sets", |r| r.get(list_received));
 }
 
-/// Where a receiver's transmitter pushes: the public URL, or scheme and host of the request.
-fn push_url(request: &HttpRequest, state: &AppState, id: &str) -> String {
+/// Where receivers' transmitters push (a receiver's id follows): the public URL, or scheme
+/// and host of the request.
+fn push_base(request: &HttpRequest, state: &AppState) -> String {
     let root = match &state.public_url {
         Some(public) => public.trim_end_matches('/').to_string(),
         None => {
@@ -48,21 +55,57 @@ fn push_url(request: &HttpRequest, state: &AppState, id: &str) -> String {
             format!("{}://{}", info.scheme(), info.host())
         }
     };
-    format!("{root}{PUSH_PATH}/{id}")
+    format!("{root}{PUSH_PATH}")
 }
 
-/// A receiver as shown, with its push secret's header when one was just made.
+/// A receiver as shown, with its health, and its push secret's header when one was just made.
 fn shown(
     request: &HttpRequest,
     state: &AppState,
-    row: &ReceiverRow,
+    (row, health): &(ReceiverRow, Health),
     secret: Option<String>,
 ) -> Value {
-    let mut body = settings::show(row, &push_url(request, state, &row.id));
+    let push_url = format!("{}/{}", push_base(request, state), row.id);
+    let mut body = settings::show(row, &push_url);
+    body["health"] = health.to_json();
     if let Some(secret) = secret {
         body["delivery"]["authorization_header"] = json!(manage::push_authorization(&secret));
     }
     body
+}
+
+/// Reads the health of receivers, off the async workers.
+async fn with_health(
+    state: &AppState,
+    rows: Vec<ReceiverRow>,
+) -> Result<Vec<(ReceiverRow, Health)>, ScimError> {
+    let store = state.store.clone();
+    blocking(move || {
+        Ok(store.read(|conn| {
+            rows.into_iter()
+                .map(|row| health::of(conn, &row).map(|health| (row, health)))
+                .collect::<Result<Vec<_>, _>>()
+        })?)
+    })
+    .await
+}
+
+async fn one_with_health(
+    state: &AppState,
+    row: ReceiverRow,
+) -> Result<(ReceiverRow, Health), ScimError> {
+    with_health(state, vec![row])
+        .await?
+        .pop()
+        .ok_or(ScimError::Internal)
+}
+
+fn change(caller: &crate::access::credentials::Caller, request: &HttpRequest) -> Change {
+    let (actor, info) = origin(caller, request);
+    Change {
+        actor,
+        request: info,
+    }
 }
 
 /// `GET /admin/v1/signal-receivers`
@@ -76,7 +119,8 @@ async fn list_receivers(
     let store = state.store.clone();
     let rows =
         blocking(move || manage::list(&store, &caller.tenant_id).map_err(ScimError::from)).await?;
-    let receivers: Vec<Value> = rows
+    let receivers: Vec<Value> = with_health(&state, rows)
+        .await?
         .iter()
         .map(|row| shown(&request, &state, row, None))
         .collect();
@@ -87,7 +131,9 @@ async fn list_receivers(
 /// `delivery.authorization_header` (its secret) is shown this once.
 #[utoipa::path(post, path = "/admin/v1/signal-receivers", tag = "admin", security(("bearer" = [])),
     request_body(content = ref("#/components/schemas/SignalReceiverRequest"), content_type = "application/json"),
-    responses((status = 201, description = "Created; a push receiver's `delivery.authorization_header` is shown only now", body = ref("#/components/schemas/SignalReceiver"), content_type = "application/scim+json")))]
+    responses(
+        (status = 201, description = "Created; a push receiver's `delivery.authorization_header` is shown only now", body = ref("#/components/schemas/SignalReceiver"), content_type = "application/scim+json"),
+        (status = 502, description = "A managed stream could not be created: the transmitter's metadata, token endpoint or stream management failed or answered what cannot be used (`detail` says which); nothing was stored or left at the transmitter", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn create_receiver(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
@@ -95,21 +141,17 @@ async fn create_receiver(
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
-    let (actor, info) = origin(&caller, &request);
-    let (store, now) = (state.store.clone(), state.clock.now());
-    let (egress, sealer) = (
-        state.signals.egress().clone(),
-        state.signals.sealer().clone(),
-    );
-    let (row, secret) = blocking(move || {
-        let by = ChangedBy {
-            actor: &actor,
-            request: &info,
-        };
-        let outbound = (egress.destinations(), &sealer);
-        manage::create(&store, outbound, &caller.tenant_id, &body, by, now).map_err(ScimError::from)
-    })
-    .await?;
+    let (row, secret) = state
+        .signals
+        .create_receiver(
+            &caller.tenant_id,
+            &body,
+            change(&caller, &request),
+            &push_base(&request, &state),
+        )
+        .await
+        .map_err(ScimError::from)?;
+    let row = one_with_health(&state, row).await?;
     Ok(scim_json(
         StatusCode::CREATED,
         &shown(&request, &state, &row, secret),
@@ -132,6 +174,7 @@ async fn get_receiver(
     let row =
         blocking(move || manage::get(&store, &caller.tenant_id, &id).map_err(ScimError::from))
             .await?;
+    let row = one_with_health(&state, row).await?;
     Ok(scim_json(
         StatusCode::OK,
         &shown(&request, &state, &row, None),
@@ -145,6 +188,7 @@ async fn get_receiver(
     request_body(content = ref("#/components/schemas/SignalReceiverRequest"), content_type = "application/json"),
     responses(
         (status = 200, description = "Replaced", body = ref("#/components/schemas/SignalReceiver"), content_type = "application/scim+json"),
+        (status = 502, description = "A managed stream could not be updated, paused or resumed at its transmitter; nothing was changed here", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
         (status = 404, description = "No receiver with this id", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
 async fn replace_receiver(
     AdminCaller(caller): AdminCaller,
@@ -154,25 +198,47 @@ async fn replace_receiver(
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = parse_body(&request, &body)?;
-    let (actor, info) = origin(&caller, &request);
-    let (store, now) = (state.store.clone(), state.clock.now());
-    let (egress, sealer) = (
-        state.signals.egress().clone(),
-        state.signals.sealer().clone(),
-    );
-    let (row, secret) = blocking(move || {
-        let by = ChangedBy {
-            actor: &actor,
-            request: &info,
-        };
-        let outbound = (egress.destinations(), &sealer);
-        manage::replace(&store, outbound, &caller.tenant_id, &id, &body, by, now)
-            .map_err(ScimError::from)
-    })
-    .await?;
+    let (row, secret) = state
+        .signals
+        .replace_receiver(
+            &caller.tenant_id,
+            &id,
+            &body,
+            change(&caller, &request),
+            &push_base(&request, &state),
+        )
+        .await
+        .map_err(ScimError::from)?;
+    let row = one_with_health(&state, row).await?;
     Ok(scim_json(
         StatusCode::OK,
         &shown(&request, &state, &row, secret),
+    ))
+}
+
+/// `POST /admin/v1/signal-receivers/{id}/verify`: asks a managed stream's transmitter for a
+/// verification event (a new `state`) and reads the stream's status again.
+#[utoipa::path(post, path = "/admin/v1/signal-receivers/{id}/verify", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Requested; `health.verification_pending_since` is set until the event arrives, `health.last_error` says why a request failed", body = ref("#/components/schemas/SignalReceiver"), content_type = "application/scim+json"),
+        (status = 400, description = "The receiver does not manage a stream", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
+        (status = 404, description = "No receiver with this id", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json")))]
+async fn verify_receiver(
+    AdminCaller(caller): AdminCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let row = state
+        .signals
+        .reverify(&caller.tenant_id, &id)
+        .await
+        .map_err(ScimError::from)?;
+    let row = one_with_health(&state, row).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &shown(&request, &state, &row, None),
     ))
 }
 
@@ -188,16 +254,11 @@ async fn delete_receiver(
     request: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    let (actor, info) = origin(&caller, &request);
-    let (store, now) = (state.store.clone(), state.clock.now());
-    blocking(move || {
-        let by = ChangedBy {
-            actor: &actor,
-            request: &info,
-        };
-        manage::delete(&store, &caller.tenant_id, &id, by, now).map_err(ScimError::from)
-    })
-    .await?;
+    state
+        .signals
+        .delete_receiver(&caller.tenant_id, &id, change(&caller, &request))
+        .await
+        .map_err(ScimError::from)?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -59,6 +59,9 @@ impl From<SignalsError> for ScimError {
             }
             SignalsError::Store(error) => error.into(),
             SignalsError::Scim(error) => error,
+            SignalsError::Transmitter(why) => {
+                ScimError::BadGateway(format!("the transmitter: {why}"))
+            }
             SignalsError::Internal => ScimError::Internal,
         }
     }

@@ -35,6 +35,9 @@ pub enum FlagKind {
     /// A group's rename (or new externalId) moved someone's roles: it left a rule that
     /// follows names or matches its externalId, or took the name of a rule waiting to bind.
     GroupRenameMovedRoles,
+    /// A transmitter paused or disabled a stream Scimitar receives on: its signals stop
+    /// arriving until it is enabled again.
+    SignalStreamInterrupted,
 }
 
 impl FlagKind {
@@ -48,6 +51,7 @@ impl FlagKind {
             FlagKind::SecurityEventRefused => "security_event_refused",
             FlagKind::SecurityEventAccountEnabled => "security_event_account_enabled",
             FlagKind::GroupRenameMovedRoles => "group_rename_moved_roles",
+            FlagKind::SignalStreamInterrupted => "signal_stream_interrupted",
         }
     }
 
@@ -58,7 +62,8 @@ impl FlagKind {
             | FlagKind::TokenForInactiveUser
             | FlagKind::QuickReactivation
             | FlagKind::SecurityEventRefused
-            | FlagKind::GroupRenameMovedRoles => "high",
+            | FlagKind::GroupRenameMovedRoles
+            | FlagKind::SignalStreamInterrupted => "high",
             FlagKind::DeprovisioningBurst => "critical",
         }
     }

@@ -56,6 +56,10 @@ pub enum ScimError {
     TooManyRequests(u64),
     #[error("the database is unavailable; retry later")]
     Unavailable,
+    /// A server Scimitar called on the request's behalf (a Shared Signals transmitter)
+    /// failed or answered what cannot be used; the detail says which and how.
+    #[error("{0}")]
+    BadGateway(String),
     /// Any other status the framework produced, kept as it was.
     #[error("the request failed with status {0}")]
     Other(u16),
@@ -86,6 +90,7 @@ impl ScimError {
             ScimError::Internal => 500,
             ScimError::NotImplemented(_) => 501,
             ScimError::Unavailable => 503,
+            ScimError::BadGateway(_) => 502,
             ScimError::Other(status) => *status,
         }
     }
@@ -203,6 +208,7 @@ mod tests {
             ScimError::UnsupportedMediaType("x".into()),
             ScimError::NotImplemented("x".into()),
             ScimError::Unavailable,
+            ScimError::BadGateway("x".into()),
             ScimError::Internal,
             ScimError::Other(429),
         ];

@@ -1,5 +1,5 @@
 //! The gauges of `/metrics` that the database knows: users and groups per tenant, outbox
-//! heads and Shared Signals stream lag, read at scrape time.
+//! heads, Shared Signals stream lag and receivers' health, read at scrape time.
 
 use crate::metrics::Gauge;
 use crate::store::{Store, StoreError, outbox, tenants};
@@ -29,6 +29,7 @@ pub fn read(store: &Store) -> Result<Vec<Gauge>, StoreError> {
             });
         }
         gauges.extend(super::ssf::lag_gauges(conn)?);
+        gauges.extend(super::receiver::health::gauges(conn)?);
         Ok(gauges)
     })
 }

@@ -46,6 +46,10 @@ pub enum SignalsError {
     /// The SCIM service refused an action (its deactivation path).
     #[error(transparent)]
     Scim(ScimError),
+    /// A transmitter's management API (or its metadata or token endpoint) failed or answered
+    /// what a receiver cannot use.
+    #[error("the transmitter: {0}")]
+    Transmitter(String),
     /// A background task failed (a blocking task panicked or was cancelled).
     #[error("internal error")]
     Internal,

@@ -23,6 +23,15 @@ pub struct ReceiverRow {
     pub enabled: bool,
     pub created: NaiveDateTime,
     pub updated: NaiveDateTime,
+    /// The stream Scimitar manages at the transmitter (JSON), if it manages one.
+    pub stream: Option<String>,
+    /// The sealed credential for the transmitter's management API.
+    pub stream_credential: Option<String>,
+    pub verification_state: Option<String>,
+    pub verification_requested: Option<NaiveDateTime>,
+    pub verified: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -113,6 +122,117 @@ pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<boo
         .filter(ssf_receivers::id.eq(id))
         .execute(conn)?
         == 1)
+}
+
+/// Stores the state of the verification just requested (before the request is sent, so a
+/// verification event that arrives at once finds it).
+pub fn expect_verification(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+    state: &str,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(
+        ssf_receivers::table
+            .filter(ssf_receivers::tenant_id.eq(tenant_id))
+            .filter(ssf_receivers::id.eq(id)),
+    )
+    .set((
+        ssf_receivers::verification_state.eq(state),
+        ssf_receivers::verification_requested.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Stores the managed stream's description (its status, events delivered).
+pub fn set_stream(conn: &mut AnyConnection, row: &ReceiverRow) -> Result<(), StoreError> {
+    diesel::update(
+        ssf_receivers::table
+            .filter(ssf_receivers::tenant_id.eq(&row.tenant_id))
+            .filter(ssf_receivers::id.eq(&row.id)),
+    )
+    .set(ssf_receivers::stream.eq(&row.stream))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A verification event arrived; a requested one (`matched`) clears the expected state.
+pub fn verified(
+    conn: &mut AnyConnection,
+    row: &ReceiverRow,
+    matched: bool,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let target = ssf_receivers::table
+        .filter(ssf_receivers::tenant_id.eq(&row.tenant_id))
+        .filter(ssf_receivers::id.eq(&row.id));
+    if matched {
+        diesel::update(target)
+            .set((
+                ssf_receivers::verified.eq(at),
+                ssf_receivers::verification_state.eq(None::<String>),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set(ssf_receivers::verified.eq(at))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The last failure talking to a receiver's transmitter (a poll, a management call).
+pub fn note_error(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+    error: &str,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let error: String = error.chars().take(500).collect();
+    diesel::update(
+        ssf_receivers::table
+            .filter(ssf_receivers::tenant_id.eq(tenant_id))
+            .filter(ssf_receivers::id.eq(id)),
+    )
+    .set((
+        ssf_receivers::last_error.eq(error),
+        ssf_receivers::last_error_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// When a receiver last received a SET, and its last refused one (time and description).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastReceipts {
+    pub last_event: Option<NaiveDateTime>,
+    pub refused: Option<(NaiveDateTime, Option<String>)>,
+}
+
+pub fn last_receipts(
+    conn: &mut AnyConnection,
+    receiver_id: &str,
+) -> Result<LastReceipts, StoreError> {
+    let last = ssf_received::table
+        .filter(ssf_received::receiver_id.eq(receiver_id))
+        .order(ssf_received::received.desc())
+        .select(ssf_received::received)
+        .first(conn)
+        .optional()?;
+    let refused = ssf_received::table
+        .filter(ssf_received::receiver_id.eq(receiver_id))
+        .filter(ssf_received::outcome.eq("refused"))
+        .order(ssf_received::received.desc())
+        .select((ssf_received::received, ssf_received::description))
+        .first(conn)
+        .optional()?;
+    Ok(LastReceipts {
+        last_event: last,
+        refused,
+    })
 }
 
 /// Records a received SET. One that holds its (tenant, issuer, jti) key (any outcome but

@@ -341,6 +341,13 @@ diesel::table! {
         enabled -> Bool,
         created -> Timestamp,
         updated -> Timestamp,
+        stream -> Nullable<Text>,
+        stream_credential -> Nullable<Text>,
+        verification_state -> Nullable<Text>,
+        verification_requested -> Nullable<Timestamp>,
+        verified -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
     }
 }
 

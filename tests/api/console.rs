@@ -14,7 +14,7 @@ use crate::on_both_backends;
 
 /// A browser as far as the console can tell: a cookie jar of one session, no redirects
 /// followed.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     root: String,
     cookies: Vec<(String, String)>,
@@ -113,7 +113,7 @@ impl Browser {
     }
 
     /// Signs in as a new admin credential; returns the page of `/console`.
-    async fn signed_in(app: &TestApp) -> (Self, String) {
+    pub(crate) async fn signed_in(app: &TestApp) -> (Self, String) {
         let mut browser = Browser::new(app);
         let (status, location) = browser.sign_in_with(&app.admin_token()).await;
         assert_eq!(

@@ -245,6 +245,7 @@ on_both_backends! {
             (Method::GET, "/signal-receivers".to_string(), None, StatusCode::OK),
             (Method::GET, format!("/signal-receivers/{id}"), None, StatusCode::OK),
             (Method::PUT, format!("/signal-receivers/{id}"), Some(receiver), StatusCode::OK),
+            (Method::POST, format!("/signal-receivers/{id}/verify"), None, StatusCode::BAD_REQUEST),
             (Method::GET, "/received-sets".to_string(), None, StatusCode::OK),
             (Method::DELETE, format!("/signal-receivers/{id}"), None, StatusCode::NO_CONTENT),
         ] {

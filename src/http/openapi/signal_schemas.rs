@@ -16,12 +16,43 @@ pub fn components() -> Value {
         "additionalProperties": false,
     });
     let method = json!({"enum": ["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"]});
+    let nullable_time = json!({"type": ["string", "null"], "format": "date-time"});
+    let managed_stream = json!({
+        "type": ["object", "null"],
+        "description": "The stream Scimitar manages at the transmitter (null for a receiver configured by hand)",
+        "required": ["stream_id", "status", "events_requested", "events_delivered", "credential"],
+        "properties": {
+            "stream_id": string,
+            "status": {"enum": ["enabled", "paused", "disabled"]},
+            "reason": nullable_string,
+            "events_requested": strings,
+            "events_delivered": strings,
+            "description": nullable_string,
+            "configuration_endpoint": string,
+            "credential": {"type": "object", "description": "The management credential without its secret: `client_id`, `client_secret_set`, `token_endpoint`, `scope`, or `authorization_header_set`"},
+        },
+    });
+    let health = json!({
+        "type": "object",
+        "description": "When the receiver last received a SET, last got a verification event (and since when one it asked for is awaited), its last error (a refused SET, a failed poll or management call), and its managed stream's status",
+        "required": ["last_event", "last_verification", "verification_pending_since", "last_error", "stream_status"],
+        "properties": {
+            "last_event": nullable_time,
+            "last_verification": nullable_time,
+            "verification_pending_since": nullable_time,
+            "last_error": {"type": ["object", "null"], "required": ["at", "message"], "properties": {"at": time, "message": string}},
+            "stream_status": {"enum": ["enabled", "paused", "disabled", null]},
+            "stream_status_reason": nullable_string,
+        },
+    });
     let receiver = json!({
         "type": "object",
-        "required": ["id", "issuer", "audience", "delivery", "subjects", "credential_change", "account_enabled", "max_age_seconds", "enabled", "created", "updated"],
+        "required": ["id", "issuer", "audience", "delivery", "subjects", "credential_change", "account_enabled", "max_age_seconds", "enabled", "created", "updated", "stream", "health"],
         "properties": {
             "id": string,
             "issuer": string,
+            "stream": managed_stream,
+            "health": health,
             "audience": strings,
             "jwks_uri": nullable_string,
             "jwks": {"type": ["object", "null"]},
@@ -52,7 +83,7 @@ pub fn components() -> Value {
             "type": "object",
             "required": ["err", "description"],
             "properties": {
-                "err": {"enum": ["invalid_request", "invalid_key", "invalid_issuer", "invalid_audience", "authentication_failed", "access_denied"]},
+                "err": {"enum": ["invalid_request", "invalid_key", "invalid_issuer", "invalid_audience", "authentication_failed", "access_denied", "invalid_state"]},
                 "description": string,
             },
         },
@@ -64,9 +95,24 @@ pub fn components() -> Value {
         },
         "SignalReceiverRequest": {
             "type": "object",
-            "required": ["issuer", "audience"],
+            "description": "A receiver configured by hand needs `audience` and `jwks_uri` or `jwks`; one given `stream` learns them from its transmitter",
+            "required": ["issuer"],
             "properties": {
                 "issuer": string,
+                "stream": {
+                    "type": "object",
+                    "description": "Scimitar creates and manages the stream at the transmitter (SSF 1.0 §7-8), authenticating with OAuth client credentials or a fixed header",
+                    "additionalProperties": false,
+                    "properties": {
+                        "client_id": string,
+                        "client_secret": string,
+                        "token_endpoint": {"type": "string", "description": "Default: the issuer's RFC 8414 metadata"},
+                        "scope": {"type": "string", "description": "Default: `ssf.manage ssf.read`"},
+                        "authorization_header": string,
+                        "events_requested": strings,
+                        "description": string,
+                    },
+                },
                 "audience": {"oneOf": [string, strings]},
                 "jwks_uri": string,
                 "jwks": {"type": "object"},

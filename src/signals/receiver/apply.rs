@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::settings::Settings;
+use super::stream_events;
 use super::subjects::{self, Action};
 use super::verify::{Claimed, VerifiedSet};
 use super::{Delivery, Outcome, Receiver, Refusal};
@@ -115,6 +116,11 @@ pub fn apply(rx: &Receiver, job: &Job, set: &VerifiedSet) -> Result<Outcome, Fai
         if rows::accepted(conn, tenant_id, &set.issuer, &set.jti)?.is_some() {
             return Err(Failure::Replayed);
         }
+        // The stream's state as stored now (a verification asked for after this receiver was
+        // read, by the poller or the push handler, must be found).
+        let current = rows::get(conn, tenant_id, &receiver.id)?;
+        let current = current.as_ref().unwrap_or(receiver);
+        let stream_notes = stream_events::check(current, set).map_err(Failure::Refused)?;
         // Every event's users first: a SET that cannot be mapped does nothing at all.
         let mut plans = Vec::with_capacity(set.events.len());
         for (event_type, event) in &set.events {
@@ -196,6 +202,7 @@ pub fn apply(rx: &Receiver, job: &Job, set: &VerifiedSet) -> Result<Outcome, Fai
                 }
             }
         }
+        stream_events::record(conn, current, &stream_notes, now)?;
         let acted = plans.iter().any(|p| p.1.needs_subject());
         let outcome = if acted { "applied" } else { "ignored" };
         let row = ReceivedRow {

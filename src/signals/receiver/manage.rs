@@ -6,10 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::settings::{self, Request};
-use super::{POLL, PUSH};
+use super::settings::Request;
+use super::stream_control::ManagedStream;
 use crate::audit::{self, Actor, Event, RequestInfo};
-use crate::egress::Destinations;
 use crate::hashing::sha256_hex;
 use crate::sealing::Sealer;
 use crate::signals::SignalsError;
@@ -110,17 +109,19 @@ pub fn seal_stored_credentials(store: &Store, sealer: &Sealer) -> Result<usize, 
     })
 }
 
-fn fill(row: &mut ReceiverRow, request: Request, sealer: &Sealer) -> Result<(), SignalsError> {
-    row.issuer = request.issuer;
+/// Writes a parsed request into a row (not the stream Scimitar manages: `lifecycle` does).
+pub fn fill(row: &mut ReceiverRow, request: &Request, sealer: &Sealer) -> Result<(), SignalsError> {
+    row.issuer = request.issuer.clone();
     row.audiences = json!(request.audiences).to_string();
-    row.jwks_uri = request.jwks_uri;
-    row.jwks = request.jwks;
-    row.delivery_method = request.method;
-    row.poll_endpoint = request.poll_endpoint;
+    row.jwks_uri = request.jwks_uri.clone();
+    row.jwks = request.jwks.clone();
+    row.delivery_method = request.method.clone();
+    row.poll_endpoint = request.poll_endpoint.clone();
     let place = poll_authorization_place(&row.id, row.poll_endpoint.as_deref());
     row.poll_authorization = request
         .poll_authorization
-        .map(|credential| sealer.seal(&credential, &place))
+        .as_ref()
+        .map(|credential| sealer.seal(credential, &place))
         .transpose()
         .map_err(|e| SignalsError::Randomness(e.to_string()))?;
     row.settings = serde_json::to_string(&request.settings)
@@ -135,110 +136,110 @@ fn record(
     action: &'static str,
     by: ChangedBy,
     now: DateTime<Utc>,
+    extra: Value,
 ) -> Result<(), SignalsError> {
+    let mut details =
+        json!({"issuer": row.issuer, "delivery": row.delivery_method, "enabled": row.enabled});
+    if let Some(stream) = ManagedStream::of(row) {
+        details["stream_id"] = json!(stream.stream_id);
+    }
+    if let (Value::Object(details), Value::Object(extra)) = (&mut details, extra) {
+        details.extend(extra);
+    }
     let event = Event {
         actor: Some(by.actor),
         request: Some(by.request),
         resource_type: Some("SignalReceiver"),
         resource_id: Some(row.id.clone()),
-        ..Event::new(
-            action,
-            json!({"issuer": row.issuer, "delivery": row.delivery_method, "enabled": row.enabled}),
-        )
+        ..Event::new(action, details)
     };
     audit::record(conn, &row.tenant_id, now, event)?;
     Ok(())
 }
 
-/// Creates a receiver from the admin API's JSON; a push receiver's secret comes back once.
-pub fn create(
-    store: &Store,
-    (destinations, sealer): (&Destinations, &Sealer),
-    tenant_id: &str,
-    body: &Value,
-    by: ChangedBy,
-    now: DateTime<Utc>,
-) -> Result<(ReceiverRow, Option<String>), SignalsError> {
-    let request = settings::parse(body, destinations)?;
-    let secret = match request.method.as_str() {
-        PUSH => Some(new_secret()?),
-        _ => None,
-    };
-    let mut row = ReceiverRow {
-        id: uuid::Uuid::now_v7().to_string(),
+/// A new push receiver's secret (shown once) and the digest that is stored.
+pub fn new_push_secret() -> Result<(String, String), SignalsError> {
+    let secret = new_secret()?;
+    let digest = sha256_hex(secret.as_bytes());
+    Ok((secret, digest))
+}
+
+/// An empty row for a new receiver of `tenant_id`.
+pub fn new_row(id: String, tenant_id: &str, now: DateTime<Utc>) -> ReceiverRow {
+    ReceiverRow {
+        id,
         tenant_id: tenant_id.to_string(),
         issuer: String::new(),
         audiences: String::new(),
         jwks_uri: None,
         jwks: None,
         delivery_method: String::new(),
-        push_secret_digest: secret.as_deref().map(|s| sha256_hex(s.as_bytes())),
+        push_secret_digest: None,
         poll_endpoint: None,
         poll_authorization: None,
         settings: String::new(),
         enabled: true,
         created: to_stored(now),
         updated: to_stored(now),
-    };
-    fill(&mut row, request, sealer)?;
-    store.write(|conn| {
-        rows::insert(conn, &row)?;
-        record(conn, &row, "signal_receiver.create", by, now)
-    })?;
-    // A new poll receiver is polled at once (the poller sleeps on the doorbell when idle).
-    store.ring();
-    Ok((row, secret))
+        stream: None,
+        stream_credential: None,
+        verification_state: None,
+        verification_requested: None,
+        verified: None,
+        last_error: None,
+        last_error_at: None,
+    }
 }
 
-/// Replaces a receiver's configuration. A push receiver keeps its secret (a new one comes
-/// back when `rotate_secret` is true, or when a poll receiver becomes a push one).
-pub fn replace(
+/// Stores a new receiver with its audit record.
+pub fn insert(
     store: &Store,
-    (destinations, sealer): (&Destinations, &Sealer),
-    tenant_id: &str,
-    id: &str,
-    body: &Value,
-    by: ChangedBy,
-    now: DateTime<Utc>,
-) -> Result<(ReceiverRow, Option<String>), SignalsError> {
-    let request = settings::parse(body, destinations)?;
-    let rotate = body.get("rotate_secret").and_then(Value::as_bool) == Some(true);
-    let replaced = store.write(|conn| {
-        let mut row = rows::get(conn, tenant_id, id)?
-            .ok_or_else(|| SignalsError::NotFound("no such receiver".into()))?;
-        let secret = match (request.method.as_str(), &row.push_secret_digest) {
-            (PUSH, Some(_)) if !rotate => None,
-            (PUSH, _) => Some(new_secret()?),
-            _ => None,
-        };
-        if request.method == POLL {
-            row.push_secret_digest = None;
-        } else if let Some(secret) = &secret {
-            row.push_secret_digest = Some(sha256_hex(secret.as_bytes()));
-        }
-        fill(&mut row, request, sealer)?;
-        row.updated = to_stored(now);
-        rows::update(conn, &row)?;
-        record(conn, &row, "signal_receiver.replace", by, now)?;
-        Ok((row, secret))
-    });
-    // A receiver turned to poll (or enabled again) is polled at once.
-    store.ring();
-    replaced
-}
-
-pub fn delete(
-    store: &Store,
-    tenant_id: &str,
-    id: &str,
+    row: &ReceiverRow,
     by: ChangedBy,
     now: DateTime<Utc>,
 ) -> Result<(), SignalsError> {
     store.write(|conn| {
-        let row = rows::get(conn, tenant_id, id)?
-            .ok_or_else(|| SignalsError::NotFound("no such receiver".into()))?;
-        rows::delete(conn, tenant_id, id)?;
-        record(conn, &row, "signal_receiver.delete", by, now)
+        rows::insert(conn, row)?;
+        record(conn, row, "signal_receiver.create", by, now, json!({}))
+    })?;
+    // A new poll receiver is polled at once (the poller sleeps on the doorbell when idle).
+    store.ring();
+    Ok(())
+}
+
+/// Stores a changed receiver with its audit record (`action`, with `extra` details).
+pub fn save(
+    store: &Store,
+    row: &ReceiverRow,
+    action: &'static str,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+    extra: Value,
+) -> Result<(), SignalsError> {
+    store.write(|conn| {
+        if !rows::update(conn, row)? {
+            return Err(SignalsError::NotFound("no such receiver".into()));
+        }
+        record(conn, row, action, by, now, extra)
+    })?;
+    // A receiver turned to poll (or enabled again) is polled at once.
+    store.ring();
+    Ok(())
+}
+
+/// Deletes a receiver with its audit record (`extra`: what became of its stream).
+pub fn delete(
+    store: &Store,
+    row: &ReceiverRow,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+    extra: Value,
+) -> Result<(), SignalsError> {
+    store.write(|conn| {
+        if !rows::delete(conn, &row.tenant_id, &row.id)? {
+            return Err(SignalsError::NotFound("no such receiver".into()));
+        }
+        record(conn, row, "signal_receiver.delete", by, now, extra)
     })
 }
 

@@ -10,12 +10,19 @@
 //! - `manage`: the admin API's receiver configuration (create, read, replace, delete) and
 //!   received SETs.
 //! - `poller`: the RFC 8936 poll loop (a tokio task started by `serve`).
+//! - `stream_control`: a stream Scimitar manages at its transmitter (SSF 1.0 §7–8).
+//! - `stream_events`: verification and stream-updated events, checked against that stream.
+//! - `health`: last event, last verification, last error, for the admin API and `/metrics`.
 
 pub mod apply;
+pub mod health;
 pub mod keys;
+pub mod lifecycle;
 pub mod manage;
 pub mod poller;
 pub mod settings;
+pub mod stream_control;
+pub mod stream_events;
 pub mod subjects;
 pub mod verify;
 
@@ -36,7 +43,7 @@ use super::SignalsError;
 pub const PUSH: &str = "urn:ietf:rfc:8935";
 pub const POLL: &str = "urn:ietf:rfc:8936";
 
-/// The RFC 8935 §2.3 error codes (also RFC 8936 `setErrs`).
+/// The RFC 8935 §2.3 error codes (also RFC 8936 `setErrs`), and SSF 1.0's `invalid_state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -45,6 +52,8 @@ pub enum ErrorCode {
     InvalidAudience,
     AuthenticationFailed,
     AccessDenied,
+    /// A verification event whose `state` is not the one requested (SSF 1.0 §8.1.4).
+    InvalidState,
 }
 
 impl ErrorCode {
@@ -56,6 +65,7 @@ impl ErrorCode {
             ErrorCode::InvalidAudience => "invalid_audience",
             ErrorCode::AuthenticationFailed => "authentication_failed",
             ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::InvalidState => "invalid_state",
         }
     }
 }
@@ -134,6 +144,8 @@ pub struct Receiver {
     pub(crate) egress: Egress,
     /// Poll receivers' credentials are stored sealed.
     pub(crate) sealer: Sealer,
+    /// Access tokens for managed streams' transmitters.
+    pub(crate) stream_tokens: Arc<stream_control::TokenCache>,
 }
 
 impl Receiver {
@@ -145,6 +157,7 @@ impl Receiver {
             key_sets: Arc::default(),
             egress,
             sealer,
+            stream_tokens: Arc::default(),
         }
     }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::settings::Settings;
-use super::{Delivery, Outcome, POLL, Receiver, blocking};
+use super::{Delivery, Outcome, POLL, Receiver, blocking, stream_control};
 use crate::store::receivers::{self as rows, ReceiverRow};
 
 /// Longest wait after failures.
@@ -96,6 +96,24 @@ pub async fn run(receiver: Receiver) {
     }
 }
 
+/// Records a failed poll as the receiver's last error (its health).
+async fn note_error(rx: &Receiver, row: &ReceiverRow, error: &str) {
+    let (store, now) = (rx.store.clone(), crate::store::to_stored(rx.clock.now()));
+    let (tenant, id, error) = (
+        row.tenant_id.clone(),
+        row.id.clone(),
+        format!("poll: {error}"),
+    );
+    let noted =
+        blocking(
+            move || Ok(store.write(|conn| rows::note_error(conn, &tenant, &id, &error, now))?),
+        )
+        .await;
+    if let Err(error) = noted {
+        tracing::warn!(%error, "cannot record a receiver's poll failure");
+    }
+}
+
 /// Largest poll answer read: `poll_max_events` SETs of a few kilobytes each.
 const MAX_POLL_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
@@ -118,12 +136,31 @@ async fn poll(rx: &Receiver, row: ReceiverRow, mut state: PollState) -> (String,
                     "scimitar_ssf_poll_failures_total",
                     &[("tenant", &row.tenant_id), ("receiver", &row.id)],
                 );
+                note_error(rx, &row, &error).await;
                 return (row.id, state);
             }
         }
     }
     state.next = Instant::now();
     (row.id, state)
+}
+
+/// The poll's `Authorization`: a managed stream's access token (or header), or the one
+/// configured by hand.
+async fn authorization(rx: &Receiver, row: &ReceiverRow) -> Result<Option<String>, String> {
+    match stream_control::open_access(&rx.sealer, row).map_err(|e| e.to_string())? {
+        Some(access) => {
+            let transmitter = stream_control::Transmitter {
+                rx,
+                receiver_id: &row.id,
+                issuer: &row.issuer,
+                access: &access,
+            };
+            let header = transmitter.poll_authorization().await;
+            header.map(Some).map_err(|e| e.to_string())
+        }
+        None => super::manage::poll_authorization(row, &rx.sealer).map_err(|e| e.to_string()),
+    }
 }
 
 /// One poll request and the SETs it returned; `Ok(true)` when another should follow at once.
@@ -147,8 +184,7 @@ async fn round(
         ("content-type", "application/json"),
         ("accept", "application/json"),
     ];
-    let authorization =
-        super::manage::poll_authorization(row, &rx.sealer).map_err(|e| e.to_string())?;
+    let authorization = authorization(rx, row).await?;
     if let Some(authorization) = &authorization {
         headers.push(("authorization", authorization.as_str()));
     }
@@ -158,6 +194,10 @@ async fn round(
         .await
         .map_err(|e| e.to_string())?;
     if !reply.is_success() {
+        if reply.status == 401 {
+            // A managed stream's access token expired early: the next poll gets a new one.
+            rx.stream_tokens.forget(&row.id);
+        }
         return Err(format!("the transmitter answered {}", reply.status));
     }
     // What was sent is acknowledged now.

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::stream_control::{Access, DEFAULT_EVENTS, ManagedStream, StreamRequest};
 use super::{POLL, PUSH};
 use crate::access::upstream::UserAttribute;
 use crate::egress::Destinations;
@@ -111,6 +112,103 @@ pub struct Request {
     pub poll_authorization: Option<String>,
     pub settings: Settings,
     pub enabled: bool,
+    /// A stream Scimitar creates and manages at the transmitter (`stream`); its `audience`,
+    /// keys and poll endpoint are then learned from the transmitter.
+    pub stream: Option<PartialStream>,
+}
+
+/// `stream` as given: its credential may be absent on a replacement (the stored one is kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialStream {
+    pub access: Option<Access>,
+    pub events_requested: Vec<String>,
+    pub description: Option<String>,
+}
+
+impl PartialStream {
+    /// The request, with `stored` standing in for an absent credential.
+    pub fn with_access(self, stored: Option<Access>) -> Result<StreamRequest, SignalsError> {
+        let access = self.access.or(stored).ok_or_else(|| {
+            SignalsError::InvalidValue(
+                "`stream` needs `client_id` and `client_secret`, or `authorization_header`".into(),
+            )
+        })?;
+        Ok(StreamRequest {
+            access,
+            events_requested: self.events_requested,
+            description: self.description,
+        })
+    }
+}
+
+/// Reads `stream`: the management credential (an OAuth client, or a fixed header; absent on
+/// a replacement that keeps the stored one), the events requested and a description.
+fn parse_stream(
+    stream: &Value,
+    destinations: &Destinations,
+) -> Result<PartialStream, SignalsError> {
+    let invalid = |why: &str| SignalsError::InvalidValue(format!("`stream`: {why}"));
+    let Value::Object(fields) = stream else {
+        return Err(invalid("an object"));
+    };
+    let known = [
+        "client_id",
+        "client_secret",
+        "token_endpoint",
+        "scope",
+        "authorization_header",
+        "events_requested",
+        "description",
+    ];
+    if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(invalid(&format!("unknown field `{unknown}`")));
+    }
+    let text = |name: &str| -> Result<Option<String>, SignalsError> {
+        match fields.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+            Some(_) => Err(invalid(&format!("`{name}` must be a non-empty string"))),
+        }
+    };
+    let (client_id, secret, header) = (
+        text("client_id")?,
+        text("client_secret")?,
+        text("authorization_header")?,
+    );
+    let token_endpoint = text("token_endpoint")?;
+    if let Some(url) = &token_endpoint {
+        check_url(destinations, url, "stream.token_endpoint")?;
+    }
+    let access = match (client_id, secret, header) {
+        (Some(client_id), Some(client_secret), None) => Some(Access::ClientCredentials {
+            client_id,
+            client_secret,
+            token_endpoint,
+            scope: text("scope")?,
+        }),
+        (None, None, Some(authorization)) => Some(Access::Header { authorization }),
+        (None, None, None) => None,
+        _ => {
+            return Err(invalid(
+                "give `client_id` and `client_secret` (OAuth client credentials), or `authorization_header`",
+            ));
+        }
+    };
+    let events = match fields.get("events_requested") {
+        None | Some(Value::Null) => DEFAULT_EVENTS.iter().map(|e| e.to_string()).collect(),
+        Some(Value::Array(events)) => events
+            .iter()
+            .map(|e| e.as_str().filter(|e| !e.is_empty()).map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| invalid("`events_requested` is a non-empty array of event URIs"))?,
+        Some(_) => return Err(invalid("`events_requested` is an array of event URIs")),
+    };
+    Ok(PartialStream {
+        access,
+        events_requested: events,
+        description: text("description")?,
+    })
 }
 
 /// Reads the admin API's JSON.
@@ -124,7 +222,19 @@ pub fn parse(body: &Value, destinations: &Destinations) -> Result<Request, Signa
         }
     };
     let issuer = text("issuer")?.ok_or_else(|| invalid("`issuer` is required"))?;
+    let stream = body
+        .get("stream")
+        .filter(|s| !s.is_null())
+        .map(|s| parse_stream(s, destinations))
+        .transpose()?;
+    let managed = stream.is_some();
     let audiences = match body.get("audience") {
+        None | Some(Value::Null) if managed => Vec::new(),
+        Some(_) if managed => {
+            return Err(invalid(
+                "a managed stream's `audience` is the one its transmitter assigns: leave it out",
+            ));
+        }
         Some(Value::String(one)) if !one.is_empty() => vec![one.clone()],
         Some(Value::Array(many)) => many
             .iter()
@@ -147,7 +257,7 @@ pub fn parse(body: &Value, destinations: &Destinations) -> Result<Request, Signa
             Some(jwks.to_string())
         }
     };
-    if jwks_uri.is_some() == jwks.is_some() {
+    if jwks_uri.is_some() && jwks.is_some() || !managed && jwks_uri.is_none() && jwks.is_none() {
         return Err(invalid(
             "give the transmitter's keys as `jwks_uri` or `jwks` (one of them)",
         ));
@@ -162,6 +272,16 @@ pub fn parse(body: &Value, destinations: &Destinations) -> Result<Request, Signa
         .unwrap_or(PUSH);
     let (method, poll_endpoint, poll_authorization) = match method {
         PUSH => (PUSH.to_string(), None, None),
+        POLL if managed => {
+            if delivery.get("endpoint_url").is_some()
+                || delivery.get("authorization_header").is_some()
+            {
+                return Err(invalid(
+                    "a managed poll stream's `endpoint_url` comes from its transmitter, and polls send the stream's credential: leave them out",
+                ));
+            }
+            (POLL.to_string(), None, None)
+        }
         POLL => {
             let endpoint = delivery
                 .get("endpoint_url")
@@ -227,6 +347,7 @@ pub fn parse(body: &Value, destinations: &Destinations) -> Result<Request, Signa
         poll_authorization,
         settings,
         enabled,
+        stream,
     })
 }
 
@@ -260,9 +381,18 @@ pub fn show(row: &ReceiverRow, push_url: &str) -> Value {
     } else {
         json!({"method": PUSH, "endpoint_url": push_url})
     };
+    let stream = ManagedStream::of(row).map(|s| {
+        json!({
+            "stream_id": s.stream_id, "status": s.status, "reason": s.reason,
+            "events_requested": s.events_requested, "events_delivered": s.events_delivered,
+            "description": s.description, "credential": s.credential,
+            "configuration_endpoint": s.configuration_endpoint,
+        })
+    });
     json!({
         "id": row.id,
         "issuer": row.issuer,
+        "stream": stream,
         "audience": audiences,
         "jwks_uri": row.jwks_uri,
         "jwks": jwks,
