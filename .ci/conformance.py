@@ -3,7 +3,9 @@
 Usage: python conformance.py BASE_URL TOKEN
 
 1. scim2-tester (python-scim): every check must end without ERROR or CRITICAL, except the
-   ones listed in KNOWN_SCIM2_TESTER_DEVIATIONS, each with its reason.
+   ones listed in KNOWN_SCIM2_TESTER_DEVIATIONS, each with its reason; its CRUD checks run on
+   Users and Groups, and the read-only /Roles and /Entitlements are read through the models
+   scim2-client builds from discovery.
 2. scim-sanity probe (strict mode): every test must pass, except the ones listed in
    KNOWN_DEVIATIONS below, each with the reason it is not an RFC violation.
 Exits 1 when anything else fails.
@@ -53,7 +55,11 @@ def scim2_tester(base_url: str, token: str) -> tuple[int, int]:
     http = httpx2.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     client = SyncSCIMClient(http)
     client.discover()
-    results = check_server(client)
+    # /Roles and /Entitlements are read-only (the roles Scimitar publishes; identity providers
+    # assign them through users' `roles`), and scim2-tester's checks of a resource type start by
+    # creating one: it runs its CRUD checks on Users and Groups, and discovery on all four;
+    # read_only_resources() below reads the other two through their discovered models.
+    results = check_server(client, resource_types=["User", "Group"])
     counts: dict[str, int] = {}
     failures = 0
     for result in results:
@@ -65,6 +71,29 @@ def scim2_tester(base_url: str, token: str) -> tuple[int, int]:
     print("scim2-tester:", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     passed = sum(v for k, v in counts.items() if k in ("SUCCESS", "COMPLIANT", "ACCEPTABLE"))
     return passed, failures
+
+
+def read_only_resources(base_url: str, token: str) -> tuple[int, int]:
+    """Lists /Roles and /Entitlements through the models scim2-client built from /Schemas and
+    /ResourceTypes: each answer must be a valid ListResponse of valid resources."""
+    http = httpx2.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    client = SyncSCIMClient(http)
+    client.discover()
+    passed = failed = 0
+    for name in ("Role", "Entitlement"):
+        model = next((m for m in client.resource_models if m.__name__ == name), None)
+        try:
+            if model is None:
+                raise LookupError(f"no {name} resource type was discovered")
+            listed = client.query(model)
+            if not listed.resources:
+                raise LookupError(f"/{name}s lists nothing; the run publishes one")
+            passed += 1
+        except Exception as error:  # noqa: BLE001 - every failure is reported
+            failed += 1
+            print(f"  ERROR {name} list: {error}")
+    print(f"read-only resources: passed={passed}, failed={failed}")
+    return passed, failed
 
 
 def scim_sanity(base_url: str, token: str) -> tuple[int, int]:
@@ -96,8 +125,10 @@ def scim_sanity(base_url: str, token: str) -> tuple[int, int]:
 def main() -> int:
     base_url, token = sys.argv[1], sys.argv[2]
     tester_passed, tester_failed = scim2_tester(base_url, token)
+    catalog_passed, catalog_failed = read_only_resources(base_url, token)
     sanity_passed, sanity_failed = scim_sanity(base_url, token)
-    passed, failed = tester_passed + sanity_passed, tester_failed + sanity_failed
+    passed = tester_passed + catalog_passed + sanity_passed
+    failed = tester_failed + catalog_failed + sanity_failed
     print(f"conformance: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -11,6 +11,7 @@
 //! - `policy`: expiry policies; `usage`: last use kept in memory; `sweeper`: expiry and purge.
 
 pub mod cascade;
+pub mod catalog;
 pub mod credentials;
 pub mod failures;
 pub mod global_revocation;

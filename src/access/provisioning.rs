@@ -14,11 +14,13 @@
 //! | `group_changed` | those carrying a lost role | roles changed; a flag if a rename moved roles | removals, latency |
 //! | `members_changed`, `group_deleted` | those carrying a lost role | roles changed | removals, latency |
 //! | `mapping_changed` | those carrying a lost role | roles changed | — |
+//! | `direct_roles` | those carrying a lost role | roles changed | latency |
 //! | `kill_switch`, `global_revocation`, `security_event` | all end | sessions revoked | — |
 //!
 //! In-memory counters (the burst window, metrics) change only after the commit
 //! (`store::after_commit`), so a rolled-back write counts nothing.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,7 +28,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::cascade::{EndReason, Origin, RoleShift, RoleWatch, end_user_sessions};
-use super::roles::bind_waiting_rules;
+use super::catalog::{Unpublished, set_direct};
+use super::roles::{RoleRules, bind_waiting_rules};
 use crate::outbox::flags::{self, BurstWatch, FlagKind};
 use crate::outbox::{self, Effect};
 use crate::store::audit::{self as audit_rows, AuditQuery};
@@ -104,6 +107,8 @@ impl Cascade {
         user_id: &str,
         was_active: bool,
     ) -> Result<Outcome, StoreError> {
+        // A deleted user's direct roles go with them (their sessions end below anyway).
+        crate::store::role_catalog::unassign_all(conn, fact.tenant_id, user_id)?;
         if was_active {
             return self.deprovision(conn, fact, user_id, EndReason::UserDeleted);
         }
@@ -231,6 +236,30 @@ impl Cascade {
             deprovisioning_committed(fact);
         }
         Ok(outcome)
+    }
+
+    /// The identity provider wrote a user's `roles`: their direct roles become `wanted`. A
+    /// newly assigned role must be published and assignable (`Err(Unpublished)`: nothing is
+    /// written); a role lost this way, and held through no group, ends the sessions carrying it.
+    pub fn direct_roles(
+        &self,
+        conn: &mut AnyConnection,
+        fact: &Fact,
+        user_id: &str,
+        wanted: &BTreeSet<String>,
+        assigned_by: &str,
+    ) -> Result<Result<Outcome, Unpublished>, StoreError> {
+        let rules = RoleRules::load(conn, fact.tenant_id)?;
+        let watch = RoleWatch::start(conn, fact.tenant_id, &rules, vec![user_id.to_string()])?;
+        let set = set_direct(conn, fact, user_id, wanted, assigned_by)?;
+        if let Err(unpublished) = set {
+            return Ok(Err(unpublished));
+        }
+        let outcome = mapping_changed(conn, fact, watch)?;
+        if !outcome.sessions_ended.is_empty() {
+            deprovisioning_committed(fact);
+        }
+        Ok(Ok(outcome))
     }
 
     /// A group deleted: every member (`removed`) left it.

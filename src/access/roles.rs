@@ -132,6 +132,8 @@ pub struct RoleRules {
 pub struct RoleGrant {
     pub role: String,
     pub granted_by: Vec<Grant>,
+    /// The identity provider assigned it directly (the user's `roles`): by whom, when.
+    pub direct: Option<super::catalog::DirectGrant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -194,7 +196,11 @@ impl RoleRules {
         }
         grants
             .into_iter()
-            .map(|(role, granted_by)| RoleGrant { role, granted_by })
+            .map(|(role, granted_by)| RoleGrant {
+                role,
+                granted_by,
+                direct: None,
+            })
             .collect()
     }
 }
@@ -219,7 +225,8 @@ pub fn describe_rule(match_by: &str, match_value: &str, matching: &str) -> Strin
     }
 }
 
-/// The effective roles of each of `user_ids` under `rules`, from the groups they are in now.
+/// The effective roles of each of `user_ids`: those `rules` grant through the groups they are
+/// in now, and those the identity provider assigned them directly.
 pub fn roles_of_users(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -230,6 +237,9 @@ pub fn roles_of_users(
         .iter()
         .map(|id| (id.clone(), BTreeSet::new()))
         .collect();
+    for direct in crate::store::role_catalog::direct_of_users(conn, tenant_id, user_ids)? {
+        roles.entry(direct.user_id).or_default().insert(direct.role);
+    }
     if rules.is_empty() {
         return Ok(roles);
     }

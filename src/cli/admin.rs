@@ -34,6 +34,24 @@ pub(super) enum RolesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Describe a role the identity provider sees at /Roles (and may assign, with --assignable);
+    /// prints it as JSON
+    Describe {
+        /// The role's name (its id at /Roles, its value in users' roles and in tokens)
+        value: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// The identity provider may assign it to users directly (their `roles`)
+        #[arg(long)]
+        assignable: bool,
+        /// An entitlement (permission) the role carries; repeat for several
+        #[arg(long = "entitlement")]
+        entitlements: Vec<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Remove a mapping; members who lose its role lose the sessions carrying it
     Unmap {
         /// The mapping's id (from `roles list`)
@@ -198,6 +216,33 @@ pub(super) fn roles_command(
                     );
                 }
             }
+        }
+        RolesCommand::Describe {
+            value,
+            display_name,
+            description,
+            assignable,
+            entitlements,
+            tenant,
+        } => {
+            let tenant_id = tenant_id(store, tenant.as_deref())?;
+            let description = crate::access::catalog::Description {
+                display_name,
+                description,
+                assignable,
+                entitlements,
+            };
+            let role = store.write(|conn| {
+                crate::access::catalog::describe(
+                    conn,
+                    &tenant_id,
+                    &value,
+                    description,
+                    (None, None),
+                    clock.now(),
+                )
+            })?;
+            println!("{}", serde_json::to_value(&role)?);
         }
         RolesCommand::Unmap { id, tenant } => {
             let tenant_id = tenant_id(store, tenant.as_deref())?;

@@ -3,8 +3,10 @@
 //! shape the response.
 
 mod admin;
+mod admin_roles;
 mod admin_signals;
 mod auth;
+mod catalog;
 mod console;
 mod discovery;
 pub mod error;
@@ -156,6 +158,7 @@ fn api() -> routing::Api {
     forward_auth::routes(&mut api);
     receive::routes(&mut api);
     admin_signals::routes(&mut api);
+    admin_roles::routes(&mut api);
     openapi::routes(&mut api);
     api
 }
@@ -183,6 +186,7 @@ fn routes(config: &mut web::ServiceConfig) {
         web::scope(SCIM_PATH)
             .wrap(from_fn(events::count_scim_request))
             .configure(discovery::routes)
+            .configure(catalog::routes)
             .configure(resources::routes)
             .default_service(web::to(not_found)),
     );

@@ -2,7 +2,9 @@
 //! the resources' operations and their representation. Knows nothing of HTTP frameworks.
 
 pub mod bulk;
+pub mod catalog;
 pub mod cursor;
+mod direct_roles;
 pub mod discovery;
 pub mod error;
 pub mod evaluate;

@@ -10,11 +10,16 @@ pub const ENTERPRISE_USER_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const LIST_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
-const SCHEMA_DOCUMENTS: [&str; 3] = [
+const SCHEMA_DOCUMENTS: [&str; 5] = [
     include_str!("../../scim-schemas/User.json"),
     include_str!("../../scim-schemas/EnterpriseUser.json"),
     include_str!("../../scim-schemas/Group.json"),
+    include_str!("../../scim-schemas/Role.json"),
+    include_str!("../../scim-schemas/Entitlement.json"),
 ];
+/// The schemas of the published roles and entitlements (Okta Identity Governance's URNs).
+pub const ROLE_SCHEMA: &str = "urn:okta:scim:schemas:core:1.0:Role";
+pub const ENTITLEMENT_SCHEMA: &str = "urn:okta:scim:schemas:core:1.0:Entitlement";
 const RESOURCE_TYPES_DOCUMENT: &str = include_str!("../../scim-schemas/ResourceTypes.json");
 const SERVICE_PROVIDER_CONFIG_DOCUMENT: &str =
     include_str!("../../scim-schemas/ServiceProviderConfig.json");
@@ -172,6 +177,11 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A schema by its URN.
+    pub fn schema(&self, urn: &str) -> Option<&Schema> {
+        self.schemas.iter().find(|s| s.id == urn)
+    }
+
     pub fn load() -> Result<Self, String> {
         let schemas = SCHEMA_DOCUMENTS
             .iter()

@@ -1,7 +1,10 @@
 //! Users: create, replace, patch and delete, and how a stored user is read and shown.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value, json};
 
+use super::direct_roles;
 use super::error::ScimError;
 use super::events::{self, Written};
 use super::matching::{self, MatchAttribute};
@@ -127,6 +130,17 @@ pub(super) fn create(
             version: row.version,
         };
         events::publish(conn, context.tenant_id, &cause, now, written)?;
+        let roles = direct_roles::roles_of(&normalized.attributes);
+        let none = BTreeSet::new();
+        direct_roles::settle(
+            service,
+            conn,
+            context,
+            &row.id,
+            (&none, &roles),
+            &cause,
+            now,
+        )?;
         Ok::<_, ScimError>(created)
     })
 }
@@ -374,6 +388,19 @@ fn update_in(
     } else if !current.active && row.active {
         service.cascade.user_re_enabled(conn, &fact, id, quick)?;
     }
+    let roles = (
+        direct_roles::roles_of(&before),
+        direct_roles::roles_of(&change.attributes),
+    );
+    direct_roles::settle(
+        service,
+        conn,
+        context,
+        id,
+        (&roles.0, &roles.1),
+        &cause,
+        now,
+    )?;
     Ok(row)
 }
 

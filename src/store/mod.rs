@@ -26,6 +26,7 @@ mod paging;
 pub mod receivers;
 mod resource_table;
 pub mod revocation_assertions;
+pub mod role_catalog;
 pub mod roles;
 pub mod schema;
 pub mod sessions;

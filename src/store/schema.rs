@@ -2,6 +2,30 @@
 //! Only types that `MultiConnection` supports on both backends appear here.
 
 diesel::table! {
+    role_catalog (tenant_id, value) {
+        tenant_id -> Text,
+        value -> Text,
+        display_name -> Text,
+        description -> Nullable<Text>,
+        assignable -> Bool,
+        entitlements -> Text,
+        created -> Timestamp,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_roles (tenant_id, user_id, role) {
+        tenant_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        assigned_by -> Text,
+        assigned_at -> Timestamp,
+        cause -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     tenants (id) {
         id -> Text,
         name -> Text,

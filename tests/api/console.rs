@@ -69,7 +69,7 @@ impl Browser {
             .map(|(_, v)| v.clone())
     }
 
-    async fn get(&mut self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn get(&mut self, path: &str) -> (StatusCode, String) {
         let response = self
             .http
             .get(format!("{}{path}", self.root))

@@ -21,9 +21,10 @@ on_both_backends! {
 
     async fn schemas_are_listed_and_served_by_id_with_absolute_locations(app) {
         let list = expect_status(app.get("/Schemas").await, StatusCode::OK).await;
-        assert_eq!(list["totalResults"], json!(3));
+        assert_eq!(list["totalResults"], json!(5));
         let ids: Vec<&str> = list["Resources"].as_array().into_iter().flatten().filter_map(|s| s["id"].as_str()).collect();
-        assert_eq!(ids, vec!["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE, "urn:ietf:params:scim:schemas:core:2.0:Group"]);
+        assert_eq!(ids, vec!["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE, "urn:ietf:params:scim:schemas:core:2.0:Group",
+            "urn:okta:scim:schemas:core:1.0:Role", "urn:okta:scim:schemas:core:1.0:Entitlement"]);
         let user = expect_status(app.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").await, StatusCode::OK).await;
         assert_eq!(user["meta"]["location"], json!(format!("{}/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", app.base)));
         let user_name = user["attributes"].as_array().into_iter().flatten().find(|a| a["name"] == "userName").cloned().unwrap_or(Value::Null);
@@ -34,13 +35,18 @@ on_both_backends! {
 
     async fn resource_types_describe_users_with_the_enterprise_extension_and_groups(app) {
         let list = expect_status(app.get("/ResourceTypes").await, StatusCode::OK).await;
-        assert_eq!(list["totalResults"], json!(2));
+        assert_eq!(list["totalResults"], json!(4));
         let user = expect_status(app.get("/ResourceTypes/User").await, StatusCode::OK).await;
         assert_eq!(user["endpoint"], "/Users");
         assert_eq!(user["schemaExtensions"][0]["schema"], ENTERPRISE);
         assert_eq!(user["meta"]["location"], json!(format!("{}/ResourceTypes/User", app.base)));
         let group = expect_status(app.get("/ResourceTypes/Group").await, StatusCode::OK).await;
         assert_eq!(group["endpoint"], "/Groups");
+        // Okta Identity Governance finds roles and entitlements by its own schema URNs.
+        let role = expect_status(app.get("/ResourceTypes/Role").await, StatusCode::OK).await;
+        assert_eq!((role["endpoint"].clone(), role["schema"].clone()), (json!("/Roles"), json!("urn:okta:scim:schemas:core:1.0:Role")));
+        let entitlement = expect_status(app.get("/ResourceTypes/Entitlement").await, StatusCode::OK).await;
+        assert_eq!(entitlement["endpoint"], "/Entitlements");
         expect_scim_error(app.get("/ResourceTypes/Device").await, StatusCode::NOT_FOUND, None).await;
     }
 }

@@ -48,6 +48,7 @@ mod provisioning_events;
 mod proxy;
 mod quirks;
 mod replicas;
+mod roles_catalog;
 mod row_locks;
 mod schema_parity;
 mod secrets_at_rest;

@@ -247,6 +247,12 @@ on_both_backends! {
             (Method::PUT, format!("/signal-receivers/{id}"), Some(receiver), StatusCode::OK),
             (Method::POST, format!("/signal-receivers/{id}/verify"), None, StatusCode::BAD_REQUEST),
             (Method::GET, "/received-sets".to_string(), None, StatusCode::OK),
+            (Method::PUT, "/roles/approver".to_string(), Some(json!({"display_name": "Approver", "assignable": true, "entitlements": ["x.approve"]})), StatusCode::OK),
+            (Method::PUT, "/roles/bad%20name".to_string(), Some(json!({})), StatusCode::BAD_REQUEST),
+            (Method::GET, "/roles".to_string(), None, StatusCode::OK),
+            (Method::GET, "/roles/approver/holders".to_string(), None, StatusCode::OK),
+            (Method::DELETE, "/roles/approver".to_string(), None, StatusCode::NO_CONTENT),
+            (Method::DELETE, "/roles/approver".to_string(), None, StatusCode::NOT_FOUND),
             (Method::DELETE, format!("/signal-receivers/{id}"), None, StatusCode::NO_CONTENT),
         ] {
             let mut request = app.admin(&admin, method.clone(), &path);

@@ -1,4 +1,5 @@
-//! Explanation: which roles a user holds, granted by which groups and rules, and their
+//! Explanation: which roles a user holds, granted by which groups and rules or assigned directly
+//! by the identity provider, and their
 //! live sessions; for an inactive user, that they hold none, since when and by whose request,
 //! and the roles a reactivation would give back.
 
@@ -16,7 +17,15 @@ impl AccessService {
                 .into_iter()
                 .map(|(_, group)| group)
                 .collect();
-            let roles: Vec<RoleGrant> = rules.explain(&groups);
+            let mut roles: Vec<RoleGrant> = rules.explain(&groups);
+            // A role held both ways is listed once, with every source.
+            for direct in crate::access::catalog::direct_of(conn, tenant_id, &user.id)? {
+                match roles.iter_mut().find(|r| r.role == direct.role) {
+                    Some(grant) => grant.direct = Some(direct),
+                    None => roles.push(RoleGrant { role: direct.role.clone(), granted_by: Vec::new(), direct: Some(direct) }),
+                }
+            }
+            roles.sort_by(|a, b| a.role.cmp(&b.role));
             let sessions: Vec<Value> = rows::live_of_user(conn, tenant_id, &user.id)?
                 .into_iter()
                 .map(|s| json!({

@@ -53,6 +53,7 @@ struct GroupsPage {
     next: Option<String>,
     paged: bool,
     mappings: Vec<MappingRow>,
+    roles: Vec<super::roles::RoleView>,
 }
 
 /// `GET /console/groups?q=…&cursor=…`
@@ -70,7 +71,7 @@ pub async fn list(
         operator.tenant_id.clone(),
         query.cursor.clone(),
     );
-    let (page, counts, mappings) = blocking(move || {
+    let (page, counts, mappings, roles) = blocking(move || {
         let page = reads.list(
             &state2,
             ResourceKind::Group,
@@ -84,13 +85,14 @@ pub async fn list(
             .iter()
             .filter_map(|g| g["id"].as_str().map(String::from))
             .collect();
-        let (counts, mappings) = state2.store.read(|conn| {
+        let (counts, mappings, roles) = state2.store.read(|conn| {
             Ok::<_, StoreError>((
                 tenant_summary::member_counts(conn, &tenant, &ids)?,
                 crate::store::roles::list(conn, &tenant)?,
+                super::roles::published(conn, &tenant)?,
             ))
         })?;
-        Ok((page, counts, mappings))
+        Ok((page, counts, mappings, roles))
     })
     .await?;
     let groups = page
@@ -127,6 +129,7 @@ pub async fn list(
             .map(RoleMapping::from)
             .map(mapping_row)
             .collect(),
+        roles,
     })
 }
 

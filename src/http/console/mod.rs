@@ -25,6 +25,7 @@ mod mappings;
 mod overview;
 mod people;
 mod records;
+mod roles;
 mod scim_reads;
 mod session;
 mod view;
@@ -66,6 +67,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 web::post().to(mappings::preview_mapping),
             )
             .route("/mappings", web::post().to(mappings::add_mapping))
+            .route("/roles", web::post().to(roles::describe))
             .route(
                 "/mappings/{id}/remove",
                 web::get().to(mappings::confirm_removal),

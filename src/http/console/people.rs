@@ -158,6 +158,8 @@ struct RoleRow {
     role: String,
     /// (group id, group name, rule, how the rule matches).
     grants: Vec<(String, String, String, String)>,
+    /// Assigned directly by the identity provider: by which credential, when.
+    direct: Option<String>,
 }
 
 /// A live session as the person's page shows it.
@@ -223,6 +225,11 @@ pub async fn person(
         .into_iter()
         .flatten()
         .map(|role| RoleRow {
+            direct: role["direct"].is_object().then(|| {
+                let by = text(&role["direct"]["assigned_by"]);
+                let name = apps.get(&by).cloned().unwrap_or(by);
+                format!("{name}, {}", text(&role["direct"]["assigned_at"]))
+            }),
             role: text(&role["role"]),
             grants: role["granted_by"]
                 .as_array()

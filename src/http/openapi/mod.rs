@@ -3,6 +3,7 @@
 //! the handlers; schemas from `schemas`. The SCIM API describes itself (RFC 7644 §4), so the
 //! document links its discovery endpoints instead of repeating them.
 
+mod role_schemas;
 mod schemas;
 mod signal_schemas;
 
@@ -15,7 +16,8 @@ use utoipa::OpenApi;
 
 use super::routing::Api;
 use super::{
-    SCIM_PATH, admin, admin_signals, events, forward_auth, gtr, health, oauth, receive, ssf,
+    SCIM_PATH, admin, admin_roles, admin_signals, events, forward_auth, gtr, health, oauth,
+    receive, ssf,
 };
 
 #[derive(OpenApi)]
@@ -61,16 +63,18 @@ fn build() -> Value {
         forward_auth::Doc::openapi(),
         receive::Doc::openapi(),
         admin_signals::Doc::openapi(),
+        admin_roles::Doc::openapi(),
     ] {
         doc.merge(part);
     }
     let mut value = serde_json::to_value(&doc).unwrap_or_else(|_| json!({}));
     value["components"]["schemas"] = schemas::components();
-    if let (Some(all), Value::Object(more)) = (
-        value["components"]["schemas"].as_object_mut(),
-        signal_schemas::components(),
-    ) {
-        all.extend(more);
+    for more in [signal_schemas::components(), role_schemas::components()] {
+        if let (Some(all), Value::Object(more)) =
+            (value["components"]["schemas"].as_object_mut(), more)
+        {
+            all.extend(more);
+        }
     }
     value["components"]["securitySchemes"] = json!({
         "basic": {"type": "http", "scheme": "basic", "description": "An app client's id and secret"},

@@ -194,7 +194,7 @@ pub fn components() -> Value {
             "required": ["user", "roles", "groups", "policy", "live_sessions", "checked_at"],
             "properties": {
                 "user": {"type": "object", "required": ["id", "userName", "active"], "properties": {"id": string, "userName": string, "active": {"type": "boolean"}}},
-                "roles": {"type": "array", "items": {"type": "object", "required": ["role", "granted_by"], "properties": {"role": string, "granted_by": {"type": "array", "items": {"type": "object"}}}}},
+                "roles": {"type": "array", "items": {"type": "object", "required": ["role", "granted_by", "direct"], "properties": {"role": string, "granted_by": {"type": "array", "items": {"type": "object"}}, "direct": {"type": ["object", "null"], "description": "Assigned directly by the identity provider (the user's `roles`): `assigned_by` (credential), `assigned_at`, `cause` (the audit record of the write)"}}}},
                 "groups": {"type": "array", "items": {"type": "object", "required": ["id", "displayName"], "properties": {"id": string, "displayName": string, "externalId": nullable_string}}},
                 "policy": {"type": "object", "properties": {"access_token_seconds": {"type": "integer"}, "session_seconds": {"type": "integer"}, "idle_seconds": {"type": "integer"}}},
                 "live_sessions": {"type": "array", "items": {"type": "object", "required": ["id", "client_id", "expires", "idle_expires"], "properties": {"id": string, "client_id": string, "roles": {}, "created": time, "expires": time, "idle_expires": time}}},
