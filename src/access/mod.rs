@@ -58,6 +58,9 @@ pub enum AccessError {
     /// A scope the client may not have (RFC 6749 §5.2 `invalid_scope`).
     #[error("{0}")]
     InvalidScope(String),
+    /// An audience the client may not mint tokens for (RFC 8693 §2.2.2 `invalid_target`).
+    #[error("{0}")]
+    InvalidTarget(String),
     #[error("{0}")]
     NotFound(String),
     #[error("signing keys: {0}")]
@@ -86,6 +89,7 @@ impl AccessError {
                 | AccessError::UnsupportedGrantType(_)
                 | AccessError::UnsupportedTokenType(_)
                 | AccessError::InvalidScope(_)
+                | AccessError::InvalidTarget(_)
                 | AccessError::NotFound(_)
         )
     }

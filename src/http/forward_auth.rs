@@ -7,7 +7,9 @@
 //! the proxy to pass on, or 401 with `WWW-Authenticate: Bearer error="invalid_token",
 //! error_description="<code>"`. The app the proxy protects is named by `audience` in the
 //! URL the proxy calls (the app client's id; several separated by commas): a token for
-//! another app is refused. Failures an attacker controls (no, malformed, forged or unknown
+//! another app is refused, and so is one whose tenant is not the tenant of the app its `aud`
+//! names (whose app an audience is, is read once per audience every 30 seconds, off the
+//! request thread; a revoked app's audience opens nothing after that). Failures an attacker controls (no, malformed, forged or unknown
 //! tokens) count against the client's address like any failed authentication; a revoked or
 //! expired token does not.
 
@@ -48,6 +50,7 @@ macro_rules! forward_handler {
                 (status = 400, description = "The proxy's URL names no `audience`", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
                 (status = 401, description = "No token, or a token that is malformed, forged, expired, for another app, revoked, or judged while this replica's revocation view is stale; `WWW-Authenticate` says which", body = ref("#/components/schemas/TokenRefusal")),
                 (status = 429, description = "Too many failed authentications from this address", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
+                (status = 503, description = "The app directory (whose app the audience is) could not be read; nothing is let through", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
         ))]
         async fn $name(
             request: HttpRequest,
@@ -99,7 +102,15 @@ async fn forward(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     match judge(&state, authorization, audience) {
-        Ok(claims) => accepted(&claims),
+        Ok(claims) => match audience_tenant(&state, &claims.aud).await {
+            // A token of one tenant never opens another tenant's app, whatever it names.
+            Ok(Some(tenant)) if tenant == claims.tid => accepted(&claims),
+            Ok(_) => refused(&Rejection::WrongAudience),
+            Err(error) => {
+                tracing::error!(%error, "forward auth could not resolve an audience");
+                actix_web::ResponseError::error_response(&crate::scim::ScimError::Unavailable)
+            }
+        },
         Err(rejection) => {
             if attacker_controls(&rejection) {
                 let address = super::auth::client_address(&request, state.trust_forwarded_for);
@@ -133,6 +144,22 @@ fn judge(
     let claims = Verifier::new(&config).verify(token, &key, state.clock.now())?;
     state.revocations.judge(&claims)?;
     Ok(claims)
+}
+
+/// The tenant whose active app client `audience` is: from memory, or read off the request
+/// thread at most once per audience every 30 seconds.
+async fn audience_tenant(
+    state: &AppState,
+    audience: &str,
+) -> Result<Option<String>, crate::access::AccessError> {
+    if let Some(known) = state.access.remembered_audience(audience) {
+        return Ok(known);
+    }
+    let access = state.access.clone();
+    let audience = audience.to_string();
+    web::block(move || access.audience_tenant(&audience))
+        .await
+        .map_err(|e| crate::access::AccessError::Config(e.to_string()))?
 }
 
 /// Refusals an attacker can cause at will; a revoked, expired or stale-judged token is not one.

@@ -71,6 +71,7 @@ impl OAuthError {
                 (StatusCode::BAD_REQUEST, "unsupported_token_type")
             }
             AccessError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
+            AccessError::InvalidTarget(_) => (StatusCode::BAD_REQUEST, "invalid_target"),
             AccessError::RateLimited(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable")
             }

@@ -98,6 +98,54 @@ on_both_backends! {
         assert!(header(&expired, "www-authenticate").contains("expired"));
     }
 
+    async fn a_token_names_only_apps_of_its_own_tenant_and_opens_only_those(app) {
+        let portal = app.app_client(true);
+        let wiki = app.app_client(false);
+        let alice = id_of(&app.create_user("alice").await);
+        let now = chrono::Utc::now();
+        scimitar::tenancy::create(&app.store, "other", now).expect("a second tenant");
+        let foreign = scimitar::access::credentials::create_with(
+            &app.store, Some("other"), "foreign-app", scimitar::access::credentials::CredentialKind::App, true, now,
+        ).expect("another tenant's app");
+        let idp = scimitar::access::credentials::create(
+            &app.store, None, "idp", scimitar::access::credentials::CredentialKind::Scim, now,
+        ).expect("a SCIM credential");
+        let (app_ref, portal_ref, alice_ref) = (&app, &portal, &alice);
+        let exchange = move |audience: String| {
+            let (app, portal, alice) = (app_ref, portal_ref, alice_ref);
+            async move {
+                let form = [
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                    ("subject_token", alice.as_str()),
+                    ("subject_token_type", "urn:scimitar:params:oauth:token-type:scim-user"),
+                    ("audience", audience.as_str()),
+                ];
+                app.oauth(portal, "token", &form).await
+            }
+        };
+        // Another tenant's app, a free string, a credential that is no app: refused, no token.
+        for audience in [foreign.client_id.clone(), "https://evil.example".into(), idp.client_id.clone(), "x".into()] {
+            let response = exchange(audience.clone()).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{audience}");
+            let body: Value = response.json().await.expect("an OAuth error");
+            assert_eq!(body["error"], "invalid_target", "{audience}");
+        }
+        // Another app of its own tenant: allowed, and that app's door opens, no other.
+        let response = exchange(wiki.id.clone()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let token = response.json::<Value>().await.expect("tokens")["access_token"].as_str().unwrap_or_default().to_string();
+        assert_eq!(crate::helpers::jwt_claims(&token)["aud"], wiki.id);
+        assert_eq!(forward(&app, Method::GET, Some(&wiki.id), Some(&token)).await.status(), StatusCode::OK);
+        let portal_door = forward(&app, Method::GET, Some(&portal.id), Some(&token)).await;
+        assert!(header(&portal_door, "www-authenticate").contains("wrong_audience"));
+        // Once that app is revoked, its audience opens nothing (after the directory's memory).
+        scimitar::access::credentials::revoke(&app.store, &wiki.id, chrono::Utc::now()).expect("revoke the app");
+        app.clock.advance(chrono::Duration::seconds(31));
+        let gone = forward(&app, Method::GET, Some(&wiki.id), Some(&token)).await;
+        assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+        assert!(header(&gone, "www-authenticate").contains("wrong_audience"));
+    }
+
     async fn a_deactivation_and_an_rfc_7009_revocation_are_refused_at_once(app) {
         let client = app.app_client(true);
         let alice = id_of(&app.create_user("alice").await);

@@ -10,6 +10,7 @@ impl AccessService {
         exchange: &Exchange,
     ) -> Result<TokenResponse, AccessError> {
         let now = self.clock.now();
+        let audience = self.audience_for(caller, exchange.audience.as_deref())?;
         let user_id = match exchange.subject_token_type.as_str() {
             TOKEN_TYPE_ID_TOKEN => {
                 let issuer = self
@@ -45,10 +46,6 @@ impl AccessService {
                 )));
             }
         };
-        let audience = exchange
-            .audience
-            .clone()
-            .unwrap_or_else(|| caller.client_id.clone());
         let actor = actor_of(caller);
         self.store.write(|conn| {
             let user = live_user(conn, &caller.tenant_id, &user_id)?;

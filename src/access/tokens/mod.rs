@@ -8,6 +8,7 @@
 //! then ends the new session, or the deactivation commits first and the mint sees an inactive
 //! user. No interleaving leaves a live token for an inactive user.
 
+mod audiences;
 mod client_credentials;
 mod exchange;
 mod explain;
@@ -15,6 +16,7 @@ mod introspect;
 mod refresh;
 mod revoke;
 
+pub use audiences::AudienceDirectory;
 pub use revoke::revoke_user;
 
 use std::collections::{BTreeSet, HashMap};
@@ -127,6 +129,8 @@ pub struct AccessService {
     usage: Arc<UsageLog>,
     /// When this process last wrote a flag, by tenant, kind and subject.
     recent_flags: Arc<Mutex<HashMap<FlagKey, DateTime<Utc>>>>,
+    /// Whose apps the audiences of tokens are, remembered briefly for forward auth.
+    audiences: Arc<AudienceDirectory>,
 }
 
 /// A session's state as introspection and refresh judge it.
@@ -150,6 +154,7 @@ impl AccessService {
             settings: Arc::new(settings),
             usage: Arc::default(),
             recent_flags: Arc::default(),
+            audiences: Arc::default(),
         }
     }
 

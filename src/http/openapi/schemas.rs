@@ -42,7 +42,7 @@ pub fn components() -> Value {
             "type": "object",
             "required": ["error"],
             "properties": {
-                "error": {"enum": ["invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "unsupported_token_type", "invalid_scope", "temporarily_unavailable", "server_error"]},
+                "error": {"enum": ["invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "unsupported_token_type", "invalid_scope", "invalid_target", "temporarily_unavailable", "server_error"]},
                 "error_description": string,
             },
         },
