@@ -154,7 +154,7 @@ pub(super) fn create(
             attributes.push("members".into());
         }
         let written = Written {
-            kind: ResourceKind::Group,
+            schema: service.registry.resource(ResourceKind::Group),
             id: &row.id,
             external_id: row.external_id.as_deref(),
             operation: ProvisioningOperation::Create,
@@ -318,7 +318,7 @@ fn update(
             attributes.push("members".into());
         }
         let written = Written {
-            kind: ResourceKind::Group,
+            schema: service.registry.resource(ResourceKind::Group),
             id,
             external_id: row.external_id.as_deref(),
             operation: events::operation_of(action),
@@ -380,7 +380,7 @@ pub(super) fn delete(
             ),
         )?;
         let written = Written {
-            kind: ResourceKind::Group,
+            schema: service.registry.resource(ResourceKind::Group),
             id,
             external_id: current.external_id.as_deref(),
             operation: ProvisioningOperation::Delete,

@@ -121,7 +121,7 @@ pub(super) fn create(
         let mut attributes: Vec<String> = vec!["id".into()];
         attributes.extend(normalized.attributes.keys().cloned());
         let written = Written {
-            kind: ResourceKind::User,
+            schema: service.registry.resource(ResourceKind::User),
             id: &row.id,
             external_id: row.external_id.as_deref(),
             operation: ProvisioningOperation::Create,
@@ -370,7 +370,7 @@ fn update_in(
     event.cause = caused_by.map(String::from);
     let recorded = audit::record(conn, tenant_id, now, event)?;
     let written = Written {
-        kind: ResourceKind::User,
+        schema: service.registry.resource(ResourceKind::User),
         id,
         external_id: row.external_id.as_deref(),
         operation: events::operation_of(action),
@@ -432,7 +432,7 @@ pub(super) fn delete(
         );
         let cause = audit::record(conn, tenant_id, now, event)?;
         let written = Written {
-            kind: ResourceKind::User,
+            schema: service.registry.resource(ResourceKind::User),
             id,
             external_id: current.external_id.as_deref(),
             operation: ProvisioningOperation::Delete,

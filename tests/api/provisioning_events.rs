@@ -144,6 +144,38 @@ on_both_backends! {
         assert!(feed["events"].as_array().into_iter().flatten().all(|e| !e["type"].as_str().unwrap_or_default().starts_with("scim.")), "{feed}");
     }
 
+    async fn a_password_never_leaves_in_a_full_event_whatever_path_it_came_by(app) {
+        let admin = app.admin_token();
+        let operator = Who::Admin(&admin);
+        let full = stream(&app, &operator, &["create:full", "patch:full", "put:full"]).await;
+        let created = expect_status(app.post("/Users", &json!({"userName": "ada", "password": "Secret-create-1"})).await, StatusCode::CREATED).await;
+        let ada = id_of(&created);
+        let patch = json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Ada"},
+            {"op": "replace", "path": "password", "value": "Secret-patch-2"},
+            {"op": "replace", "value": {"Password": "Secret-patch-3", "title": "Countess"}},
+        ]});
+        expect_status(app.patch(&format!("/Users/{ada}"), &patch).await, StatusCode::OK).await;
+        let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada", "password": "Secret-put-4"});
+        expect_status(app.put(&format!("/Users/{ada}"), &put).await, StatusCode::OK).await;
+        let bulk = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+            {"method": "PATCH", "path": format!("/Users/{ada}"), "data": {"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": "Secret-bulk-5"}]}},
+        ]});
+        let answered = app.request(Method::POST, "/Bulk").header("content-type", "application/scim+json").body(bulk.to_string()).send().await.expect("Bulk");
+        assert_eq!(answered.status(), StatusCode::OK);
+        let got = sets(&app, &operator, &full).await;
+        let names: Vec<String> = got.iter().map(|s| event_of(s).0.trim_start_matches(PROV).to_string()).collect();
+        assert_eq!(names, vec!["create:full", "patch:full", "put:full", "patch:full"], "{got:#?}");
+        let text = serde_json::to_string(&got).unwrap_or_default();
+        assert!(!text.contains("Secret-"), "{text}");
+        // What was set is still said, not to what.
+        let patched = &event_of(&got[1]).1["data"];
+        assert_eq!(patched["Operations"][1], json!({"op": "replace", "path": "password"}));
+        assert_eq!(patched["Operations"][2]["value"], json!({"title": "Countess"}));
+        assert_eq!(event_of(&got[3]).1["data"]["Operations"][0]["path"], "urn:ietf:params:scim:schemas:core:2.0:User:password");
+    }
+
     async fn a_stream_that_lists_its_subjects_hears_only_about_them(app) {
         let client = app.app_client(false);
         let body = json!({"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": [uri("patch:notice")]});
