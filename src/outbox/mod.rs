@@ -71,7 +71,7 @@ impl Effect {
             Effect::RolesChanged { .. } => "user.roles_changed",
             Effect::UserDisabled { .. } => "user.disabled",
             Effect::UserEnabled { .. } => "user.enabled",
-            Effect::RevocationCompleted { .. } => "global_token_revocation.completed",
+            Effect::RevocationCompleted { .. } => REVOCATION_COMPLETED,
             Effect::Provisioned { operation, .. } => operation.kind(),
             Effect::FlagRaised { .. } => "flag.raised",
         }
@@ -99,9 +99,14 @@ impl ProvisioningOperation {
     }
 }
 
-/// Whether an outbox kind is a provisioning event (not shown on the revocation feed).
-pub fn is_provisioning(kind: &str) -> bool {
-    kind.starts_with("scim.")
+/// The kind of the note that a Global Token Revocation caller's stream is owed a completion.
+pub const REVOCATION_COMPLETED: &str = "global_token_revocation.completed";
+
+/// Whether an outbox kind is served on the revocation feed and the live stream, which every
+/// app of the tenant reads. Provisioning events (the directory) and a GTR completion (one
+/// caller's subject, owed to that caller's stream alone) are for Shared Signals streams only.
+pub fn on_revocation_feed(kind: &str) -> bool {
+    !kind.starts_with("scim.") && kind != REVOCATION_COMPLETED
 }
 
 /// Appends `effects` to the tenant's outbox in the caller's transaction, and rings the

@@ -1,8 +1,9 @@
 //! The revocation feed: outbox events as a resource server reads them to keep a revocation
 //! set. Each event names what to reject from now on: a session (`sid` claim), a token
 //! (`jti`), or every token of a user issued before `not_before`. Provisioning events (RFC
-//! 9967, which carry the resources written) are for Shared Signals streams only: the feed
-//! and the live stream skip them, and keep counting past them.
+//! 9967, which carry the resources written) and Global Token Revocation completions (owed to
+//! one caller) are for Shared Signals streams only: the feed and the live stream skip them,
+//! and keep counting past them.
 
 use serde_json::{Value, json};
 
@@ -41,7 +42,7 @@ pub fn page(store: &Store, tenant_id: &str, after: i64, limit: i64) -> Result<Va
     Ok(json!({
         "events": events
             .iter()
-            .filter(|e| !crate::outbox::is_provisioning(&e.kind))
+            .filter(|e| crate::outbox::on_revocation_feed(&e.kind))
             .map(to_json)
             .collect::<Vec<_>>(),
         "next": next,
@@ -71,7 +72,7 @@ pub fn sse_chunk_with(
         let mut text = String::new();
         for event in events
             .iter()
-            .filter(|e| !crate::outbox::is_provisioning(&e.kind))
+            .filter(|e| crate::outbox::on_revocation_feed(&e.kind))
         {
             let (name, data) = render(conn, event)?;
             text.push_str(&format!("id: {}\nevent: {name}\n", event.seq));

@@ -595,6 +595,25 @@ async fn the_caller_is_told_on_its_stream_when_the_revocation_is_done(backend: B
         !other_sets.is_empty(),
         "the other stream still hears the session's end"
     );
+    // Nor does any app's revocation feed carry it (the caller's subject is the caller's).
+    let feed: Value = app
+        .get_as_app(&other_app, "/events/v1/revocations")
+        .await
+        .json()
+        .await
+        .expect("the feed");
+    let kinds: Vec<&str> = feed["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(kinds.contains(&"session.revoked"), "{kinds:?}");
+    assert!(
+        !kinds.iter().any(|k| k.contains("global_token_revocation")),
+        "{kinds:?}"
+    );
+    assert!(!feed.to_string().contains("00u-erin"), "{feed}");
 }
 
 /// The claims of the SETs a poll stream holds.

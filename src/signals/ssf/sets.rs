@@ -37,7 +37,7 @@ pub const SUPPORTED: [&str; 13] = [
 
 /// The outbox event of a finished Global Token Revocation: a SET for its caller's stream
 /// only (`for_stream`), naming the subject as the caller did.
-pub const COMPLETION: &str = "global_token_revocation.completed";
+pub const COMPLETION: &str = crate::outbox::REVOCATION_COMPLETED;
 
 /// Whether `event` goes to the stream `stream_id` at all: a completion goes to its caller's
 /// stream alone; every other event to every stream that asked for its type.
