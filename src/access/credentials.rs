@@ -246,7 +246,15 @@ pub fn revoke(store: &Store, client_id: &str, now: DateTime<Utc>) -> Result<(), 
             .filter(|row| row.revoked.is_none())
             .ok_or_else(|| CredentialError::UnknownCredential(client_id.to_string()))?;
         rows::revoke(conn, client_id, store::to_stored(now))?;
-        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind});
+        // Its Shared Signals streams stop with it: nothing more is queued or pushed to the
+        // receiver it named, and what was queued is not sent.
+        let streams = store::ssf::disable_of_client(
+            conn,
+            client_id,
+            "the stream's credential was revoked",
+            store::to_stored(now),
+        )?;
+        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind, "streams_disabled": streams});
         let event = Event {
             resource_type: Some("Credential"),
             resource_id: Some(row.id.clone()),

@@ -143,6 +143,24 @@ pub fn update(conn: &mut AnyConnection, row: &StreamRow) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Disables every stream `client_id` owns, saying why; how many were not disabled before.
+pub fn disable_of_client(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(ssf_streams::table)
+        .filter(ssf_streams::client_id.eq(client_id))
+        .filter(ssf_streams::status.ne("disabled"))
+        .set((
+            ssf_streams::status.eq("disabled"),
+            ssf_streams::status_reason.eq(reason),
+            ssf_streams::updated.eq(now),
+        ))
+        .execute(conn)?)
+}
+
 pub fn delete(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
     diesel::delete(ssf_queue::table.filter(ssf_queue::stream_id.eq(id))).execute(conn)?;
     diesel::delete(ssf_subjects::table.filter(ssf_subjects::stream_id.eq(id))).execute(conn)?;

@@ -229,6 +229,29 @@ on_both_backends! {
         assert_eq!(jtis.len(), claims.len(), "each SET has its own jti");
     }
 
+    async fn a_revoked_credentials_streams_stop_pushing(app) {
+        let client = app.app_client(true);
+        let receiver = Receiver::start(0);
+        create_stream(&app, &client, json!({"method": "urn:ietf:rfc:8935", "endpoint_url": receiver.url})).await;
+        let alice = app.create_user("alice").await["id"].as_str().expect("id").to_string();
+        expect_status(app.patch(&format!("/Users/{alice}"), &active(false)).await, StatusCode::OK).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while receiver.tokens().is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let before = receiver.tokens().len();
+        assert!(before > 0, "the stream pushed while its credential stood");
+        scimitar::access::credentials::revoke(&app.store, &client.id, chrono::Utc::now()).expect("revoke");
+        expect_status(app.patch(&format!("/Users/{alice}"), &active(true)).await, StatusCode::OK).await;
+        expect_status(app.patch(&format!("/Users/{alice}"), &active(false)).await, StatusCode::OK).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(receiver.tokens().len(), before, "nothing reaches the receiver of a revoked credential");
+        let streams = app.store.read(scimitar::store::ssf::all).expect("streams");
+        assert_eq!(streams.len(), 1);
+        assert_eq!(streams[0].status, "disabled");
+        assert_eq!(streams[0].status_reason.as_deref(), Some("the stream's credential was revoked"));
+    }
+
     async fn push_retries_with_backoff_until_the_receiver_accepts(app) {
         let client = app.app_client(true);
         let receiver = Receiver::start(2);
