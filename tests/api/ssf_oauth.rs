@@ -1,7 +1,7 @@
 //! Stream management with OAuth 2.0 (the CAEP interoperability profile's requirement of a
 //! transmitter): an app client's client-credentials token scoped `ssf.read` reads and polls,
 //! `ssf.manage` also creates, changes and deletes; no other token can stand in for it, and a
-//! revoked client's token stops at once. A second stream for the same receiver gets a new id
+//! revoked client's token, or a token revoked by RFC 7009, stops at once. A second stream for the same receiver gets a new id
 //! (SSF 1.0 §8.1.1.1: a transmitter that allows several streams answers 201).
 
 use reqwest::{Method, StatusCode};
@@ -79,6 +79,15 @@ on_both_backends! {
             let response = with_bearer(&app, Method::GET, "/ssf/streams", token, None).await;
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
         }
+        // RFC 7009: a revoked management token stops at once; only its own client may revoke
+        // it, and the client's other tokens stand.
+        let spare = expect_status(client_token(&app, &client, Some("ssf.read")).await, StatusCode::OK).await["access_token"].as_str().unwrap_or_default().to_string();
+        let stranger = app.app_client(false);
+        assert_eq!(app.oauth(&stranger, "revoke", &[("token", &spare)]).await.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(with_bearer(&app, Method::GET, "/ssf/streams", &spare, None).await.status(), StatusCode::OK);
+        assert_eq!(app.oauth(&client, "revoke", &[("token", &spare)]).await.status(), StatusCode::OK);
+        assert_eq!(with_bearer(&app, Method::GET, "/ssf/streams", &spare, None).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(with_bearer(&app, Method::GET, "/ssf/streams", &read, None).await.status(), StatusCode::OK);
         // Another client's streams stay its own; a revoked client's token stops working.
         let other = app.app_client(false);
         let other_token = expect_status(client_token(&app, &other, None).await, StatusCode::OK).await["access_token"].as_str().unwrap_or_default().to_string();

@@ -118,8 +118,59 @@ impl AccessService {
         if claims.aud != self.management_audience() || claims.exp <= now || claims.nbf > now + 60 {
             return Ok(None);
         }
+        // One indexed read: management calls are few, and a revocation holds on every replica.
+        if self
+            .store
+            .read(|conn| rows::is_token_revoked(conn, &claims.jti))?
+        {
+            return Ok(None);
+        }
         let caller = credentials::active_caller(&self.store, &claims.client_id)?
             .filter(|c| c.tenant_id == claims.tid && c.kind == credentials::CredentialKind::App);
         Ok(caller.map(|caller| (caller, claims)))
+    }
+}
+
+impl AccessService {
+    /// RFC 7009 for a stream-management token: its `jti` is refused from now on, on every
+    /// replica, until it would have expired anyway. `Ok(false)`: `token` is no such token.
+    pub(super) fn revoke_management_token(
+        &self,
+        caller: &Caller,
+        token: &str,
+    ) -> Result<bool, AccessError> {
+        let Some(claims) =
+            self.keys
+                .verify::<ManagementClaims>(token, ACCESS_TOKEN_TYP, &self.settings.issuer)
+        else {
+            return Ok(false);
+        };
+        if claims.tid != caller.tenant_id {
+            return Ok(true);
+        }
+        if claims.client_id != caller.client_id {
+            return Err(AccessError::UnauthorizedClient(
+                "the token was issued to another client".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let expires = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+        let actor = actor_of(caller);
+        self.store.write(|conn| {
+            if !rows::revoke_token(conn, &claims.jti, &claims.tid, "", to_stored(expires), to_stored(now))? {
+                return Ok(());
+            }
+            let event = Event {
+                actor: Some(&actor),
+                resource_type: Some("AccessToken"),
+                resource_id: Some(claims.jti.clone()),
+                ..Event::new(
+                    "token.revoke",
+                    json!({"client_id": claims.client_id, "scope": claims.scope, "grant": GRANT_CLIENT_CREDENTIALS}),
+                )
+            };
+            audit::record(conn, &claims.tid, now, event).map(|_| ())
+        })?;
+        Ok(true)
     }
 }

@@ -60,6 +60,9 @@ impl AccessService {
                 Ok(())
             });
         }
+        if self.revoke_management_token(caller, token)? {
+            return Ok(());
+        }
         let hash = credentials::digest(token);
         self.store.write(|conn| {
             let Some((_, session)) = rows::refresh_token_for_update(conn, &hash)? else {
