@@ -36,6 +36,18 @@ struct Seen {
     foreign_iss: Option<String>,
     /// Name this issuer in the metadata instead.
     metadata_issuer: Option<String>,
+    /// Answer a poll stream's creation with this endpoint.
+    poll_endpoint: Option<String>,
+    /// Answer metadata and token requests this late (each within the egress timeout).
+    slow: Option<std::time::Duration>,
+}
+
+/// Waits as long as the transmitter is told to be slow.
+async fn dawdle(shared: &Shared) {
+    let slow = shared.0.lock().expect("seen").slow;
+    if let Some(slow) = slow {
+        actix_web::rt::time::sleep(slow).await;
+    }
 }
 
 struct Foreign {
@@ -65,6 +77,7 @@ fn authorized(seen: &Seen, request: &HttpRequest) -> bool {
 }
 
 async fn metadata(shared: Shared) -> HttpResponse {
+    dawdle(&shared).await;
     let (seen, issuer, _) = &**shared;
     let named = seen
         .lock()
@@ -82,11 +95,13 @@ async fn metadata(shared: Shared) -> HttpResponse {
 }
 
 async fn as_metadata(shared: Shared) -> HttpResponse {
+    dawdle(&shared).await;
     let (_, issuer, _) = &**shared;
     HttpResponse::Ok().json(json!({"issuer": issuer, "token_endpoint": format!("{issuer}/token"), "grant_types_supported": ["client_credentials"]}))
 }
 
 async fn token(shared: Shared, request: HttpRequest, body: String) -> HttpResponse {
+    dawdle(&shared).await;
     let mut seen = shared.0.lock().expect("seen");
     let header = request
         .headers()
@@ -120,9 +135,14 @@ async fn streams(
     }
     let body = body.map(|b| b.into_inner()).unwrap_or(Value::Null);
     let iss = seen.foreign_iss.clone().unwrap_or_else(|| issuer.clone());
+    let poll_endpoint = seen.poll_endpoint.clone();
     let config = |body: &Value| {
+        let mut delivery = body["delivery"].clone();
+        if let Some(url) = &poll_endpoint {
+            delivery["endpoint_url"] = json!(url);
+        }
         json!({
-            "stream_id": "stream_1", "iss": iss, "aud": AUD, "delivery": body["delivery"],
+            "stream_id": "stream_1", "iss": iss, "aud": AUD, "delivery": delivery,
             "events_supported": body["events_requested"], "events_requested": body["events_requested"],
             "events_delivered": body["events_requested"], "description": body["description"],
         })
@@ -327,6 +347,35 @@ on_both_backends! {
         let refused = expect_status(response, StatusCode::BAD_GATEWAY).await;
         assert!(refused["detail"].as_str().is_some_and(|d| d.contains("another issuer")), "{refused}");
         assert_eq!(foreign.seen(|s| (s.deletes.clone(), s.verifications.len())), (vec!["stream_id=stream_1".to_string()], 0));
+        let listed = expect_status(app.admin(&admin, Method::GET, "/signal-receivers").send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!(listed["receivers"], json!([]));
+    }
+
+    async fn a_poll_endpoint_the_egress_policy_refuses_is_deleted_and_never_polled(app) {
+        let (admin, foreign) = (app.admin_token(), Foreign::start());
+        foreign.seen(|s| s.poll_endpoint = Some("http://169.254.169.254/latest/meta-data".into()));
+        let mut body = stream_body(&foreign);
+        body["delivery"] = json!({"method": "urn:ietf:rfc:8936"});
+        let response = app.admin(&admin, Method::POST, "/signal-receivers").header("content-type", "application/json")
+            .body(body.to_string()).send().await.expect("create");
+        let refused = expect_status(response, StatusCode::BAD_GATEWAY).await;
+        assert!(refused["detail"].as_str().is_some_and(|d| d.contains("poll endpoint")), "{refused}");
+        assert_eq!(foreign.seen(|s| s.deletes.clone()), vec!["stream_id=stream_1".to_string()], "not left at the transmitter");
+        let listed = expect_status(app.admin(&admin, Method::GET, "/signal-receivers").send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!(listed["receivers"], json!([]));
+    }
+
+    async fn a_transmitter_too_slow_to_create_the_stream_gets_a_502_in_time_and_leaves_nothing(app) {
+        let (admin, foreign) = (app.admin_token(), Foreign::start());
+        // Each answer within the egress timeout, all of them past the creation's deadline.
+        foreign.seen(|s| s.slow = Some(std::time::Duration::from_secs(9)));
+        let started = std::time::Instant::now();
+        let response = app.admin(&admin, Method::POST, "/signal-receivers").header("content-type", "application/json")
+            .body(stream_body(&foreign).to_string()).send().await.expect("create");
+        let refused = expect_status(response, StatusCode::BAD_GATEWAY).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(40), "{:?}", started.elapsed());
+        assert!(refused["detail"].as_str().is_some_and(|d| d.contains("within 25 s")), "{refused}");
+        assert_eq!(foreign.seen(|s| s.creates.len()), 0);
         let listed = expect_status(app.admin(&admin, Method::GET, "/signal-receivers").send().await.expect("GET"), StatusCode::OK).await;
         assert_eq!(listed["receivers"], json!([]));
     }

@@ -4,7 +4,9 @@
 //! then stores, then asks to verify; a replacement updates, pauses or resumes that stream, and
 //! a deletion deletes it. Transmitter calls run on the async task, database work on
 //! blocking threads; a failure to reach the transmitter is recorded as the receiver's last
-//! error.
+//! error. Each call has the egress timeout, and the whole conversation has deadlines
+//! (`OPEN_DEADLINE`, `VERIFY_DEADLINE`) well inside the request's own, so a slow transmitter
+//! gets the admin a 502 that says so, never a request cut off half way.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -17,6 +19,19 @@ use crate::audit::{Actor, RequestInfo};
 use crate::signals::SignalsError;
 use crate::store::receivers::{self as rows, ReceiverRow};
 use crate::store::to_stored;
+
+/// The longest the transmitter may take to create a stream (metadata, token, creation).
+const OPEN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
+/// The longest asking for a verification and reading the stream's status may take; past it
+/// the receiver stays, with the timeout as its last error.
+const VERIFY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn too_slow(what: &str, deadline: std::time::Duration) -> SignalsError {
+    SignalsError::Transmitter(format!(
+        "the transmitter did not complete {what} within {} s",
+        deadline.as_secs()
+    ))
+}
 
 /// Who asks for a change, owned so it can cross to a blocking thread.
 #[derive(Debug, Clone)]
@@ -92,7 +107,10 @@ impl Receiver {
             },
             None => Delivery::Poll,
         };
-        let opened = transmitter.open(&stream_request, delivery).await?;
+        let opened =
+            tokio::time::timeout(OPEN_DEADLINE, transmitter.open(&stream_request, delivery))
+                .await
+                .map_err(|_| too_slow("the stream's creation", OPEN_DEADLINE))??;
         if let Err(error) = learn(&mut row, &request, opened, self) {
             let _ = transmitter
                 .delete(&ManagedStream::of(&row).unwrap_or_default())
@@ -148,12 +166,18 @@ impl Receiver {
         .await?;
         row.verification_state = Some(state.clone());
         row.verification_requested = Some(to_stored(now));
-        let asked = transmitter.request_verification(&stream, &state).await;
-        let status = if stream.status_endpoint.is_some() {
-            transmitter.status(&stream).await.map(Some)
-        } else {
-            Ok(None)
+        let conversation = async {
+            let asked = transmitter.request_verification(&stream, &state).await;
+            let status = if stream.status_endpoint.is_some() {
+                transmitter.status(&stream).await.map(Some)
+            } else {
+                Ok(None)
+            };
+            (asked, status)
         };
+        let (asked, status) = tokio::time::timeout(VERIFY_DEADLINE, conversation)
+            .await
+            .unwrap_or_else(|_| (Err(too_slow("the verification", VERIFY_DEADLINE)), Ok(None)));
         let failure = match (asked, status) {
             (Err(error), _) | (_, Err(error)) => Some(error.to_string()),
             (Ok(()), Ok(Some((status, reason)))) => {

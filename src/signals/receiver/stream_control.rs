@@ -513,31 +513,31 @@ impl Transmitter<'_> {
             .pointer("/delivery/endpoint_url")
             .and_then(Value::as_str)
             .map(String::from);
+        let poll_endpoint = poll_endpoint.filter(|_| matches!(delivery, Delivery::Poll));
+        // Only a poll stream's endpoint is called from here: it must pass the egress policy.
+        let refused_poll = poll_endpoint
+            .as_deref()
+            .and_then(|url| self.rx.egress.check(url).err())
+            .map(|e| format!("the poll endpoint: {e}"));
         let problem = if !issuer_matches {
-            Some("the stream names another issuer")
+            Some("the stream names another issuer".to_string())
         } else if audiences.is_empty() {
-            Some("the stream has no `aud`")
+            Some("the stream has no `aud`".to_string())
         } else if matches!(delivery, Delivery::Poll) && poll_endpoint.is_none() {
-            Some("the poll stream has no `delivery.endpoint_url`")
+            Some("the poll stream has no `delivery.endpoint_url`".to_string())
         } else {
-            None
+            refused_poll
         };
         if let Some(problem) = problem {
             // Not used, not left behind.
             let _ = self.delete(&stream).await;
             return Err(failed("creating the stream", problem));
         }
-        if let Some(url) = &poll_endpoint {
-            self.rx
-                .egress
-                .check(url)
-                .map_err(|e| failed("the poll endpoint", e))?;
-        }
         Ok(Opened {
             stream,
             audiences,
             jwks_uri: metadata.jwks_uri,
-            poll_endpoint: poll_endpoint.filter(|_| matches!(delivery, Delivery::Poll)),
+            poll_endpoint,
         })
     }
 
