@@ -112,10 +112,11 @@ impl GroupSelector {
 pub fn check_role_name(role: &str) -> Result<(), AccessError> {
     if role.is_empty()
         || role.len() > 200
-        || role.chars().any(|c| c.is_whitespace() || c.is_control())
+        // A comma would split it in two where roles travel as a list (`X-Scimitar-Roles`).
+        || role.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',')
     {
         return Err(AccessError::InvalidRequest(format!(
-            "role `{role}` is not valid: 1 to 200 printable characters without spaces"
+            "role `{role}` is not valid: 1 to 200 printable characters without spaces or commas"
         )));
     }
     Ok(())
@@ -487,6 +488,16 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_role_name_cannot_be_split_or_hidden() {
+        for bad in ["", "a,b", "a b", "a\tb", "a\u{7}", &"r".repeat(201)] {
+            assert!(check_role_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["reader", "reports.read", "app:admin", "Admin-2"] {
+            assert!(check_role_name(good).is_ok(), "{good}");
+        }
+    }
 
     fn rule(id: &str, by: MatchBy, value: &str, role: &str) -> RoleMappingRow {
         RoleMappingRow {
