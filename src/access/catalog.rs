@@ -267,7 +267,7 @@ pub(super) fn set_direct(
     assigned_by: &str,
 ) -> Result<Result<(), Unpublished>, StoreError> {
     let (tenant_id, cause, now) = (fact.tenant_id, fact.cause, fact.now);
-    let (actor, request) = (fact.origin.actor, fact.origin.request);
+    let (actor, request) = (fact.actor, fact.request);
     let held: BTreeSet<String> = rows::direct_of_users(conn, tenant_id, &[user_id.to_string()])?
         .into_iter()
         .map(|row| row.role)

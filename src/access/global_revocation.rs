@@ -13,7 +13,6 @@
 use serde_json::{Value, json};
 
 use super::AccessError;
-use super::cascade::Origin;
 use super::provisioning::{self, Fact};
 use super::revocation_callers::Assertion;
 use super::upstream::UserAttribute;
@@ -252,7 +251,8 @@ pub fn revoke(
             let fact = Fact {
                 tenant_id,
                 cause: &cause,
-                origin: Origin { actor, request },
+                actor,
+                request,
                 now,
                 received: request.and_then(|r| r.received),
             };

@@ -10,7 +10,7 @@
 //! - `operator_sessions`: the browser console's signed-in operators.
 //! - `policy`: expiry policies; `usage`: last use kept in memory; `sweeper`: expiry and purge.
 
-pub mod cascade;
+mod cascade;
 pub mod catalog;
 pub mod credentials;
 pub mod failures;

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use super::cascade::{EndReason, Origin, RoleShift, RoleWatch, end_user_sessions};
 use super::catalog::{Unpublished, set_direct};
 use super::roles::{RoleRules, bind_waiting_rules};
+use crate::audit::{Actor, RequestInfo};
 use crate::outbox::flags::{self, BurstWatch, FlagKind};
 use crate::outbox::{self, Effect};
 use crate::store::audit::{self as audit_rows, AuditQuery};
@@ -45,10 +46,29 @@ pub const DEFAULT_REACTIVATION_ALERT_MINUTES: i64 = 60;
 pub struct Fact<'a> {
     pub tenant_id: &'a str,
     pub cause: &'a str,
-    pub origin: Origin<'a>,
+    /// The credential whose request states the fact, if a request does.
+    pub actor: Option<&'a Actor>,
+    pub request: Option<&'a RequestInfo>,
     pub now: DateTime<Utc>,
     /// When the request carrying the fact arrived, for the deprovisioning latency.
     pub received: Option<Instant>,
+}
+
+impl<'a> Fact<'a> {
+    /// Whom the cascade's records are attributed to.
+    pub(super) fn origin(&self) -> Origin<'a> {
+        Origin {
+            actor: self.actor,
+            request: self.request,
+        }
+    }
+}
+
+/// The roles a group write can move, read before the write (`Cascade::before_group_write`)
+/// and settled after it (`group_changed`, `group_deleted`).
+#[derive(Debug)]
+pub struct GroupWrite {
+    watch: RoleWatch,
 }
 
 /// What a fact did.
@@ -172,14 +192,45 @@ impl Cascade {
             fact.tenant_id,
             group,
             fact.cause,
-            fact.origin,
+            fact.origin(),
             fact.now,
         )?;
         Ok(Outcome::default())
     }
 
+    /// Before a group write, from the group's keys before and after it and the users it
+    /// names (members added or removed; read only when a rule matches the group): whose roles can move, with their roles now. Nobody,
+    /// when no rule matches the group before or after; the users named, when the group's
+    /// keys keep their roles; every member too, when a rename or a new externalId moves the
+    /// group in or out of a rule. A deletion passes the same keys twice and every member.
+    pub fn before_group_write(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        (before, after): (&GroupKeys, &GroupKeys),
+        named: impl FnOnce(&mut AnyConnection) -> Result<Vec<String>, StoreError>,
+    ) -> Result<GroupWrite, StoreError> {
+        let rules = RoleRules::load(conn, tenant_id)?;
+        if !rules.grants_any(before) && !rules.grants_any(after) {
+            return Ok(GroupWrite {
+                watch: RoleWatch::none(tenant_id),
+            });
+        }
+        let mut named = named(conn)?;
+        if rules.roles_of([before]) != rules.roles_of([after]) {
+            named.extend(crate::store::groups::member_ids(
+                conn, tenant_id, &before.id,
+            )?);
+        }
+        named.sort();
+        named.dedup();
+        Ok(GroupWrite {
+            watch: RoleWatch::start(conn, tenant_id, &rules, named)?,
+        })
+    }
+
     /// A group's members, name or externalId changed (`removed` members left it): rules
-    /// waiting for a group of its new name bind to it, the roles `watch` saw before the
+    /// waiting for a group of its new name bind to it, the roles `write` saw before the
     /// change are settled, removals count towards a burst, and a rename that moved anyone's
     /// roles raises a flag with the counts.
     pub fn group_changed(
@@ -187,7 +238,7 @@ impl Cascade {
         conn: &mut AnyConnection,
         fact: &Fact,
         (before, after): (&GroupKeys, &GroupKeys),
-        watch: RoleWatch,
+        write: GroupWrite,
         removed: usize,
     ) -> Result<Outcome, StoreError> {
         bind_waiting_rules(
@@ -195,10 +246,10 @@ impl Cascade {
             fact.tenant_id,
             after,
             fact.cause,
-            fact.origin,
+            fact.origin(),
             fact.now,
         )?;
-        let outcome = self.members_changed(conn, fact, watch, removed)?;
+        let outcome = self.members_changed(conn, fact, write.watch, removed)?;
         let renamed = before.display_name_key != after.display_name_key
             || before.external_id != after.external_id;
         let gained = outcome
@@ -223,7 +274,7 @@ impl Cascade {
 
     /// A group's members changed (`removed` members left it): the roles `watch` saw before
     /// the change are settled, and removals count towards a burst.
-    pub fn members_changed(
+    fn members_changed(
         &self,
         conn: &mut AnyConnection,
         fact: &Fact,
@@ -267,10 +318,10 @@ impl Cascade {
         &self,
         conn: &mut AnyConnection,
         fact: &Fact,
-        watch: RoleWatch,
+        write: GroupWrite,
         removed: usize,
     ) -> Result<Outcome, StoreError> {
-        self.members_changed(conn, fact, watch, removed)
+        self.members_changed(conn, fact, write.watch, removed)
     }
 
     fn deprovision(
@@ -338,12 +389,12 @@ impl Cascade {
 }
 
 /// A role mapping added or removed: the roles `watch` saw before are settled.
-pub fn mapping_changed(
+pub(super) fn mapping_changed(
     conn: &mut AnyConnection,
     fact: &Fact,
     watch: RoleWatch,
 ) -> Result<Outcome, StoreError> {
-    let settled = watch.settle(conn, fact.cause, fact.origin, fact.now)?;
+    let settled = watch.settle(conn, fact.cause, fact.origin(), fact.now)?;
     Ok(Outcome {
         sessions_ended: settled.sessions_ended,
         shifts: settled.shifts,
@@ -418,7 +469,7 @@ fn end_all(
         user_id,
         reason,
         Some(fact.cause),
-        fact.origin,
+        fact.origin(),
         fact.now,
     )?;
     Ok(Outcome {

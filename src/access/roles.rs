@@ -292,15 +292,6 @@ pub struct ChangedBy<'a> {
     pub source: &'static str,
 }
 
-impl<'a> ChangedBy<'a> {
-    fn origin(&self) -> Origin<'a> {
-        Origin {
-            actor: self.actor,
-            request: self.request,
-        }
-    }
-}
-
 /// Adds a rule granting `role` to the groups `selector` matches; members gain the role in
 /// their next token. Returns the mapping, or `None` when the same rule already exists.
 pub fn map(
@@ -405,7 +396,8 @@ fn change_rule(
     let fact = Fact {
         tenant_id,
         cause: &cause,
-        origin: by.origin(),
+        actor: by.actor,
+        request: by.request,
         now,
         received: None,
     };

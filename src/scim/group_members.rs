@@ -13,8 +13,7 @@ use super::normalize::listed_values;
 use super::patch::{Operation, PatchOp};
 use super::quirks::{Quirks, Rule};
 use super::schema::{AttributeDef, GROUP_SCHEMA};
-use crate::access::cascade::RoleWatch;
-use crate::access::roles::RoleRules;
+use crate::access::provisioning::{Cascade, GroupWrite};
 use crate::store::groups::{self as rows, GroupChanges, GroupRow};
 use crate::store::roles::GroupKeys;
 use crate::store::{AnyConnection, StoreError, users};
@@ -237,17 +236,16 @@ pub(super) fn keys_of(group: &GroupRow) -> GroupKeys {
     }
 }
 
-/// Starts watching the roles of the users a group write can affect. Nobody, when no rule
-/// matches the group before or after; the members it names, when its keys keep their roles;
-/// every member, when a rename or a new externalId moves the group in or out of a rule.
-pub(super) fn watch_roles(
+/// Reads, before a group write, the roles it can move (the cascade decides whose, from the
+/// group's keys before and after and the members the write names).
+pub(super) fn roles_before(
+    cascade: &Cascade,
     conn: &mut AnyConnection,
     tenant_id: &str,
     current: &GroupRow,
     changes: &GroupChanges,
     membership: &Membership,
-) -> Result<RoleWatch, StoreError> {
-    let rules = RoleRules::load(conn, tenant_id)?;
+) -> Result<GroupWrite, StoreError> {
     let before = keys_of(current);
     let after = GroupKeys {
         external_id: changes.external_id.clone(),
@@ -255,14 +253,7 @@ pub(super) fn watch_roles(
         display_name_key: changes.display_name_key.clone(),
         ..before.clone()
     };
-    if !rules.grants_any(&before) && !rules.grants_any(&after) {
-        return Ok(RoleWatch::none(tenant_id));
-    }
-    let mut users = membership.affected(conn, tenant_id, &current.id)?;
-    if rules.roles_of([&before]) != rules.roles_of([&after]) {
-        users.extend(rows::member_ids(conn, tenant_id, &current.id)?);
-        users.sort();
-        users.dedup();
-    }
-    RoleWatch::start(conn, tenant_id, &rules, users)
+    cascade.before_group_write(conn, tenant_id, (&before, &after), |conn| {
+        membership.affected(conn, tenant_id, &current.id)
+    })
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::error::ScimError;
 use super::events::{self, Written};
 use super::group_members::{
-    Membership, check_members_exist, keys_of, member_ids, names_members, watch_roles,
+    Membership, check_members_exist, keys_of, member_ids, names_members, roles_before,
 };
 use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{check_immutable, fold, normalize};
@@ -19,8 +19,6 @@ use super::schema::{GROUP_SCHEMA, ResourceKind, ResourceSchema};
 use super::search::search_document;
 use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response};
-use crate::access::cascade::RoleWatch;
-use crate::access::roles::RoleRules;
 use crate::audit;
 use crate::outbox::ProvisioningOperation;
 use crate::store::filter::{Condition, CursorKey, Sort};
@@ -298,7 +296,14 @@ fn update(
             last_modified: to_stored(now),
             display_name_unique,
         };
-        let watch = watch_roles(conn, tenant_id, &current, &changes, &membership)?;
+        let roles = roles_before(
+            &service.cascade,
+            conn,
+            tenant_id,
+            &current,
+            &changes,
+            &membership,
+        )?;
         let row = rows::update(conn, tenant_id, id, &changes)
             .map_err(taken(&changes.display_name))?
             .ok_or_else(|| not_found(id))?;
@@ -331,7 +336,7 @@ fn update(
         let keys = (&keys_of(&current), &keys_of(&row));
         service
             .cascade
-            .group_changed(conn, &fact, keys, watch, removed.len())?;
+            .group_changed(conn, &fact, keys, roles, removed.len())?;
         let members = members_for_answer(conn, context, &row, answer)?;
         Ok::<_, ScimError>((row, members))
     })?;
@@ -358,12 +363,10 @@ pub(super) fn delete(
         // Every member loses this group: the record names them, and members who lose a role
         // with it lose the sessions carrying that role.
         let removed = rows::member_ids(conn, tenant_id, id)?;
-        let rules = RoleRules::load(conn, tenant_id)?;
-        let watch = if rules.grants_any(&keys_of(&current)) {
-            RoleWatch::start(conn, tenant_id, &rules, removed.clone())?
-        } else {
-            RoleWatch::none(tenant_id)
-        };
+        let keys = keys_of(&current);
+        let roles = service
+            .cascade
+            .before_group_write(conn, tenant_id, (&keys, &keys), |_| Ok(removed.clone()))?;
         rows::delete(conn, tenant_id, id)?;
         let details = json!({"members_removed": removed});
         let personal = json!({"displayName": current.display_name});
@@ -392,7 +395,7 @@ pub(super) fn delete(
         let fact = context.fact(&cause, now);
         service
             .cascade
-            .group_deleted(conn, &fact, watch, removed.len())?;
+            .group_deleted(conn, &fact, roles, removed.len())?;
         Ok(())
     })
 }

@@ -37,14 +37,6 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    /// The request a cascade's records are attributed to.
-    pub(super) fn origin(&self) -> crate::access::cascade::Origin<'a> {
-        crate::access::cascade::Origin {
-            actor: Some(self.actor),
-            request: Some(self.request),
-        }
-    }
-
     /// The provisioning fact this request states, caused by its audit record `cause`.
     pub(super) fn fact<'c>(&self, cause: &'c str, now: chrono::DateTime<chrono::Utc>) -> Fact<'c>
     where
@@ -53,7 +45,8 @@ impl<'a> Context<'a> {
         Fact {
             tenant_id: self.tenant_id,
             cause,
-            origin: self.origin(),
+            actor: Some(self.actor),
+            request: Some(self.request),
             now,
             received: self.request.received,
         }

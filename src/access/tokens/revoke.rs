@@ -140,7 +140,8 @@ pub fn revoke_user(
         let fact = Fact {
             tenant_id,
             cause: &cause,
-            origin: Origin { actor, request },
+            actor,
+            request,
             now,
             received: request.and_then(|r| r.received),
         };

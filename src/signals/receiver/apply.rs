@@ -14,7 +14,6 @@ use super::stream_events;
 use super::subjects::{self, Action};
 use super::verify::{Claimed, VerifiedSet};
 use super::{Delivery, Outcome, Receiver, Refusal};
-use crate::access::cascade::Origin;
 use crate::access::provisioning::{self, Fact};
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::outbox::flags::{self, FlagKind};
@@ -99,10 +98,6 @@ pub fn apply(rx: &Receiver, job: &Job, set: &VerifiedSet) -> Result<Outcome, Fai
         .request
         .cloned()
         .unwrap_or_else(|| poll_request(receiver));
-    let origin = Origin {
-        actor: Some(&actor),
-        request: Some(&request),
-    };
     let (projection, quirks) = (Projection::default(), Quirks::new(true, &request.id));
     let context = Context {
         tenant_id,
@@ -170,7 +165,8 @@ pub fn apply(rx: &Receiver, job: &Job, set: &VerifiedSet) -> Result<Outcome, Fai
                         let fact = Fact {
                             tenant_id,
                             cause: &cause,
-                            origin,
+                            actor: Some(&actor),
+                            request: Some(&request),
                             now,
                             received: None,
                         };
