@@ -68,95 +68,143 @@ pub(super) fn operation_of(action: &str) -> ProvisioningOperation {
     }
 }
 
-/// `data` (a resource, a PUT body or a PatchOp) without the attributes that are write-only or
-/// never returned, at any place a request may name them: a top-level key (bare or behind the
-/// core schema's URN), an extension's key, a PatchOp path (its value is dropped, the path
-/// kept, so a receiver learns that it was set but not to what) or a path-less value.
-fn without_secrets(schema: &ResourceSchema, mut data: Value) -> Value {
-    let Some(body) = data.as_object_mut() else {
-        return data;
+/// `data` (a resource, a PUT body or a PatchOp) as a `full` event may carry it: only what
+/// the schema knows and would return. Kept: a resource's `schemas`, `id`, `meta`, `externalId` and
+/// its known, returnable attributes (bare, behind the core URN, or in a known extension); a
+/// PatchOp's `schemas` and each operation's `op`, `path` and `value`, the value kept only
+/// when the path names a known, returnable attribute (an operation on a secret keeps `op`
+/// and `path` so a receiver learns that it was set, not to what), and a path-less or
+/// blank-path value (read, like the parser reads it, as a path-less one) kept as a resource.
+/// Everything else (unknown keys, write-only or never-returned attributes, a `password`
+/// anywhere) is left out: an allow-list, so a form nobody thought of leaks nothing.
+fn without_secrets(schema: &ResourceSchema, data: Value) -> Value {
+    let Value::Object(body) = data else {
+        return Value::Null;
     };
     let operations = body
-        .iter_mut()
-        .find(|(key, _)| key.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, value)| value.as_array_mut());
-    match operations {
-        Some(operations) => {
-            for operation in operations.iter_mut().filter_map(Value::as_object_mut) {
-                scrub_operation(schema, operation);
-            }
-        }
-        None => scrub_resource(schema, body),
-    }
-    data
-}
-
-fn scrub_operation(schema: &ResourceSchema, operation: &mut Map<String, Value>) {
-    let path = operation
         .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case("path"))
-        .and_then(|(_, value)| value.as_str())
-        .map(String::from);
-    match path {
-        Some(path) if names_secret(schema, &path) => {
-            operation.retain(|key, _| !key.eq_ignore_ascii_case("value"));
-        }
-        Some(path) => {
-            // A path naming an extension as a whole (`urn:…:enterprise:2.0:User`) takes its
-            // attributes as the value.
-            if let Some(extension) = schema.extension(&path)
-                && let Some(Value::Object(value)) = value_of(operation)
-            {
-                scrub_keys(&extension.attributes, value);
+        .find(|(key, _)| key.eq_ignore_ascii_case("Operations"))
+        .map(|(_, value)| value.clone());
+    match operations {
+        Some(Value::Array(operations)) => {
+            let mut out = Map::new();
+            if let Some(schemas) = field(&body, "schemas") {
+                out.insert("schemas".into(), schemas.clone());
             }
+            let kept: Vec<Value> = operations
+                .iter()
+                .filter_map(Value::as_object)
+                .map(|operation| Value::Object(kept_operation(schema, operation)))
+                .collect();
+            out.insert("Operations".into(), Value::Array(kept));
+            Value::Object(out)
         }
-        None => {
-            if let Some(Value::Object(value)) = value_of(operation) {
-                scrub_resource(schema, value);
-            }
-        }
+        Some(_) => Value::Null,
+        None => Value::Object(kept_resource(schema, &body)),
     }
 }
 
-fn value_of(operation: &mut Map<String, Value>) -> Option<&mut Value> {
-    operation
-        .iter_mut()
-        .find(|(key, _)| key.eq_ignore_ascii_case("value"))
+fn field<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
         .map(|(_, value)| value)
 }
 
-/// A resource's (or a path-less value's) keys: its own, its core URN's and its extensions'.
-fn scrub_resource(schema: &ResourceSchema, body: &mut Map<String, Value>) {
-    body.retain(|key, _| !names_secret(schema, key));
-    for (key, value) in body.iter_mut() {
-        let Value::Object(fields) = value else {
-            continue;
-        };
-        if let Some(extension) = schema.extension(key) {
-            scrub_keys(&extension.attributes, fields);
+fn kept_operation(schema: &ResourceSchema, operation: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(op) = field(operation, "op") {
+        out.insert("op".into(), op.clone());
+    }
+    let path = field(operation, "path")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let value = field(operation, "value");
+    match (path, value) {
+        (Some(path), value) => {
+            out.insert("path".into(), Value::String(path.to_string()));
+            let kept = match (schema.extension(path), value) {
+                // A path naming an extension as a whole takes its attributes as the value.
+                (Some(extension), Some(Value::Object(fields))) => {
+                    Some(Value::Object(kept_fields(&extension.attributes, fields)))
+                }
+                (Some(_), _) => None,
+                (None, value) => value.filter(|_| path_is_returned(schema, path)).cloned(),
+            };
+            if let Some(value) = kept {
+                out.insert("value".into(), value);
+            }
+        }
+        (None, Some(Value::Object(fields))) => {
+            out.insert("value".into(), Value::Object(kept_resource(schema, fields)));
+        }
+        (None, _) => {}
+    }
+    out
+}
+
+/// A resource body's (or a path-less value's) keys that are known and returned.
+fn kept_resource(schema: &ResourceSchema, body: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in body {
+        if ["schemas", "id", "meta"]
+            .iter()
+            .any(|k| key.eq_ignore_ascii_case(k))
+        {
+            out.insert(key.clone(), value.clone());
+        } else if let Some(extension) = schema.extension(key) {
+            if let Value::Object(fields) = value {
+                out.insert(
+                    key.clone(),
+                    Value::Object(kept_fields(&extension.attributes, fields)),
+                );
+            }
         } else if key.eq_ignore_ascii_case(&schema.core.id) {
-            scrub_keys(&schema.core.attributes, fields);
+            if let Value::Object(fields) = value {
+                out.insert(
+                    key.clone(),
+                    Value::Object(kept_fields(&schema.core.attributes, fields)),
+                );
+            }
+        } else if path_is_returned(schema, key) {
+            out.insert(key.clone(), value.clone());
         }
     }
+    out
 }
 
-fn scrub_keys(attributes: &[AttributeDef], fields: &mut Map<String, Value>) {
-    fields.retain(|key, _| !AttributeDef::find(attributes, key).is_some_and(is_secret));
+fn kept_fields(attributes: &[AttributeDef], fields: &Map<String, Value>) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter(|(key, _)| AttributeDef::find(attributes, key).is_some_and(is_returned))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
-/// Whether `path` (`password`, `urn:…:User:password`, `urn:…:enterprise:2.0:User:x.y`, with
-/// any sub-attribute or filter) names a secret attribute.
-fn names_secret(schema: &ResourceSchema, path: &str) -> bool {
-    let (attributes, rest): (&[AttributeDef], &str) =
+/// Whether `path` (`title`, `urn:…:User:title`, `urn:…:enterprise:2.0:User:x.y`, with any
+/// sub-attribute or filter) names a known attribute whose value may be shown.
+fn path_is_returned(schema: &ResourceSchema, path: &str) -> bool {
+    let (attributes, rest): (Vec<&AttributeDef>, &str) =
         if let Some((extension, rest)) = schema.split_extension_path(path) {
-            (&extension.attributes, rest)
+            (extension.attributes.iter().collect(), rest)
         } else if let Some(rest) = strip_urn(&schema.core, path) {
-            (&schema.core.attributes, rest)
+            (schema.core.attributes.iter().collect(), rest)
         } else {
-            (&schema.core.attributes, path)
+            (
+                schema
+                    .common
+                    .iter()
+                    .chain(&schema.core.attributes)
+                    .collect(),
+                path,
+            )
         };
     let name = rest.split(['[', '.']).next().unwrap_or(rest).trim();
-    AttributeDef::find(attributes, name).is_some_and(is_secret)
+    attributes
+        .into_iter()
+        .find(|a| a.name.eq_ignore_ascii_case(name))
+        .is_some_and(is_returned)
 }
 
 fn strip_urn<'p>(schema: &Schema, path: &'p str) -> Option<&'p str> {
@@ -168,8 +216,8 @@ fn strip_urn<'p>(schema: &Schema, path: &'p str) -> Option<&'p str> {
         .strip_prefix(':')
 }
 
-fn is_secret(attribute: &AttributeDef) -> bool {
-    attribute.mutability == Mutability::WriteOnly || attribute.returned == Returned::Never
+fn is_returned(attribute: &AttributeDef) -> bool {
+    attribute.mutability != Mutability::WriteOnly && attribute.returned != Returned::Never
 }
 
 #[cfg(test)]
@@ -189,18 +237,29 @@ mod tests {
     #[test]
     fn a_password_leaves_no_body_in_any_shape() {
         let put = scrubbed(
-            json!({"userName": "a", "Password": "p1", CORE: {"password": "p2", "nickName": "n"}}),
+            json!({"userName": "a", "Password": "p1", CORE: {"password": "p2", "nickName": "n"}, "stray": "s"}),
         );
         assert_eq!(put, json!({"userName": "a", CORE: {"nickName": "n"}}));
-        let patch = scrubbed(json!({"schemas": [], "Operations": [
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let patch = scrubbed(json!({"schemas": [], "extra": "x", "Operations": [
             {"op": "replace", "path": "password", "value": "p3"},
-            {"op": "Replace", "Path": format!("{CORE}:PASSWORD"), "Value": "p4"},
+            {"op": "Replace", "Path": format!("{CORE}:PASSWORD"), "Value": "p4", "note": "n"},
             {"op": "add", "value": {"password": "p5", "displayName": "d", CORE: {"password": "p6"}}},
             {"op": "replace", "path": "displayName", "value": "kept"},
+            {"op": "replace", "path": "", "value": {"password": "p7", "title": "t"}},
+            {"op": "replace", "path": "  ", "value": {format!("{CORE}:password"): "p8"}},
+            {"op": "replace", "path": enterprise, "value": {"password": "p9", "department": "R&D"}},
+            {"op": "replace", "value": {enterprise: {"password": "p10", "department": "R&D"}}},
+            {"op": "replace", "path": "unknownThing", "value": "p11"},
         ]}));
         let text = patch.to_string();
-        for secret in ["p3", "p4", "p5", "p6"] {
-            assert!(!text.contains(secret), "{secret} in {text}");
+        for secret in [
+            "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "extra", "note",
+        ] {
+            assert!(
+                !text.contains(&format!("\"{secret}\"")),
+                "{secret} in {text}"
+            );
         }
         assert_eq!(
             patch["Operations"][0],
@@ -208,5 +267,18 @@ mod tests {
         );
         assert_eq!(patch["Operations"][2]["value"]["displayName"], "d");
         assert_eq!(patch["Operations"][3]["value"], "kept");
+        assert_eq!(
+            patch["Operations"][4],
+            json!({"op": "replace", "value": {"title": "t"}})
+        );
+        assert_eq!(
+            patch["Operations"][6]["value"],
+            json!({"department": "R&D"})
+        );
+        assert_eq!(
+            patch["Operations"][7]["value"],
+            json!({enterprise: {"department": "R&D"}})
+        );
+        assert!(scrubbed(json!("not an object")).is_null());
     }
 }

@@ -154,13 +154,15 @@ on_both_backends! {
             {"op": "replace", "path": "displayName", "value": "Ada"},
             {"op": "replace", "path": "password", "value": "Secret-patch-2"},
             {"op": "replace", "value": {"Password": "Secret-patch-3", "title": "Countess"}},
+            {"op": "replace", "path": " ", "value": {"password": "Secret-patch-blank", "nickName": "Ada"}},
         ]});
         expect_status(app.patch(&format!("/Users/{ada}"), &patch).await, StatusCode::OK).await;
         let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada", "password": "Secret-put-4"});
         expect_status(app.put(&format!("/Users/{ada}"), &put).await, StatusCode::OK).await;
         let bulk = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
             {"method": "PATCH", "path": format!("/Users/{ada}"), "data": {"schemas": [PATCH_OP], "Operations": [
-                {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": "Secret-bulk-5"}]}},
+                {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": "Secret-bulk-5"},
+                {"op": "replace", "path": "", "value": {"urn:ietf:params:scim:schemas:core:2.0:User": {"password": "Secret-bulk-6"}}}]}},
         ]});
         let answered = app.request(Method::POST, "/Bulk").header("content-type", "application/scim+json").body(bulk.to_string()).send().await.expect("Bulk");
         assert_eq!(answered.status(), StatusCode::OK);
@@ -173,6 +175,7 @@ on_both_backends! {
         let patched = &event_of(&got[1]).1["data"];
         assert_eq!(patched["Operations"][1], json!({"op": "replace", "path": "password"}));
         assert_eq!(patched["Operations"][2]["value"], json!({"title": "Countess"}));
+        assert_eq!(patched["Operations"][3], json!({"op": "replace", "value": {"nickName": "Ada"}}), "a blank path is no path");
         assert_eq!(event_of(&got[3]).1["data"]["Operations"][0]["path"], "urn:ietf:params:scim:schemas:core:2.0:User:password");
     }
 
