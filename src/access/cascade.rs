@@ -34,6 +34,8 @@ pub enum EndReason {
     RefreshReuse,
     RevokedByClient,
     RevokedByAdmin,
+    /// The app client the session was issued to was revoked.
+    ClientRevoked,
     /// The identity provider asked for it (Global Token Revocation).
     GlobalTokenRevocation,
     /// A Security Event Token from the tenant's transmitter said so (Shared Signals).
@@ -51,6 +53,7 @@ impl EndReason {
             EndReason::RefreshReuse => "refresh_token_reuse",
             EndReason::RevokedByClient => "revoked_by_client",
             EndReason::RevokedByAdmin => "revoked_by_admin",
+            EndReason::ClientRevoked => "client_revoked",
             EndReason::GlobalTokenRevocation => "global_token_revocation",
             EndReason::SecurityEvent => "security_event",
             EndReason::ExpiredAbsolute => "expired_absolute",

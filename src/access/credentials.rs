@@ -254,13 +254,26 @@ pub fn revoke(store: &Store, client_id: &str, now: DateTime<Utc>) -> Result<(), 
             "the stream's credential was revoked",
             store::to_stored(now),
         )?;
-        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind, "streams_disabled": streams});
+        let live = store::sessions::live_of_client(conn, client_id)?;
+        let details = json!({"client_id": row.id, "name": row.name, "kind": row.kind, "streams_disabled": streams, "sessions_ended": live.len()});
         let event = Event {
             resource_type: Some("Credential"),
             resource_id: Some(row.id.clone()),
             ..Event::new("credential.revoke", details)
         };
-        audit::record(conn, &row.tenant_id, now, event)?;
+        let cause = audit::record(conn, &row.tenant_id, now, event)?;
+        // Every session the app started ends with it, so no token it minted (for itself or
+        // for a sibling app's audience) outlives the revocation: each is recorded and
+        // published like any other session's end.
+        super::cascade::end_sessions(
+            conn,
+            &row.tenant_id,
+            &live,
+            super::cascade::EndReason::ClientRevoked,
+            Some(&cause),
+            super::cascade::Origin::default(),
+            now,
+        )?;
         Ok(())
     })
 }

@@ -182,6 +182,24 @@ pub fn live_of_users(
     Ok(found)
 }
 
+/// The live sessions an app client started, through the index on live sessions by client.
+pub fn live_of_client(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> Result<Vec<LiveSession>, StoreError> {
+    Ok(sessions::table
+        .filter(sessions::client_id.eq(client_id))
+        .filter(sessions::ended.is_null())
+        .order(sessions::id.asc())
+        .select((
+            sessions::id,
+            sessions::user_id,
+            sessions::client_id,
+            sessions::roles,
+        ))
+        .load::<LiveSession>(conn)?)
+}
+
 /// The live sessions of one user in full (expiries included), through the same index.
 pub fn live_of_user(
     conn: &mut AnyConnection,

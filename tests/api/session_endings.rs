@@ -1,6 +1,7 @@
 //! Every session that ends says so, on every channel: each path that ends a session (SCIM
 //! deactivation and deletion by PATCH, PUT and Bulk, role loss, the kill switch, RFC 7009
-//! revocation of an access or a refresh token, refresh-family kill on replay, expiry, Global
+//! revocation of an access or a refresh token, refresh-family kill on replay, the app client
+//! revoked, expiry, Global
 //! Token Revocation, a received Security Event Token) publishes `session.revoked`, which the
 //! live stream (SSE) carries and a Shared Signals poll stream delivers as CAEP
 //! `session-revoked` naming that session. (Keycloak shipped an RFC 7009 path that emitted
@@ -189,6 +190,13 @@ on_both_backends! {
         let set = tx.ec.sign(&transmitter::set_claims("jti-ending", app.clock.now().timestamp(), transmitter::SESSION_REVOKED, transmitter::iss_sub("00u-signalled")));
         assert_eq!(push(&app, &receiver, &auth, &set).await.status(), StatusCode::ACCEPTED);
         ended.push(("received SET", sid));
+
+        // The app client the session was issued to revoked: every session it started ends.
+        let doomed = app.app_client(true);
+        let (_, sid, access, _) = user_and_session(&app, &doomed, "via-doomed-app").await;
+        scimitar::access::credentials::revoke(&app.store, &doomed.id, app.clock.now()).expect("revoke the app");
+        assert!(!app.is_active(&client, &access).await, "its token is dead, not only its secret");
+        ended.push(("app client revoked", sid));
 
         // Expiry: past the session's idle timeout, the sweeper ends it.
         let (_, sid, _, _) = user_and_session(&app, &client, "expired").await;

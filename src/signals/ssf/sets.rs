@@ -79,9 +79,11 @@ fn event_type(kind: &str) -> Option<&'static str> {
 /// Who started a change, in CAEP's terms, from the reason the cascade recorded.
 fn initiating_entity(reason: &str) -> &'static str {
     match reason {
-        "user_deactivated" | "user_deleted" | "revoked_by_admin" | "global_token_revocation" => {
-            "admin"
-        }
+        "user_deactivated"
+        | "user_deleted"
+        | "revoked_by_admin"
+        | "client_revoked"
+        | "global_token_revocation" => "admin",
         "role_lost" => "policy",
         "revoked_by_client" => "user",
         _ => "system",
@@ -94,6 +96,7 @@ fn reason_text(reason: &str) -> String {
         "user_deleted" => "The identity provider deleted the account.".into(),
         "role_lost" => "A role the session carried was removed.".into(),
         "revoked_by_admin" => "An administrator revoked every session of the account.".into(),
+        "client_revoked" => "An administrator revoked the app the session was issued to.".into(),
         "global_token_revocation" => {
             "The identity provider revoked every session of the account (global token revocation)."
                 .into()
