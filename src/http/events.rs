@@ -1,6 +1,7 @@
 //! Signals over HTTP: the revocation feed and its live stream (server-sent events) for app
 //! and admin credentials, `/metrics` for Prometheus, and the SCIM request metrics middleware.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -13,6 +14,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use super::auth::FeedCaller;
 use super::routing::Api;
 use super::{AppState, blocking, scim_json};
+use crate::access::credentials;
 use crate::metrics;
 use crate::scim::ScimError;
 use crate::signals::feed;
@@ -106,7 +108,8 @@ async fn stream(
         }
     };
     let opening = format!("retry: 1000\n: scimitar revocation stream from {start}\n\n");
-    let events = outbox_stream(store, tenant_id, start, opening, feed::sse_chunk);
+    let allowed = while_active(&caller.client_id);
+    let events = outbox_stream(store, tenant_id, start, opening, feed::sse_chunk, allowed);
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -118,61 +121,97 @@ async fn stream(
 /// variant); the new cursor comes with the text.
 pub type ChunkReader = fn(&Store, &str, i64) -> Result<(String, i64), StoreError>;
 
+/// Whether the stream's reader may still read: its credential not revoked since it opened.
+pub type StillAllowed = Arc<dyn Fn(&Store) -> Result<bool, StoreError> + Send + Sync>;
+
+/// How often an open stream asks `StillAllowed` (before a read, never more often).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// An open event stream between two chunks.
+struct Follower {
+    store: Store,
+    tenant: String,
+    after: i64,
+    bell: tokio::sync::watch::Receiver<u64>,
+    quiet_since: tokio::time::Instant,
+    checked: tokio::time::Instant,
+    opening: Option<Bytes>,
+}
+
 /// A tenant's outbox events after `start` as a server-sent-event body: `opening` first, then
 /// each chunk `read` makes, woken by the doorbell (a commit here or on another replica) or the
-/// poll interval, with a heartbeat comment when quiet. Shared by the revocation stream and
-/// the operator console's live view.
+/// poll interval, with a heartbeat comment when quiet. The stream ends once `allowed` says
+/// no (checked at most once a second, before a read): a credential revoked, here or by
+/// another process, stops its open streams too. Shared by the revocation stream and the
+/// operator console's live view.
 pub(crate) fn outbox_stream(
     store: Store,
     tenant_id: String,
     start: i64,
     opening: String,
     read: ChunkReader,
+    allowed: StillAllowed,
 ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
-    let bell = store.doorbell();
-    let initial = (
+    let now = tokio::time::Instant::now();
+    let initial = Follower {
+        bell: store.doorbell(),
         store,
-        tenant_id,
-        start,
-        bell,
-        tokio::time::Instant::now(),
-        Some(Bytes::from(opening)),
-    );
-    futures_util::stream::unfold(
-        initial,
-        move |(store, tenant, after, mut bell, mut quiet_since, opening)| async move {
-            if let Some(opening) = opening {
-                return Some((
-                    Ok::<_, actix_web::Error>(opening),
-                    (store, tenant, after, bell, quiet_since, None),
-                ));
+        tenant: tenant_id,
+        after: start,
+        quiet_since: now,
+        checked: now,
+        opening: Some(Bytes::from(opening)),
+    };
+    futures_util::stream::unfold(initial, move |mut follower| {
+        let allowed = allowed.clone();
+        async move {
+            if let Some(opening) = follower.opening.take() {
+                return Some((Ok::<_, actix_web::Error>(opening), follower));
             }
             loop {
-                let (reader, tenant_for_read) = (store.clone(), tenant.clone());
-                let chunk = web::block(move || read(&reader, &tenant_for_read, after)).await;
-                match chunk {
-                    Ok(Ok((text, next))) if !text.is_empty() => {
-                        return Some((
-                            Ok(Bytes::from(text)),
-                            (store, tenant, next, bell, tokio::time::Instant::now(), None),
-                        ));
+                let check = follower.checked.elapsed() >= RECHECK;
+                if check {
+                    follower.checked = tokio::time::Instant::now();
+                }
+                let (reader, tenant, after) = (
+                    follower.store.clone(),
+                    follower.tenant.clone(),
+                    follower.after,
+                );
+                let allowed = allowed.clone();
+                let chunk = web::block(move || {
+                    if check && !allowed(&reader)? {
+                        return Ok(None);
                     }
-                    Ok(Ok(_)) => {}
+                    read(&reader, &tenant, after).map(Some)
+                })
+                .await;
+                match chunk {
+                    Ok(Ok(None)) => return None,
+                    Ok(Ok(Some((text, next)))) if !text.is_empty() => {
+                        follower.after = next;
+                        follower.quiet_since = tokio::time::Instant::now();
+                        return Some((Ok(Bytes::from(text)), follower));
+                    }
+                    Ok(Ok(Some(_))) => {}
                     Ok(Err(error)) => tracing::warn!(%error, "event stream read failed; retrying"),
                     Err(error) => tracing::warn!(%error, "event stream read failed; retrying"),
                 }
-                if quiet_since.elapsed() >= HEARTBEAT {
-                    quiet_since = tokio::time::Instant::now();
-                    return Some((
-                        Ok(Bytes::from_static(b": keep-alive\n\n")),
-                        (store, tenant, after, bell, quiet_since, None),
-                    ));
+                if follower.quiet_since.elapsed() >= HEARTBEAT {
+                    follower.quiet_since = tokio::time::Instant::now();
+                    return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), follower));
                 }
                 // Woken by a commit here or on another replica, or by the poll interval.
-                let _ = tokio::time::timeout(POLL, bell.changed()).await;
+                let _ = tokio::time::timeout(POLL, follower.bell.changed()).await;
             }
-        },
-    )
+        }
+    })
+}
+
+/// A stream's check that `client_id` is still an active credential.
+pub(crate) fn while_active(client_id: &str) -> StillAllowed {
+    let client_id = client_id.to_string();
+    Arc::new(move |store| Ok(credentials::active_caller(store, &client_id)?.is_some()))
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -179,6 +179,28 @@ on_both_backends! {
         assert_eq!(id, first + 1);
     }
 
+    async fn an_open_stream_ends_once_its_credential_is_revoked(app) {
+        let (reader, client) = (app.app_client(false), app.app_client(true));
+        let (alice, _) = user_with_sessions(&app, &client, "alice", 1).await;
+        let url = format!("{}/events/v1/stream", app.root);
+        let mut live = app.client.get(&url).basic_auth(&reader.id, Some(&reader.secret)).send().await.expect("stream");
+        assert_eq!(live.status(), StatusCode::OK);
+        scimitar::access::credentials::revoke(&app.store, &reader.id, chrono::Utc::now()).expect("revoke");
+        // Give the stream its recheck interval, then write something it would have carried.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        expect_status(app.patch(&format!("/Users/{alice}"), &deactivation()).await, StatusCode::OK).await;
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, live.chunk()).await {
+                Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(_) => break,
+                Err(_) => panic!("the stream of a revoked credential is still open: {text}"),
+            }
+        }
+        assert!(!text.contains("session.revoked") && !text.contains(&alice), "{text}");
+    }
+
     async fn metrics_expose_requests_tokens_revocations_latency_and_counts(app) {
         let client = app.app_client(true);
         let (alice, issued) = user_with_sessions(&app, &client, "metrics-alice", 1).await;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::error::ConsoleError;
 use super::session::{CsrfForm, SignedIn, check_csrf, redirect};
 use super::view::{self, Chrome, Section};
-use crate::http::events::outbox_stream;
+use crate::http::events::{outbox_stream, while_active};
 use crate::http::{AppState, blocking, request_info};
 use crate::scim::ScimError;
 use crate::signals::feed;
@@ -167,7 +167,14 @@ pub async fn stream(
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(outbox_stream(store, tenant, start, opening, live_chunk)))
+        .streaming(outbox_stream(
+            store,
+            tenant,
+            start,
+            opening,
+            live_chunk,
+            while_active(&operator.client_id),
+        )))
 }
 
 /// `POST /console/flags/{id}/acknowledge`: closes the flag, as the admin API does.
