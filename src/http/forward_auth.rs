@@ -74,8 +74,11 @@ pub struct ForwardQuery {
     audience: Option<String>,
 }
 
-/// Leeway on `exp` and `nbf`, as the guards allow.
-const LEEWAY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Leeway on `exp` and `nbf`: Scimitar issued the token on its own clock (or a replica's,
+/// kept in step by NTP), so only replicas' skew is allowed for, not the minute a guard in
+/// another machine allows; an expired token is refused within seconds of `exp`, as
+/// introspection refuses it.
+const LEEWAY: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn forward(
     request: HttpRequest,
