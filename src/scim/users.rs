@@ -132,15 +132,12 @@ pub(super) fn create(
         events::publish(conn, context.tenant_id, &cause, now, written)?;
         let roles = direct_roles::roles_of(&normalized.attributes);
         let none = BTreeSet::new();
-        direct_roles::settle(
-            service,
-            conn,
-            context,
-            &row.id,
-            (&none, &roles),
-            &cause,
-            now,
-        )?;
+        let written = direct_roles::RolesWritten {
+            before: &none,
+            after: &roles,
+            named: true,
+        };
+        direct_roles::settle(service, conn, context, &row.id, written, &cause, now)?;
         Ok::<_, ScimError>(created)
     })
 }
@@ -392,15 +389,12 @@ fn update_in(
         direct_roles::roles_of(&before),
         direct_roles::roles_of(&change.attributes),
     );
-    direct_roles::settle(
-        service,
-        conn,
-        context,
-        id,
-        (&roles.0, &roles.1),
-        &cause,
-        now,
-    )?;
+    let written = direct_roles::RolesWritten {
+        before: &roles.0,
+        after: &roles.1,
+        named: direct_roles::names_roles(request),
+    };
+    direct_roles::settle(service, conn, context, id, written, &cause, now)?;
     Ok(row)
 }
 

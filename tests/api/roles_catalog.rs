@@ -240,6 +240,28 @@ on_both_backends! {
         assert_eq!(forgotten.status(), StatusCode::NO_CONTENT);
     }
 
+    async fn a_value_stored_before_it_was_assignable_is_assigned_when_the_idp_writes_roles_again(app) {
+        let (admin, client) = (app.admin_token(), app.app_client(true));
+        let body = json!({"userName": "dana", "roles": [{"value": "approver"}, {"value": "legacy"}]});
+        let dana = id_of(&expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await);
+        describe(&app, &admin, "approver", json!({"assignable": true})).await;
+        // A write that does not name `roles` grants nothing by it.
+        let title = patch(json!([{"op": "replace", "path": "title", "value": "x"}]));
+        expect_status(app.patch(&format!("/Users/{dana}"), &title).await, StatusCode::OK).await;
+        let tokens = app.tokens_for(&client, &dana).await;
+        assert!(roles_claim(tokens["access_token"].as_str().unwrap_or_default()).is_empty());
+        // Okta confirms an approval with a PUT of the same value: assigned now; the legacy,
+        // unpublished value stays inert and is not refused (a deactivating PUT must pass).
+        let put = json!({"userName": "dana", "roles": [{"value": "approver"}, {"value": "legacy"}]});
+        expect_status(app.put(&format!("/Users/{dana}"), &put).await, StatusCode::OK).await;
+        let tokens = app.tokens_for(&client, &dana).await;
+        assert_eq!(roles_claim(tokens["access_token"].as_str().unwrap_or_default()), vec!["approver"]);
+        let off = json!({"userName": "dana", "active": false, "roles": [{"value": "approver"}, {"value": "legacy"}]});
+        expect_status(app.put(&format!("/Users/{dana}"), &off).await, StatusCode::OK).await;
+        let assigned = audit(&app, &admin, "action=role.assign").await;
+        assert_eq!(assigned.len(), 1, "{assigned:?}");
+    }
+
     async fn the_console_shows_direct_roles_and_published_roles_with_their_holders(app) {
         let admin = app.admin_token();
         describe(&app, &admin, "approver", json!({"display_name": "Approver", "assignable": true, "entitlements": ["expenses.approve"]})).await;
