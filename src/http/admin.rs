@@ -7,6 +7,7 @@ use chrono::DateTime;
 use serde_json::{Value, json};
 
 use super::auth::AdminCaller;
+use super::error::ApiError;
 use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
 use crate::access::credentials::Caller;
@@ -54,7 +55,7 @@ async fn list_flags(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let all = query.iter().any(|(k, v)| k == "all" && v == "true");
     let store = state.store.clone();
     let flags = blocking(move || {
@@ -76,7 +77,7 @@ async fn acknowledge_flag(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let (actor, info) = origin(&caller, &request);
     let store = state.store.clone();
     let now = state.clock.now();
@@ -92,7 +93,7 @@ async fn acknowledge_flag(
     })
     .await?;
     if !acknowledged {
-        return Err(ScimError::NotFound("no open flag with this id".into()));
+        return Err(ScimError::NotFound("no open flag with this id".into()).into());
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -112,7 +113,7 @@ pub(super) fn origin(caller: &Caller, request: &HttpRequest) -> (Actor, RequestI
 async fn list_mappings(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let mappings: Vec<RoleMapping> = blocking(move || {
         Ok(store
@@ -138,7 +139,7 @@ async fn create_mappings(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let body = parse_body(&request, &body)?;
     let group = body.get("group").and_then(Value::as_str).ok_or_else(|| {
         ScimError::InvalidValue("`group` is required: id:…, externalId:… or displayName:…".into())
@@ -146,7 +147,7 @@ async fn create_mappings(
     let follow_name = match body.get("follow_name") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(follow)) => *follow,
-        Some(_) => return Err(ScimError::InvalidValue("`follow_name` is a boolean".into())),
+        Some(_) => return Err(ScimError::InvalidValue("`follow_name` is a boolean".into()).into()),
     };
     let selector = GroupSelector::parse(group)?.following_name(follow_name);
     let granted: Vec<String> = match (body.get("roles"), body.get("role")) {
@@ -158,13 +159,12 @@ async fn create_mappings(
         _ => {
             return Err(ScimError::InvalidValue(
                 "give `roles` (an array of names) or `role`".into(),
-            ));
+            )
+            .into());
         }
     };
     if granted.is_empty() {
-        return Err(ScimError::InvalidValue(
-            "`roles` must name at least one role".into(),
-        ));
+        return Err(ScimError::InvalidValue("`roles` must name at least one role".into()).into());
     }
     let (actor, info) = origin(&caller, &request);
     let store = state.store.clone();
@@ -177,7 +177,7 @@ async fn create_mappings(
         };
         store
             .write(|conn| roles::map_all(conn, &caller.tenant_id, &selector, &granted, by, now))
-            .map_err(ScimError::from)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(scim_json(
@@ -197,7 +197,7 @@ async fn delete_mapping(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let (actor, info) = origin(&caller, &request);
     let store = state.store.clone();
     let now = state.clock.now();
@@ -209,11 +209,11 @@ async fn delete_mapping(
         };
         store
             .write(|conn| roles::unmap(conn, &caller.tenant_id, &id, by, now))
-            .map_err(ScimError::from)
+            .map_err(ApiError::from)
     })
     .await?;
     if !removed {
-        return Err(ScimError::NotFound("no role mapping with this id".into()));
+        return Err(ScimError::NotFound("no role mapping with this id".into()).into());
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -228,12 +228,12 @@ async fn user_access(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let access = state.access.clone();
     let explained = blocking(move || {
         access
             .explain(&caller.tenant_id, &id)
-            .map_err(ScimError::from)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(scim_json(StatusCode::OK, &explained))
@@ -250,13 +250,13 @@ async fn revoke_user(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let (actor, info) = origin(&caller, &request);
     let access = state.access.clone();
     let ended = blocking(move || {
         access
             .revoke_user(&caller.tenant_id, &id, Some(&actor), Some(&info))
-            .map_err(ScimError::from)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(scim_json(
@@ -280,11 +280,11 @@ async fn list_audit(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let audit_query = audit_query(&query)?;
     let store = state.store.clone();
     let (records, next) = blocking(move || {
-        reading::page(&store, &caller.tenant_id, &audit_query).map_err(ScimError::from)
+        reading::page(&store, &caller.tenant_id, &audit_query).map_err(ApiError::from)
     })
     .await?;
     Ok(scim_json(
@@ -303,19 +303,19 @@ async fn get_audit(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let record = blocking(move || {
-        reading::with_causes(&store, &caller.tenant_id, &id).map_err(ScimError::from)
+        reading::with_causes(&store, &caller.tenant_id, &id).map_err(ApiError::from)
     })
     .await?;
     match record {
         Some(record) => Ok(scim_json(StatusCode::OK, &record)),
-        None => Err(ScimError::NotFound("no audit record with this id".into())),
+        None => Err(ScimError::NotFound("no audit record with this id".into()).into()),
     }
 }
 
-pub(super) fn audit_query(params: &[(String, String)]) -> Result<AuditQuery, ScimError> {
+pub(super) fn audit_query(params: &[(String, String)]) -> Result<AuditQuery, ApiError> {
     let mut query = AuditQuery {
         newest_first: true,
         limit: 100,
@@ -339,9 +339,9 @@ pub(super) fn audit_query(params: &[(String, String)]) -> Result<AuditQuery, Sci
                     "newest" => true,
                     "oldest" => false,
                     _ => {
-                        return Err(ScimError::InvalidValue(
-                            "`order` is newest or oldest".into(),
-                        ));
+                        return Err(
+                            ScimError::InvalidValue("`order` is newest or oldest".into()).into(),
+                        );
                     }
                 }
             }
@@ -356,9 +356,7 @@ pub(super) fn audit_query(params: &[(String, String)]) -> Result<AuditQuery, Sci
                 })?)
             }
             _ => {
-                return Err(ScimError::InvalidValue(format!(
-                    "unknown parameter `{name}`"
-                )));
+                return Err(ScimError::InvalidValue(format!("unknown parameter `{name}`")).into());
             }
         }
     }

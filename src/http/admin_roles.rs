@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::admin::origin;
 use super::auth::AdminCaller;
+use super::error::ApiError;
 use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
 use crate::access::catalog::{self, Description, PublishedRole};
@@ -45,7 +46,7 @@ fn shown(role: &PublishedRole, direct_holders: i64) -> Value {
 async fn list_roles(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let roles = blocking(move || {
         Ok(store.read(|conn| {
@@ -76,19 +77,19 @@ async fn describe_role(
     request: HttpRequest,
     value: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let body = parse_body(&request, &body)?;
-    let text = |name: &str| -> Result<Option<String>, ScimError> {
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
         match body.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(ScimError::InvalidValue(format!("`{name}` is a string"))),
+            Some(_) => Err(ScimError::InvalidValue(format!("`{name}` is a string")).into()),
         }
     };
     let assignable = match body.get("assignable") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(assignable)) => *assignable,
-        Some(_) => return Err(ScimError::InvalidValue("`assignable` is a boolean".into())),
+        Some(_) => return Err(ScimError::InvalidValue("`assignable` is a boolean".into()).into()),
     };
     let entitlements = match body.get("entitlements") {
         None | Some(Value::Null) => Vec::new(),
@@ -100,9 +101,9 @@ async fn describe_role(
                 ScimError::InvalidValue("`entitlements` is an array of strings".into())
             })?,
         Some(_) => {
-            return Err(ScimError::InvalidValue(
-                "`entitlements` is an array of strings".into(),
-            ));
+            return Err(
+                ScimError::InvalidValue("`entitlements` is an array of strings".into()).into(),
+            );
         }
     };
     let description = Description {
@@ -122,7 +123,7 @@ async fn describe_role(
                 let (_, held) = role_catalog::holders(conn, &caller.tenant_id, &value, 0)?;
                 Ok::<_, crate::access::AccessError>(shown(&role, held))
             })
-            .map_err(ScimError::from)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(scim_json(StatusCode::OK, &role))
@@ -140,7 +141,7 @@ async fn forget_role(
     state: web::Data<AppState>,
     request: HttpRequest,
     value: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let (actor, info) = origin(&caller, &request);
     let (store, now, value) = (state.store.clone(), state.clock.now(), value.into_inner());
     blocking(move || {
@@ -149,7 +150,7 @@ async fn forget_role(
                 let by = (Some(&actor), Some(&info));
                 catalog::forget(conn, &caller.tenant_id, &value, by, now)
             })
-            .map_err(ScimError::from)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -163,7 +164,7 @@ async fn role_holders(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
     value: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let (store, value) = (state.store.clone(), value.into_inner());
     let (rows, total) = blocking(move || {
         Ok(store

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::admin::origin;
 use super::auth::AdminCaller;
+use super::error::ApiError;
 use super::receive::PATH as PUSH_PATH;
 use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
@@ -78,7 +79,7 @@ fn shown(
 async fn with_health(
     state: &AppState,
     rows: Vec<ReceiverRow>,
-) -> Result<Vec<(ReceiverRow, Health)>, ScimError> {
+) -> Result<Vec<(ReceiverRow, Health)>, ApiError> {
     let store = state.store.clone();
     blocking(move || {
         Ok(store.read(|conn| {
@@ -93,11 +94,11 @@ async fn with_health(
 async fn one_with_health(
     state: &AppState,
     row: ReceiverRow,
-) -> Result<(ReceiverRow, Health), ScimError> {
+) -> Result<(ReceiverRow, Health), ApiError> {
     with_health(state, vec![row])
         .await?
         .pop()
-        .ok_or(ScimError::Internal)
+        .ok_or(ApiError::from(ScimError::Internal))
 }
 
 fn change(caller: &crate::access::credentials::Caller, request: &HttpRequest) -> Change {
@@ -115,10 +116,10 @@ async fn list_receivers(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
     request: HttpRequest,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let rows =
-        blocking(move || manage::list(&store, &caller.tenant_id).map_err(ScimError::from)).await?;
+        blocking(move || manage::list(&store, &caller.tenant_id).map_err(ApiError::from)).await?;
     let receivers: Vec<Value> = with_health(&state, rows)
         .await?
         .iter()
@@ -139,7 +140,7 @@ async fn create_receiver(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let body = parse_body(&request, &body)?;
     let (row, secret) = state
         .signals
@@ -150,7 +151,7 @@ async fn create_receiver(
             &push_base(&request, &state),
         )
         .await
-        .map_err(ScimError::from)?;
+        .map_err(ApiError::from)?;
     let row = one_with_health(&state, row).await?;
     Ok(scim_json(
         StatusCode::CREATED,
@@ -169,11 +170,10 @@ async fn get_receiver(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let row =
-        blocking(move || manage::get(&store, &caller.tenant_id, &id).map_err(ScimError::from))
-            .await?;
+    let row = blocking(move || manage::get(&store, &caller.tenant_id, &id).map_err(ApiError::from))
+        .await?;
     let row = one_with_health(&state, row).await?;
     Ok(scim_json(
         StatusCode::OK,
@@ -196,7 +196,7 @@ async fn replace_receiver(
     request: HttpRequest,
     id: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let body = parse_body(&request, &body)?;
     let (row, secret) = state
         .signals
@@ -208,7 +208,7 @@ async fn replace_receiver(
             &push_base(&request, &state),
         )
         .await
-        .map_err(ScimError::from)?;
+        .map_err(ApiError::from)?;
     let row = one_with_health(&state, row).await?;
     Ok(scim_json(
         StatusCode::OK,
@@ -229,12 +229,12 @@ async fn verify_receiver(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let row = state
         .signals
         .reverify(&caller.tenant_id, &id)
         .await
-        .map_err(ScimError::from)?;
+        .map_err(ApiError::from)?;
     let row = one_with_health(&state, row).await?;
     Ok(scim_json(
         StatusCode::OK,
@@ -253,12 +253,12 @@ async fn delete_receiver(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     state
         .signals
         .delete_receiver(&caller.tenant_id, &id, change(&caller, &request))
         .await
-        .map_err(ScimError::from)?;
+        .map_err(ApiError::from)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -275,7 +275,7 @@ async fn list_received(
     AdminCaller(caller): AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let param = |name: &str| {
         query
             .iter()
@@ -298,7 +298,7 @@ async fn list_received(
     };
     let store = state.store.clone();
     let rows = blocking(move || {
-        manage::received(&store, &caller.tenant_id, &filter).map_err(ScimError::from)
+        manage::received(&store, &caller.tenant_id, &filter).map_err(ApiError::from)
     })
     .await?;
     let sets: Vec<Value> = rows.iter().map(apply::to_json).collect();

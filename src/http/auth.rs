@@ -9,6 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use super::error::ApiError;
 use super::{AppState, blocking};
 use crate::access::credentials::{self, Caller, CredentialKind};
 use crate::access::limits::FailureKind;
@@ -24,8 +25,8 @@ pub struct AdminCaller(pub Caller);
 pub struct FeedCaller(pub Caller);
 
 impl FromRequest for FeedCaller {
-    type Error = ScimError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let caller = authenticate(request, &[CredentialKind::App, CredentialKind::Admin]);
@@ -34,8 +35,8 @@ impl FromRequest for FeedCaller {
 }
 
 impl FromRequest for ScimCaller {
-    type Error = ScimError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let caller = authenticate(request, &[CredentialKind::Scim]);
@@ -44,8 +45,8 @@ impl FromRequest for ScimCaller {
 }
 
 impl FromRequest for AdminCaller {
-    type Error = ScimError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let caller = authenticate(request, &[CredentialKind::Admin]);
@@ -61,7 +62,7 @@ impl FromRequest for AdminCaller {
 fn authenticate(
     request: &HttpRequest,
     kinds: &'static [CredentialKind],
-) -> impl Future<Output = Result<Caller, ScimError>> + 'static {
+) -> impl Future<Output = Result<Caller, ApiError>> + 'static {
     let (token, basic_id) = match basic_credentials(request) {
         Some((id, secret)) if kinds.contains(&CredentialKind::App) => (Ok(secret), Some(id)),
         _ => (bearer_token(request), None),
@@ -74,10 +75,10 @@ fn authenticate(
 /// what the console's sign-in form checks a pasted admin secret with.
 pub(crate) fn authenticate_secret(
     request: &HttpRequest,
-    token: Result<String, ScimError>,
+    token: Result<String, ApiError>,
     basic_id: Option<String>,
     kinds: &'static [CredentialKind],
-) -> impl Future<Output = Result<Caller, ScimError>> + 'static {
+) -> impl Future<Output = Result<Caller, ApiError>> + 'static {
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let address = state
         .as_ref()
@@ -90,7 +91,7 @@ pub(crate) fn authenticate_secret(
                 state
                     .limits
                     .failed_authentication(address)
-                    .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+                    .map_err(|wait| ApiError::TooManyRequests(wait.0))?;
                 return Err(missing);
             }
         };
@@ -110,7 +111,7 @@ pub(crate) fn authenticate_secret(
                     if caller.is_none() {
                         limits
                             .failed_authentication(address)
-                            .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+                            .map_err(|wait| ApiError::TooManyRequests(wait.0))?;
                         failures.record(&store, &credentials::digest(&token), now)?;
                     }
                     Ok(caller)
@@ -130,15 +131,13 @@ pub(crate) fn authenticate_secret(
                     state
                         .limits
                         .credential_failed(&caller.client_id, FailureKind::WrongApi)
-                        .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+                        .map_err(|wait| ApiError::TooManyRequests(wait.0))?;
                 }
-                Err(ScimError::Forbidden(format!(
-                    "this API needs a {wanted} credential"
-                )))
+                Err(ScimError::Forbidden(format!("this API needs a {wanted} credential")).into())
             }
             None => {
                 tracing::warn!("authentication failed: unknown or revoked bearer token");
-                Err(ScimError::Unauthorized(
+                Err(ApiError::Unauthorized(
                     "the bearer token is not valid".into(),
                 ))
             }
@@ -183,9 +182,9 @@ pub(crate) fn basic_credentials(request: &HttpRequest) -> Option<(String, String
     Some((id.to_string(), secret.to_string()))
 }
 
-pub(crate) fn bearer_token(request: &HttpRequest) -> Result<String, ScimError> {
+pub(crate) fn bearer_token(request: &HttpRequest) -> Result<String, ApiError> {
     let missing =
-        || ScimError::Unauthorized("an `Authorization: Bearer <token>` header is required".into());
+        || ApiError::Unauthorized("an `Authorization: Bearer <token>` header is required".into());
     let value = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -5,13 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::auth::ScimCaller;
+use super::error::ApiError;
 use super::{AppState, base_url, blocking, scim_json};
 use crate::audit::Actor;
+use crate::scim::Context;
 use crate::scim::catalog::{CatalogKind, CatalogProjection};
 use crate::scim::list::ListRequest;
 use crate::scim::projection::Projection;
 use crate::scim::quirks::Quirks;
-use crate::scim::{Context, ScimError};
 
 type Query = web::Query<Vec<(String, String)>>;
 
@@ -38,8 +39,8 @@ async fn with_context<T: Send + 'static>(
     caller: crate::access::credentials::Caller,
     state: &web::Data<AppState>,
     request: &HttpRequest,
-    read: impl FnOnce(&AppState, &Context) -> Result<T, ScimError> + Send + 'static,
-) -> Result<T, ScimError> {
+    read: impl FnOnce(&AppState, &Context) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let info = super::request_info(request);
     request
         .extensions_mut()
@@ -71,7 +72,7 @@ async fn list(
     state: web::Data<AppState>,
     request: HttpRequest,
     query: Query,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let projection = CatalogProjection::from_params(
         param(&query, "attributes"),
         param(&query, "excludedAttributes"),
@@ -84,6 +85,7 @@ async fn list(
         state
             .scim
             .list_catalog(context, kind, &list_request, &projection)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(scim_json(StatusCode::OK, &body))
@@ -96,14 +98,17 @@ async fn get(
     request: HttpRequest,
     id: web::Path<String>,
     query: Query,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let projection = CatalogProjection::from_params(
         param(&query, "attributes"),
         param(&query, "excludedAttributes"),
     )?;
     let (kind, id) = (**kind, id.into_inner());
     let body = with_context(caller, &state, &request, move |state, context| {
-        state.scim.get_catalog(context, kind, &id, &projection)
+        state
+            .scim
+            .get_catalog(context, kind, &id, &projection)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(scim_json(StatusCode::OK, &body))

@@ -5,8 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::ScimCaller;
+use super::error::ApiError;
 use super::{AppState, base_url, blocking, scim_json};
-use crate::scim::{ScimError, discovery};
+use crate::scim::discovery;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     // Resources, not bare routes: other methods get 405 rather than 404.
@@ -22,7 +23,7 @@ async fn service_provider_config(
     ScimCaller(caller): ScimCaller,
     state: web::Data<AppState>,
     request: HttpRequest,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let base = base_url(&request, &state);
     let events = {
         let state = state.clone();
@@ -57,7 +58,7 @@ async fn resource_type(
     state: web::Data<AppState>,
     request: HttpRequest,
     name: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let base = base_url(&request, &state);
     Ok(scim_json(
         StatusCode::OK,
@@ -78,7 +79,7 @@ async fn schema(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let base = base_url(&request, &state);
     Ok(scim_json(
         StatusCode::OK,

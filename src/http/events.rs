@@ -12,6 +12,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::auth::FeedCaller;
+use super::error::ApiError;
 use super::routing::Api;
 use super::{AppState, blocking, scim_json};
 use crate::access::credentials;
@@ -45,15 +46,15 @@ pub fn metrics_routes(api: &mut Api) {
 #[derive(Debug, Clone)]
 pub struct TenantLabel(pub String);
 
-fn cursor(request: &HttpRequest, query: &[(String, String)]) -> Result<Option<i64>, ScimError> {
+fn cursor(request: &HttpRequest, query: &[(String, String)]) -> Result<Option<i64>, ApiError> {
     let bad =
         || ScimError::InvalidValue("`after` and `Last-Event-ID` are event sequence numbers".into());
     if let Some(last) = request.headers().get("last-event-id") {
         let text = last.to_str().map_err(|_| bad())?;
-        return text.trim().parse().map(Some).map_err(|_| bad());
+        return Ok(text.trim().parse().map(Some).map_err(|_| bad())?);
     }
     match query.iter().find(|(k, _)| k == "after") {
-        Some((_, v)) => v.parse().map(Some).map_err(|_| bad()),
+        Some((_, v)) => Ok(v.parse().map(Some).map_err(|_| bad())?),
         None => Ok(None),
     }
 }
@@ -71,7 +72,7 @@ async fn revocations(
     state: web::Data<AppState>,
     request: HttpRequest,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let after = cursor(&request, &query)?.unwrap_or(0);
     let limit = match query.iter().find(|(k, _)| k == "limit") {
         Some((_, v)) => v
@@ -97,7 +98,7 @@ async fn stream(
     state: web::Data<AppState>,
     request: HttpRequest,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let tenant_id = caller.tenant_id.clone();
     let start = match cursor(&request, &query)? {
@@ -223,7 +224,7 @@ pub(crate) fn while_active(client_id: &str) -> StillAllowed {
 async fn metrics_text(
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     super::observability::admit(&request, &state)?;
     let store = state.store.clone();
     let gauges = blocking(move || Ok(crate::signals::gauges::read(&store)?)).await?;

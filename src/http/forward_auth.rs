@@ -20,6 +20,7 @@ use scimitar_guard::{Claims, Config, Rejection};
 use serde::Deserialize;
 
 use super::AppState;
+use super::error::ApiError;
 use super::routing::Api;
 
 pub const PATH: &str = "/auth/v1/forward";
@@ -95,9 +96,9 @@ async fn forward(
         .map(String::from)
         .collect();
     if audience.is_empty() {
-        let error = crate::scim::ScimError::InvalidValue(
+        let error = ApiError::from(crate::scim::ScimError::InvalidValue(
             "forward auth needs the protected app's `audience` in its URL".into(),
-        );
+        ));
         return actix_web::ResponseError::error_response(&error);
     }
     let authorization = request
@@ -111,14 +112,16 @@ async fn forward(
             Ok(_) => refused(&Rejection::WrongAudience),
             Err(error) => {
                 tracing::error!(%error, "forward auth could not resolve an audience");
-                actix_web::ResponseError::error_response(&crate::scim::ScimError::Unavailable)
+                actix_web::ResponseError::error_response(&ApiError::from(
+                    crate::scim::ScimError::Unavailable,
+                ))
             }
         },
         Err(rejection) => {
             if attacker_controls(&rejection) {
                 let address = super::auth::client_address(&request, state.trust_forwarded_for);
                 if let Err(wait) = state.limits.failed_authentication(address) {
-                    let error = crate::scim::ScimError::TooManyRequests(wait.0);
+                    let error = crate::http::error::ApiError::TooManyRequests(wait.0);
                     return actix_web::ResponseError::error_response(&error);
                 }
             }

@@ -10,6 +10,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 
 use super::auth::{ScimCaller, bearer_token};
+use super::error::ApiError;
 use super::routing::Api;
 use super::{AppState, blocking, parse_body};
 use crate::access::AccessError;
@@ -41,7 +42,7 @@ async fn revoke(
     request: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let requester = requester(&request, &state).await?;
     let body = parse_body(&request, &body)?;
     let subject = Subject::from_request(&body)?;
@@ -51,7 +52,7 @@ async fn revoke(
     let revoked = blocking(move || {
         match access.revoke_subject(&requester, &subject, Some(&actor), Some(&info)) {
             // The JWT's `jti` was used before (on any replica): a replay.
-            Err(AccessError::InvalidClient) => Err(ScimError::Unauthorized(
+            Err(AccessError::InvalidClient) => Err(ApiError::Unauthorized(
                 "this global-token-revocation+jwt was used before (its jti is spent)".into(),
             )),
             other => Ok(other?),
@@ -59,9 +60,9 @@ async fn revoke(
     })
     .await?;
     match (revoked, answer) {
-        (Revoked::UnknownSubject, Requester::IdentityProvider(_)) => Err(ScimError::NotFound(
-            "no user of this tenant matches the subject".into(),
-        )),
+        (Revoked::UnknownSubject, Requester::IdentityProvider(_)) => {
+            Err(ScimError::NotFound("no user of this tenant matches the subject".into()).into())
+        }
         _ => Ok(HttpResponse::NoContent()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish()),
@@ -69,7 +70,7 @@ async fn revoke(
 }
 
 /// The SCIM credential of a tenant, or a JWT signed by a configured caller.
-async fn requester(request: &HttpRequest, state: &AppState) -> Result<Requester, ScimError> {
+async fn requester(request: &HttpRequest, state: &AppState) -> Result<Requester, ApiError> {
     let token = bearer_token(request)?;
     if token.starts_with("scimitar_") || token.split('.').count() != 3 {
         let ScimCaller(caller) = ScimCaller::extract(request).await?;
@@ -80,15 +81,15 @@ async fn requester(request: &HttpRequest, state: &AppState) -> Result<Requester,
         Err(AccessError::Store(error)) => Err(error.into()),
         Err(AccessError::KeysUnavailable(why)) => {
             tracing::warn!(%why, "a global token revocation caller's keys are unavailable");
-            Err(ScimError::Unavailable)
+            Err(ScimError::Unavailable.into())
         }
         Err(_) => {
             let address = super::auth::client_address(request, state.trust_forwarded_for);
             state
                 .limits
                 .failed_authentication(address)
-                .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
-            Err(ScimError::Unauthorized(
+                .map_err(|wait| ApiError::TooManyRequests(wait.0))?;
+            Err(ApiError::Unauthorized(
                 "the bearer token is neither the tenant's SCIM credential nor a valid \
                  global-token-revocation+jwt of a configured caller"
                     .into(),

@@ -4,9 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use super::error::ApiError;
 use super::routing::Api;
 use super::{AppState, blocking};
-use crate::scim::ScimError;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(live, ready))]
@@ -30,8 +30,8 @@ async fn live() -> HttpResponse {
     (status = 200, description = "The database answers", body = ref("#/components/schemas/HealthStatus")),
     (status = 503, description = "The database does not answer", body = ref("#/components/schemas/ScimError"), content_type = "application/scim+json"),
 ))]
-async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ScimError> {
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    blocking(move || store.ping().map_err(ScimError::from)).await?;
+    blocking(move || store.ping().map_err(ApiError::from)).await?;
     Ok(HttpResponse::build(StatusCode::OK).json(json!({"status": "ready"})))
 }

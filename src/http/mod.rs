@@ -35,6 +35,7 @@ use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::Value;
 use tracing_actix_web::{RequestId, TracingLogger};
 
+use self::error::ApiError;
 use crate::clock::SharedClock;
 use crate::scim::{ScimError, ScimService};
 use crate::store::Store;
@@ -195,8 +196,8 @@ fn routes(config: &mut web::ServiceConfig) {
     console::routes(config);
 }
 
-async fn not_found() -> Result<HttpResponse, ScimError> {
-    Err(ScimError::NotFound("no such endpoint".into()))
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ScimError::NotFound("no such endpoint".into()).into())
 }
 
 /// Logs one line per request, inside the request's span (method, route, request id), and
@@ -231,9 +232,9 @@ async fn refuse_nul_in_url(
     let uri = request.uri();
     let nul = |text: &str| text.contains("%00") || text.contains('\0');
     if nul(uri.path()) || uri.query().is_some_and(nul) {
-        return Err(ScimError::InvalidValue(
+        return Err(ApiError::from(ScimError::InvalidValue(
             "the URL contains a NUL character, which no id, name or filter value may hold".into(),
-        )
+        ))
         .into());
     }
     next.call(request).await
@@ -254,7 +255,7 @@ async fn answer_by_deadline(
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(?limit, "request not answered by its deadline; 503");
-            Err(ScimError::Unavailable.into())
+            Err(ApiError::from(ScimError::Unavailable).into())
         }
     }
 }
@@ -275,9 +276,11 @@ pub(crate) fn request_info(request: &HttpRequest) -> crate::audit::RequestInfo {
 
 /// Runs storage work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
-) -> Result<T, ScimError> {
-    web::block(work).await.map_err(|_| ScimError::Internal)?
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(work)
+        .await
+        .map_err(|_| ApiError::from(ScimError::Internal))?
 }
 
 /// Runs a read: a point read (`point`: one user by id or by a unique attribute) on this worker
@@ -288,8 +291,8 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) async fn store_read<T: Send + 'static>(
     store: &crate::store::Store,
     point: bool,
-    work: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
-) -> Result<T, ScimError> {
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     if point && store.reads_without_waiting() {
         return work();
     }
@@ -310,7 +313,7 @@ pub(crate) fn base_url(request: &HttpRequest, state: &AppState) -> String {
 /// Reads a JSON request body. `application/scim+json` and `application/json` are accepted,
 /// and so is a body sent without a content type. Duplicate keys and NUL characters are
 /// refused (`scim::json`).
-pub(crate) fn parse_body(request: &HttpRequest, body: &[u8]) -> Result<Value, ScimError> {
+pub(crate) fn parse_body(request: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
     if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
         let essence = content_type
             .to_str()
@@ -323,13 +326,14 @@ pub(crate) fn parse_body(request: &HttpRequest, body: &[u8]) -> Result<Value, Sc
         if !accepted.iter().any(|a| a.eq_ignore_ascii_case(essence)) {
             return Err(ScimError::UnsupportedMediaType(format!(
                 "content type `{essence}` is not accepted: use application/scim+json"
-            )));
+            ))
+            .into());
         }
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ScimError::InvalidSyntax("the request body is empty".into()));
+        return Err(ScimError::InvalidSyntax("the request body is empty".into()).into());
     }
-    crate::scim::json::parse_strict(body)
+    Ok(crate::scim::json::parse_strict(body)?)
 }
 
 /// A SCIM JSON response.

@@ -10,6 +10,7 @@ use actix_web::{App, HttpRequest, HttpServer, web};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::error::ApiError;
 use crate::scim::ScimError;
 
 /// Where and to whom `/metrics` and `/openapi.json` are served.
@@ -29,9 +30,9 @@ struct OwnListener;
 /// without the configured bearer token 401 (a failure counted against the address, like any
 /// other). Called by the two handlers themselves, so whatever path form the router decoded
 /// to reach them (`/%6Detrics`), the check runs.
-pub(super) fn admit(request: &HttpRequest, state: &AppState) -> Result<(), ScimError> {
+pub(super) fn admit(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     if state.observability.own_listener && request.app_data::<OwnListener>().is_none() {
-        return Err(ScimError::NotFound("no such endpoint".into()));
+        return Err(ScimError::NotFound("no such endpoint".into()).into());
     }
     match &state.observability.token_sha256 {
         Some(digest) if !bearer_matches(request, digest) => {
@@ -39,8 +40,8 @@ pub(super) fn admit(request: &HttpRequest, state: &AppState) -> Result<(), ScimE
             state
                 .limits
                 .failed_authentication(address)
-                .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
-            Err(ScimError::Unauthorized(
+                .map_err(|wait| ApiError::TooManyRequests(wait.0))?;
+            Err(ApiError::Unauthorized(
                 "this endpoint needs the metrics bearer token".into(),
             ))
         }

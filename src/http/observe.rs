@@ -3,6 +3,7 @@
 //! console's HTML pages are not in the OpenAPI document, so it does not see them. The test suite uses it to validate
 //! each response against the OpenAPI document; the server never sets one by itself.
 
+use crate::http::error::ApiError;
 use std::sync::Arc;
 
 use actix_web::body::{self, EitherBody, MessageBody};
@@ -92,7 +93,7 @@ pub(super) async fn observe_responses<B: MessageBody + 'static>(
     let (head, body) = response.into_parts();
     let bytes = body::to_bytes(body)
         .await
-        .map_err(|_| actix_web::Error::from(ScimError::Internal))?;
+        .map_err(|_| actix_web::Error::from(ApiError::from(ScimError::Internal)))?;
     (observer.0)(&Observed {
         method: &method,
         pattern: &pattern,

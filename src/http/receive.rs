@@ -11,8 +11,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
+use super::error::ApiError;
 use super::routing::Api;
-use crate::scim::ScimError;
 use crate::signals::receiver::{Delivery, ErrorCode, Outcome, PUSH, Refusal, manage};
 
 /// Where transmitters push, below the public URL.
@@ -56,9 +56,9 @@ async fn receive(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let signals = &state.signals;
-    let receiver = signals.find(&id).await.map_err(ScimError::from)?;
+    let receiver = signals.find(&id).await.map_err(ApiError::from)?;
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -68,7 +68,7 @@ async fn receive(
         state
             .limits
             .failed_authentication(address)
-            .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
+            .map_err(|wait| ApiError::TooManyRequests(wait.0))?;
         let refusal = Refusal::new(
             ErrorCode::AuthenticationFailed,
             "send this receiver's push secret as `Authorization: Bearer …`",
@@ -104,7 +104,7 @@ async fn receive(
     let outcome = signals
         .receive(&receiver, token, Delivery::Push, Some(info))
         .await
-        .map_err(ScimError::from)?;
+        .map_err(ApiError::from)?;
     match outcome {
         Outcome::Refused(refusal) => Ok(refused(StatusCode::BAD_REQUEST, &refusal)),
         Outcome::Applied(_) | Outcome::Ignored(_) | Outcome::Replayed => {

@@ -7,6 +7,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::auth::ScimCaller;
+use super::error::ApiError;
 use super::{AppState, base_url, blocking, parse_body, scim_json, store_read};
 use crate::access::credentials::Caller;
 use crate::audit::{Actor, RequestInfo};
@@ -61,7 +62,7 @@ impl Scope {
         state: &AppState,
         request: &HttpRequest,
         params: &[(String, String)],
-    ) -> Result<Self, ScimError> {
+    ) -> Result<Self, ApiError> {
         let param = |name: &str| {
             params
                 .iter()
@@ -110,7 +111,7 @@ async fn list(
     state: web::Data<AppState>,
     request: HttpRequest,
     query: Query,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     run_list(caller, Some(**kind), state, &request, &query).await
 }
 
@@ -121,7 +122,7 @@ async fn search(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let params = search_params(&parse_body(&request, &body)?)?;
     run_list(caller, Some(**kind), state, &request, &params).await
 }
@@ -132,7 +133,7 @@ async fn search_all(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let params = search_params(&parse_body(&request, &body)?)?;
     run_list(caller, None, state, &request, &params).await
 }
@@ -144,7 +145,7 @@ async fn run_list(
     state: web::Data<AppState>,
     request: &HttpRequest,
     params: &[(String, String)],
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     // For all types, attribute lists are read against the user schema, the one with extensions.
     let scope = Scope::new(
         caller,
@@ -158,8 +159,8 @@ async fn run_list(
     let point = kind == Some(ResourceKind::User) && list_request.is_point_lookup();
     let store = state.store.clone();
     let body = store_read(&store, point, move || match kind {
-        Some(kind) => state.scim.list(kind, &scope.context(), &list_request),
-        None => state.scim.search_all(&scope.context(), &list_request),
+        Some(kind) => Ok(state.scim.list(kind, &scope.context(), &list_request)?),
+        None => Ok(state.scim.search_all(&scope.context(), &list_request)?),
     })
     .await?;
     Ok(scim_json(StatusCode::OK, &body))
@@ -171,11 +172,11 @@ async fn bulk(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let body = parse_body(&request, &body)?;
     let scope = Scope::new(caller, ResourceKind::User, &state, &request, &[])?;
     let (service, preview) = writer(&state, &request, &scope.tenant_id)?;
-    let response = blocking(move || service.bulk(&scope.context(), &body)).await?;
+    let response = blocking(move || Ok(service.bulk(&scope.context(), &body)?)).await?;
     if let Some(preview) = preview {
         return Ok(preview_response(&preview, StatusCode::OK, Some(&response)));
     }
@@ -183,7 +184,7 @@ async fn bulk(
 }
 
 /// A `SearchRequest` as query-style pairs; attribute lists may be JSON arrays.
-fn search_params(body: &serde_json::Value) -> Result<Vec<(String, String)>, ScimError> {
+fn search_params(body: &serde_json::Value) -> Result<Vec<(String, String)>, ApiError> {
     let object = body
         .as_object()
         .ok_or_else(|| ScimError::InvalidSyntax("a SearchRequest is a JSON object".into()))?;
@@ -243,11 +244,12 @@ async fn create(
     request: HttpRequest,
     query: Query,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let body = parse_body(&request, &body)?;
     let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     let (service, preview) = writer(&state, &request, &scope.tenant_id)?;
-    let created = blocking(move || service.create(scope.kind, &scope.context(), &body)).await?;
+    let created =
+        blocking(move || Ok(service.create(scope.kind, &scope.context(), &body)?)).await?;
     if let Some(preview) = preview {
         return Ok(preview_response(
             &preview,
@@ -269,7 +271,7 @@ async fn get(
     request: HttpRequest,
     query: Query,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     let if_none_match = request
         .headers()
@@ -279,7 +281,7 @@ async fn get(
     // A group comes with its members, which may be many: only users are point reads.
     let (store, point) = (state.store.clone(), scope.kind == ResourceKind::User);
     let found = store_read(&store, point, move || {
-        state.scim.get(scope.kind, &scope.context(), &id)
+        Ok(state.scim.get(scope.kind, &scope.context(), &id)?)
     })
     .await?;
     if if_none_match.is_some_and(|tags| {
@@ -304,7 +306,7 @@ async fn replace(
     query: Query,
     id: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     update(
         ScimService::replace,
@@ -325,7 +327,7 @@ async fn patch(
     query: Query,
     id: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let scope = Scope::new(caller, **kind, &state, &request, &query)?;
     update(
         ScimService::patch,
@@ -355,19 +357,19 @@ async fn update(
     request: &HttpRequest,
     id: String,
     body: &[u8],
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let body = parse_body(request, body)?;
     let precondition = if_match(request);
     let (service, preview) = writer(&state, request, &scope.tenant_id)?;
     let updated = blocking(move || {
-        operation(
+        Ok(operation(
             &service,
             scope.kind,
             &scope.context(),
             &id,
             &body,
             &precondition,
-        )
+        )?)
     })
     .await?;
     // RFC 7644 §3.5.2: a PATCH may answer 204 No Content; the service says when it left an
@@ -395,11 +397,11 @@ async fn delete(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let scope = Scope::new(caller, **kind, &state, &request, &[])?;
     let precondition = if_match(&request);
     let (service, preview) = writer(&state, &request, &scope.tenant_id)?;
-    blocking(move || service.delete(scope.kind, &scope.context(), &id, &precondition)).await?;
+    blocking(move || Ok(service.delete(scope.kind, &scope.context(), &id, &precondition)?)).await?;
     if let Some(preview) = preview {
         return Ok(preview_response(&preview, StatusCode::NO_CONTENT, None));
     }

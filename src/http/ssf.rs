@@ -12,6 +12,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::auth::FeedCaller;
+use super::error::ApiError;
 use super::routing::Api;
 use super::{AppState, blocking, parse_body, scim_json};
 use crate::access::credentials::Caller;
@@ -61,8 +62,8 @@ pub struct StreamReader(Caller);
 pub struct StreamManager(Caller);
 
 impl FromRequest for StreamReader {
-    type Error = ScimError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
@@ -71,8 +72,8 @@ impl FromRequest for StreamReader {
 }
 
 impl FromRequest for StreamManager {
-    type Error = ScimError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ScimError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
@@ -82,7 +83,7 @@ impl FromRequest for StreamManager {
 
 /// The caller of a stream-management request: a bearer access token of the client
 /// credentials grant (its scope must allow the call), or the credentials the feed takes.
-async fn stream_caller(request: &HttpRequest, manages: bool) -> Result<Caller, ScimError> {
+async fn stream_caller(request: &HttpRequest, manages: bool) -> Result<Caller, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
         .cloned()
@@ -99,15 +100,16 @@ async fn stream_caller(request: &HttpRequest, manages: bool) -> Result<Caller, S
     match verified {
         Some((_, claims)) if manages && !claims.may_manage() => Err(ScimError::Forbidden(
             "insufficient_scope: this call needs the ssf.manage scope".into(),
-        )),
+        )
+        .into()),
         Some((caller, _)) => Ok(caller),
         None => {
             let address = super::auth::client_address(request, state.trust_forwarded_for);
             state
                 .limits
                 .failed_authentication(address)
-                .map_err(|wait| ScimError::TooManyRequests(wait.0))?;
-            Err(ScimError::Unauthorized(
+                .map_err(|wait| ApiError::TooManyRequests(wait.0))?;
+            Err(ApiError::Unauthorized(
                 "the bearer token is not a valid stream-management token".into(),
             ))
         }
@@ -138,7 +140,7 @@ async fn with_body<T: Send + 'static>(
     request: &HttpRequest,
     body: &[u8],
     call: impl FnOnce(&Transmitter, &Caller, &Value) -> Result<T, SignalsError> + Send + 'static,
-) -> Result<T, ScimError> {
+) -> Result<T, ApiError> {
     let body = parse_body(request, body)?;
     blocking(move || Ok(call(&state.ssf, &caller, &body)?)).await
 }
@@ -149,7 +151,7 @@ async fn with_stream<T: Send + 'static>(
     state: web::Data<AppState>,
     query: &Query,
     call: impl FnOnce(&Transmitter, &Caller, &str) -> Result<T, SignalsError> + Send + 'static,
-) -> Result<T, ScimError> {
+) -> Result<T, ApiError> {
     let id = stream_param(query)
         .ok_or_else(|| ScimError::InvalidValue("`stream_id` is required".into()))?;
     blocking(move || Ok(call(&state.ssf, &caller, &id)?)).await
@@ -162,7 +164,7 @@ async fn create(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let created = with_body(caller, state, &request, &body, |ssf, caller, body| {
         ssf.create_stream(caller, body)
     })
@@ -177,7 +179,7 @@ async fn read(
     StreamReader(caller): StreamReader,
     state: web::Data<AppState>,
     query: Query,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let id = stream_param(&query);
     let streams = blocking(move || Ok(state.ssf.read_streams(&caller, id.as_deref())?)).await?;
     Ok(json_ok(&streams))
@@ -190,7 +192,7 @@ async fn update(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let updated = with_body(caller, state, &request, &body, |ssf, caller, body| {
         ssf.update_stream(caller, body, false)
     })
@@ -205,7 +207,7 @@ async fn replace(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let replaced = with_body(caller, state, &request, &body, |ssf, caller, body| {
         ssf.update_stream(caller, body, true)
     })
@@ -219,7 +221,7 @@ async fn delete(
     StreamManager(caller): StreamManager,
     state: web::Data<AppState>,
     query: Query,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     with_stream(caller, state, &query, |ssf, caller, id| {
         ssf.delete_stream(caller, id)
     })
@@ -233,7 +235,7 @@ async fn status(
     StreamReader(caller): StreamReader,
     state: web::Data<AppState>,
     query: Query,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let status = with_stream(caller, state, &query, |ssf, caller, id| {
         ssf.status(caller, id)
     })
@@ -248,7 +250,7 @@ async fn set_status(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let status = with_body(caller, state, &request, &body, |ssf, caller, body| {
         ssf.set_status(caller, body)
     })
@@ -263,7 +265,7 @@ async fn add_subject(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     with_body(caller, state, &request, &body, |ssf, caller, body| {
         ssf.subject(caller, body, true)
     })
@@ -278,7 +280,7 @@ async fn remove_subject(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     with_body(caller, state, &request, &body, |ssf, caller, body| {
         ssf.subject(caller, body, false)
     })
@@ -293,7 +295,7 @@ async fn verify(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     with_body(caller, state, &request, &body, |ssf, caller, body| {
         ssf.verify(caller, body)
     })
@@ -312,7 +314,7 @@ async fn poll(
     request: HttpRequest,
     stream_id: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ScimError> {
+) -> Result<HttpResponse, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {

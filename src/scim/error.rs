@@ -1,5 +1,7 @@
-//! The SCIM error of RFC 7644 §3.12: every failure the API reports is one of these.
-//! Statuses are plain numbers here; the HTTP layer turns them into responses in one place.
+//! The SCIM error of RFC 7644 §3.12: every refusal of the protocol is one of these.
+//! Statuses are plain numbers here. Authentication, rate limits and framework failures are
+//! the HTTP face's (`http::error::ApiError`), which wraps this and turns both into
+//! responses in one place.
 
 use serde_json::{Value, json};
 
@@ -40,8 +42,6 @@ pub enum ScimError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -51,18 +51,12 @@ pub enum ScimError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotImplemented(String),
-    /// A rate limit refused the request; the number is the `Retry-After`, in seconds.
-    #[error("too many requests; retry after {0} seconds")]
-    TooManyRequests(u64),
     #[error("the database is unavailable; retry later")]
     Unavailable,
     /// A server Scimitar called on the request's behalf (a Shared Signals transmitter)
     /// failed or answered what cannot be used; the detail says which and how.
     #[error("{0}")]
     BadGateway(String),
-    /// Any other status the framework produced, kept as it was.
-    #[error("the request failed with status {0}")]
-    Other(u16),
     /// Details are logged, never sent.
     #[error("an internal error occurred")]
     Internal,
@@ -78,7 +72,6 @@ impl ScimError {
             | ScimError::InvalidPath(_)
             | ScimError::NoTarget(_)
             | ScimError::InvalidCursor(_) => 400,
-            ScimError::Unauthorized(_) => 401,
             ScimError::Forbidden(_) | ScimError::Sensitive(_) => 403,
             ScimError::NotFound(_) => 404,
             ScimError::MethodNotAllowed(_) => 405,
@@ -86,12 +79,10 @@ impl ScimError {
             ScimError::PreconditionFailed(_) => 412,
             ScimError::PayloadTooLarge(_) => 413,
             ScimError::UnsupportedMediaType(_) => 415,
-            ScimError::TooManyRequests(_) => 429,
             ScimError::Internal => 500,
             ScimError::NotImplemented(_) => 501,
             ScimError::Unavailable => 503,
             ScimError::BadGateway(_) => 502,
-            ScimError::Other(status) => *status,
         }
     }
 
@@ -123,28 +114,6 @@ impl ScimError {
         }
         body
     }
-
-    /// The error for a failure the framework produced before any handler ran, by status alone.
-    pub fn from_status(status: u16) -> Self {
-        match status {
-            400 => ScimError::InvalidSyntax("the request is malformed".into()),
-            401 => ScimError::Unauthorized("authentication required".into()),
-            403 => ScimError::Forbidden("this credential may not do that".into()),
-            404 => ScimError::NotFound("no such endpoint".into()),
-            405 => {
-                ScimError::MethodNotAllowed("this method is not allowed on this endpoint".into())
-            }
-            412 => ScimError::PreconditionFailed("the resource has changed".into()),
-            413 => ScimError::PayloadTooLarge("the request body is too large".into()),
-            415 => {
-                ScimError::UnsupportedMediaType("use Content-Type: application/scim+json".into())
-            }
-            501 => ScimError::NotImplemented("not implemented".into()),
-            500 => ScimError::Internal,
-            503 => ScimError::Unavailable,
-            other => ScimError::Other(other),
-        }
-    }
 }
 
 impl From<StoreError> for ScimError {
@@ -162,23 +131,6 @@ impl From<StoreError> for ScimError {
                 tracing::error!(error = %other, "storage failure");
                 ScimError::Internal
             }
-        }
-    }
-}
-
-/// The admin API reports access errors as SCIM errors.
-impl From<crate::access::AccessError> for ScimError {
-    fn from(error: crate::access::AccessError) -> Self {
-        use crate::access::AccessError;
-        match error {
-            AccessError::Store(error) => error.into(),
-            AccessError::NotFound(detail) => ScimError::NotFound(detail),
-            AccessError::RateLimited(seconds) => ScimError::TooManyRequests(seconds),
-            AccessError::Keys(_) | AccessError::Config(_) => {
-                tracing::error!(%error, "access failure");
-                ScimError::Internal
-            }
-            other => ScimError::InvalidValue(other.to_string()),
         }
     }
 }
@@ -201,7 +153,6 @@ mod tests {
             ScimError::Sensitive("x".into()),
             ScimError::PreconditionFailed("x".into()),
             ScimError::NotFound("x".into()),
-            ScimError::Unauthorized("x".into()),
             ScimError::Forbidden("x".into()),
             ScimError::MethodNotAllowed("x".into()),
             ScimError::PayloadTooLarge("x".into()),
@@ -210,7 +161,6 @@ mod tests {
             ScimError::Unavailable,
             ScimError::BadGateway("x".into()),
             ScimError::Internal,
-            ScimError::Other(429),
         ];
         for error in errors {
             let body = error.body();
@@ -227,11 +177,6 @@ mod tests {
             assert_eq!(
                 body.get("scimType").and_then(Value::as_str),
                 error.scim_type(),
-                "{error:?}"
-            );
-            assert_eq!(
-                ScimError::from_status(error.status()).status(),
-                error.status(),
                 "{error:?}"
             );
         }

@@ -4,6 +4,7 @@
 //! walks the whole chain, so it runs when asked, not on every page), and the export as JSON
 //! Lines or OCSF for the filter shown, streamed a page at a time and itself audited.
 
+use crate::http::error::ApiError;
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -226,7 +227,7 @@ pub async fn verify(
     let verification = blocking(move || {
         crate::audit::verify(&store, &tenant).map_err(|error| {
             tracing::warn!(%error, "audit verification from the console failed");
-            ScimError::Internal
+            ApiError::from(ScimError::Internal)
         })
     })
     .await?;
@@ -314,7 +315,14 @@ async fn export(
             .await;
             let batch = match batch {
                 Ok(Ok(batch)) => batch,
-                _ => return Some((Err(actix_web::Error::from(ScimError::Unavailable)), None)),
+                _ => {
+                    return Some((
+                        Err(actix_web::Error::from(ApiError::from(
+                            ScimError::Unavailable,
+                        ))),
+                        None,
+                    ));
+                }
             };
             if batch.is_empty() {
                 return None;

@@ -4,6 +4,7 @@
 use askama::Template;
 
 use crate::access::AccessError;
+use crate::http::error::ApiError;
 use crate::scim::ScimError;
 use crate::store::StoreError;
 
@@ -19,24 +20,30 @@ pub enum ConsoleError {
     CsrfRefused,
     /// Anything else, with the status and message the APIs would give.
     #[error("{0}")]
-    Failed(ScimError),
+    Failed(ApiError),
+}
+
+impl From<ApiError> for ConsoleError {
+    fn from(error: ApiError) -> Self {
+        ConsoleError::Failed(error)
+    }
 }
 
 impl From<ScimError> for ConsoleError {
     fn from(error: ScimError) -> Self {
-        ConsoleError::Failed(error)
+        ConsoleError::Failed(error.into())
     }
 }
 
 impl From<AccessError> for ConsoleError {
     fn from(error: AccessError) -> Self {
-        ConsoleError::Failed(ScimError::from(error))
+        ConsoleError::Failed(error.into())
     }
 }
 
 impl From<StoreError> for ConsoleError {
     fn from(error: StoreError) -> Self {
-        ConsoleError::Failed(ScimError::from(error))
+        ConsoleError::Failed(error.into())
     }
 }
 

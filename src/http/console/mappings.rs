@@ -16,6 +16,7 @@ use super::view::{self, Chrome, Section};
 use crate::access::operator_sessions::Operator;
 use crate::access::roles::{self, ChangedBy, GroupSelector};
 use crate::audit::{Actor, RequestInfo};
+use crate::http::error::ApiError;
 use crate::http::{AppState, blocking, request_info};
 use crate::scim::ScimError;
 use crate::store::{AnyConnection, Store};
@@ -79,8 +80,8 @@ struct Previewed {
 fn preview(
     state: &AppState,
     tenant_id: &str,
-    change: impl FnOnce(&Store) -> Result<(), ScimError>,
-) -> Result<Previewed, ScimError> {
+    change: impl FnOnce(&Store) -> Result<(), ApiError>,
+) -> Result<Previewed, ApiError> {
     let (previewing, preview) = state.store.previewing(tenant_id);
     change(&previewing)?;
     let report = crate::scim::preview::report(200, None, &preview.records());

@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use crate::access::operator_sessions::Operator;
 use crate::audit::{Actor, RequestInfo};
+use crate::http::error::ApiError;
 use crate::http::{AppState, base_url, request_info};
 use crate::scim::Context;
-use crate::scim::ScimError;
 use crate::scim::list::ListRequest;
 use crate::scim::projection::Projection;
 use crate::scim::quirks::Quirks;
@@ -64,7 +64,7 @@ impl ScimReads {
         cursor: Option<&str>,
         count: i64,
         excluded: Option<&str>,
-    ) -> Result<ListPage, ScimError> {
+    ) -> Result<ListPage, ApiError> {
         let count = count.to_string();
         let mut params = vec![("count", count.as_str()), ("cursor", cursor.unwrap_or(""))];
         if let Some(filter) = filter.filter(|f| !f.trim().is_empty()) {
@@ -93,7 +93,7 @@ impl ScimReads {
         kind: ResourceKind,
         id: &str,
         excluded: Option<&str>,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<Value, ApiError> {
         let projection =
             Projection::from_params(state.scim.registry().resource(kind), None, excluded)?;
         Ok(state.scim.get(kind, &self.context(&projection), id)?.body)

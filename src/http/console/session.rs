@@ -22,6 +22,7 @@ use super::{CONSOLE_PATH, SIGN_IN_PATH};
 use crate::access::credentials::CredentialKind;
 use crate::access::operator_sessions::{self, Operator};
 use crate::http::auth::authenticate_secret;
+use crate::http::error::ApiError;
 use crate::http::{AppState, blocking, request_info};
 use crate::scim::ScimError;
 
@@ -125,14 +126,14 @@ pub async fn sign_in(
     }
     let secret = form.secret.trim().to_string();
     let missing = if secret.is_empty() {
-        Err(ScimError::Unauthorized("no secret given".into()))
+        Err(ApiError::Unauthorized("no secret given".into()))
     } else {
         Ok(secret)
     };
     let caller = match authenticate_secret(&request, missing, None, &[CredentialKind::Admin]).await
     {
         Ok(caller) => caller,
-        Err(ScimError::Unauthorized(_)) => {
+        Err(ApiError::Unauthorized(_)) => {
             let problem = "That secret is not a valid credential.";
             return sign_in_page(
                 &request,
@@ -141,7 +142,7 @@ pub async fn sign_in(
                 Some(problem),
             );
         }
-        Err(ScimError::Forbidden(_)) => {
+        Err(ApiError::Scim(ScimError::Forbidden(_))) => {
             let problem =
                 "Only an admin credential can sign in; this one is an app or SCIM credential.";
             return sign_in_page(

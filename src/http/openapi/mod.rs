@@ -173,7 +173,7 @@ pub fn routes(api: &mut Api) {
 async fn document_json(
     request: actix_web::HttpRequest,
     state: actix_web::web::Data<super::AppState>,
-) -> Result<HttpResponse, crate::scim::ScimError> {
+) -> Result<HttpResponse, crate::http::error::ApiError> {
     super::observability::admit(&request, &state)?;
     static SERIALIZED: OnceLock<String> = OnceLock::new();
     let body = SERIALIZED.get_or_init(|| document().to_string());
