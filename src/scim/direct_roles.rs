@@ -57,62 +57,82 @@ fn entra_role_value(value: &str) -> Option<String> {
 }
 
 /// What a user write did to `roles`: the values stored before (none for a create) and
-/// after, and whether the request itself named `roles`.
+/// after, the values the request itself wrote (`add`, `replace`, a PUT's or POST's body;
+/// not a `remove`), and whether the user is active after it.
 pub(super) struct RolesWritten<'a> {
     pub before: &'a BTreeSet<String>,
     pub after: &'a BTreeSet<String>,
-    pub named: bool,
+    pub named: BTreeSet<String>,
+    pub active_after: bool,
 }
 
-/// Whether a request body (a resource, or a PatchOp) writes `roles`: a key of the body (bare
-/// or under the core URN), or an operation whose path starts with it or whose path-less value
-/// holds it.
-pub(super) fn names_roles(request: &Value) -> bool {
-    fn has_roles(object: &Map<String, Value>) -> bool {
-        object.iter().any(|(key, value)| {
-            key.eq_ignore_ascii_case("roles")
-                || key.eq_ignore_ascii_case(&format!("{USER_SCHEMA}:roles"))
-                || (key.eq_ignore_ascii_case(USER_SCHEMA)
-                    && value.as_object().is_some_and(has_roles))
-        })
+/// The role values a request body writes: a resource's `roles` (bare or under the core URN),
+/// or a PatchOp's `add` and `replace` values for `roles` (by path, qualified or not, or in a
+/// path-less or blank-path value). A `remove` writes none.
+pub(super) fn named_role_values(request: &Value) -> BTreeSet<String> {
+    fn of_resource(object: &Map<String, Value>) -> BTreeSet<String> {
+        let mut values = roles_of(object);
+        for (key, value) in object {
+            if let Some(fields) = value
+                .as_object()
+                .filter(|_| key.eq_ignore_ascii_case(USER_SCHEMA))
+            {
+                values.extend(roles_of(fields));
+            }
+            if key.eq_ignore_ascii_case(&format!("{USER_SCHEMA}:roles")) {
+                values.extend(of_roles_value(value));
+            }
+        }
+        values
+    }
+    fn of_roles_value(value: &Value) -> BTreeSet<String> {
+        let items = match value {
+            Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        let mut wrapped = Map::new();
+        wrapped.insert("roles".into(), Value::Array(items));
+        roles_of(&wrapped)
     }
     let Some(body) = request.as_object() else {
-        return false;
+        return BTreeSet::new();
     };
     let operations = body
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case("Operations"))
         .and_then(|(_, value)| value.as_array());
     let Some(operations) = operations else {
-        return has_roles(body);
+        return of_resource(body);
     };
-    operations
-        .iter()
-        .filter_map(Value::as_object)
-        .any(|operation| {
-            let field = |name: &str| {
-                operation
-                    .iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                    .map(|(_, value)| value)
-            };
-            let path = field("path")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .unwrap_or("");
-            let bare = path
-                .get(..USER_SCHEMA.len() + 1)
-                .filter(|prefix| prefix.eq_ignore_ascii_case(&format!("{USER_SCHEMA}:")))
-                .map_or(path, |_| &path[USER_SCHEMA.len() + 1..]);
-            let head = bare.split(['[', '.']).next().unwrap_or("");
-            if bare.is_empty() {
-                field("value")
-                    .and_then(Value::as_object)
-                    .is_some_and(has_roles)
-            } else {
-                head.eq_ignore_ascii_case("roles")
+    let mut values = BTreeSet::new();
+    for operation in operations.iter().filter_map(Value::as_object) {
+        let field = |name: &str| {
+            operation
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value)
+        };
+        let op = field("op").and_then(Value::as_str).unwrap_or("");
+        if !op.eq_ignore_ascii_case("add") && !op.eq_ignore_ascii_case("replace") {
+            continue;
+        }
+        let Some(value) = field("value") else {
+            continue;
+        };
+        let path = field("path")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .unwrap_or("");
+        let qualified = format!("{USER_SCHEMA}:roles");
+        if path.is_empty() {
+            if let Some(object) = value.as_object() {
+                values.extend(of_resource(object));
             }
-        })
+        } else if path.eq_ignore_ascii_case("roles") || path.eq_ignore_ascii_case(&qualified) {
+            values.extend(of_roles_value(value));
+        }
+    }
+    values
 }
 
 /// Hands the user's roles after a write to the cascade; nothing is done when they did not
@@ -130,8 +150,9 @@ pub(super) fn settle(
         before,
         after,
         named,
+        active_after,
     } = written;
-    if before == after && (!named || after.is_empty()) {
+    if before == after && named.is_empty() {
         return Ok(());
     }
     let held: BTreeSet<String> =
@@ -146,13 +167,13 @@ pub(super) fn settle(
         return Ok(());
     }
     // Stored before roles were published, never assigned: kept as they are, inert, unless
-    // the request names `roles` again and the role is now published as assignable.
+    // this request writes the value again and the role is now published as assignable.
     let inert: BTreeSet<&String> = before.difference(&held).collect();
     let mut wanted = BTreeSet::new();
     for role in after {
         let kept = held.contains(role) || !inert.contains(role);
         if kept
-            || (named
+            || (named.contains(role)
                 && crate::store::role_catalog::get(conn, context.tenant_id, role)?
                     .is_some_and(|row| row.assignable))
         {
@@ -163,21 +184,33 @@ pub(super) fn settle(
         return Ok(());
     }
     let fact = context.fact(cause, now);
-    let set =
-        service
-            .cascade
-            .direct_roles(conn, &fact, user_id, &wanted, &context.actor.client_id)?;
-    set.map(|_| ()).map_err(|refused| {
-        ScimError::InvalidValue(format!(
-            "roles {} are not published as assignable (GET /Roles lists those that are)",
-            refused
-                .0
-                .iter()
-                .map(|r| format!("`{r}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })
+    let cascade = &service.cascade;
+    let assigned_by = &context.actor.client_id;
+    let refused = match cascade.direct_roles(conn, &fact, user_id, &wanted, assigned_by)? {
+        Ok(_) => return Ok(()),
+        Err(refused) => refused.0,
+    };
+    if !active_after {
+        // A write that leaves the user inactive (a deactivation) is never refused for its
+        // roles: offboarding must not wait on a role value. What is not assignable is not
+        // assigned; removals apply.
+        let assignable: BTreeSet<String> = wanted
+            .into_iter()
+            .filter(|r| !refused.contains(r))
+            .collect();
+        return match cascade.direct_roles(conn, &fact, user_id, &assignable, assigned_by)? {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ScimError::Internal),
+        };
+    }
+    Err(ScimError::InvalidValue(format!(
+        "roles {} are not published as assignable (GET /Roles lists those that are)",
+        refused
+            .iter()
+            .map(|r| format!("`{r}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 #[cfg(test)]
@@ -206,27 +239,55 @@ mod tests {
     }
 
     #[test]
-    fn a_request_names_roles_in_every_form_a_write_can_take() {
+    fn the_role_values_a_request_writes_in_every_form() {
         let core = USER_SCHEMA;
         let op = |op: Value| json!({"schemas": [], "Operations": [op]});
-        for named in [
-            json!({"userName": "a", "Roles": []}),
-            json!({core: {"roles": [{"value": "x"}]}}),
-            op(json!({"op": "add", "path": "roles", "value": [{"value": "x"}]})),
-            op(json!({"op": "remove", "path": "roles[value eq \"x\"]"})),
-            op(json!({"op": "replace", "path": format!("{core}:roles"), "value": []})),
-            op(json!({"op": "replace", "path": " ", "value": {"roles": []}})),
-            op(json!({"op": "replace", "value": {core: {"roles": []}}})),
-        ] {
-            assert!(names_roles(&named), "{named}");
-        }
-        for not_named in [
-            json!({"userName": "a"}),
-            op(json!({"op": "replace", "path": "title", "value": "roles"})),
-            op(json!({"op": "replace", "path": "rolesX", "value": 1})),
-            op(json!({"op": "replace", "value": {"title": "x"}})),
-        ] {
-            assert!(!names_roles(&not_named), "{not_named}");
+        let set = |values: &[&str]| {
+            values
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<BTreeSet<_>>()
+        };
+        let cases = [
+            (
+                json!({"userName": "a", "Roles": [{"value": "x"}]}),
+                set(&["x"]),
+            ),
+            (json!({core: {"roles": [{"value": "x"}]}}), set(&["x"])),
+            (
+                op(json!({"op": "add", "path": "roles", "value": [{"value": "x"}]})),
+                set(&["x"]),
+            ),
+            (
+                op(
+                    json!({"op": "Replace", "path": format!("{core}:roles"), "value": {"value": "y"}}),
+                ),
+                set(&["y"]),
+            ),
+            (
+                op(json!({"op": "replace", "path": " ", "value": {"roles": ["z"]}})),
+                set(&["z"]),
+            ),
+            (
+                op(json!({"op": "replace", "value": {core: {"roles": [{"value": "w"}]}}})),
+                set(&["w"]),
+            ),
+            (
+                op(json!({"op": "remove", "path": "roles[value eq \"x\"]"})),
+                set(&[]),
+            ),
+            (
+                op(json!({"op": "add", "path": "roles", "value": []})),
+                set(&[]),
+            ),
+            (
+                op(json!({"op": "replace", "path": "title", "value": "roles"})),
+                set(&[]),
+            ),
+            (json!({"userName": "a"}), set(&[])),
+        ];
+        for (request, expected) in cases {
+            assert_eq!(named_role_values(&request), expected, "{request}");
         }
     }
 }

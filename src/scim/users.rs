@@ -135,7 +135,8 @@ pub(super) fn create(
         let written = direct_roles::RolesWritten {
             before: &none,
             after: &roles,
-            named: true,
+            named: roles.clone(),
+            active_after: row.active,
         };
         direct_roles::settle(service, conn, context, &row.id, written, &cause, now)?;
         Ok::<_, ScimError>(created)
@@ -392,7 +393,8 @@ fn update_in(
     let written = direct_roles::RolesWritten {
         before: &roles.0,
         after: &roles.1,
-        named: direct_roles::names_roles(request),
+        named: direct_roles::named_role_values(request),
+        active_after: row.active,
     };
     direct_roles::settle(service, conn, context, id, written, &cause, now)?;
     Ok(row)

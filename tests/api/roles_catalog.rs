@@ -262,6 +262,29 @@ on_both_backends! {
         assert_eq!(assigned.len(), 1, "{assigned:?}");
     }
 
+    async fn a_deactivation_is_never_refused_for_the_roles_it_carries(app) {
+        let (admin, client) = (app.admin_token(), app.app_client(true));
+        describe(&app, &admin, "approver", json!({"assignable": true})).await;
+        let body = json!({"userName": "erin", "roles": [{"value": "approver"}]});
+        let erin = id_of(&expect_status(app.post("/Users", &body).await, StatusCode::CREATED).await);
+        let token = app.tokens_for(&client, &erin).await["access_token"].as_str().unwrap_or_default().to_string();
+        // Active, an unpublished value is refused and nothing changes...
+        let put = json!({"userName": "erin", "roles": [{"value": "approver"}, {"value": "Employee"}]});
+        assert_eq!(app.put(&format!("/Users/{erin}"), &put).await.status(), StatusCode::BAD_REQUEST);
+        assert!(app.is_active(&client, &token).await);
+        // ...but a deactivation carrying it goes through: PUT, and PATCH.
+        let off = json!({"userName": "erin", "active": false, "roles": [{"value": "approver"}, {"value": "Employee"}]});
+        expect_status(app.put(&format!("/Users/{erin}"), &off).await, StatusCode::OK).await;
+        assert!(!app.is_active(&client, &token).await, "offboarded at once");
+        let frank = id_of(&expect_status(app.post("/Users", &json!({"userName": "frank"})).await, StatusCode::CREATED).await);
+        let frank_token = app.tokens_for(&client, &frank).await["access_token"].as_str().unwrap_or_default().to_string();
+        let patch_off = patch(json!([{"op": "replace", "path": "active", "value": false}, {"op": "add", "path": "roles", "value": [{"value": "Unpublished"}]}]));
+        expect_status(app.patch(&format!("/Users/{frank}"), &patch_off).await, StatusCode::OK).await;
+        assert!(!app.is_active(&client, &frank_token).await);
+        let assigned: Vec<Value> = audit(&app, &admin, "action=role.assign").await;
+        assert!(assigned.iter().all(|r| !r.to_string().contains("Employee") && !r.to_string().contains("Unpublished")), "{assigned:?}");
+    }
+
     async fn the_console_shows_direct_roles_and_published_roles_with_their_holders(app) {
         let admin = app.admin_token();
         describe(&app, &admin, "approver", json!({"display_name": "Approver", "assignable": true, "entitlements": ["expenses.approve"]})).await;
