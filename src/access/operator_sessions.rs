@@ -162,6 +162,25 @@ pub fn resume(
     Ok(Some(operator(&row, &credential.name, secret)))
 }
 
+/// Whether `operator`'s console session is still open: not signed out, not past its expiry
+/// or its idle limit, its credential still an active admin one. A read only: a live view
+/// left open is not activity, so it ends with the session's idle limit.
+pub fn still_open(
+    store: &Store,
+    operator: &Operator,
+    limits: SessionLimits,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Some((row, credential)) = store.read(|conn| rows::find(conn, &operator.session))? else {
+        return Ok(false);
+    };
+    Ok(from_stored(row.expires) > now
+        && from_stored(row.last_seen) + limits.idle > now
+        && credential.revoked.is_none()
+        && credential.kind == CredentialKind::Admin.as_str()
+        && credential.tenant_id == row.tenant_id)
+}
+
 /// Signs the operator out: the session ends on every replica at once.
 pub fn close(
     store: &Store,

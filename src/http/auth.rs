@@ -24,12 +24,15 @@ pub struct AdminCaller(pub Caller);
 /// A reader of the event feed: an app client or an operator.
 pub struct FeedCaller(pub Caller);
 
+/// The credentials that read the revocation feed and stream.
+pub(crate) const FEED_KINDS: &[CredentialKind] = &[CredentialKind::App, CredentialKind::Admin];
+
 impl FromRequest for FeedCaller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let caller = authenticate(request, &[CredentialKind::App, CredentialKind::Admin]);
+        let caller = authenticate(request, FEED_KINDS);
         Box::pin(async move { caller.await.map(FeedCaller) })
     }
 }
@@ -160,6 +163,14 @@ pub(crate) fn client_address(request: &HttpRequest, trust_forwarded_for: bool) -
         return Some(forwarded);
     }
     request.peer_addr().map(|peer| peer.ip())
+}
+
+/// The secret a request presents, read as `authenticate` reads it for `kinds`.
+pub(crate) fn presented_secret(request: &HttpRequest, kinds: &[CredentialKind]) -> Option<String> {
+    match basic_credentials(request) {
+        Some((_, secret)) if kinds.contains(&CredentialKind::App) => Some(secret),
+        _ => bearer_token(request).ok(),
+    }
 }
 
 /// `client_id:secret` from an HTTP Basic header, if there is one.

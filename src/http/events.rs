@@ -109,8 +109,15 @@ async fn stream(
         }
     };
     let opening = format!("retry: 1000\n: scimitar revocation stream from {start}\n\n");
-    let allowed = while_active(&caller.client_id);
-    let events = outbox_stream(store, tenant_id, start, opening, feed::sse_chunk, allowed);
+    let allowed = while_active(&state, &request, &caller.client_id);
+    let events = outbox_stream(
+        store,
+        tenant_id,
+        start,
+        opening,
+        feed::sse_chunk,
+        (allowed, Duration::ZERO),
+    );
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -125,9 +132,6 @@ pub type ChunkReader = fn(&Store, &str, i64) -> Result<(String, i64), StoreError
 /// Whether the stream's reader may still read: its credential not revoked since it opened.
 pub type StillAllowed = Arc<dyn Fn(&Store) -> Result<bool, StoreError> + Send + Sync>;
 
-/// How often an open stream asks `StillAllowed` (before a read, never more often).
-const RECHECK: Duration = Duration::from_secs(1);
-
 /// An open event stream between two chunks.
 struct Follower {
     store: Store,
@@ -135,14 +139,14 @@ struct Follower {
     after: i64,
     bell: tokio::sync::watch::Receiver<u64>,
     quiet_since: tokio::time::Instant,
-    checked: tokio::time::Instant,
+    checked: Option<tokio::time::Instant>,
     opening: Option<Bytes>,
 }
 
 /// A tenant's outbox events after `start` as a server-sent-event body: `opening` first, then
 /// each chunk `read` makes, woken by the doorbell (a commit here or on another replica) or the
 /// poll interval, with a heartbeat comment when quiet. The stream ends once `allowed` says
-/// no (checked at most once a second, before a read): a credential revoked, here or by
+/// no (asked before a read, at most once per `recheck`): a credential revoked, here or by
 /// another process, stops its open streams too. Shared by the revocation stream and the
 /// operator console's live view.
 pub(crate) fn outbox_stream(
@@ -151,7 +155,7 @@ pub(crate) fn outbox_stream(
     start: i64,
     opening: String,
     read: ChunkReader,
-    allowed: StillAllowed,
+    (allowed, recheck): (StillAllowed, Duration),
 ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
     let now = tokio::time::Instant::now();
     let initial = Follower {
@@ -160,7 +164,7 @@ pub(crate) fn outbox_stream(
         tenant: tenant_id,
         after: start,
         quiet_since: now,
-        checked: now,
+        checked: None,
         opening: Some(Bytes::from(opening)),
     };
     futures_util::stream::unfold(initial, move |mut follower| {
@@ -170,9 +174,9 @@ pub(crate) fn outbox_stream(
                 return Some((Ok::<_, actix_web::Error>(opening), follower));
             }
             loop {
-                let check = follower.checked.elapsed() >= RECHECK;
+                let check = follower.checked.is_none_or(|at| at.elapsed() >= recheck);
                 if check {
-                    follower.checked = tokio::time::Instant::now();
+                    follower.checked = Some(tokio::time::Instant::now());
                 }
                 let (reader, tenant, after) = (
                     follower.store.clone(),
@@ -209,10 +213,25 @@ pub(crate) fn outbox_stream(
     })
 }
 
-/// A stream's check that `client_id` is still an active credential.
-pub(crate) fn while_active(client_id: &str) -> StillAllowed {
-    let client_id = client_id.to_string();
-    Arc::new(move |store| Ok(credentials::active_caller(store, &client_id)?.is_some()))
+/// A stream's check that the secret it was opened with is still `client_id`'s, active: from
+/// the credential cache (which re-reads the revocation epoch every 50 ms), so it is asked
+/// before every read and nothing written after a revocation is sent.
+pub(crate) fn while_active(
+    state: &AppState,
+    request: &HttpRequest,
+    client_id: &str,
+) -> StillAllowed {
+    let digest = super::auth::presented_secret(request, super::auth::FEED_KINDS)
+        .map(|secret| credentials::digest(&secret));
+    let (clock, client_id) = (state.clock.clone(), client_id.to_string());
+    Arc::new(move |store| {
+        let Some(digest) = &digest else {
+            return Ok(false);
+        };
+        Ok(store
+            .active_credential(digest, clock.now())?
+            .is_some_and(|(row, _)| row.id == client_id))
+    })
 }
 
 /// `GET /metrics`: Prometheus text format.

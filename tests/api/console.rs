@@ -82,6 +82,16 @@ impl Browser {
         (status, response.text().await.unwrap_or_default())
     }
 
+    /// A GET whose body is read as it comes (an event stream).
+    async fn open(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.root))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("GET")
+    }
+
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
         let response = self
             .http
@@ -208,6 +218,26 @@ on_both_backends! {
         assert_eq!(audit_actions(&app, "console.sign_out").len(), 1);
         browser.cookies.push(("scimitar-console".into(), session));
         assert_eq!(browser.get("/console").await.0, StatusCode::SEE_OTHER, "the old cookie signs no one in");
+    }
+
+    async fn the_live_view_ends_with_its_session(app) {
+        let (mut browser, page) = Browser::signed_in(&app).await;
+        let mut live = browser.open("/console/live/stream").await;
+        assert_eq!(live.status(), StatusCode::OK);
+        let (status, _) = browser.post("/console/sign-out", &[("csrf", &csrf(&page))]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let user = crate::helpers::id_of(&app.create_user("after-sign-out").await);
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, live.chunk()).await {
+                Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(_) => break,
+                Err(_) => panic!("the live view outlived its session: {text}"),
+            }
+        }
+        assert!(!text.contains(&user), "{text}");
     }
 
     async fn wrong_app_and_scim_credentials_cannot_sign_in(app) {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::error::ConsoleError;
 use super::session::{CsrfForm, SignedIn, check_csrf, redirect};
 use super::view::{self, Chrome, Section};
-use crate::http::events::{outbox_stream, while_active};
+use crate::http::events::{StillAllowed, outbox_stream};
 use crate::http::{AppState, blocking, request_info};
 use crate::scim::ScimError;
 use crate::signals::feed;
@@ -142,6 +142,21 @@ pub async fn page(
     })
 }
 
+/// How often an open live view asks whether its console session is still open (a read).
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A live view's check: its console session still open (not signed out, not idle or
+/// expired, its credential active).
+fn while_signed_in(
+    state: &AppState,
+    operator: crate::access::operator_sessions::Operator,
+) -> StillAllowed {
+    let (clock, limits) = (state.clock.clone(), state.console);
+    std::sync::Arc::new(move |store| {
+        crate::access::operator_sessions::still_open(store, &operator, limits, clock.now())
+    })
+}
+
 /// `GET /console/live/stream`: server-sent events from now on (or `Last-Event-ID`).
 pub async fn stream(
     SignedIn(operator): SignedIn,
@@ -173,7 +188,7 @@ pub async fn stream(
             start,
             opening,
             live_chunk,
-            while_active(&operator.client_id),
+            (while_signed_in(&state, operator), RECHECK),
         )))
 }
 
