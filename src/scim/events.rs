@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
-use super::schema::{AttributeDef, Mutability, ResourceKind, ResourceSchema, Returned, Schema};
+use super::schema::{
+    AttributeDef, AttributeType, Mutability, ResourceKind, ResourceSchema, Returned, Schema,
+};
 use crate::outbox::{self, Effect, ProvisioningOperation};
 use crate::store::{AnyConnection, ssf};
 
@@ -25,7 +27,7 @@ pub(super) struct Written<'a> {
     /// The attributes created or changed (a `notice` event's `attributes`).
     pub attributes: Vec<String>,
     /// The resource as created, or the PatchOp or PUT body (a `full` event's `data`).
-    pub data: Option<Value>,
+    pub data: Option<EventData>,
     pub version: i64,
 }
 
@@ -68,28 +70,43 @@ pub(super) fn operation_of(action: &str) -> ProvisioningOperation {
     }
 }
 
-/// `data` (a resource, a PUT body or a PatchOp) as a `full` event may carry it: only what
-/// the schema knows and would return. Kept: a resource's `schemas`, `id`, `meta`, `externalId` and
-/// its known, returnable attributes (bare, behind the core URN, or in a known extension); a
-/// PatchOp's `schemas` and each operation's `op`, `path` and `value`, the value kept only
-/// when the path names a known, returnable attribute (an operation on a secret keeps `op`
-/// and `path` so a receiver learns that it was set, not to what), and a path-less or
-/// blank-path value (read, like the parser reads it, as a path-less one) kept as a resource.
-/// Everything else (unknown keys, write-only or never-returned attributes, a `password`
-/// anywhere) is left out: an allow-list, so a form nobody thought of leaks nothing.
-fn without_secrets(schema: &ResourceSchema, data: Value) -> Value {
+/// What a `full` event's `data` is made of: the resource as Scimitar stored and answers it
+/// (a create), or the request as the identity provider sent it (a PUT body or a PatchOp).
+pub(super) enum EventData {
+    Resource(Value),
+    Request(Value),
+}
+
+/// Where data comes from decides what of it may be shown: a request's read-only attributes
+/// (`id`, `meta`, `groups`) were ignored by the write, so they are not the IdP's statement.
+#[derive(Clone, Copy, PartialEq)]
+enum Source {
+    Resource,
+    Request,
+}
+
+/// `data` as a `full` event may carry it, by an allow-list: only what the schema knows and
+/// would return, at every depth (sub-attributes of complex attributes included). Kept: a
+/// resource's known `schemas`, its known, returnable attributes (bare, behind the core URN, or
+/// in a known extension), and, for a stored resource, `id` and `meta`; a PatchOp's `schemas`
+/// and each operation's `op`, `path` and `value`, the value kept only when the path names a
+/// known, returnable attribute (an operation on a secret keeps `op` and `path`, so a receiver
+/// learns that it was set, not to what), and a path-less or blank-path value filtered like a
+/// resource. Everything else (unknown keys at any depth, a request's read-only attributes,
+/// write-only or never-returned attributes, a `password` anywhere) is left out.
+fn without_secrets(schema: &ResourceSchema, data: EventData) -> Value {
+    let (source, data) = match data {
+        EventData::Resource(data) => (Source::Resource, data),
+        EventData::Request(data) => (Source::Request, data),
+    };
     let Value::Object(body) = data else {
         return Value::Null;
     };
-    let operations = body
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case("Operations"))
-        .map(|(_, value)| value.clone());
-    match operations {
+    match field(&body, "Operations") {
         Some(Value::Array(operations)) => {
             let mut out = Map::new();
             if let Some(schemas) = field(&body, "schemas") {
-                out.insert("schemas".into(), schemas.clone());
+                out.insert("schemas".into(), known_schemas(schema, schemas));
             }
             let kept: Vec<Value> = operations
                 .iter()
@@ -100,7 +117,7 @@ fn without_secrets(schema: &ResourceSchema, data: Value) -> Value {
             Value::Object(out)
         }
         Some(_) => Value::Null,
-        None => Value::Object(kept_resource(schema, &body)),
+        None => Value::Object(kept_resource(schema, &body, source)),
     }
 }
 
@@ -109,6 +126,24 @@ fn field<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
         .map(|(_, value)| value)
+}
+
+/// The URNs of `schemas` that name this resource's schemas or the PatchOp message.
+fn known_schemas(schema: &ResourceSchema, schemas: &Value) -> Value {
+    let known = |urn: &str| {
+        urn.eq_ignore_ascii_case(&schema.core.id)
+            || schema.extension(urn).is_some()
+            || urn.eq_ignore_ascii_case(super::patch::PATCH_SCHEMA)
+    };
+    Value::Array(
+        schemas
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|urn| urn.as_str().is_some_and(known))
+            .cloned()
+            .collect(),
+    )
 }
 
 fn kept_operation(schema: &ResourceSchema, operation: &Map<String, Value>) -> Map<String, Value> {
@@ -124,67 +159,125 @@ fn kept_operation(schema: &ResourceSchema, operation: &Map<String, Value>) -> Ma
     match (path, value) {
         (Some(path), value) => {
             out.insert("path".into(), Value::String(path.to_string()));
-            let kept = match (schema.extension(path), value) {
-                // A path naming an extension as a whole takes its attributes as the value.
-                (Some(extension), Some(Value::Object(fields))) => {
-                    Some(Value::Object(kept_fields(&extension.attributes, fields)))
-                }
-                (Some(_), _) => None,
-                (None, value) => value.filter(|_| path_is_returned(schema, path)).cloned(),
-            };
+            let kept =
+                match (schema.extension(path), value) {
+                    // A path naming an extension as a whole takes its attributes as the value.
+                    (Some(extension), Some(Value::Object(fields))) => Some(Value::Object(
+                        kept_fields(&extension.attributes, fields, Source::Request),
+                    )),
+                    (Some(_), _) => None,
+                    (None, Some(value)) => kept_at_path(schema, path, value, Source::Request),
+                    (None, None) => None,
+                };
             if let Some(value) = kept {
                 out.insert("value".into(), value);
             }
         }
         (None, Some(Value::Object(fields))) => {
-            out.insert("value".into(), Value::Object(kept_resource(schema, fields)));
+            let kept = kept_resource(schema, fields, Source::Request);
+            out.insert("value".into(), Value::Object(kept));
         }
         (None, _) => {}
     }
     out
 }
 
-/// A resource body's (or a path-less value's) keys that are known and returned.
-fn kept_resource(schema: &ResourceSchema, body: &Map<String, Value>) -> Map<String, Value> {
+/// A resource body's (or a path-less value's) keys that are known and may be shown.
+fn kept_resource(
+    schema: &ResourceSchema,
+    body: &Map<String, Value>,
+    source: Source,
+) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in body {
-        if ["schemas", "id", "meta"]
-            .iter()
-            .any(|k| key.eq_ignore_ascii_case(k))
-        {
-            out.insert(key.clone(), value.clone());
+        if key.eq_ignore_ascii_case("schemas") {
+            out.insert(key.clone(), known_schemas(schema, value));
+        } else if ["id", "meta"].iter().any(|k| key.eq_ignore_ascii_case(k)) {
+            if source == Source::Resource {
+                out.insert(key.clone(), value.clone());
+            }
         } else if let Some(extension) = schema.extension(key) {
             if let Value::Object(fields) = value {
-                out.insert(
-                    key.clone(),
-                    Value::Object(kept_fields(&extension.attributes, fields)),
-                );
+                let kept = kept_fields(&extension.attributes, fields, source);
+                out.insert(key.clone(), Value::Object(kept));
             }
         } else if key.eq_ignore_ascii_case(&schema.core.id) {
             if let Value::Object(fields) = value {
-                out.insert(
-                    key.clone(),
-                    Value::Object(kept_fields(&schema.core.attributes, fields)),
-                );
+                let kept = kept_fields(&schema.core.attributes, fields, source);
+                out.insert(key.clone(), Value::Object(kept));
             }
-        } else if path_is_returned(schema, key) {
-            out.insert(key.clone(), value.clone());
+        } else if let Some(value) = kept_at_path(schema, key, value, source).filter(|_| {
+            source == Source::Resource || attribute_at(schema, key).is_some_and(writable)
+        }) {
+            out.insert(key.clone(), value);
         }
     }
     out
 }
 
-fn kept_fields(attributes: &[AttributeDef], fields: &Map<String, Value>) -> Map<String, Value> {
+/// The fields of a complex value (or of an extension) that are known and may be shown, each
+/// filtered by its own definition.
+fn kept_fields(
+    attributes: &[AttributeDef],
+    fields: &Map<String, Value>,
+    source: Source,
+) -> Map<String, Value> {
     fields
         .iter()
-        .filter(|(key, _)| AttributeDef::find(attributes, key).is_some_and(is_returned))
-        .map(|(key, value)| (key.clone(), value.clone()))
+        .filter_map(|(key, value)| {
+            let attribute = AttributeDef::find(attributes, key)?;
+            let shown =
+                is_returned(attribute) && (source == Source::Resource || writable(attribute));
+            shown.then(|| (key.clone(), kept_value(attribute, value, source)))
+        })
         .collect()
 }
 
-/// Whether `path` (`title`, `urn:…:User:title`, `urn:…:enterprise:2.0:User:x.y`, with any
-/// sub-attribute or filter) names a known attribute whose value may be shown.
-fn path_is_returned(schema: &ResourceSchema, path: &str) -> bool {
+/// A value of `attribute`: a complex one (or each item of a multi-valued one) keeps only its
+/// known sub-attributes; anything else is kept as it is.
+fn kept_value(attribute: &AttributeDef, value: &Value, source: Source) -> Value {
+    if attribute.kind != AttributeType::Complex || attribute.sub_attributes.is_empty() {
+        return value.clone();
+    }
+    let one = |item: &Value| match item {
+        Value::Object(fields) => {
+            Value::Object(kept_fields(&attribute.sub_attributes, fields, source))
+        }
+        other => other.clone(),
+    };
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(one).collect()),
+        other => one(other),
+    }
+}
+
+/// The value an operation at `path` (`title`, `urn:…:User:title`, `emails[type eq "work"]`,
+/// `name.givenName`, `urn:…:enterprise:2.0:User:manager.value`) may show, if any.
+fn kept_at_path(
+    schema: &ResourceSchema,
+    path: &str,
+    value: &Value,
+    source: Source,
+) -> Option<Value> {
+    let attribute = attribute_at(schema, path).filter(|a| is_returned(a))?;
+    let rest = attribute_rest(schema, path);
+    // After a filter (`emails[…]`) or directly: `.sub` names a sub-attribute.
+    let after_filter = rest.rsplit_once(']').map_or(rest, |(_, after)| after);
+    let sub = after_filter
+        .split_once('.')
+        .map(|(_, sub)| sub.trim())
+        .filter(|sub| !sub.is_empty());
+    match sub {
+        Some(sub) => {
+            let sub = AttributeDef::find(&attribute.sub_attributes, sub)?;
+            is_returned(sub).then(|| value.clone())
+        }
+        None => Some(kept_value(attribute, value, source)),
+    }
+}
+
+/// The attribute `path` names first: in an extension, behind the core URN, or bare.
+fn attribute_at<'s>(schema: &'s ResourceSchema, path: &str) -> Option<&'s AttributeDef> {
     let (attributes, rest): (Vec<&AttributeDef>, &str) =
         if let Some((extension, rest)) = schema.split_extension_path(path) {
             (extension.attributes.iter().collect(), rest)
@@ -204,7 +297,15 @@ fn path_is_returned(schema: &ResourceSchema, path: &str) -> bool {
     attributes
         .into_iter()
         .find(|a| a.name.eq_ignore_ascii_case(name))
-        .is_some_and(is_returned)
+}
+
+/// `path` without its schema URN.
+fn attribute_rest<'p>(schema: &ResourceSchema, path: &'p str) -> &'p str {
+    schema
+        .split_extension_path(path)
+        .map(|(_, rest)| rest)
+        .or_else(|| strip_urn(&schema.core, path))
+        .unwrap_or(path)
 }
 
 fn strip_urn<'p>(schema: &Schema, path: &'p str) -> Option<&'p str> {
@@ -220,6 +321,11 @@ fn is_returned(attribute: &AttributeDef) -> bool {
     attribute.mutability != Mutability::WriteOnly && attribute.returned != Returned::Never
 }
 
+/// A request may set it (a read-only attribute in a request was ignored by the write).
+fn writable(attribute: &AttributeDef) -> bool {
+    attribute.mutability != Mutability::ReadOnly
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -231,7 +337,10 @@ mod tests {
 
     fn scrubbed(data: Value) -> Value {
         let registry = Registry::load().unwrap_or_else(|e| panic!("{e}"));
-        without_secrets(registry.resource(ResourceKind::User), data)
+        without_secrets(
+            registry.resource(ResourceKind::User),
+            EventData::Request(data),
+        )
     }
 
     #[test]
@@ -280,5 +389,47 @@ mod tests {
             json!({enterprise: {"department": "R&D"}})
         );
         assert!(scrubbed(json!("not an object")).is_null());
+    }
+
+    #[test]
+    fn unknown_keys_go_at_every_depth_and_a_requests_read_only_attributes_too() {
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let put = scrubbed(json!({
+            "schemas": [CORE, "urn:example:unknown"], "id": "forged", "meta": {"version": "W/\"9\""},
+            "groups": [{"value": "g"}], "userName": "a",
+            "name": {"givenName": "Ada", "password": "n1"},
+            "emails": [{"value": "a@example.com", "type": "work", "secret": "n2"}],
+            "roles": [{"value": "r", "extra": "n3"}],
+            enterprise: {"manager": {"value": "m", "password": "n4"}, "department": "R&D"},
+        }));
+        assert_eq!(
+            put,
+            json!({
+                "schemas": [CORE], "userName": "a", "name": {"givenName": "Ada"},
+                "emails": [{"value": "a@example.com", "type": "work"}], "roles": [{"value": "r"}],
+                enterprise: {"manager": {"value": "m"}, "department": "R&D"},
+            })
+        );
+        let patch = scrubbed(json!({"schemas": [], "Operations": [
+            {"op": "add", "path": "emails", "value": [{"value": "b@example.com", "hidden": "n5"}]},
+            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "c@example.com"},
+            {"op": "replace", "path": "name.password", "value": "n6"},
+            {"op": "replace", "path": format!("{enterprise}:manager"), "value": {"value": "m", "x": "n7"}},
+        ]}));
+        assert_eq!(
+            patch["Operations"][0]["value"],
+            json!([{"value": "b@example.com"}])
+        );
+        assert_eq!(patch["Operations"][1]["value"], "c@example.com");
+        assert!(patch["Operations"][2].get("value").is_none());
+        assert_eq!(patch["Operations"][3]["value"], json!({"value": "m"}));
+        // A stored resource keeps what Scimitar itself answers with.
+        let registry = Registry::load().unwrap_or_else(|e| panic!("{e}"));
+        let created = json!({"schemas": [CORE], "id": "u1", "meta": {"version": "W/\"1\""}, "userName": "a", "groups": [{"value": "g", "display": "G"}]});
+        let shown = without_secrets(
+            registry.resource(ResourceKind::User),
+            EventData::Resource(created.clone()),
+        );
+        assert_eq!(shown, created);
     }
 }

@@ -157,7 +157,7 @@ pub(super) fn create(
             external_id: row.external_id.as_deref(),
             operation: ProvisioningOperation::Create,
             attributes,
-            data: Some(created.body.clone()),
+            data: Some(events::EventData::Resource(created.body.clone())),
             version: row.version,
         };
         events::publish(conn, tenant_id, &cause, now, written)?;
@@ -328,7 +328,7 @@ fn update(
             external_id: row.external_id.as_deref(),
             operation: events::operation_of(action),
             attributes,
-            data: Some(request.clone()),
+            data: Some(events::EventData::Request(request.clone())),
             version: row.version,
         };
         events::publish(conn, tenant_id, &cause, now, written)?;

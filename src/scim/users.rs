@@ -126,7 +126,7 @@ pub(super) fn create(
             external_id: row.external_id.as_deref(),
             operation: ProvisioningOperation::Create,
             attributes,
-            data: Some(created.body.clone()),
+            data: Some(events::EventData::Resource(created.body.clone())),
             version: row.version,
         };
         events::publish(conn, context.tenant_id, &cause, now, written)?;
@@ -373,7 +373,7 @@ fn update_in(
         external_id: row.external_id.as_deref(),
         operation: events::operation_of(action),
         attributes: diff.changed.clone(),
-        data: Some(request.clone()),
+        data: Some(events::EventData::Request(request.clone())),
         version: row.version,
     };
     events::publish(conn, tenant_id, &recorded, now, written)?;
