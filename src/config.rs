@@ -455,6 +455,16 @@ impl Config {
                 "public_url `{url}` must start with http:// or https://"
             ));
         }
+        // Role names are judged here as the server judges them, so `config check` and
+        // `serve` agree.
+        for (name, tenant) in &self.tenants {
+            let mapped = tenant.role_mappings.iter().flat_map(|m| m.roles.iter());
+            for role in mapped.chain(tenant.role_policies.keys()) {
+                if let Some(problem) = crate::text::role_name_problem(role) {
+                    return Err(format!("tenants.{name}: {problem}"));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -526,6 +536,41 @@ mod tests {
             assert_eq!(config.log_level, "debug");
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_role_name_the_server_would_refuse_fails_the_file() {
+        for (why, section) in [
+            (
+                "a mapping",
+                "[[tenants.acme.role_mappings]]\ngroup = \"Ops\"\nroles = [\"a,b\"]",
+            ),
+            (
+                "a policy",
+                "[tenants.acme.role_policies.\"\\u00ADx\"]\nsession_hours = 1",
+            ),
+            (
+                "a policy",
+                "[tenants.acme.role_policies.\"..\"]\nsession_hours = 1",
+            ),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.create_file("c.toml", section)?;
+                let checked = Config::check_file(std::path::Path::new("c.toml"));
+                assert!(checked.is_err(), "{why}: {section}");
+                // The same file with a valid name passes.
+                let valid = section
+                    .replace("a,b", "reader")
+                    .replace("\\u00ADx", "reader")
+                    .replace("..", "reader");
+                jail.create_file("c.toml", &valid)?;
+                assert!(
+                    Config::check_file(std::path::Path::new("c.toml")).is_ok(),
+                    "{valid}"
+                );
+                Ok(())
+            });
+        }
     }
 
     #[test]
