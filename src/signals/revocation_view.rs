@@ -19,8 +19,11 @@ use crate::clock::SharedClock;
 use crate::store::outbox::{self as rows, OutboxRow};
 use crate::store::{Store, StoreError, from_stored, to_stored};
 
-/// How often the follower reads the outbox when no doorbell rang.
-const IDLE_SYNC: Duration = Duration::from_secs(1);
+/// How often the follower reads the outbox heads when no doorbell rang: the longest a
+/// revocation that no doorbell announces (one committed by another process on the same
+/// SQLite file, the CLI's kill switch or `client revoke`; a notification lost between
+/// Postgres replicas) goes unseen. One small read each time.
+const IDLE_SYNC: Duration = Duration::from_millis(100);
 
 /// How long the view may go without a successful read before it refuses every token.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
@@ -111,17 +114,23 @@ impl RevocationView {
     /// Follows the outbox for as long as the server runs.
     pub async fn follow(self, store: Store, horizon: Duration) {
         let mut doorbell = store.doorbell();
+        let mut rung = true;
         loop {
             let (view, reading) = (self.clone(), store.clone());
             let synced = tokio::task::spawn_blocking(move || view.sync(&reading, horizon)).await;
             match synced {
+                // Events no doorbell announced came from another process: ring it, so the
+                // event streams and the Shared Signals pump of this process hear them now.
+                Ok(Ok(applied)) if applied > 0 && !rung => store.ring(),
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "revocation view: the outbox could not be read")
                 }
                 Err(error) => tracing::warn!(%error, "revocation view: the reader failed"),
             }
-            let _ = tokio::time::timeout(IDLE_SYNC, doorbell.changed()).await;
+            rung = tokio::time::timeout(IDLE_SYNC, doorbell.changed())
+                .await
+                .is_ok();
         }
     }
 }

@@ -148,6 +148,21 @@ on_both_backends! {
         assert!(header(&gone, "www-authenticate").contains("wrong_audience"));
     }
 
+    async fn a_revocation_committed_by_another_process_is_refused_within_a_fraction_of_a_second(app) {
+        let client = app.app_client(true);
+        let alice = id_of(&app.create_user("alice").await);
+        let (access, _) = session(&app, &client, &alice).await;
+        assert_eq!(forward(&app, Method::GET, Some(&client.id), Some(&access)).await.status(), StatusCode::OK);
+        // The CLI's kill switch: another process, its own store on the same database, no
+        // doorbell of this server rung.
+        let url = scimitar::store::DatabaseUrl::parse(app.database_url()).expect("url");
+        let other = scimitar::store::Store::open(&url, &scimitar::store::PoolSettings::default()).expect("another process's store");
+        scimitar::access::tokens::revoke_user(&other, chrono::Utc::now(), &app.tenant_id, &alice, None, None).expect("kill switch");
+        let started = std::time::Instant::now();
+        refused_soon(&app, &client.id, &access).await;
+        assert!(started.elapsed() < Duration::from_millis(600), "{:?}", started.elapsed());
+    }
+
     async fn a_deactivation_and_an_rfc_7009_revocation_are_refused_at_once(app) {
         let client = app.app_client(true);
         let alice = id_of(&app.create_user("alice").await);
