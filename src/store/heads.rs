@@ -15,7 +15,7 @@
 //! commit after the backfill has walked past its user.
 //!
 //! The copy lives in a thread-local for as long as this thread runs a transaction's work
-//! (`Holding` for a transaction of its own; a grouped batch moves it from member to member
+//! (`OwnTransactionHeads` for a transaction of its own; a grouped batch moves it from member to member
 //! and rewinds it to its mark from before a member whose savepoint was rolled back). Outside
 //! such work nothing is held and every append reads and writes the rows as before.
 
@@ -29,8 +29,8 @@ use super::{AnyConnection, StoreError};
 /// The heads one transaction holds locked, whether it moved them, and what waits behind them.
 #[derive(Debug, Default)]
 pub(super) struct Heads {
-    audit: HashMap<String, Held<Head>>,
-    outbox: HashMap<String, Held<i64>>,
+    audit: HashMap<String, HeldHead<Head>>,
+    outbox: HashMap<String, HeldHead<i64>>,
     /// Each tenant's configured matching attributes, read under its audit head.
     configured: HashMap<String, Vec<(String, bool)>>,
     /// Records appended in this transaction, in order; those from `records_in` on are not
@@ -44,9 +44,9 @@ pub(super) struct Heads {
 
 /// Heads as they were before a grouped member's work, to go back to if it is undone: the
 /// rows it appended are dropped, and those its savepoint un-inserted are inserted again.
-pub(super) struct Mark {
-    audit: HashMap<String, Held<Head>>,
-    outbox: HashMap<String, Held<i64>>,
+pub(super) struct HeadsBeforeMember {
+    audit: HashMap<String, HeldHead<Head>>,
+    outbox: HashMap<String, HeldHead<i64>>,
     configured: HashMap<String, Vec<(String, bool)>>,
     records: usize,
     records_in: usize,
@@ -55,7 +55,7 @@ pub(super) struct Mark {
 }
 
 #[derive(Debug, Clone)]
-struct Held<T> {
+struct HeldHead<T> {
     head: T,
     moved: bool,
 }
@@ -78,13 +78,13 @@ pub(super) fn release(outer: Option<Heads>) -> Heads {
 }
 
 /// The heads of one chain in a transaction's holding.
-type Chain<T> = fn(&mut Heads) -> &mut HashMap<String, Held<T>>;
+type Chain<T> = fn(&mut Heads) -> &mut HashMap<String, HeldHead<T>>;
 
-fn audit_chain(heads: &mut Heads) -> &mut HashMap<String, Held<Head>> {
+fn audit_chain(heads: &mut Heads) -> &mut HashMap<String, HeldHead<Head>> {
     &mut heads.audit
 }
 
-fn outbox_chain(heads: &mut Heads) -> &mut HashMap<String, Held<i64>> {
+fn outbox_chain(heads: &mut Heads) -> &mut HashMap<String, HeldHead<i64>> {
     &mut heads.outbox
 }
 
@@ -104,7 +104,7 @@ fn held<T: Clone>(chain: Chain<T>, tenant_id: &str) -> Option<T> {
 fn keep<T>(chain: Chain<T>, tenant_id: &str, head: T) {
     HELD.with(|held| {
         if let Some(heads) = held.borrow_mut().as_mut() {
-            let kept = Held { head, moved: false };
+            let kept = HeldHead { head, moved: false };
             chain(heads).insert(tenant_id.to_string(), kept);
         }
     });
@@ -120,7 +120,7 @@ fn move_head<T>(chain: Chain<T>, tenant_id: &str, head: T) -> bool {
             .and_then(|heads| chain(heads).get_mut(tenant_id))
         {
             Some(kept) => {
-                *kept = Held { head, moved: true };
+                *kept = HeldHead { head, moved: true };
                 true
             }
             None => false,
@@ -202,8 +202,8 @@ pub(super) fn flush(conn: &mut AnyConnection) -> Result<(), StoreError> {
 
 impl Heads {
     /// Where the heads are now, to `rewind` to.
-    pub(super) fn mark(&self) -> Mark {
-        Mark {
+    pub(super) fn mark(&self) -> HeadsBeforeMember {
+        HeadsBeforeMember {
             audit: self.audit.clone(),
             outbox: self.outbox.clone(),
             configured: self.configured.clone(),
@@ -215,7 +215,7 @@ impl Heads {
     }
 
     /// The heads as at `mark`, in a transaction rolled back to a savepoint set then.
-    pub(super) fn rewind(mut self, mark: Mark) -> Self {
+    pub(super) fn rewind(mut self, mark: HeadsBeforeMember) -> Self {
         self.records.truncate(mark.records);
         self.events.truncate(mark.events);
         Self {
@@ -252,13 +252,13 @@ impl Heads {
     }
 }
 
-/// Holding for a transaction of its own: starts holding on this thread, and puts back what
+/// OwnTransactionHeads for a transaction of its own: starts holding on this thread, and puts back what
 /// was held before (an outer write's heads) when dropped.
-pub(super) struct Holding {
+pub(super) struct OwnTransactionHeads {
     outer: Option<Option<Heads>>,
 }
 
-impl Holding {
+impl OwnTransactionHeads {
     pub(super) fn begin() -> Self {
         Self {
             outer: Some(hold(Heads::default())),
@@ -277,7 +277,7 @@ impl Holding {
     }
 }
 
-impl Drop for Holding {
+impl Drop for OwnTransactionHeads {
     fn drop(&mut self) {
         if let Some(outer) = self.outer.take() {
             release(outer);

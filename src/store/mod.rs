@@ -13,7 +13,7 @@ pub mod document;
 mod files;
 pub mod filter;
 pub mod flags;
-mod group;
+mod group_commit;
 pub mod group_users;
 pub mod groups;
 mod heads;
@@ -148,7 +148,7 @@ pub struct Store {
     /// Active credentials kept in memory (`credential_cache`).
     credentials: std::sync::Arc<credential_cache::CredentialCache>,
     /// The batches concurrent writes share (`group`).
-    group: std::sync::Arc<group::Group>,
+    group: std::sync::Arc<group_commit::GroupCommit>,
     /// Whether writes are grouped at all (`PoolSettings::group_commit`).
     group_commit: bool,
 }
@@ -307,13 +307,13 @@ impl Store {
         &self,
         work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
     ) -> Result<T, E> {
-        if self.preview.is_some() || group::in_write() || !self.group_commit {
-            let outer = Pending::take();
+        if self.preview.is_some() || group_commit::in_write() || !self.group_commit {
+            let outer = OuterAfterCommit::take();
             let result = self.write_alone(work);
             outer.restore();
             return result;
         }
-        group::write(self, work)
+        group_commit::write(self, work)
     }
 
     /// Writes in the batch now accepting more whose work has not ended yet (the one running
@@ -334,8 +334,8 @@ impl Store {
         let conn = &mut *conn;
         begin_write(conn)?;
         take_after_commit();
-        let _in_write = group::InWrite::enter();
-        let holding = heads::Holding::begin();
+        let _in_write = group_commit::InWrite::enter();
+        let holding = heads::OwnTransactionHeads::begin();
         if let Some(preview) = &self.preview {
             let result = previewed(conn, preview, work);
             if let Err(rollback) = Manager::rollback_transaction(conn) {
@@ -428,12 +428,12 @@ fn take_after_commit() -> Vec<Box<dyn FnOnce()>> {
 }
 
 /// The after-commit work of an outer write, set aside while a write nested in it runs alone.
-struct Pending {
+struct OuterAfterCommit {
     hooks: Vec<Box<dyn FnOnce()>>,
     rings: bool,
 }
 
-impl Pending {
+impl OuterAfterCommit {
     fn take() -> Self {
         let rings = OUTBOX_WRITTEN.with(|written| written.get());
         Self {

@@ -1,5 +1,5 @@
 //! On SQLite a batch's leader lets the writes already on their way join before it begins
-//! (`store::group`, `Group::gather`): writes whose threads are ready to run on one busy core
+//! (`store::group_commit`, `GroupCommit::gather`): writes whose threads are ready to run on one busy core
 //! share a commit instead of each running to a commit of its own.
 
 use std::sync::{Arc, Barrier};

@@ -1,4 +1,4 @@
-//! Group commit (`store::group`): concurrent writes share one transaction, yet each keeps its
+//! Group commit (`store::group_commit`): concurrent writes share one transaction, yet each keeps its
 //! own all-or-nothing outcome, audit record and answer, is acknowledged only after the commit,
 //! and fails whole when the shared commit fails. On both backends.
 

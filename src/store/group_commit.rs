@@ -14,7 +14,7 @@
 //! gathers the writes that arrive meanwhile. On SQLite writers are serialised anyway; on
 //! Postgres this serialises the writes of different tenants too (see decision 55). On SQLite,
 //! where a write never waits, a leader that finds no batch running lets the writes already on
-//! their way join first (`Group::gather`, decision 69).
+//! their way join first (`GroupCommit::gather`, decision 69).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -30,7 +30,7 @@ use super::{AnyConnection, Checkout, Store, StoreError};
 const MAX_MEMBERS: usize = 32;
 
 /// Most times a leader that found no batch running yields its core before it begins, while
-/// each yield lets more writes join (see `Group::gather`).
+/// each yield lets more writes join (see `GroupCommit::gather`).
 const GATHER_YIELDS: usize = 8;
 
 /// The savepoint each member's work runs in. Members run one after another, so one name
@@ -44,7 +44,7 @@ const SAVEPOINT: &str = "scimitar_member";
 
 /// The batches of one store (shared by its clones).
 #[derive(Default)]
-pub(super) struct Group {
+pub(super) struct GroupCommit {
     state: Mutex<GroupState>,
     /// Wakes a leader waiting for the running batch to end.
     turn: Condvar,
@@ -144,7 +144,7 @@ pub(super) fn write<T, E: From<StoreError>>(
         },
         false => None,
     };
-    let ran = match Turn::take(&batch) {
+    let ran = match MemberTurn::take(&batch) {
         Ok(turn) => turn.run(work),
         Err(error) => Ran::Failed(error.into()),
     };
@@ -173,7 +173,7 @@ enum Ran<T, E> {
     Panicked(Box<dyn std::any::Any + Send>),
 }
 
-impl Group {
+impl GroupCommit {
     /// Writes in the open batch whose turn has not ended yet.
     pub(super) fn queued(&self) -> usize {
         let group = lock(&self.state);
@@ -208,7 +208,11 @@ impl Group {
     /// running, lets the writes on their way join: `gather`), then checks out a connection
     /// and begins the transaction. Meanwhile later writes join this batch. On failure every
     /// member of the batch fails (the leader with the error itself).
-    fn start<'a>(&self, store: &'a Store, batch: &'a Arc<Batch>) -> Result<Lead<'a>, StoreError> {
+    fn start<'a>(
+        &self,
+        store: &'a Store,
+        batch: &'a Arc<Batch>,
+    ) -> Result<LeaderDuty<'a>, StoreError> {
         let waited = {
             let mut group = lock(&self.state);
             let mut waited = false;
@@ -222,7 +226,7 @@ impl Group {
         if !waited && store.backend() == super::Backend::Sqlite {
             Self::gather(batch);
         }
-        let lead = Lead { store, batch };
+        let lead = LeaderDuty { store, batch };
         match begin(store) {
             Ok(conn) => {
                 lock(&batch.state).conn = Some(conn);
@@ -299,12 +303,12 @@ fn begin(store: &Store) -> Result<Checkout, StoreError> {
 /// The leader's duty, done when dropped (also when its own work panicked): close the batch,
 /// commit it if a member succeeded and nothing broke it, tell every member, and let the next
 /// batch begin.
-struct Lead<'a> {
+struct LeaderDuty<'a> {
     store: &'a Store,
     batch: &'a Arc<Batch>,
 }
 
-impl Drop for Lead<'_> {
+impl Drop for LeaderDuty<'_> {
     fn drop(&mut self) {
         let group = &self.store.group;
         let mut state = group.close(self.batch);
@@ -406,7 +410,7 @@ impl Batch {
 /// A member's turn with the batch's connection; ends (giving the connection back) when
 /// dropped. A turn dropped without `end` (a panic in the store's own code) breaks the batch,
 /// as its savepoint may be left open.
-struct Turn<'a> {
+struct MemberTurn<'a> {
     batch: &'a Batch,
     conn: Option<Checkout>,
     /// The batch's heads, while this member holds the connection.
@@ -414,7 +418,7 @@ struct Turn<'a> {
     ended: bool,
 }
 
-impl<'a> Turn<'a> {
+impl<'a> MemberTurn<'a> {
     /// Waits for the connection; fails if the batch could not begin or is broken.
     fn take(batch: &'a Batch) -> Result<Self, StoreError> {
         let mut state = batch
@@ -542,7 +546,7 @@ impl<'a> Turn<'a> {
     }
 }
 
-impl Drop for Turn<'_> {
+impl Drop for MemberTurn<'_> {
     fn drop(&mut self) {
         if !self.ended {
             self.end(Some("a write ended abnormally".into()), false, false);
