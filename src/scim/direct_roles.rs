@@ -48,7 +48,7 @@ pub(super) fn roles_of(attributes: &Map<String, Value>) -> BTreeSet<String> {
 }
 
 /// Entra's `{"id":…,"value":"Admin","displayName":…}` sent as a string: its `value`.
-fn entra_role_value(value: &str) -> Option<String> {
+pub(super) fn entra_role_value(value: &str) -> Option<String> {
     if !value.trim_start().starts_with('{') {
         return None;
     }

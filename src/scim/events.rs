@@ -239,15 +239,33 @@ fn kept_value(attribute: &AttributeDef, value: &Value, source: Source) -> Value 
     if attribute.kind != AttributeType::Complex || attribute.sub_attributes.is_empty() {
         return value.clone();
     }
+    let roles = attribute.name.eq_ignore_ascii_case("roles");
     let one = |item: &Value| match item {
         Value::Object(fields) => {
-            Value::Object(kept_fields(&attribute.sub_attributes, fields, source))
+            let mut kept = kept_fields(&attribute.sub_attributes, fields, source);
+            if roles && let Some(value) = kept.get_mut("value") {
+                *value = role_value(value);
+            }
+            Value::Object(kept)
         }
+        other if roles => role_value(other),
         other => other.clone(),
     };
     match value {
         Value::Array(items) => Value::Array(items.iter().map(one).collect()),
         other => one(other),
+    }
+}
+
+/// A role value as it is stored: Entra's JSON text (`{"id":…,"value":"Admin",…}` inside a
+/// string) becomes its inner `value`, and any other text that opens like JSON is left out
+/// (null), so nothing the IdP packed inside it leaves in an event.
+fn role_value(value: &Value) -> Value {
+    match value {
+        Value::String(text) if text.trim_start().starts_with('{') => {
+            super::direct_roles::entra_role_value(text).map_or(Value::Null, Value::String)
+        }
+        other => other.clone(),
     }
 }
 
@@ -431,5 +449,20 @@ mod tests {
             EventData::Resource(created.clone()),
         );
         assert_eq!(shown, created);
+    }
+
+    #[test]
+    fn entra_json_text_roles_show_only_their_inner_value() {
+        let text = "{\"id\":\"06b\",\"value\":\"Admin\",\"password\":\"n8\"}";
+        let put =
+            scrubbed(json!({"roles": [{"value": text}, text, {"value": "{not json \"n9\""}]}));
+        assert_eq!(
+            put,
+            json!({"roles": [{"value": "Admin"}, "Admin", {"value": null}]})
+        );
+        let patch = scrubbed(
+            json!({"Operations": [{"op": "add", "path": "roles", "value": [{"value": text}]}]}),
+        );
+        assert_eq!(patch["Operations"][0]["value"], json!([{"value": "Admin"}]));
     }
 }
