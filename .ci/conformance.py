@@ -81,7 +81,7 @@ def read_only_resources(base_url: str, token: str) -> tuple[int, int]:
     client.discover()
     passed = failed = 0
     for name in ("Role", "Entitlement"):
-        model = next((m for m in client.resource_models if m.__name__ == name), None)
+        model = next((m for m in client.provider.models if m.__name__ == name), None)
         try:
             if model is None:
                 raise LookupError(f"no {name} resource type was discovered")
