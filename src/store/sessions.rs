@@ -156,6 +156,19 @@ pub fn renew(
     Ok(())
 }
 
+/// The columns a `LiveSession` is read from.
+const LIVE_SESSION: (
+    sessions::id,
+    sessions::user_id,
+    sessions::client_id,
+    sessions::roles,
+) = (
+    sessions::id,
+    sessions::user_id,
+    sessions::client_id,
+    sessions::roles,
+);
+
 /// The live sessions of `user_ids`, through the index on live sessions by user.
 pub fn live_of_users(
     conn: &mut AnyConnection,
@@ -170,12 +183,7 @@ pub fn live_of_users(
                 .filter(sessions::user_id.eq_any(chunk))
                 .filter(sessions::ended.is_null())
                 .order(sessions::id.asc())
-                .select((
-                    sessions::id,
-                    sessions::user_id,
-                    sessions::client_id,
-                    sessions::roles,
-                ))
+                .select(LIVE_SESSION)
                 .load::<LiveSession>(conn)?,
         );
     }
@@ -191,12 +199,7 @@ pub fn live_of_client(
         .filter(sessions::client_id.eq(client_id))
         .filter(sessions::ended.is_null())
         .order(sessions::id.asc())
-        .select((
-            sessions::id,
-            sessions::user_id,
-            sessions::client_id,
-            sessions::roles,
-        ))
+        .select(LIVE_SESSION)
         .load::<LiveSession>(conn)?)
 }
 
