@@ -272,6 +272,12 @@ on_both_backends! {
         }
         assert_eq!(live_sessions(&app, &user), 1, "nothing ended");
         assert!(audit_actions(&app, "user.revoke_access").is_empty());
+        // Describing a role from the console needs the token too.
+        for form in [vec![("value", "forged"), ("assignable", "on")], vec![("value", "forged"), ("csrf", "guess")]] {
+            let (status, _) = browser.post("/console/roles", &form).await;
+            assert_eq!(status, StatusCode::FORBIDDEN);
+        }
+        assert!(audit_actions(&app, "role.describe").is_empty(), "no role was described");
         let mut stranger = Browser::new(&app);
         let (status, _) = stranger
             .post("/console/sign-in", &[("secret", &app.admin_token()), ("csrf", "guess")])

@@ -285,6 +285,52 @@ on_both_backends! {
         assert!(assigned.iter().all(|r| !r.to_string().contains("Employee") && !r.to_string().contains("Unpublished")), "{assigned:?}");
     }
 
+    async fn the_role_doors_admit_only_their_credential_and_only_its_tenant(app) {
+        let admin = app.admin_token();
+        describe(&app, &admin, "approver", json!({"assignable": true, "entitlements": ["expenses.approve"]})).await;
+        let alice = id_of(&expect_status(app.post("/Users", &json!({"userName": "alice", "roles": [{"value": "approver"}]})).await, StatusCode::CREATED).await);
+        let client = app.app_client(true);
+        // Another tenant's admin and SCIM credentials.
+        let other_scim = app.token_for_new_tenant("other");
+        let other_admin = scimitar::access::credentials::create(&app.store, Some("other"), "other-admin",
+            scimitar::access::credentials::CredentialKind::Admin, chrono::Utc::now()).expect("admin").secret.expose().to_string();
+        let url = |path: &str| format!("{}/admin/v1{path}", app.root);
+        let admin_doors = [(Method::GET, "/roles"), (Method::PUT, "/roles/approver"), (Method::DELETE, "/roles/approver"), (Method::GET, "/roles/approver/holders")];
+        for (method, path) in &admin_doors {
+            let body = json!({"assignable": false}).to_string();
+            let anonymous = app.client.request(method.clone(), url(path)).body(body.clone()).send().await.expect("anonymous");
+            assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+            for (who, request) in [
+                ("a SCIM credential", app.client.request(method.clone(), url(path)).bearer_auth(&app.token)),
+                ("an app client", app.client.request(method.clone(), url(path)).basic_auth(&client.id, Some(&client.secret))),
+            ] {
+                let refused = request.header("content-type", "application/json").body(body.clone()).send().await.expect("request");
+                assert!(matches!(refused.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{who}: {method} {path}: {}", refused.status());
+            }
+        }
+        // Another tenant's admin sees none of this tenant's roles or holders, and its own
+        // description of the same name is its own.
+        let theirs = expect_status(app.admin(&other_admin, Method::GET, "/roles").send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!(theirs["roles"], json!([]), "{theirs}");
+        let holders = expect_status(app.admin(&other_admin, Method::GET, "/roles/approver/holders").send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!(holders["total"], 0, "{holders}");
+        let forgotten = app.admin(&other_admin, Method::DELETE, "/roles/approver").send().await.expect("DELETE");
+        assert!(forgotten.status().is_client_error(), "{}", forgotten.status());
+        let ours = expect_status(app.admin(&admin, Method::GET, "/roles/approver/holders").send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!((ours["total"].clone(), ours["holders"][0]["user_id"].clone()), (json!(1), json!(alice)));
+        // /Roles and /Entitlements: the SCIM credential of the tenant only.
+        for path in ["/Roles", "/Entitlements", "/Roles/approver"] {
+            let by_app = app.client.get(format!("{}{path}", app.base)).basic_auth(&client.id, Some(&client.secret)).send().await.expect("GET");
+            assert!(matches!(by_app.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{path}: {}", by_app.status());
+        }
+        let listed = expect_status(app.request_as(&other_scim, Method::GET, "/Roles").send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!(listed["totalResults"], 0, "{listed}");
+        let entitlements = expect_status(app.request_as(&other_scim, Method::GET, "/Entitlements").send().await.expect("GET"), StatusCode::OK).await;
+        assert_eq!(entitlements["totalResults"], 0, "{entitlements}");
+        let one = app.request_as(&other_scim, Method::GET, "/Roles/approver").send().await.expect("GET");
+        assert_eq!(one.status(), StatusCode::NOT_FOUND);
+    }
+
     async fn the_console_shows_direct_roles_and_published_roles_with_their_holders(app) {
         let admin = app.admin_token();
         describe(&app, &admin, "approver", json!({"display_name": "Approver", "assignable": true, "entitlements": ["expenses.approve"]})).await;

@@ -339,6 +339,32 @@ on_both_backends! {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "a deleted receiver takes nothing");
     }
 
+    async fn only_the_tenants_admin_can_ask_a_managed_stream_for_a_verification(app) {
+        let (admin, foreign) = (app.admin_token(), Foreign::start());
+        let created = app.admin(&admin, Method::POST, "/signal-receivers").header("content-type", "application/json")
+            .body(stream_body(&foreign).to_string()).send().await.expect("create");
+        let id = expect_status(created, StatusCode::CREATED).await["id"].as_str().unwrap_or_default().to_string();
+        let asked = foreign.seen(|s| s.verifications.len());
+        let client = app.app_client(true);
+        app.token_for_new_tenant("other");
+        let other_admin = scimitar::access::credentials::create(&app.store, Some("other"), "other-admin",
+            scimitar::access::credentials::CredentialKind::Admin, chrono::Utc::now()).expect("admin").secret.expose().to_string();
+        let url = format!("{}/admin/v1/signal-receivers/{id}/verify", app.root);
+        for (who, request, refused) in [
+            ("nobody", app.client.post(&url), vec![StatusCode::UNAUTHORIZED]),
+            ("the SCIM credential", app.client.post(&url).bearer_auth(&app.token), vec![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]),
+            ("an app client", app.client.post(&url).basic_auth(&client.id, Some(&client.secret)), vec![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]),
+            ("another tenant's admin", app.client.post(&url).bearer_auth(&other_admin), vec![StatusCode::NOT_FOUND]),
+        ] {
+            let status = request.send().await.expect("verify").status();
+            assert!(refused.contains(&status), "{who}: {status}");
+        }
+        assert_eq!(foreign.seen(|s| s.verifications.len()), asked, "nothing was sent to the transmitter");
+        let ours = app.admin(&admin, Method::POST, &format!("/signal-receivers/{id}/verify")).send().await.expect("verify");
+        assert_eq!(ours.status(), StatusCode::OK);
+        assert_eq!(foreign.seen(|s| s.verifications.len()), asked + 1);
+    }
+
     async fn a_stream_naming_another_issuer_is_deleted_and_never_used(app) {
         let (admin, foreign) = (app.admin_token(), Foreign::start());
         foreign.seen(|s| s.foreign_iss = Some("https://someone-else.example".into()));
