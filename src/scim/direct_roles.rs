@@ -18,27 +18,34 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
+use super::evaluate::field;
+use super::filter::parse_path;
 use super::schema::USER_SCHEMA;
 use super::service::{Context, ScimService};
 use crate::store::AnyConnection;
 
-/// The role values of a user's attributes.
+/// The role values of a user's stored attributes (a list, as normalization keeps it).
 pub(super) fn roles_of(attributes: &Map<String, Value>) -> BTreeSet<String> {
-    let Some(Value::Array(items)) = attributes
+    attributes
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("roles"))
-        .map(|(_, v)| v)
-    else {
-        return BTreeSet::new();
+        .find(|(key, _)| key.eq_ignore_ascii_case("roles"))
+        .filter(|(_, roles)| roles.is_array())
+        .map_or_else(BTreeSet::new, |(_, roles)| role_values(roles))
+}
+
+/// The values of a `roles` value: a list or a single item, each an object with `value` or a
+/// plain string, Entra's JSON text read for its inner `value`.
+fn role_values(roles: &Value) -> BTreeSet<String> {
+    let items = match roles {
+        Value::Array(items) => items.iter().collect(),
+        one => vec![one],
     };
     items
-        .iter()
+        .into_iter()
         .filter_map(|item| match item {
             Value::String(value) => Some(value.clone()),
-            Value::Object(item) => item
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("value"))
-                .and_then(|(_, v)| v.as_str())
+            Value::Object(_) => field(item, "value")
+                .and_then(Value::as_str)
                 .map(String::from),
             _ => None,
         })
@@ -70,66 +77,50 @@ pub(super) struct RolesWritten<'a> {
 /// or a PatchOp's `add` and `replace` values for `roles` (by path, qualified or not, or in a
 /// path-less or blank-path value). A `remove` writes none.
 pub(super) fn named_role_values(request: &Value) -> BTreeSet<String> {
-    fn of_resource(object: &Map<String, Value>) -> BTreeSet<String> {
-        let mut values = roles_of(object);
-        for (key, value) in object {
-            if let Some(fields) = value
-                .as_object()
-                .filter(|_| key.eq_ignore_ascii_case(USER_SCHEMA))
-            {
-                values.extend(roles_of(fields));
-            }
-            if key.eq_ignore_ascii_case(&format!("{USER_SCHEMA}:roles")) {
-                values.extend(of_roles_value(value));
-            }
-        }
-        values
+    fn of_resource(object: &Value) -> BTreeSet<String> {
+        let core = field(object, USER_SCHEMA);
+        let qualified = format!("{USER_SCHEMA}:roles");
+        [
+            field(object, "roles"),
+            core.and_then(|core| field(core, "roles")),
+            field(object, &qualified),
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(role_values)
+        .collect()
     }
-    fn of_roles_value(value: &Value) -> BTreeSet<String> {
-        let items = match value {
-            Value::Array(items) => items.clone(),
-            other => vec![other.clone()],
-        };
-        let mut wrapped = Map::new();
-        wrapped.insert("roles".into(), Value::Array(items));
-        roles_of(&wrapped)
-    }
-    let Some(body) = request.as_object() else {
-        return BTreeSet::new();
-    };
-    let operations = body
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, value)| value.as_array());
-    let Some(operations) = operations else {
-        return of_resource(body);
+    let Some(operations) = field(request, "Operations").and_then(Value::as_array) else {
+        return of_resource(request);
     };
     let mut values = BTreeSet::new();
-    for operation in operations.iter().filter_map(Value::as_object) {
-        let field = |name: &str| {
-            operation
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value)
-        };
-        let op = field("op").and_then(Value::as_str).unwrap_or("");
+    for operation in operations {
+        let op = field(operation, "op").and_then(Value::as_str).unwrap_or("");
         if !op.eq_ignore_ascii_case("add") && !op.eq_ignore_ascii_case("replace") {
             continue;
         }
-        let Some(value) = field("value") else {
+        let Some(value) = field(operation, "value") else {
             continue;
         };
-        let path = field("path")
+        let path = field(operation, "path")
             .and_then(Value::as_str)
-            .map(str::trim)
-            .unwrap_or("");
-        let qualified = format!("{USER_SCHEMA}:roles");
-        if path.is_empty() {
-            if let Some(object) = value.as_object() {
-                values.extend(of_resource(object));
+            .map(str::trim);
+        match path.filter(|p| !p.is_empty()) {
+            None => values.extend(of_resource(value)),
+            // `roles` as a whole, bare or behind the core URN, read as PATCH reads a path.
+            Some(path) => {
+                let whole_roles = parse_path(path).is_ok_and(|p| {
+                    p.name.eq_ignore_ascii_case("roles")
+                        && p.filter.is_none()
+                        && p.sub.is_none()
+                        && p.uri
+                            .as_deref()
+                            .is_none_or(|u| u.eq_ignore_ascii_case(USER_SCHEMA))
+                });
+                if whole_roles {
+                    values.extend(role_values(value));
+                }
             }
-        } else if path.eq_ignore_ascii_case("roles") || path.eq_ignore_ascii_case(&qualified) {
-            values.extend(of_roles_value(value));
         }
     }
     values

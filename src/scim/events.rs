@@ -11,8 +11,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
+use super::evaluate::field;
+use super::filter::parse_path;
+use super::patch::definition;
 use super::schema::{
-    AttributeDef, AttributeType, Mutability, ResourceKind, ResourceSchema, Returned, Schema,
+    AttributeDef, AttributeType, Mutability, ResourceKind, ResourceSchema, Returned,
 };
 use crate::outbox::{self, Effect, ProvisioningOperation};
 use crate::store::{AnyConnection, ssf};
@@ -99,33 +102,26 @@ fn without_secrets(schema: &ResourceSchema, data: EventData) -> Value {
         EventData::Resource(data) => (Source::Resource, data),
         EventData::Request(data) => (Source::Request, data),
     };
-    let Value::Object(body) = data else {
+    let Some(body) = data.as_object() else {
         return Value::Null;
     };
-    match field(&body, "Operations") {
+    match field(&data, "Operations") {
         Some(Value::Array(operations)) => {
             let mut out = Map::new();
-            if let Some(schemas) = field(&body, "schemas") {
+            if let Some(schemas) = field(&data, "schemas") {
                 out.insert("schemas".into(), known_schemas(schema, schemas));
             }
             let kept: Vec<Value> = operations
                 .iter()
-                .filter_map(Value::as_object)
+                .filter(|operation| operation.is_object())
                 .map(|operation| Value::Object(kept_operation(schema, operation)))
                 .collect();
             out.insert("Operations".into(), Value::Array(kept));
             Value::Object(out)
         }
         Some(_) => Value::Null,
-        None => Value::Object(kept_resource(schema, &body, source)),
+        None => Value::Object(kept_resource(schema, body, source)),
     }
-}
-
-fn field<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
-    object
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value)
 }
 
 /// The URNs of `schemas` that name this resource's schemas or the PatchOp message.
@@ -146,7 +142,7 @@ fn known_schemas(schema: &ResourceSchema, schemas: &Value) -> Value {
     )
 }
 
-fn kept_operation(schema: &ResourceSchema, operation: &Map<String, Value>) -> Map<String, Value> {
+fn kept_operation(schema: &ResourceSchema, operation: &Value) -> Map<String, Value> {
     let mut out = Map::new();
     if let Some(op) = field(operation, "op") {
         out.insert("op".into(), op.clone());
@@ -270,22 +266,19 @@ fn role_value(value: &Value) -> Value {
 }
 
 /// The value an operation at `path` (`title`, `urn:…:User:title`, `emails[type eq "work"]`,
-/// `name.givenName`, `urn:…:enterprise:2.0:User:manager.value`) may show, if any.
+/// `name.givenName`, `urn:…:enterprise:2.0:User:manager.value`) may show, if any. The path is
+/// read as PATCH reads it (`filter::parse_path`, `patch::definition`).
 fn kept_at_path(
     schema: &ResourceSchema,
     path: &str,
     value: &Value,
     source: Source,
 ) -> Option<Value> {
-    let attribute = attribute_at(schema, path).filter(|a| is_returned(a))?;
-    let rest = attribute_rest(schema, path);
-    // After a filter (`emails[…]`) or directly: `.sub` names a sub-attribute.
-    let after_filter = rest.rsplit_once(']').map_or(rest, |(_, after)| after);
-    let sub = after_filter
-        .split_once('.')
-        .map(|(_, sub)| sub.trim())
-        .filter(|sub| !sub.is_empty());
-    match sub {
+    let parsed = parse_path(path).ok()?;
+    let attribute = definition(schema, &parsed)
+        .ok()
+        .filter(|a| is_returned(a))?;
+    match &parsed.sub {
         Some(sub) => {
             let sub = AttributeDef::find(&attribute.sub_attributes, sub)?;
             is_returned(sub).then(|| value.clone())
@@ -294,45 +287,9 @@ fn kept_at_path(
     }
 }
 
-/// The attribute `path` names first: in an extension, behind the core URN, or bare.
+/// The attribute `path` names, read as PATCH reads it.
 fn attribute_at<'s>(schema: &'s ResourceSchema, path: &str) -> Option<&'s AttributeDef> {
-    let (attributes, rest): (Vec<&AttributeDef>, &str) =
-        if let Some((extension, rest)) = schema.split_extension_path(path) {
-            (extension.attributes.iter().collect(), rest)
-        } else if let Some(rest) = strip_urn(&schema.core, path) {
-            (schema.core.attributes.iter().collect(), rest)
-        } else {
-            (
-                schema
-                    .common
-                    .iter()
-                    .chain(&schema.core.attributes)
-                    .collect(),
-                path,
-            )
-        };
-    let name = rest.split(['[', '.']).next().unwrap_or(rest).trim();
-    attributes
-        .into_iter()
-        .find(|a| a.name.eq_ignore_ascii_case(name))
-}
-
-/// `path` without its schema URN.
-fn attribute_rest<'p>(schema: &ResourceSchema, path: &'p str) -> &'p str {
-    schema
-        .split_extension_path(path)
-        .map(|(_, rest)| rest)
-        .or_else(|| strip_urn(&schema.core, path))
-        .unwrap_or(path)
-}
-
-fn strip_urn<'p>(schema: &Schema, path: &'p str) -> Option<&'p str> {
-    let prefix = path.get(..schema.id.len())?;
-    let rest = path.get(schema.id.len()..)?;
-    prefix
-        .eq_ignore_ascii_case(&schema.id)
-        .then_some(rest)?
-        .strip_prefix(':')
+    definition(schema, &parse_path(path).ok()?).ok()
 }
 
 fn is_returned(attribute: &AttributeDef) -> bool {
