@@ -44,7 +44,7 @@ pub fn create(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Tenant, T
 }
 
 pub fn list(store: &Store) -> Result<Vec<Tenant>, StoreError> {
-    store.read(tenants::list)
+    store.read(|conn| tenants::list(conn))
 }
 
 /// Puts a tenant (by id or name) in strict mode, or takes it out.

@@ -23,7 +23,7 @@ use super::roles::{RoleRules, roles_of_users};
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::outbox::{self, Effect};
 use crate::store::sessions::{self, LiveSession};
-use crate::store::{AnyConnection, StoreError, to_stored};
+use crate::store::{AnyConnection, StoreError, Write, to_stored};
 
 /// Why a session ended; recorded, and reported by the sweeper and (later) by metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub struct Origin<'a> {
 
 /// Ends every live session of a user; returns their ids.
 pub(super) fn end_user_sessions(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     user_id: &str,
     reason: EndReason,
@@ -85,7 +85,7 @@ pub(super) fn end_user_sessions(
 
 /// Ends the given live sessions, with one audit record each; returns the ids ended.
 pub(super) fn end_sessions(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     live: &[LiveSession],
     reason: EndReason,
@@ -138,7 +138,7 @@ pub(super) fn end_sessions(
         .collect();
     outbox::publish(conn, tenant_id, effects, cause, now)?;
     let (tenant, ended) = (tenant_id.to_string(), ids.len() as u64);
-    crate::store::after_commit(move || {
+    conn.after_commit(move || {
         crate::metrics::add(
             "scimitar_sessions_ended_total",
             &[("tenant", &tenant), ("reason", reason.as_str())],
@@ -197,7 +197,7 @@ impl RoleWatch {
     /// that carry a role their user lost.
     pub(super) fn settle(
         self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         cause: &str,
         origin: Origin,
         now: DateTime<Utc>,

@@ -23,7 +23,7 @@ use super::provisioning::Fact;
 use super::roles::check_role_name;
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::store::role_catalog::{self as rows, CatalogRow, UserRoleRow};
-use crate::store::{AnyConnection, StoreError, from_stored, to_stored};
+use crate::store::{AnyConnection, StoreError, Write, from_stored, to_stored};
 
 /// A published role.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,7 +125,7 @@ fn check_text(name: &str, text: &str, max: usize) -> Result<(), AccessError> {
 /// Describes (or re-describes) a role, with an audit record. Making a role not assignable
 /// leaves the users who hold it directly as they are; the identity provider removes it.
 pub fn describe(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     value: &str,
     description: Description,
@@ -188,7 +188,7 @@ pub fn describe(
 /// Removes a role's description; refused while anyone holds it directly (the identity
 /// provider removes it first, through the cascade).
 pub fn forget(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     value: &str,
     (actor, request): (Option<&Actor>, Option<&RequestInfo>),
@@ -260,7 +260,7 @@ pub struct Unpublished(pub Vec<String>);
 /// audit record per role (`role.assign`, `role.unassign`) caused by the write. Returns the
 /// roles gained and lost directly. The caller's `RoleWatch` settles the cascade.
 pub(super) fn set_direct(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     fact: &Fact,
     user_id: &str,
     wanted: &BTreeSet<String>,

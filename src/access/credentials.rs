@@ -189,14 +189,14 @@ pub fn bootstrap(
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<Option<NewCredential>, CredentialError> {
-    if store.read(rows::count)? > 0 {
+    if store.read(|conn| rows::count(conn))? > 0 {
         return Ok(None);
     }
     create(store, None, "bootstrap", CredentialKind::Scim, now).map(Some)
 }
 
 pub fn list(store: &Store) -> Result<Vec<CredentialInfo>, CredentialError> {
-    let rows = store.read(rows::list)?;
+    let rows = store.read(|conn| rows::list(conn))?;
     Ok(rows
         .into_iter()
         .map(|(row, tenant)| CredentialInfo {

@@ -7,9 +7,9 @@
 //!
 //! | fact | sessions | outbox | counted |
 //! |---|---|---|---|
-//! | `user_disabled` | all of the user's end | `user.disabled` | burst step, latency |
+//! | `user_written`, deactivated | all of the user's end | `user.disabled` | burst step, latency |
 //! | `user_deleted` | all end | `user.disabled` if it was active | burst step, latency |
-//! | `user_re_enabled` | none revive | `user.enabled`, quick flag | — |
+//! | `user_written`, reactivated | none revive | `user.enabled`, quick flag | — |
 //! | `group_created` | — (waiting name rules bind) | — | — |
 //! | `group_changed` | those carrying a lost role | roles changed; a flag if a rename moved roles | removals, latency |
 //! | `members_changed`, `group_deleted` | those carrying a lost role | roles changed | removals, latency |
@@ -35,7 +35,7 @@ use crate::outbox::flags::{self, BurstWatch, FlagKind};
 use crate::outbox::{self, Effect};
 use crate::store::audit::{self as audit_rows, AuditQuery};
 use crate::store::roles::GroupKeys;
-use crate::store::{AnyConnection, StoreError, after_commit, from_stored, to_stored};
+use crate::store::{AnyConnection, StoreError, Write, from_stored, to_stored};
 
 /// Default of `reactivation_alert_minutes`.
 pub const DEFAULT_REACTIVATION_ALERT_MINUTES: i64 = 60;
@@ -69,6 +69,31 @@ impl<'a> Fact<'a> {
 #[derive(Debug)]
 pub struct GroupWrite {
     watch: RoleWatch,
+}
+
+/// A user write's `active` before and after, and how soon after a deactivation a
+/// reactivation comes (`Cascade::before_user_write`, settled by `user_written`).
+#[derive(Debug)]
+pub struct UserWrite {
+    user_id: String,
+    was: bool,
+    is: bool,
+    quick: Option<i64>,
+}
+
+impl UserWrite {
+    /// What the write's audit record says of the change of `active`, if it changes.
+    pub fn record_details(&self) -> Option<Value> {
+        if self.was == self.is {
+            return None;
+        }
+        let mut details = json!({"active": {"from": self.was, "to": self.is}});
+        if let Some(seconds) = self.quick {
+            details["reactivation"] =
+                json!({"severity": "high", "seconds_after_deactivation": seconds});
+        }
+        Some(details)
+    }
 }
 
 /// What a fact did.
@@ -109,55 +134,61 @@ impl Cascade {
         self
     }
 
-    /// A user deactivated: every session ends and the outbox says the user is disabled.
-    pub fn user_disabled(
+    /// A user write's change of `active`, read before the write's audit record: the record
+    /// carries what it says (`UserWrite::record_details`) and `user_written` settles it. A
+    /// reactivation soon after a deactivation (within `reactivation_alert`) may be a stale PUT
+    /// replayed by the identity provider: it is found here, before the reactivation's own
+    /// record, and flagged when settled.
+    pub fn before_user_write(
         &self,
-        conn: &mut AnyConnection,
-        fact: &Fact,
-        user_id: &str,
-    ) -> Result<Outcome, StoreError> {
-        self.deprovision(conn, fact, user_id, EndReason::UserDeactivated)
-    }
-
-    /// A user deleted: every session ends; the outbox says disabled if they were active.
-    pub fn user_deleted(
-        &self,
-        conn: &mut AnyConnection,
-        fact: &Fact,
-        user_id: &str,
-        was_active: bool,
-    ) -> Result<Outcome, StoreError> {
-        // A deleted user's direct roles go with them (their sessions end below anyway).
-        crate::store::role_catalog::unassign_all(conn, fact.tenant_id, user_id)?;
-        if was_active {
-            return self.deprovision(conn, fact, user_id, EndReason::UserDeleted);
-        }
-        end_all(conn, fact, user_id, EndReason::UserDeleted)
-    }
-
-    /// Seconds since this user's deactivation, if it lies within the reactivation-alert
-    /// window: a deactivation undone that soon may be a stale PUT replayed by the identity
-    /// provider. Asked before the reactivation's own audit record, which carries the answer.
-    pub fn quick_reactivation(
-        &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         tenant_id: &str,
         user_id: &str,
+        active: (bool, bool),
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
-        if self.reactivation_alert <= Duration::zero() {
-            return Ok(None);
+    ) -> Result<UserWrite, StoreError> {
+        let (was, is) = active;
+        let quick = match !was && is && self.reactivation_alert > Duration::zero() {
+            true => last_deactivation(
+                conn,
+                tenant_id,
+                user_id,
+                Some(now - self.reactivation_alert),
+            )?
+            .map(|record| (now - from_stored(record.occurred)).num_seconds()),
+            false => None,
+        };
+        Ok(UserWrite {
+            user_id: user_id.to_string(),
+            was,
+            is,
+            quick,
+        })
+    }
+
+    /// A user write settled: a deactivation ends every session and the outbox says the user
+    /// is disabled; a reactivation revives no session, the outbox says enabled and a quick
+    /// one raises a flag; anything else changes no access here.
+    pub fn user_written(
+        &self,
+        conn: &mut Write,
+        fact: &Fact,
+        write: UserWrite,
+    ) -> Result<Outcome, StoreError> {
+        match (write.was, write.is) {
+            (true, false) => {
+                self.deprovision(conn, fact, &write.user_id, EndReason::UserDeactivated)
+            }
+            (false, true) => self.user_re_enabled(conn, fact, &write.user_id, write.quick),
+            _ => Ok(Outcome::default()),
         }
-        let since = now - self.reactivation_alert;
-        let deactivated = last_deactivation(conn, tenant_id, user_id, Some(since))?;
-        Ok(deactivated.map(|record| (now - from_stored(record.occurred)).num_seconds()))
     }
 
     /// A user re-enabled by an explicit act: no session revives; the outbox says enabled,
-    /// and a quick reactivation (`quick`, from `quick_reactivation`) raises a flag.
-    pub fn user_re_enabled(
+    /// and a quick reactivation raises a flag.
+    fn user_re_enabled(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         fact: &Fact,
         user_id: &str,
         quick: Option<i64>,
@@ -180,10 +211,26 @@ impl Cascade {
         Ok(Outcome::default())
     }
 
+    /// A user deleted: every session ends; the outbox says disabled if they were active.
+    pub fn user_deleted(
+        &self,
+        conn: &mut Write,
+        fact: &Fact,
+        user_id: &str,
+        was_active: bool,
+    ) -> Result<Outcome, StoreError> {
+        // A deleted user's direct roles go with them (their sessions end below anyway).
+        crate::store::role_catalog::unassign_all(conn, fact.tenant_id, user_id)?;
+        if was_active {
+            return self.deprovision(conn, fact, user_id, EndReason::UserDeleted);
+        }
+        end_all(conn, fact, user_id, EndReason::UserDeleted)
+    }
+
     /// A group created: display-name rules waiting for a group of its name bind to it.
     pub fn group_created(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         fact: &Fact,
         group: &GroupKeys,
     ) -> Result<Outcome, StoreError> {
@@ -235,7 +282,7 @@ impl Cascade {
     /// roles raises a flag with the counts.
     pub fn group_changed(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         fact: &Fact,
         (before, after): (&GroupKeys, &GroupKeys),
         write: GroupWrite,
@@ -276,7 +323,7 @@ impl Cascade {
     /// the change are settled, and removals count towards a burst.
     fn members_changed(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         fact: &Fact,
         watch: RoleWatch,
         removed: usize,
@@ -284,7 +331,7 @@ impl Cascade {
         let outcome = mapping_changed(conn, fact, watch)?;
         self.deprovisioning_steps(conn, fact, removed)?;
         if !outcome.sessions_ended.is_empty() {
-            deprovisioning_committed(fact);
+            deprovisioning_committed(conn, fact);
         }
         Ok(outcome)
     }
@@ -294,7 +341,7 @@ impl Cascade {
     /// written); a role lost this way, and held through no group, ends the sessions carrying it.
     pub fn direct_roles(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         fact: &Fact,
         user_id: &str,
         wanted: &BTreeSet<String>,
@@ -308,7 +355,7 @@ impl Cascade {
         }
         let outcome = mapping_changed(conn, fact, watch)?;
         if !outcome.sessions_ended.is_empty() {
-            deprovisioning_committed(fact);
+            deprovisioning_committed(conn, fact);
         }
         Ok(Ok(outcome))
     }
@@ -316,7 +363,7 @@ impl Cascade {
     /// A group deleted: every member (`removed`) left it.
     pub fn group_deleted(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         fact: &Fact,
         write: GroupWrite,
         removed: usize,
@@ -326,7 +373,7 @@ impl Cascade {
 
     fn deprovision(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         fact: &Fact,
         user_id: &str,
         reason: EndReason,
@@ -344,7 +391,7 @@ impl Cascade {
             fact.now,
         )?;
         self.deprovisioning_steps(conn, fact, 1)?;
-        deprovisioning_committed(fact);
+        deprovisioning_committed(conn, fact);
         Ok(outcome)
     }
 
@@ -352,19 +399,19 @@ impl Cascade {
     /// threshold, raises the burst flag in the write's transaction.
     fn deprovisioning_steps(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Write,
         fact: &Fact,
         steps: usize,
     ) -> Result<(), StoreError> {
         let (burst, tenant, now) = (self.burst.clone(), fact.tenant_id.to_string(), fact.now);
-        after_commit(move || burst.record(&tenant, steps, now));
+        conn.after_commit(move || burst.record(&tenant, steps, now));
         let Some(count) = self.burst.peek(fact.tenant_id, steps, fact.now) else {
             return Ok(());
         };
         let (burst, tenant) = (self.burst.clone(), fact.tenant_id.to_string());
         // A burst that goes on writes its flag row at most once a second (`BurstWatch`).
         let Some(occurrences) = self.burst.flag_due(fact.tenant_id, fact.now) else {
-            after_commit(move || burst.flag_deferred(&tenant));
+            conn.after_commit(move || burst.flag_deferred(&tenant));
             return Ok(());
         };
         let details = json!({
@@ -383,14 +430,14 @@ impl Cascade {
             occurrences,
             fact.now,
         )?;
-        after_commit(move || burst.flag_written(&tenant, occurrences, now));
+        conn.after_commit(move || burst.flag_written(&tenant, occurrences, now));
         Ok(())
     }
 }
 
 /// A role mapping added or removed: the roles `watch` saw before are settled.
 pub(super) fn mapping_changed(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     fact: &Fact,
     watch: RoleWatch,
 ) -> Result<Outcome, StoreError> {
@@ -404,7 +451,7 @@ pub(super) fn mapping_changed(
 /// The audit record of the user's latest deactivation (since `since`, if given): who
 /// switched them off, when, by which request. Among their latest 200 `user.*` records.
 pub fn last_deactivation(
-    conn: &mut AnyConnection,
+    conn: &mut impl crate::store::Session,
     tenant_id: &str,
     user_id: &str,
     since: Option<DateTime<Utc>>,
@@ -428,29 +475,21 @@ pub fn last_deactivation(
 }
 
 /// The kill switch: an operator ends every session of a user now.
-pub fn kill_switch(
-    conn: &mut AnyConnection,
-    fact: &Fact,
-    user_id: &str,
-) -> Result<Outcome, StoreError> {
+pub fn kill_switch(conn: &mut Write, fact: &Fact, user_id: &str) -> Result<Outcome, StoreError> {
     end_all(conn, fact, user_id, EndReason::RevokedByAdmin)
 }
 
 /// A security event received from the identity provider (CAEP `session-revoked`,
 /// `credential-change`, RISC `sessions-revoked`): every session of the user ends; the user
 /// stays active.
-pub fn security_event(
-    conn: &mut AnyConnection,
-    fact: &Fact,
-    user_id: &str,
-) -> Result<Outcome, StoreError> {
+pub fn security_event(conn: &mut Write, fact: &Fact, user_id: &str) -> Result<Outcome, StoreError> {
     end_all(conn, fact, user_id, EndReason::SecurityEvent)
 }
 
 /// Global Token Revocation: the identity provider ends every session of a user; the user
 /// stays active and may sign in again.
 pub fn global_revocation(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     fact: &Fact,
     user_id: &str,
 ) -> Result<Outcome, StoreError> {
@@ -458,7 +497,7 @@ pub fn global_revocation(
 }
 
 fn end_all(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     fact: &Fact,
     user_id: &str,
     reason: EndReason,
@@ -480,10 +519,10 @@ fn end_all(
 
 /// Measures, once the write commits, the time from the request's arrival to the commit of
 /// the revocations it caused.
-fn deprovisioning_committed(fact: &Fact) {
+fn deprovisioning_committed(conn: &mut Write, fact: &Fact) {
     if let Some(received) = fact.received {
         let tenant = fact.tenant_id.to_string();
-        after_commit(move || {
+        conn.after_commit(move || {
             crate::metrics::observe(
                 "scimitar_deprovisioning_latency_seconds",
                 &[("tenant", &tenant)],

@@ -18,7 +18,7 @@ use super::cascade::{Origin, RoleWatch};
 use super::provisioning::Fact;
 use crate::audit::{self, Actor, Event, RequestInfo};
 use crate::store::roles::{self as rows, GroupKeys, RoleMappingRow};
-use crate::store::{AnyConnection, StoreError, to_stored};
+use crate::store::{AnyConnection, StoreError, Write, to_stored};
 use crate::text::fold;
 
 /// Which key of a group a rule compares.
@@ -289,7 +289,7 @@ pub struct ChangedBy<'a> {
 /// Adds a rule granting `role` to the groups `selector` matches; members gain the role in
 /// their next token. Returns the mapping, or `None` when the same rule already exists.
 pub fn map(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     selector: &GroupSelector,
     role: &str,
@@ -334,7 +334,7 @@ pub fn map(
 
 /// `map` for each of `roles`: the mappings created (rules that already existed are skipped).
 pub fn map_all(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     selector: &GroupSelector,
     roles: &[String],
@@ -351,7 +351,7 @@ pub fn map_all(
 /// Removes a rule; members who no longer hold its role lose the sessions carrying it.
 /// `false` when there is no such rule.
 pub fn unmap(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     rule_id: &str,
     by: ChangedBy,
@@ -370,7 +370,7 @@ pub fn unmap(
 /// role watch over the members of the groups it matches and its settlement, with the audit
 /// record that the cascade's records point to.
 fn change_rule(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     row: &RoleMappingRow,
     action: &'static str,
     by: ChangedBy,
@@ -404,7 +404,7 @@ fn change_rule(
 /// The roles its members gain are the same whether the rule is bound yet or not (an unbound
 /// rule matches the group it is about to bind to). Returns the rules bound.
 pub fn bind_waiting_rules(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     group: &GroupKeys,
     cause: &str,
@@ -453,7 +453,7 @@ fn members_of(
 }
 
 fn record(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     action: &'static str,
     rule_id: &str,

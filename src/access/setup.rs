@@ -182,7 +182,7 @@ pub fn sync_role_mappings(
         request: None,
         source: "config",
     };
-    for tenant in store.read(tenants::list)? {
+    for tenant in store.read(|conn| tenants::list(conn))? {
         let wanted = config
             .tenants
             .get(&tenant.name)

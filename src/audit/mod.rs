@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::hashing::sha256_hex;
 use crate::store::audit::{self as rows, AuditRow};
-use crate::store::{AnyConnection, Store, StoreError, tenants, to_stored};
+use crate::store::{Store, StoreError, Write, tenants, to_stored};
 
 /// Who caused an event: a credential.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,7 @@ impl<'a> Event<'a> {
 
 /// Appends `event` to the tenant's chain in the caller's transaction; returns the record id.
 pub fn record(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     occurred: DateTime<Utc>,
     event: Event<'_>,
@@ -88,7 +88,7 @@ pub fn record(
 /// Appends several events in order, locking the chain head once: a cascade that ends a
 /// thousand sessions writes a thousand records without a thousand head updates.
 pub fn record_all(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     occurred: DateTime<Utc>,
     events: Vec<Event<'_>>,

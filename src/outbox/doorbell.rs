@@ -6,10 +6,10 @@
 //! relays the ring through the database (`store::notify`), the only part that differs by
 //! backend.
 
-use crate::store::{AnyConnection, Store, StoreError, notify};
+use crate::store::{Store, StoreError, Write, notify};
 
 /// Rings when the current transaction commits, here and on every replica listening.
-pub(super) fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError> {
+pub(super) fn ring_on_commit(conn: &mut Write) -> Result<(), StoreError> {
     notify::ring_on_commit(conn)
 }
 

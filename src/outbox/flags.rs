@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{self as outbox, Effect};
 use crate::audit::{self, Event};
 use crate::store::flags::{self as rows, FlagRow};
-use crate::store::{AnyConnection, StoreError, after_commit, to_stored};
+use crate::store::{StoreError, Write, to_stored};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagKind {
@@ -71,7 +71,7 @@ impl FlagKind {
 
 /// Raises a flag in the caller's transaction, or counts a repeat of the open one.
 pub fn raise(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     kind: FlagKind,
     subject: &str,
@@ -83,7 +83,7 @@ pub fn raise(
 
 /// `raise` for `occurrences` at once (repeats counted in memory meanwhile, `BurstWatch`).
 pub fn raise_counted(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     kind: FlagKind,
     subject: &str,
@@ -133,7 +133,7 @@ pub fn raise_counted(
     };
     outbox::publish(conn, tenant_id, vec![raised], Some(&cause), now)?;
     let tenant = tenant_id.to_string();
-    after_commit(move || {
+    conn.after_commit(move || {
         crate::metrics::inc(
             "scimitar_flags_raised_total",
             &[

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::store::outbox::{self as rows, OutboxRow};
-use crate::store::{AnyConnection, StoreError, to_stored};
+use crate::store::{StoreError, Write, to_stored};
 
 /// One effect of a change on access.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,7 +112,7 @@ pub fn on_revocation_feed(kind: &str) -> bool {
 /// Appends `effects` to the tenant's outbox in the caller's transaction, and rings the
 /// doorbell once it commits (in this process at once; other replicas through NOTIFY).
 pub fn publish(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     effects: Vec<Effect>,
     cause: Option<&str>,

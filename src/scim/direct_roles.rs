@@ -22,7 +22,7 @@ use super::evaluate::field;
 use super::filter::parse_path;
 use super::schema::USER_SCHEMA;
 use super::service::{Context, ScimService};
-use crate::store::AnyConnection;
+use crate::store::Write;
 
 /// The role values of a user's stored attributes (a list, as normalization keeps it).
 pub(super) fn roles_of(attributes: &Map<String, Value>) -> BTreeSet<String> {
@@ -130,7 +130,7 @@ pub(super) fn named_role_values(request: &Value) -> BTreeSet<String> {
 /// change and the request did not name them.
 pub(super) fn settle(
     service: &ScimService,
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     context: &Context,
     user_id: &str,
     written: RolesWritten,

@@ -18,7 +18,7 @@ use super::schema::{
     AttributeDef, AttributeType, Mutability, ResourceKind, ResourceSchema, Returned,
 };
 use crate::outbox::{self, Effect, ProvisioningOperation};
-use crate::store::{AnyConnection, ssf};
+use crate::store::{Write, ssf};
 
 /// What one write did to one resource.
 pub(super) struct Written<'a> {
@@ -37,7 +37,7 @@ pub(super) struct Written<'a> {
 /// Publishes `written` in the write's transaction, caused by its audit record, when a stream
 /// of the tenant asked for provisioning events (one indexed read; nothing is written otherwise).
 pub(super) fn publish(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     tenant_id: &str,
     cause: &str,
     now: DateTime<Utc>,

@@ -124,7 +124,7 @@ pub(super) fn create(
         display_name_unique: None,
     };
     let new_members: Vec<String> = columns.members.into_iter().collect();
-    service.store.write(|conn| {
+    service.store.write_in(context.tenant_id, |conn| {
         check_members_exist(conn, tenant_id, &new_members)?;
         let row = GroupRow {
             display_name_unique: held_name(
@@ -270,7 +270,7 @@ fn update(
 ) -> Result<Resource, ScimError> {
     let tenant_id = context.tenant_id;
     let now = service.clock.now();
-    let (row, members) = service.store.write(|conn| {
+    let (row, members) = service.store.write_in(context.tenant_id, |conn| {
         let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
         precondition.check(current.version)?;
         let before = parse_attributes(&current.id, &current.attributes)?;
@@ -357,7 +357,7 @@ pub(super) fn delete(
 ) -> Result<(), ScimError> {
     let tenant_id = context.tenant_id;
     let now = service.clock.now();
-    service.store.write(|conn| {
+    service.store.write_in(context.tenant_id, |conn| {
         let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
         precondition.check(current.version)?;
         // Every member loses this group: the record names them, and members who lose a role

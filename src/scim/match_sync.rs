@@ -23,7 +23,7 @@ pub fn sync(
     wanted: &BTreeMap<String, Vec<String>>,
 ) -> Result<(), ScimError> {
     let schema = registry.resource(ResourceKind::User);
-    for tenant in store.read(tenants::list)? {
+    for tenant in store.read(|conn| tenants::list(conn))? {
         let attributes = wanted
             .get(&tenant.name)
             .into_iter()

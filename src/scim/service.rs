@@ -199,7 +199,7 @@ impl ScimService {
     /// user does not exist; `Some(false)` when it already was in that state.
     pub fn set_active_in(
         &self,
-        conn: &mut crate::store::AnyConnection,
+        conn: &mut crate::store::Write,
         context: &Context,
         id: &str,
         active: bool,

@@ -22,7 +22,9 @@ use crate::outbox::ProvisioningOperation;
 use crate::store::filter::{Condition, CursorKey, Sort};
 use crate::store::membership::MemberField;
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
-use crate::store::{AnyConnection, StoreError, from_stored, groups, match_values, to_stored};
+use crate::store::{
+    AnyConnection, StoreError, Write, from_stored, groups, match_values, to_stored,
+};
 
 /// The indexed columns, derived from the normalized attributes in one place.
 struct Columns {
@@ -100,7 +102,7 @@ pub(super) fn create(
         created: to_stored(now),
         last_modified: to_stored(now),
     };
-    service.store.write(|conn| {
+    service.store.write_in(context.tenant_id, |conn| {
         rows::insert(conn, &row).map_err(taken(&row.user_name))?;
         index_matching(conn, service, &row, Indexed::New)?;
         let details = json!({
@@ -208,7 +210,7 @@ fn patched<'a>(
 /// when no such user exists, `Some(false)` when it already was in that state (nothing written).
 pub(super) fn set_active_in(
     service: &ScimService,
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     context: &Context,
     id: &str,
     active: bool,
@@ -228,7 +230,7 @@ pub(super) fn set_active_in(
     let operations = patch::parse(schema, &body, context.quirks)?;
     let change = patched(service, context, operations);
     let precondition = Precondition::default();
-    let write = Write {
+    let write = UserChange {
         action: "user.patch",
         request: &body,
         id,
@@ -291,8 +293,8 @@ fn update(
     precondition: &Precondition,
     change: impl FnOnce(&UserRow) -> Result<Change, ScimError>,
 ) -> Result<Resource, ScimError> {
-    let (row, memberships) = service.store.write(|conn| {
-        let write = Write {
+    let (row, memberships) = service.store.write_in(context.tenant_id, |conn| {
+        let write = UserChange {
             action,
             request,
             id,
@@ -308,7 +310,7 @@ fn update(
 
 /// One user write: its audit action, the user, the `If-Match`, and the record that caused it
 /// (none for a SCIM request, which is its own cause).
-struct Write<'a> {
+struct UserChange<'a> {
     action: &'static str,
     /// The PatchOp or PUT body: what a `full` provisioning event carries.
     request: &'a Value,
@@ -320,12 +322,12 @@ struct Write<'a> {
 /// `update`'s work inside the caller's transaction.
 fn update_in(
     service: &ScimService,
-    conn: &mut AnyConnection,
+    conn: &mut crate::store::Write,
     context: &Context,
-    write: Write,
+    write: UserChange,
     change: impl FnOnce(&UserRow) -> Result<Change, ScimError>,
 ) -> Result<UserRow, ScimError> {
-    let Write {
+    let UserChange {
         action,
         request,
         id,
@@ -349,19 +351,14 @@ fn update_in(
     let diff = audit::diff(&before, &change.attributes);
     let mut details = json!({"changed": diff.changed, "password_changed": change.password_set});
     let now = service.clock.now();
-    if current.active != row.active {
-        details["active"] = json!({"from": current.active, "to": row.active});
-    }
-    let quick = if !current.active && row.active {
-        service
-            .cascade
-            .quick_reactivation(conn, tenant_id, id, now)?
-    } else {
-        None
-    };
-    if let Some(seconds) = quick {
-        details["reactivation"] =
-            json!({"severity": "high", "seconds_after_deactivation": seconds});
+    let active = (current.active, row.active);
+    let user_write = service
+        .cascade
+        .before_user_write(conn, tenant_id, id, active, now)?;
+    if let (Some(Value::Object(about_active)), Some(details)) =
+        (user_write.record_details(), details.as_object_mut())
+    {
+        details.extend(about_active);
     }
     let personal = json!({"before": diff.before, "after": diff.after});
     let mut event = context.event(action, ResourceKind::User, id, details, Some(personal));
@@ -381,11 +378,7 @@ fn update_in(
     let cause = caused_by.map_or(recorded, String::from);
     // Deactivation ends every session in this transaction; reactivation revives none.
     let fact = context.fact(&cause, now);
-    if current.active && !row.active {
-        service.cascade.user_disabled(conn, &fact, id)?;
-    } else if !current.active && row.active {
-        service.cascade.user_re_enabled(conn, &fact, id, quick)?;
-    }
+    service.cascade.user_written(conn, &fact, user_write)?;
     let roles = (
         direct_roles::roles_of(&before),
         direct_roles::roles_of(&change.attributes),
@@ -408,7 +401,7 @@ pub(super) fn delete(
 ) -> Result<(), ScimError> {
     let tenant_id = context.tenant_id;
     let now = service.clock.now();
-    service.store.write(|conn| {
+    service.store.write_in(context.tenant_id, |conn| {
         let current = rows::get_for_update(conn, tenant_id, id)?.ok_or_else(|| not_found(id))?;
         precondition.check(current.version)?;
         let groups_left: Vec<String> = related_of(conn, tenant_id, &current)?
@@ -455,7 +448,7 @@ enum Indexed {
 /// Writes the values of the user's matching attributes (`scim::matching`), in the write's
 /// transaction: the built-in e-mails and the tenant's configured attributes.
 fn index_matching(
-    conn: &mut AnyConnection,
+    conn: &mut crate::store::Write,
     service: &ScimService,
     row: &UserRow,
     indexed: Indexed,

@@ -83,7 +83,7 @@ impl RevocationView {
     pub fn sync(&self, store: &Store, horizon: Duration) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let since = now - chrono::Duration::from_std(horizon).unwrap_or(chrono::Duration::hours(1));
-        let heads = store.read(rows::heads)?;
+        let heads = store.read(|conn| rows::heads(conn))?;
         let mut applied = 0;
         for (tenant_id, head) in heads {
             let known = self.state().cursors.get(&tenant_id).copied();

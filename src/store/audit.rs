@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{audit_heads, audit_records};
-use super::{AnyConnection, StoreError, heads};
+use super::{AnyConnection, Session, StoreError, Write};
 
 /// The hash a chain starts from.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -52,8 +52,9 @@ pub struct Head {
 /// at the genesis on first use. Postgres: the row lock serialises appends of one tenant;
 /// SQLite: write transactions are already serialised (`BEGIN IMMEDIATE`).
 /// A transaction that already holds the head takes its copy (`heads`).
-pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<Head, StoreError> {
-    if let Some(head) = heads::audit(tenant_id) {
+pub fn lock_head(write: &mut Write, tenant_id: &str) -> Result<Head, StoreError> {
+    let (conn, held) = write.held();
+    if let Some(head) = held.audit(tenant_id) {
         return Ok(head);
     }
     let head = match select_head_for_update(conn, tenant_id)? {
@@ -68,7 +69,7 @@ pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<Head, Stor
             select_head_for_update(conn, tenant_id)?.ok_or(StoreError::NotFound)?
         }
     };
-    heads::keep_audit(tenant_id, &head);
+    held.keep_audit(tenant_id, &head);
     Ok(head)
 }
 
@@ -86,13 +87,14 @@ fn select_head_for_update(
 }
 
 /// Appends records (already chained, in order) and moves the head to the last, in the
-/// caller's transaction. A transaction that holds the head keeps them with its copy of it and
-/// inserts them just before its commit (`heads`); any other inserts them now and writes the row.
-pub fn append_all(conn: &mut AnyConnection, rows: &[AuditRow]) -> Result<(), StoreError> {
+/// caller's transaction. A write that holds the head (`lock_head`) keeps them with its copy of
+/// it and inserts them just before its commit (`heads`); otherwise they go in now with the row.
+pub fn append_all(write: &mut Write, rows: &[AuditRow]) -> Result<(), StoreError> {
     let Some(last) = rows.last() else {
         return Ok(());
     };
-    if heads::append_audit(rows) {
+    let (conn, held) = write.held();
+    if held.append_audit(rows) {
         return Ok(());
     }
     insert(conn, rows)?;
@@ -137,12 +139,12 @@ pub fn head(conn: &mut AnyConnection, tenant_id: &str) -> Result<Option<Head>, S
 
 /// Records of a tenant in chain order, from `after_seq` (exclusive), at most `limit`.
 pub fn chain(
-    conn: &mut AnyConnection,
+    session: &mut impl Session,
     tenant_id: &str,
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<AuditRow>, StoreError> {
-    heads::flush(conn)?;
+    let conn = session.visible()?;
     Ok(audit_records::table
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::seq.gt(after_seq))
@@ -170,11 +172,11 @@ pub struct AuditQuery {
 
 /// Records of a tenant matching `query`, in sequence order (or its reverse).
 pub fn query(
-    conn: &mut AnyConnection,
+    session: &mut impl Session,
     tenant_id: &str,
     query: &AuditQuery,
 ) -> Result<Vec<AuditRow>, StoreError> {
-    heads::flush(conn)?;
+    let conn = session.visible()?;
     let mut select = audit_records::table
         .into_boxed::<super::filter::Db>()
         .filter(audit_records::tenant_id.eq(tenant_id.to_string()));
@@ -220,11 +222,11 @@ pub fn query(
 }
 
 pub fn get(
-    conn: &mut AnyConnection,
+    session: &mut impl Session,
     tenant_id: &str,
     id: &str,
 ) -> Result<Option<AuditRow>, StoreError> {
-    heads::flush(conn)?;
+    let conn = session.visible()?;
     Ok(audit_records::table
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::id.eq(id))
@@ -274,11 +276,11 @@ pub fn latest_checkpoint(
 
 /// The record with sequence number `seq`.
 pub fn at_seq(
-    conn: &mut AnyConnection,
+    session: &mut impl Session,
     tenant_id: &str,
     seq: i64,
 ) -> Result<Option<AuditRow>, StoreError> {
-    heads::flush(conn)?;
+    let conn = session.visible()?;
     Ok(audit_records::table
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::seq.eq(seq))
@@ -290,11 +292,11 @@ pub fn at_seq(
 /// Retention: removes the records up to and including `through_seq` and returns how many.
 /// The only deletion of audit records there is; the caller ensures a checkpoint covers them.
 pub fn prune_through(
-    conn: &mut AnyConnection,
+    write: &mut Write,
     tenant_id: &str,
     through_seq: i64,
 ) -> Result<usize, StoreError> {
-    heads::flush(conn)?;
+    let conn = write.visible()?;
     Ok(diesel::delete(audit_records::table)
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::seq.le(through_seq))
@@ -305,11 +307,11 @@ pub fn prune_through(
 /// digest stays in the chain), in the caller's transaction. Returns the sequence numbers of
 /// the records erased, for the erasure's own record.
 pub fn erase_personal(
-    conn: &mut AnyConnection,
+    write: &mut Write,
     tenant_id: &str,
     resource_id: &str,
 ) -> Result<Vec<i64>, StoreError> {
-    heads::flush(conn)?;
+    let conn = write.visible()?;
     let about = audit_records::table
         .filter(audit_records::tenant_id.eq(tenant_id))
         .filter(audit_records::resource_id.eq(resource_id))

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{credentials, tenants};
-use super::{AnyConnection, StoreError};
+use super::{AnyConnection, StoreError, Write};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = credentials)]
@@ -106,13 +106,13 @@ pub fn set_oauth_limit(
 }
 
 /// Marks a credential revoked; returns false when no unrevoked credential has this id.
-pub fn revoke(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
+pub fn revoke(write: &mut Write, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
     let changed = diesel::update(credentials::table)
         .filter(credentials::id.eq(id))
         .filter(credentials::revoked.is_null())
         .set(credentials::revoked.eq(now))
-        .execute(conn)?;
-    super::after_commit(super::credential_cache::credentials_changed);
+        .execute(&mut **write)?;
+    write.after_commit(super::credential_cache::credentials_changed);
     Ok(changed == 1)
 }
 

@@ -10,19 +10,23 @@
 //! Should the commit fail, every member that had succeeded fails with it: nothing of the
 //! batch was written.
 //!
-//! One batch holds the transaction at a time per store, so while one commits the next
-//! gathers the writes that arrive meanwhile. On SQLite writers are serialised anyway; on
-//! Postgres this serialises the writes of different tenants too (see decision 55). On SQLite,
+//! Writes queue in lanes: one batch holds the transaction at a time per lane, so while one
+//! commits the next gathers the writes that arrive meanwhile. On SQLite, whose writers are
+//! serialised anyway, every write is in one lane. On Postgres each tenant has a lane of its
+//! own (a write names its tenant: `Store::write_in`), and writes that name none share one
+//! more: batches of different tenants run at once on connections of their own, since what a
+//! batch serialises on (the audit and outbox heads) is per tenant (decision 89). On SQLite,
 //! where a write never waits, a leader that finds no batch running lets the writes already on
-//! their way join first (`GroupCommit::gather`, decision 69).
+//! their way join first (`Lane::gather`, decision 69).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use diesel::Connection;
 use diesel::connection::{SimpleConnection, TransactionManager};
 
-use super::heads::{self, Heads};
-use super::{AnyConnection, Checkout, Store, StoreError};
+use super::heads::Heads;
+use super::write::AfterCommit;
+use super::{AnyConnection, Checkout, Store, StoreError, Write};
 
 /// Most writes in one batch. Below 64 so that on Postgres a batch's savepoints (one
 /// subtransaction each) stay within the per-backend subtransaction cache: past it, every
@@ -30,7 +34,7 @@ use super::{AnyConnection, Checkout, Store, StoreError};
 const MAX_MEMBERS: usize = 32;
 
 /// Most times a leader that found no batch running yields its core before it begins, while
-/// each yield lets more writes join (see `GroupCommit::gather`).
+/// each yield lets more writes join (see `Lane::gather`).
 const GATHER_YIELDS: usize = 8;
 
 /// The savepoint each member's work runs in. Members run one after another, so one name
@@ -42,9 +46,37 @@ const GATHER_YIELDS: usize = 8;
 /// each is released (or rolled back and released) before the next.
 const SAVEPOINT: &str = "scimitar_member";
 
-/// The batches of one store (shared by its clones).
+/// The lanes of one store (shared by its clones), by tenant ("" for writes that name none,
+/// and every write on SQLite).
 #[derive(Default)]
 pub(super) struct GroupCommit {
+    lanes: Mutex<std::collections::HashMap<String, Arc<Lane>>>,
+}
+
+impl GroupCommit {
+    /// The lane of `key`, made on first use.
+    fn lane(&self, key: &str) -> Arc<Lane> {
+        let mut lanes = lock(&self.lanes);
+        match lanes.get(key) {
+            Some(lane) => lane.clone(),
+            None => {
+                let lane = Arc::new(Lane::default());
+                lanes.insert(key.to_string(), lane.clone());
+                lane
+            }
+        }
+    }
+
+    /// Writes in the open batches whose turn has not ended yet.
+    pub(super) fn queued(&self) -> usize {
+        let lanes: Vec<Arc<Lane>> = lock(&self.lanes).values().cloned().collect();
+        lanes.iter().map(|lane| lane.queued()).sum()
+    }
+}
+
+/// One lane's batches: one at a time holds a transaction.
+#[derive(Default)]
+struct Lane {
     state: Mutex<GroupState>,
     /// Wakes a leader waiting for the running batch to end.
     turn: Condvar,
@@ -127,18 +159,17 @@ impl Drop for InWrite {
     }
 }
 
-/// What a member keeps of its work until the commit: its after-commit hooks.
-type Hooks = Vec<Box<dyn FnOnce()>>;
-
 /// Runs `work` as a member of the open batch (or of a new one, as its leader); returns once
 /// the batch has committed, or at once if `work` fails.
 pub(super) fn write<T, E: From<StoreError>>(
     store: &Store,
-    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    lane: &str,
+    work: impl FnOnce(&mut Write) -> Result<T, E>,
 ) -> Result<T, E> {
-    let (batch, leader) = store.group.join();
+    let lane = store.group.lane(lane);
+    let (batch, leader) = lane.join();
     let lead = match leader {
-        true => match store.group.start(store, &batch) {
+        true => match lane.start(store, &lane, &batch) {
             Ok(lead) => Some(lead),
             Err(error) => return Err(error.into()),
         },
@@ -153,11 +184,12 @@ pub(super) fn write<T, E: From<StoreError>>(
     match ran {
         Ran::Failed(error) => Err(error),
         Ran::Panicked(payload) => std::panic::resume_unwind(payload),
-        Ran::Succeeded(value, hooks) => {
+        Ran::Succeeded(value, effects) => {
             let outcome = batch.outcome();
             match outcome {
                 Ok(()) => {
-                    hooks.into_iter().for_each(|hook| hook());
+                    // The leader rang the doorbell once for the batch.
+                    effects.run();
                     Ok(value)
                 }
                 Err(unwritten) => Err(unwritten.into_error().into()),
@@ -168,14 +200,14 @@ pub(super) fn write<T, E: From<StoreError>>(
 
 /// How a member's turn ended.
 enum Ran<T, E> {
-    Succeeded(T, Hooks),
+    Succeeded(T, AfterCommit),
     Failed(E),
     Panicked(Box<dyn std::any::Any + Send>),
 }
 
-impl GroupCommit {
+impl Lane {
     /// Writes in the open batch whose turn has not ended yet.
-    pub(super) fn queued(&self) -> usize {
+    fn queued(&self) -> usize {
         let group = lock(&self.state);
         group
             .open
@@ -211,6 +243,7 @@ impl GroupCommit {
     fn start<'a>(
         &self,
         store: &'a Store,
+        lane: &'a Lane,
         batch: &'a Arc<Batch>,
     ) -> Result<LeaderDuty<'a>, StoreError> {
         let waited = {
@@ -226,7 +259,7 @@ impl GroupCommit {
         if !waited && store.backend() == super::Backend::Sqlite {
             Self::gather(batch);
         }
-        let lead = LeaderDuty { store, batch };
+        let lead = LeaderDuty { store, lane, batch };
         match begin(store) {
             Ok(conn) => {
                 lock(&batch.state).conn = Some(conn);
@@ -305,12 +338,13 @@ fn begin(store: &Store) -> Result<Checkout, StoreError> {
 /// batch begin.
 struct LeaderDuty<'a> {
     store: &'a Store,
+    lane: &'a Lane,
     batch: &'a Arc<Batch>,
 }
 
 impl Drop for LeaderDuty<'_> {
     fn drop(&mut self) {
-        let group = &self.store.group;
+        let group = self.lane;
         let mut state = group.close(self.batch);
         let outcome = match state.conn.take() {
             None => {
@@ -450,14 +484,13 @@ impl<'a> MemberTurn<'a> {
     /// Runs `work` in a savepoint: kept if it succeeds, undone if it fails or panics.
     fn run<T, E: From<StoreError>>(
         mut self,
-        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+        work: impl FnOnce(&mut Write) -> Result<T, E>,
     ) -> Ran<T, E> {
-        let Some(conn) = self.conn.as_mut() else {
+        let Some(mut conn) = self.conn.take() else {
             return Ran::Failed(StoreError::Unavailable("no connection".into()).into());
         };
-        let conn: &mut AnyConnection = conn;
-        super::take_after_commit();
         if let Err(error) = conn.batch_execute(&format!("SAVEPOINT {SAVEPOINT}")) {
+            self.conn = Some(conn);
             self.end(
                 Some(format!("a savepoint could not be set: {error}")),
                 false,
@@ -466,16 +499,14 @@ impl<'a> MemberTurn<'a> {
             return Ran::Failed(StoreError::from(error).into());
         }
         let before = self.heads.mark();
-        let outer = heads::hold(std::mem::take(&mut self.heads));
+        let mut write = Write::begin(conn, std::mem::take(&mut self.heads));
         let result = {
             let _in_write = InWrite::enter();
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *conn)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut write)))
         };
-        let after = heads::release(outer);
-        let rings = super::OUTBOX_WRITTEN.with(|written| written.replace(false));
-        let hooks = super::take_after_commit();
+        let (mut conn, after, effects) = write.end();
         let kept = match &result {
-            Ok(Ok(_)) if matches!(conn, AnyConnection::Postgres(_)) => Ok(()),
+            Ok(Ok(_)) if matches!(*conn, AnyConnection::Postgres(_)) => Ok(()),
             Ok(Ok(_)) => conn
                 .batch_execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"))
                 .map_err(StoreError::from),
@@ -490,6 +521,7 @@ impl<'a> MemberTurn<'a> {
                 .err()
                 .map(|e| format!("a failed write could not be undone: {e}")),
         };
+        self.conn = Some(conn);
         // A member undone leaves the heads as they were before it.
         self.heads = if kept.is_ok() {
             after
@@ -498,8 +530,9 @@ impl<'a> MemberTurn<'a> {
         };
         match (result, kept) {
             (Ok(Ok(value)), Ok(())) => {
+                let rings = effects.rings;
                 self.end(None, true, rings);
-                Ran::Succeeded(value, hooks)
+                Ran::Succeeded(value, effects)
             }
             (Ok(Ok(_)), Err(error)) => {
                 self.end(undone, false, false);

@@ -7,19 +7,18 @@
 //! written, once per tenant (`Heads::write`). The row lock taken first still holds until the
 //! commit, so what commits is the same as with an insert, a read and a write per append: three
 //! statements per append fewer (decision 67). Anything in the transaction that reads or
-//! changes those tables inserts the waiting rows first (`flush`), so it sees them.
+//! changes those tables goes through the `Write` (`write::Session`), which inserts the waiting
+//! rows first, so it sees them.
 //!
 //! A transaction that holds a tenant's audit head also reads the tenant's configured matching
 //! attributes once, under that lock (`configured`): a start-up backfill of a new attribute
 //! takes the same lock after recording it, so no write that read the list without it can
 //! commit after the backfill has walked past its user.
 //!
-//! The copy lives in a thread-local for as long as this thread runs a transaction's work
-//! (`OwnTransactionHeads` for a transaction of its own; a grouped batch moves it from member to member
-//! and rewinds it to its mark from before a member whose savepoint was rolled back). Outside
-//! such work nothing is held and every append reads and writes the rows as before.
+//! The heads live in the transaction's `Write` value; a grouped batch moves them from member
+//! to member and rewinds them to where they were before a member whose savepoint was rolled
+//! back (`HeadsBeforeMember`).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::audit::{AuditRow, Head};
@@ -60,147 +59,85 @@ struct HeldHead<T> {
     moved: bool,
 }
 
-std::thread_local! {
-    /// The heads of the transaction whose work runs on this thread; `None` outside one.
-    static HELD: RefCell<Option<Heads>> = const { RefCell::new(None) };
-}
-
-/// Makes `heads` the ones of the transaction whose work this thread runs now; returns those
-/// held before (an outer write's, while a write nested in it runs alone).
-pub(super) fn hold(heads: Heads) -> Option<Heads> {
-    HELD.with(|held| held.borrow_mut().replace(heads))
-}
-
-/// Ends holding on this thread, putting back `outer`; returns the heads held until now.
-pub(super) fn release(outer: Option<Heads>) -> Heads {
-    HELD.with(|held| std::mem::replace(&mut *held.borrow_mut(), outer))
-        .unwrap_or_default()
-}
-
-/// The heads of one chain in a transaction's holding.
-type Chain<T> = fn(&mut Heads) -> &mut HashMap<String, HeldHead<T>>;
-
-fn audit_chain(heads: &mut Heads) -> &mut HashMap<String, HeldHead<Head>> {
-    &mut heads.audit
-}
-
-fn outbox_chain(heads: &mut Heads) -> &mut HashMap<String, HeldHead<i64>> {
-    &mut heads.outbox
-}
-
-/// The tenant's head of `chain` as this transaction holds it, if it does.
-fn held<T: Clone>(chain: Chain<T>, tenant_id: &str) -> Option<T> {
-    HELD.with(|held| {
-        Some(
-            chain(held.borrow_mut().as_mut()?)
-                .get(tenant_id)?
-                .head
-                .clone(),
-        )
-    })
-}
-
-/// Keeps a head this transaction just locked (nothing when no transaction holds).
-fn keep<T>(chain: Chain<T>, tenant_id: &str, head: T) {
-    HELD.with(|held| {
-        if let Some(heads) = held.borrow_mut().as_mut() {
-            let kept = HeldHead { head, moved: false };
-            chain(heads).insert(tenant_id.to_string(), kept);
-        }
-    });
-}
-
-/// Moves a held head; false when this transaction does not hold it, and the caller must
-/// write the row itself.
-fn move_head<T>(chain: Chain<T>, tenant_id: &str, head: T) -> bool {
-    HELD.with(|held| {
-        let mut held = held.borrow_mut();
-        match held
-            .as_mut()
-            .and_then(|heads| chain(heads).get_mut(tenant_id))
-        {
-            Some(kept) => {
-                *kept = HeldHead { head, moved: true };
-                true
-            }
-            None => false,
-        }
-    })
-}
-
-pub(super) fn audit(tenant_id: &str) -> Option<Head> {
-    held(audit_chain, tenant_id)
-}
-
-pub(super) fn keep_audit(tenant_id: &str, head: &Head) {
-    keep(audit_chain, tenant_id, head.clone());
-}
-
-/// Moves the held audit head to the last of `rows` and keeps the rows to insert before the
-/// commit; false (keeping nothing) when this transaction does not hold the head.
-pub(super) fn append_audit(rows: &[AuditRow]) -> bool {
-    let Some(last) = rows.last() else {
-        return true;
-    };
-    let head = Head {
-        seq: last.seq,
-        hash: last.hash.clone(),
-    };
-    move_head(audit_chain, &last.tenant_id, head)
-        && with_held(|heads| heads.records.extend_from_slice(rows))
-}
-
-pub(super) fn outbox(tenant_id: &str) -> Option<i64> {
-    held(outbox_chain, tenant_id)
-}
-
-pub(super) fn keep_outbox(tenant_id: &str, seq: i64) {
-    keep(outbox_chain, tenant_id, seq);
-}
-
-/// Moves the held outbox head to the last of `rows` and keeps the rows to insert before the
-/// commit; false (keeping nothing) when this transaction does not hold the head.
-pub(super) fn append_outbox(rows: &[OutboxRow]) -> bool {
-    let Some(last) = rows.last() else {
-        return true;
-    };
-    move_head(outbox_chain, &last.tenant_id, last.seq)
-        && with_held(|heads| heads.events.extend_from_slice(rows))
-}
-
-/// Runs `change` on the heads held on this thread; false when none are.
-fn with_held(change: impl FnOnce(&mut Heads)) -> bool {
-    HELD.with(|held| held.borrow_mut().as_mut().map(change).is_some())
-}
-
-/// The tenant's configured matching attributes as this transaction read them under its audit
-/// head, if it has.
-pub(super) fn configured(tenant_id: &str) -> Option<Vec<(String, bool)>> {
-    HELD.with(|held| held.borrow().as_ref()?.configured.get(tenant_id).cloned())
-}
-
-/// Keeps the configured attributes read under the tenant's audit head for the rest of the
-/// transaction.
-pub(super) fn keep_configured(tenant_id: &str, attributes: &[(String, bool)]) {
-    with_held(|heads| {
-        heads
-            .configured
-            .insert(tenant_id.to_string(), attributes.to_vec());
-    });
-}
-
-/// Inserts the records and events held on this thread that are not in yet, so that what
-/// reads or changes those tables next in the transaction sees them.
-pub(super) fn flush(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    let Some(mut heads) = HELD.with(|held| held.borrow_mut().take()) else {
-        return Ok(());
-    };
-    let inserted = heads.insert_rows(conn);
-    HELD.with(|held| *held.borrow_mut() = Some(heads));
-    inserted
-}
-
 impl Heads {
+    /// The tenant's audit head, if this transaction holds it.
+    pub(super) fn audit(&self, tenant_id: &str) -> Option<Head> {
+        Some(self.audit.get(tenant_id)?.head.clone())
+    }
+
+    /// Keeps an audit head this transaction just locked.
+    pub(super) fn keep_audit(&mut self, tenant_id: &str, head: &Head) {
+        let kept = HeldHead {
+            head: head.clone(),
+            moved: false,
+        };
+        self.audit.insert(tenant_id.to_string(), kept);
+    }
+
+    /// Moves the held audit head to the last of `rows` and keeps the rows to insert before
+    /// the commit; false (keeping nothing) when this transaction does not hold the head.
+    pub(super) fn append_audit(&mut self, rows: &[AuditRow]) -> bool {
+        let Some(last) = rows.last() else {
+            return true;
+        };
+        let Some(kept) = self.audit.get_mut(&last.tenant_id) else {
+            return false;
+        };
+        *kept = HeldHead {
+            head: Head {
+                seq: last.seq,
+                hash: last.hash.clone(),
+            },
+            moved: true,
+        };
+        self.records.extend_from_slice(rows);
+        true
+    }
+
+    /// The tenant's outbox head, if this transaction holds it.
+    pub(super) fn outbox(&self, tenant_id: &str) -> Option<i64> {
+        Some(self.outbox.get(tenant_id)?.head)
+    }
+
+    /// Keeps an outbox head this transaction just locked.
+    pub(super) fn keep_outbox(&mut self, tenant_id: &str, seq: i64) {
+        let kept = HeldHead {
+            head: seq,
+            moved: false,
+        };
+        self.outbox.insert(tenant_id.to_string(), kept);
+    }
+
+    /// Moves the held outbox head to the last of `rows` and keeps the rows to insert before
+    /// the commit; false (keeping nothing) when this transaction does not hold the head.
+    pub(super) fn append_outbox(&mut self, rows: &[OutboxRow]) -> bool {
+        let Some(last) = rows.last() else {
+            return true;
+        };
+        let Some(kept) = self.outbox.get_mut(&last.tenant_id) else {
+            return false;
+        };
+        *kept = HeldHead {
+            head: last.seq,
+            moved: true,
+        };
+        self.events.extend_from_slice(rows);
+        true
+    }
+
+    /// The tenant's configured matching attributes as this transaction read them under its
+    /// audit head, if it has.
+    pub(super) fn configured(&self, tenant_id: &str) -> Option<Vec<(String, bool)>> {
+        self.configured.get(tenant_id).cloned()
+    }
+
+    /// Keeps the configured attributes read under the tenant's audit head for the rest of
+    /// the transaction.
+    pub(super) fn keep_configured(&mut self, tenant_id: &str, attributes: &[(String, bool)]) {
+        self.configured
+            .insert(tenant_id.to_string(), attributes.to_vec());
+    }
+
     /// Where the heads are now, to `rewind` to.
     pub(super) fn mark(&self) -> HeadsBeforeMember {
         HeadsBeforeMember {
@@ -229,8 +166,9 @@ impl Heads {
         }
     }
 
-    /// Inserts the records and events not in yet, one statement per table (per 50 rows).
-    fn insert_rows(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    /// Inserts the records and events not in yet, one statement per table (per 50 rows), so
+    /// that what reads or changes those tables next in the transaction sees them (`Session`).
+    pub(super) fn insert_rows(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
         super::audit::insert(conn, &self.records[self.records_in..])?;
         self.records_in = self.records.len();
         super::outbox::insert(conn, &self.events[self.events_in..])?;
@@ -249,38 +187,5 @@ impl Heads {
             super::outbox::set_head(conn, tenant_id, held.head)?;
         }
         Ok(())
-    }
-}
-
-/// OwnTransactionHeads for a transaction of its own: starts holding on this thread, and puts back what
-/// was held before (an outer write's heads) when dropped.
-pub(super) struct OwnTransactionHeads {
-    outer: Option<Option<Heads>>,
-}
-
-impl OwnTransactionHeads {
-    pub(super) fn begin() -> Self {
-        Self {
-            outer: Some(hold(Heads::default())),
-        }
-    }
-
-    /// Inserts the rows and writes the heads held until now: the transaction's last
-    /// statements before its commit.
-    pub(super) fn write(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        let mut heads = HELD
-            .with(|held| held.borrow_mut().take())
-            .unwrap_or_default();
-        let written = heads.write(conn);
-        HELD.with(|held| *held.borrow_mut() = Some(heads));
-        written
-    }
-}
-
-impl Drop for OwnTransactionHeads {
-    fn drop(&mut self) {
-        if let Some(outer) = self.outer.take() {
-            release(outer);
-        }
     }
 }

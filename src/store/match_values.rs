@@ -11,7 +11,7 @@ use diesel::sql_types::{Bool, Text};
 
 use super::filter::{Db, Predicate};
 use super::schema::{match_attributes, match_values, users};
-use super::{AnyConnection, StoreError};
+use super::{AnyConnection, StoreError, Write};
 
 /// Replaces a user's rows with `values` (attribute, value); a user write calls it in its
 /// transaction.
@@ -136,15 +136,15 @@ pub fn configured(
 /// The configured attributes a write maintains, read once per transaction under the tenant's
 /// audit head lock (taken here if the transaction has not yet): `wait_for_writes` relies on it.
 pub fn configured_for_write(
-    conn: &mut AnyConnection,
+    write: &mut Write,
     tenant_id: &str,
 ) -> Result<Vec<(String, bool)>, StoreError> {
-    if let Some(attributes) = super::heads::configured(tenant_id) {
+    if let Some(attributes) = write.held().1.configured(tenant_id) {
         return Ok(attributes);
     }
-    super::audit::lock_head(conn, tenant_id)?;
-    let attributes = configured(conn, tenant_id)?;
-    super::heads::keep_configured(tenant_id, &attributes);
+    super::audit::lock_head(write, tenant_id)?;
+    let attributes = configured(write, tenant_id)?;
+    write.held().1.keep_configured(tenant_id, &attributes);
     Ok(attributes)
 }
 
@@ -153,8 +153,8 @@ pub fn configured_for_write(
 /// the tenant's audit head from that read to its commit (`configured_for_write`). A backfill
 /// calls it after recording a new attribute and before walking the users, so that no user
 /// written without the attribute's values commits behind the walk.
-pub fn wait_for_writes(conn: &mut AnyConnection, tenant_id: &str) -> Result<(), StoreError> {
-    super::audit::lock_head(conn, tenant_id).map(|_| ())
+pub fn wait_for_writes(write: &mut Write, tenant_id: &str) -> Result<(), StoreError> {
+    super::audit::lock_head(write, tenant_id).map(|_| ())
 }
 
 /// Records a configured attribute, not yet ready: writes maintain it from now on.

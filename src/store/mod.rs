@@ -35,6 +35,7 @@ pub mod tenant_summary;
 pub mod tenants;
 pub mod users;
 pub mod wal;
+mod write;
 
 use std::time::Duration;
 
@@ -47,6 +48,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use connection::{AnyConnection, Backend, DatabaseUrl, redact_password};
 use connection::{ConnectionManager, ConnectionSetup};
+pub use write::{Read, Session, Write};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -292,28 +294,41 @@ impl Store {
     /// Runs `work` on a connection outside any explicit transaction (single reads).
     pub fn read<T, E: From<StoreError>>(
         &self,
-        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+        work: impl FnOnce(&mut Read) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.connection()?;
-        work(&mut conn)
+        let mut read = Read(self.connection()?);
+        work(&mut read)
     }
 
     /// Runs `work` in a transaction, so every change made inside commits together or not at
-    /// all, and returns once it has committed. Concurrent writes share one transaction and
-    /// one commit (group commit, `group`): each runs in a savepoint of its own, so a failed
-    /// one leaves nothing and the others are kept. Previews, and writes nested in another
-    /// write's work, run in a transaction of their own (`write_alone`).
+    /// all, and returns once it has committed. The work gets the transaction as a `Write`
+    /// value. Concurrent writes share one transaction and one commit (group commit,
+    /// `group_commit`): each runs in a savepoint of its own, so a failed one leaves nothing and
+    /// the others are kept. Previews, and writes nested in another write's work, run in a
+    /// transaction of their own (`write_alone`).
     pub fn write<T, E: From<StoreError>>(
         &self,
-        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+        work: impl FnOnce(&mut Write) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write_in("", work)
+    }
+
+    /// `write`, for a write whose records go to `tenant_id`'s chains: on Postgres it is
+    /// grouped with that tenant's writes only, and batches of different tenants run at once
+    /// (`group_commit`). It may still write other tenants' rows, as any write may.
+    pub fn write_in<T, E: From<StoreError>>(
+        &self,
+        tenant_id: &str,
+        work: impl FnOnce(&mut Write) -> Result<T, E>,
     ) -> Result<T, E> {
         if self.preview.is_some() || group_commit::in_write() || !self.group_commit {
-            let outer = OuterAfterCommit::take();
-            let result = self.write_alone(work);
-            outer.restore();
-            return result;
+            return self.write_alone(work);
         }
-        group_commit::write(self, work)
+        let lane = match self.backend() {
+            Backend::Postgres => tenant_id,
+            Backend::Sqlite => "",
+        };
+        group_commit::write(self, lane, work)
     }
 
     /// Writes in the batch now accepting more whose work has not ended yet (the one running
@@ -322,45 +337,39 @@ impl Store {
         self.group.queued()
     }
 
-    /// Runs `work` in one transaction of its own that takes the write lock at once. On SQLite
-    /// the transaction begins `IMMEDIATE`: a deferred one that upgrades from read to write
-    /// fails under concurrency instead of waiting.
+    /// Runs `work` in one transaction of its own (`begin_write`); a preview's is rolled back
+    /// once its audit records have been read.
     fn write_alone<T, E: From<StoreError>>(
         &self,
-        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+        work: impl FnOnce(&mut Write) -> Result<T, E>,
     ) -> Result<T, E> {
         type Manager = <AnyConnection as Connection>::TransactionManager;
         let mut conn = self.connection()?;
-        let conn = &mut *conn;
-        begin_write(conn)?;
-        take_after_commit();
+        begin_write(&mut conn)?;
         let _in_write = group_commit::InWrite::enter();
-        let holding = heads::OwnTransactionHeads::begin();
+        let mut write = Write::begin(conn, heads::Heads::default());
         if let Some(preview) = &self.preview {
-            let result = previewed(conn, preview, work);
-            if let Err(rollback) = Manager::rollback_transaction(conn) {
+            let result = previewed(&mut write, preview, work);
+            let (mut conn, _, _) = write.end();
+            if let Err(rollback) = Manager::rollback_transaction(&mut *conn) {
                 tracing::warn!(error = %rollback, "rollback failed");
             }
-            take_after_commit();
             return result;
         }
-        match work(conn).and_then(|value| Ok(holding.write(conn).map(|()| value)?)) {
+        let result = work(&mut write).and_then(|value| Ok(write.write_heads().map(|()| value)?));
+        let (mut conn, _, effects) = write.end();
+        match result {
             Ok(value) => {
-                let committed = Manager::commit_transaction(conn).map_err(StoreError::from);
-                let rings = OUTBOX_WRITTEN.with(|written| written.replace(false));
-                let hooks = take_after_commit();
-                committed?;
-                hooks.into_iter().for_each(|hook| hook());
-                if rings {
+                Manager::commit_transaction(&mut *conn).map_err(StoreError::from)?;
+                if effects.run() {
                     self.ring();
                 }
                 Ok(value)
             }
             Err(error) => {
-                if let Err(rollback) = Manager::rollback_transaction(conn) {
+                if let Err(rollback) = Manager::rollback_transaction(&mut *conn) {
                     tracing::warn!(error = %rollback, "rollback failed");
                 }
-                take_after_commit();
                 Err(error)
             }
         }
@@ -411,69 +420,15 @@ impl std::ops::DerefMut for Checkout {
     }
 }
 
-std::thread_local! {
-    /// Work to do once the transaction running on this thread commits (`after_commit`).
-    static AFTER_COMMIT: std::cell::RefCell<Vec<Box<dyn FnOnce()>>> = std::cell::RefCell::new(Vec::new());
-}
-
-/// Runs `hook` once the write transaction running on this thread commits, and never if it
-/// rolls back: for signals about committed state (a doorbell, a metric).
-pub fn after_commit(hook: impl FnOnce() + 'static) {
-    AFTER_COMMIT.with(|hooks| hooks.borrow_mut().push(Box::new(hook)));
-}
-
-fn take_after_commit() -> Vec<Box<dyn FnOnce()>> {
-    OUTBOX_WRITTEN.with(|written| written.set(false));
-    AFTER_COMMIT.with(|hooks| std::mem::take(&mut *hooks.borrow_mut()))
-}
-
-/// The after-commit work of an outer write, set aside while a write nested in it runs alone.
-struct OuterAfterCommit {
-    hooks: Vec<Box<dyn FnOnce()>>,
-    rings: bool,
-}
-
-impl OuterAfterCommit {
-    fn take() -> Self {
-        let rings = OUTBOX_WRITTEN.with(|written| written.get());
-        Self {
-            hooks: take_after_commit(),
-            rings,
-        }
-    }
-
-    fn restore(self) {
-        AFTER_COMMIT.with(|hooks| {
-            let mut hooks = hooks.borrow_mut();
-            let nested = std::mem::replace(&mut *hooks, self.hooks);
-            hooks.extend(nested);
-        });
-        if self.rings {
-            ring_after_commit();
-        }
-    }
-}
-
-std::thread_local! {
-    /// Set when the transaction running on this thread wrote outbox events.
-    static OUTBOX_WRITTEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Marks the transaction running on this thread as one that rings the store's doorbell
-/// when it commits.
-pub fn ring_after_commit() {
-    OUTBOX_WRITTEN.with(|written| written.set(true));
-}
-
 /// Runs previewed work and collects the audit records it appended to the preview's tenant.
 fn previewed<T, E: From<StoreError>>(
-    conn: &mut AnyConnection,
+    write: &mut Write,
     preview: &Preview,
-    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    work: impl FnOnce(&mut Write) -> Result<T, E>,
 ) -> Result<T, E> {
-    let start = audit::head(conn, &preview.tenant_id)?.map_or(0, |head| head.seq);
-    let value = work(conn)?;
-    let appended = audit::chain(conn, &preview.tenant_id, start, i64::MAX)?;
+    let start = audit::head(write, &preview.tenant_id)?.map_or(0, |head| head.seq);
+    let value = work(write)?;
+    let appended = audit::chain(write, &preview.tenant_id, start, i64::MAX)?;
     if let Ok(mut records) = preview.records.lock() {
         records.extend(appended);
     }

@@ -11,7 +11,7 @@ use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
 
 use super::credential_cache::credentials_changed;
-use super::{AnyConnection, Store, StoreError, ring_after_commit};
+use super::{AnyConnection, Store, StoreError, Write};
 
 /// The Postgres channel the outbox rings on.
 pub const CHANNEL: &str = "scimitar_outbox";
@@ -20,11 +20,11 @@ pub const CREDENTIALS_CHANNEL: &str = "scimitar_credentials";
 
 /// Rings when the current transaction commits, here (the store's doorbell) and on every
 /// replica listening.
-pub fn ring_on_commit(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    if let AnyConnection::Postgres(pg) = conn {
+pub fn ring_on_commit(write: &mut Write) -> Result<(), StoreError> {
+    if let AnyConnection::Postgres(pg) = &mut **write {
         pg.batch_execute(&format!("NOTIFY {CHANNEL}"))?;
     }
-    ring_after_commit();
+    write.ring_after_commit();
     Ok(())
 }
 

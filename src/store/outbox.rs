@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{outbox, outbox_heads};
-use super::{AnyConnection, StoreError, heads};
+use super::{AnyConnection, Session, StoreError, Write};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = outbox)]
@@ -31,8 +31,9 @@ struct Seq {
 /// The tenant's last number, locked until the transaction ends (created at 0 on first use):
 /// appends of one tenant are serialised, so numbers commit in order.
 /// A transaction that already holds the head takes its copy (`heads`).
-pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, StoreError> {
-    if let Some(seq) = heads::outbox(tenant_id) {
+pub fn lock_head(write: &mut Write, tenant_id: &str) -> Result<i64, StoreError> {
+    let (conn, held) = write.held();
+    if let Some(seq) = held.outbox(tenant_id) {
         return Ok(seq);
     }
     let lock = super::lock_clause(conn);
@@ -55,18 +56,19 @@ pub fn lock_head(conn: &mut AnyConnection, tenant_id: &str) -> Result<i64, Store
                 .seq
         }
     };
-    heads::keep_outbox(tenant_id, seq);
+    held.keep_outbox(tenant_id, seq);
     Ok(seq)
 }
 
-/// Appends rows (numbered after the locked head, in order) and moves the head. A transaction
-/// that holds the head keeps them with its copy of it and inserts them just before its commit
-/// (`heads`); any other inserts them now and writes the row.
-pub fn append_all(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
+/// Appends rows (numbered after the locked head, in order) and moves the head. A write that
+/// holds the head (`lock_head`) keeps them with its copy of it and inserts them just before its
+/// commit (`heads`); otherwise they go in now with the row.
+pub fn append_all(write: &mut Write, rows: &[OutboxRow]) -> Result<(), StoreError> {
     let Some(last) = rows.last() else {
         return Ok(());
     };
-    if heads::append_outbox(rows) {
+    let (conn, held) = write.held();
+    if held.append_outbox(rows) {
         return Ok(());
     }
     insert(conn, rows)?;
@@ -94,12 +96,12 @@ pub(super) fn set_head(
 
 /// Events of a tenant after `after_seq`, in order, at most `limit`.
 pub fn after(
-    conn: &mut AnyConnection,
+    session: &mut impl Session,
     tenant_id: &str,
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    heads::flush(conn)?;
+    let conn = session.visible()?;
     Ok(outbox::table
         .filter(outbox::tenant_id.eq(tenant_id))
         .filter(outbox::seq.gt(after_seq))
@@ -112,11 +114,11 @@ pub fn after(
 /// The last number of a tenant's events before `since` (0 when none): where a reader that
 /// needs only the events from `since` on starts (an indexed read by time).
 pub fn seq_before(
-    conn: &mut AnyConnection,
+    session: &mut impl Session,
     tenant_id: &str,
     since: NaiveDateTime,
 ) -> Result<i64, StoreError> {
-    heads::flush(conn)?;
+    let conn = session.visible()?;
     let first: Option<i64> = outbox::table
         .filter(outbox::tenant_id.eq(tenant_id))
         .filter(outbox::occurred.ge(since))
@@ -146,12 +148,12 @@ pub fn heads(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError>
 /// tenant's events about `resource_id`, and drops the Security Event Tokens made of them that
 /// no receiver has taken yet: what `audit erase` does to the outbox. Returns how many events.
 pub fn erase_provisioning_data(
-    conn: &mut AnyConnection,
+    write: &mut Write,
     tenant_id: &str,
     resource_id: &str,
 ) -> Result<usize, StoreError> {
     use super::schema::{ssf_queue, ssf_streams};
-    heads::flush(conn)?;
+    let conn = write.visible()?;
     let candidates: Vec<OutboxRow> = outbox::table
         .filter(outbox::tenant_id.eq(tenant_id))
         .filter(outbox::kind.like("scim.%"))
@@ -191,8 +193,8 @@ pub fn erase_provisioning_data(
 }
 
 /// Removes events older than `before`; the head keeps its number.
-pub fn prune(conn: &mut AnyConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
-    heads::flush(conn)?;
+pub fn prune(write: &mut Write, before: NaiveDateTime) -> Result<usize, StoreError> {
+    let conn = write.visible()?;
     Ok(diesel::delete(outbox::table)
         .filter(outbox::occurred.lt(before))
         .execute(conn)?)

@@ -87,11 +87,11 @@ pub struct Activity {
 /// Provisioning activity since `since`: user and group writes and ended sessions, counted
 /// per hour, actor and action by the database, on the index of records by time.
 pub fn activity(
-    conn: &mut AnyConnection,
+    session: &mut impl super::Session,
     tenant_id: &str,
     since: NaiveDateTime,
 ) -> Result<Vec<Activity>, StoreError> {
-    super::heads::flush(conn)?;
+    let conn = session.visible()?;
     let hour = match conn {
         AnyConnection::Sqlite(_) => "strftime('%Y-%m-%d %H:00:00', occurred)",
         AnyConnection::Postgres(_) => {

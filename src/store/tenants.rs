@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::tenants;
-use super::{AnyConnection, StoreError};
+use super::{AnyConnection, StoreError, Write};
 
 /// Name of the tenant created at first start, used when nothing else is said.
 pub const DEFAULT_TENANT: &str = "default";
@@ -63,13 +63,13 @@ pub fn ensure_default(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<()
 }
 
 /// Switches strict mode; false when no tenant has this id.
-pub fn set_strict(conn: &mut AnyConnection, id: &str, strict: bool) -> Result<bool, StoreError> {
+pub fn set_strict(write: &mut Write, id: &str, strict: bool) -> Result<bool, StoreError> {
     let changed = diesel::update(tenants::table)
         .filter(tenants::id.eq(id))
         .set(tenants::strict.eq(strict))
-        .execute(conn)?;
+        .execute(&mut **write)?;
     // Cached credentials carry their tenant's strictness.
-    super::after_commit(super::credential_cache::credentials_changed);
+    write.after_commit(super::credential_cache::credentials_changed);
     Ok(changed == 1)
 }
 

@@ -520,7 +520,7 @@ fn refuse(app: &TestApp, table: &str, operation: &str) {
     use scimitar::store::AnyConnection;
     app.store
         .read(|conn| {
-            let sql = match conn {
+            let sql = match &**conn {
                 AnyConnection::Sqlite(_) => format!(
                     "CREATE TRIGGER refuse_{table} BEFORE {operation} ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
                 ),

@@ -46,7 +46,7 @@ pub(crate) fn tamper(app: &TestApp, sql: &str) {
     app.store
         .read(|conn| {
             diesel::sql_query(sql)
-                .execute(conn)
+                .execute(&mut **conn)
                 .map_err(scimitar::store::StoreError::from)
         })
         .expect("tamper");

@@ -202,7 +202,7 @@ on_both_backends! {
                 use scimitar::store::schema::console_sessions::dsl::*;
                 console_sessions
                     .select(id_hash)
-                    .load::<String>(conn)
+                    .load::<String>(&mut **conn)
                     .map_err(scimitar::store::StoreError::from)
             })
             .expect("sessions");
@@ -254,7 +254,7 @@ on_both_backends! {
         assert!(browser.cookie("scimitar-console").is_none());
         let revoked = app.admin_token();
         let (_, _) = browser.sign_in_with(&revoked).await;
-        let client_id = app.store.read(scimitar::store::credentials::list).expect("list")
+        let client_id = app.store.read(|conn| scimitar::store::credentials::list(conn)).expect("list")
             .into_iter().find(|(c, _)| c.kind == "admin").map(|(c, _)| c.id).expect("admin");
         credentials::revoke(&app.store, &client_id, Utc::now()).expect("revoke");
         assert_eq!(browser.get("/console").await.0, StatusCode::SEE_OTHER, "a revoked credential's session ends");

@@ -342,7 +342,7 @@ on_both_backends! {
         let rows = |store: &scimitar::store::Store| -> Vec<(String, String, String)> {
             use diesel::prelude::*;
             use scimitar::store::schema::match_values::dsl as v;
-            store.read(|conn| v::match_values.order((v::attribute, v::value)).select((v::attribute, v::value, v::user_id)).load(conn).map_err(scimitar::store::StoreError::from)).expect("rows")
+            store.read(|conn| v::match_values.order((v::attribute, v::value)).select((v::attribute, v::value, v::user_id)).load(&mut **conn).map_err(scimitar::store::StoreError::from)).expect("rows")
         };
         let written = rows(&app.store);
         assert_eq!(written.len(), 5, "{written:?}");

@@ -10,7 +10,7 @@ use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
 use reqwest::{Method, StatusCode};
 use scimitar::audit::{self, Event, Verification};
-use scimitar::store::{AnyConnection, DatabaseUrl, PoolSettings, Store, StoreError, outbox};
+use scimitar::store::{DatabaseUrl, PoolSettings, Store, StoreError, Write, outbox};
 use serde_json::{Value, json};
 
 use crate::audit::{records, tamper, verify};
@@ -23,10 +23,10 @@ pub(crate) fn create_probe(app: &TestApp) {
 }
 
 /// One write's work: a probe row and its audit record.
-fn probe_write(conn: &mut AnyConnection, tenant: &str, name: &str) -> Result<(), StoreError> {
+fn probe_write(conn: &mut Write, tenant: &str, name: &str) -> Result<(), StoreError> {
     diesel::sql_query("INSERT INTO probe (name) VALUES ($1)")
         .bind::<Text, _>(name)
-        .execute(conn)?;
+        .execute(&mut **conn)?;
     let event = Event::new("test.write", json!({ "name": name }));
     audit::record(conn, tenant, chrono::Utc::now(), event)?;
     Ok(())
@@ -48,7 +48,7 @@ pub(crate) fn texts(store: &Store, sql: &str) -> Vec<String> {
     store
         .read(|conn| {
             diesel::sql_query(sql)
-                .load::<Row>(conn)
+                .load::<Row>(&mut **conn)
                 .map_err(StoreError::from)
         })
         .expect("a test table's rows")
@@ -88,9 +88,9 @@ pub(crate) fn wait_for_batch(store: &Store, count: usize) {
 /// another connection when the hook ran (it must be: hooks run after the commit).
 type Hooked = Arc<Mutex<Vec<(String, bool)>>>;
 
-fn hook_on_commit(store: &Store, name: &str, hooked: &Hooked) {
+fn hook_on_commit(write: &mut Write, store: &Store, name: &str, hooked: &Hooked) {
     let (store, name, hooked) = (store.clone(), name.to_string(), hooked.clone());
-    scimitar::store::after_commit(move || {
+    write.after_commit(move || {
         let visible = probes(&store).contains(&name);
         hooked.lock().expect("hooked").push((name, visible));
     });
@@ -107,7 +107,7 @@ on_both_backends! {
             std::thread::spawn(move || {
                 store.write(|conn| {
                     probe_write(conn, &tenant, "leader")?;
-                    hook_on_commit(&store, "leader", &hooked);
+                    hook_on_commit(conn, &store, "leader", &hooked);
                     let _ = started.send(());
                     wait_for_batch(&store, 5);
                     Ok::<_, StoreError>(())
@@ -122,7 +122,7 @@ on_both_backends! {
                 std::thread::spawn(move || {
                     store.write(|conn| {
                         probe_write(conn, &tenant, name)?;
-                        hook_on_commit(&store, name, &hooked);
+                        hook_on_commit(conn, &store, name, &hooked);
                         match name {
                             "fails" => Err(StoreError::NotFound),
                             "panics" => panic!("a bug in the middle of a batch"),
@@ -171,8 +171,8 @@ on_both_backends! {
             std::thread::spawn(move || {
                 store.write(|conn| {
                     probe_write(conn, &tenant, "leader")?;
-                    diesel::sql_query("INSERT INTO fuse (id, parent) VALUES (1, 999)").execute(conn)?;
-                    hook_on_commit(&store, "leader", &hooked);
+                    diesel::sql_query("INSERT INTO fuse (id, parent) VALUES (1, 999)").execute(&mut **conn)?;
+                    hook_on_commit(conn, &store, "leader", &hooked);
                     let _ = started.send(());
                     wait_for_batch(&store, 4);
                     Ok::<_, StoreError>(())
@@ -187,7 +187,7 @@ on_both_backends! {
                     let name = format!("member{i}");
                     store.write(|conn| {
                         probe_write(conn, &tenant, &name)?;
-                        hook_on_commit(&store, &name, &hooked);
+                        hook_on_commit(conn, &store, &name, &hooked);
                         Ok::<_, StoreError>(())
                     })
                 })
@@ -298,6 +298,52 @@ on_both_backends! {
         crate::tenancy::assert_kept_counts_match(&app).await;
     }
 
+    async fn batches_of_two_tenants_run_at_once_on_postgres_and_share_one_on_sqlite(app) {
+        create_probe(&app);
+        let second = scimitar::tenancy::create(&app.store, "second", chrono::Utc::now()).expect("a tenant");
+        let postgres = app.database_url().starts_with("postgres");
+        let (started, leader_started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let leader = {
+            let (store, tenant) = (app.store.clone(), app.tenant_id.clone());
+            std::thread::spawn(move || {
+                store.write_in(&tenant, |conn| {
+                    probe_write(conn, &tenant, "first")?;
+                    let _ = started.send(());
+                    let _ = released.recv_timeout(Duration::from_secs(30));
+                    Ok::<_, StoreError>(())
+                })
+            })
+        };
+        leader_started.recv().expect("the first tenant's batch began");
+        let other = {
+            let (store, tenant) = (app.store.clone(), second.id.clone());
+            std::thread::spawn(move || store.write_in(&tenant, |conn| probe_write(conn, &tenant, "second")))
+        };
+        if postgres {
+            // The second tenant's batch begins, writes and commits while the first's is open.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !other.is_finished() {
+                assert!(Instant::now() < deadline, "the second tenant waited for the first's batch");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(probes(&app.store), ["second".to_string()].into(), "committed alone, before the first");
+        } else {
+            // One lane: the second tenant's write joins the open batch and waits for its commit.
+            wait_for_batch(&app.store, 2);
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!other.is_finished(), "answered only after the shared commit");
+            assert!(probes(&app.store).is_empty());
+        }
+        release.send(()).expect("release the first batch");
+        assert!(leader.join().expect("the first").is_ok());
+        assert!(other.join().expect("the second").is_ok());
+        assert_eq!(probes(&app.store), ["first".to_string(), "second".to_string()].into());
+        for name in ["default", "second"] {
+            assert!(matches!(audit::verify(&app.store, name).expect("verify"), Verification::Intact { .. }));
+        }
+    }
+
     async fn a_batch_takes_and_writes_each_tenants_chain_heads_once(app) {
         create_probe(&app);
         count_head_writes(&app);
@@ -386,11 +432,7 @@ on_both_backends! {
 }
 
 /// One write's appends to both chains: an audit record and an outbox event.
-pub(crate) fn heads_write(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    name: &str,
-) -> Result<(), StoreError> {
+pub(crate) fn heads_write(conn: &mut Write, tenant: &str, name: &str) -> Result<(), StoreError> {
     probe_write(conn, tenant, name)?;
     let effect = scimitar::outbox::Effect::UserDisabled {
         user_id: name.to_string(),
@@ -435,7 +477,7 @@ pub(crate) fn head_writes(app: &TestApp) -> i64 {
     app.store
         .read(|conn| {
             diesel::sql_query("SELECT CAST(n AS BIGINT) AS n FROM head_writes")
-                .get_result::<Count>(conn)
+                .get_result::<Count>(&mut **conn)
                 .map_err(StoreError::from)
         })
         .expect("head writes")

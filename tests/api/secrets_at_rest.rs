@@ -101,7 +101,7 @@ on_both_backends! {
         let sql = format!("UPDATE ssf_streams SET authorization_header = (SELECT authorization_header FROM ssf_streams WHERE id = '{stream}') WHERE id = '{other}'");
         app.store.read(|conn| {
             use diesel::RunQueryDsl;
-            diesel::sql_query(sql).execute(conn).map_err(scimitar::store::StoreError::from)
+            diesel::sql_query(sql).execute(&mut **conn).map_err(scimitar::store::StoreError::from)
         }).expect("move the sealed value");
         verify(&app, &other).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -113,7 +113,7 @@ on_both_backends! {
         let sql = format!("UPDATE ssf_streams SET endpoint_url = '{thief_url}' WHERE id = '{stream}'");
         app.store.read(|conn| {
             use diesel::RunQueryDsl;
-            diesel::sql_query(sql).execute(conn).map_err(scimitar::store::StoreError::from)
+            diesel::sql_query(sql).execute(&mut **conn).map_err(scimitar::store::StoreError::from)
         }).expect("redirect the stream");
         verify(&app, &stream).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -142,7 +142,7 @@ on_both_backends! {
         let sql = format!("UPDATE ssf_streams SET authorization_header = 'Bearer legacy-clear' WHERE id = '{stream}'");
         app.store.read(|conn| {
             use diesel::RunQueryDsl;
-            diesel::sql_query(sql).execute(conn).map_err(scimitar::store::StoreError::from)
+            diesel::sql_query(sql).execute(&mut **conn).map_err(scimitar::store::StoreError::from)
         }).expect("a clear value, as an older version stored it");
         let sealer = app.access.keys().sealer();
         let sealed = scimitar::signals::ssf::seal_stored_authorizations(&app.store, &sealer).expect("seal");

@@ -246,7 +246,7 @@ on_both_backends! {
         expect_status(app.patch(&format!("/Users/{alice}"), &active(false)).await, StatusCode::OK).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(receiver.tokens().len(), before, "nothing reaches the receiver of a revoked credential");
-        let streams = app.store.read(scimitar::store::ssf::all).expect("streams");
+        let streams = app.store.read(|conn| scimitar::store::ssf::all(conn)).expect("streams");
         assert_eq!(streams.len(), 1);
         assert_eq!(streams[0].status, "disabled");
         assert_eq!(streams[0].status_reason.as_deref(), Some("the stream's credential was revoked"));

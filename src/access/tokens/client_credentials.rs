@@ -90,7 +90,8 @@ impl AccessService {
             tid: caller.tenant_id.clone(),
             scope: scope.clone(),
         };
-        count_issued(&caller.tenant_id, GRANT_CLIENT_CREDENTIALS);
+        // No transaction: a management token is signed, not stored.
+        super::issued_metric(&caller.tenant_id, GRANT_CLIENT_CREDENTIALS);
         Ok(ClientTokenResponse {
             access_token: self.keys.sign(ACCESS_TOKEN_TYP, &claims, now)?,
             token_type: "Bearer",

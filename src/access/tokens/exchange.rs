@@ -79,7 +79,7 @@ impl AccessService {
                 )
             };
             audit::record(conn, &caller.tenant_id, now, event)?;
-            count_issued(&caller.tenant_id, "token_exchange");
+            count_issued(conn, &caller.tenant_id, "token_exchange");
             let mut response = self.access_token(&session, &roles, refresh_token, now)?;
             response.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
             Ok(response)

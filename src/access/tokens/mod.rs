@@ -42,7 +42,7 @@ use crate::clock::SharedClock;
 use crate::outbox::flags::{self, FlagKind};
 use crate::store::sessions::{self as rows, RefreshTokenRow, SessionRenewal, SessionRow};
 use crate::store::users::{self as user_rows, UserColumn, UserRow};
-use crate::store::{AnyConnection, Store, StoreError, from_stored, to_stored};
+use crate::store::{AnyConnection, Store, StoreError, Write, from_stored, to_stored};
 use crate::text::fold;
 
 pub const TOKEN_TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -363,7 +363,7 @@ fn new_refresh_token(
 }
 
 fn end_one(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     session: &SessionRow,
     reason: EndReason,
     cause: Option<&str>,
@@ -389,14 +389,17 @@ fn end_one(
 }
 
 /// Counts an issued access token once its transaction commits.
-fn count_issued(tenant_id: &str, grant: &'static str) {
+fn count_issued(conn: &mut Write, tenant_id: &str, grant: &'static str) {
     let tenant = tenant_id.to_string();
-    crate::store::after_commit(move || {
-        crate::metrics::inc(
-            "scimitar_tokens_issued_total",
-            &[("tenant", &tenant), ("grant", grant)],
-        );
-    });
+    conn.after_commit(move || issued_metric(&tenant, grant));
+}
+
+/// Counts an issued access token now.
+fn issued_metric(tenant_id: &str, grant: &'static str) {
+    crate::metrics::inc(
+        "scimitar_tokens_issued_total",
+        &[("tenant", tenant_id), ("grant", grant)],
+    );
 }
 
 fn actor_of(caller: &Caller) -> Actor {

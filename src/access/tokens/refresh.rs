@@ -20,7 +20,7 @@ impl AccessService {
                 if session.client_id != caller.client_id || session.tenant_id != caller.tenant_id {
                     return Ok(Err(invalid()));
                 }
-                let flag = |conn: &mut AnyConnection, kind: FlagKind, why: &str| {
+                let flag = |conn: &mut Write, kind: FlagKind, why: &str| {
                     let details = json!({"session": session.id, "user_id": session.user_id, "why": why, "client_id": caller.client_id});
                     flags::raise(conn, &session.tenant_id, kind, &session.id, details, now)
                 };
@@ -112,7 +112,7 @@ impl AccessService {
                     to_stored(now),
                     &credentials::digest(&refresh_token),
                 )?;
-                count_issued(&session.tenant_id, "refresh_token");
+                count_issued(conn, &session.tenant_id, "refresh_token");
                 let renewed = SessionRow {
                     roles: renewal.roles.clone(),
                     expires,

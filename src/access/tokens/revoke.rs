@@ -54,7 +54,7 @@ impl AccessService {
                     end_one(conn, &session, EndReason::RevokedByClient, Some(&cause), origin, now)?;
                 }
                 let tenant = claims.tid.clone();
-                crate::store::after_commit(move || {
+                conn.after_commit(move || {
                     crate::metrics::inc("scimitar_access_tokens_revoked_total", &[("tenant", &tenant)]);
                 });
                 Ok(())

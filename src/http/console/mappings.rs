@@ -19,7 +19,7 @@ use crate::audit::{Actor, RequestInfo};
 use crate::http::error::ApiError;
 use crate::http::{AppState, blocking, request_info};
 use crate::scim::ScimError;
-use crate::store::{AnyConnection, Store};
+use crate::store::Store;
 
 /// People named by userName in a preview; beyond them, only counts.
 const NAMED: usize = 50;
@@ -97,7 +97,7 @@ fn preview(
             })
             .unwrap_or_default()
     };
-    let changes = state.store.read(|conn: &mut AnyConnection| {
+    let changes = state.store.read(|conn: &mut crate::store::Read| {
         roles
             .iter()
             .take(NAMED)

@@ -327,7 +327,9 @@ pub async fn person(
 
 /// Credentials' names by client id (a small table), to show sessions by app.
 pub fn app_names(state: &AppState) -> Result<HashMap<String, String>, crate::store::StoreError> {
-    let rows = state.store.read(crate::store::credentials::list)?;
+    let rows = state
+        .store
+        .read(|conn| crate::store::credentials::list(conn))?;
     Ok(rows
         .into_iter()
         .map(|(row, _)| (row.id, row.name))

@@ -23,7 +23,7 @@ use crate::scim::{Context, ScimError};
 use crate::signals::SignalsError;
 use crate::store::receivers::{self as rows, ReceivedRow, ReceiverRow};
 use crate::store::users as user_rows;
-use crate::store::{StoreError, after_commit, to_stored};
+use crate::store::{StoreError, Write, to_stored};
 
 /// One SET to apply: where it came from and how.
 pub struct Job<'a> {
@@ -225,8 +225,8 @@ pub fn apply(rx: &Receiver, job: &Job, set: &VerifiedSet) -> Result<Outcome, Fai
             Err(StoreError::Conflict(_)) => return Err(Failure::Replayed),
             other => other?,
         }
-        count_events(tenant_id, &plans);
-        count(tenant_id, job.delivery, outcome);
+        count_events(conn, tenant_id, &plans);
+        count(conn, tenant_id, job.delivery, outcome);
         Ok(if acted {
             Outcome::Applied(row.id)
         } else {
@@ -289,9 +289,9 @@ pub fn refuse(
         });
         let kind = FlagKind::SecurityEventRefused;
         flags::raise(conn, tenant_id, kind, &receiver.id, details, now)?;
-        count(tenant_id, job.delivery, "refused");
+        count(conn, tenant_id, job.delivery, "refused");
         let (tenant, code) = (tenant_id.to_string(), refusal.code.as_str());
-        after_commit(move || {
+        conn.after_commit(move || {
             crate::metrics::inc(
                 "scimitar_ssf_refused_total",
                 &[("tenant", &tenant), ("err", code)],
@@ -303,9 +303,9 @@ pub fn refuse(
 }
 
 /// Counts a receipt once its transaction commits.
-fn count(tenant_id: &str, delivery: Delivery, outcome: &'static str) {
+fn count(conn: &mut Write, tenant_id: &str, delivery: Delivery, outcome: &'static str) {
     let tenant = tenant_id.to_string();
-    after_commit(move || {
+    conn.after_commit(move || {
         crate::metrics::inc(
             "scimitar_ssf_received_total",
             &[
@@ -317,13 +317,13 @@ fn count(tenant_id: &str, delivery: Delivery, outcome: &'static str) {
     });
 }
 
-fn count_events(tenant_id: &str, plans: &[(&str, Action, Vec<String>)]) {
+fn count_events(conn: &mut Write, tenant_id: &str, plans: &[(&str, Action, Vec<String>)]) {
     let counted: Vec<(&'static str, &'static str)> = plans
         .iter()
         .map(|(event_type, action, _)| (subjects::short_name(event_type), action.as_str()))
         .collect();
     let tenant = tenant_id.to_string();
-    after_commit(move || {
+    conn.after_commit(move || {
         for (event, action) in counted {
             crate::metrics::inc(
                 "scimitar_ssf_received_events_total",

@@ -131,7 +131,7 @@ pub fn fill(row: &mut ReceiverRow, request: &Request, sealer: &Sealer) -> Result
 }
 
 fn record(
-    conn: &mut crate::store::AnyConnection,
+    conn: &mut crate::store::Write,
     row: &ReceiverRow,
     action: &'static str,
     by: ChangedBy,

@@ -12,7 +12,7 @@ use super::verify::VerifiedSet;
 use super::{ErrorCode, Refusal};
 use crate::outbox::flags::{self, FlagKind};
 use crate::store::receivers::{self as rows, ReceiverRow};
-use crate::store::{AnyConnection, StoreError, to_stored};
+use crate::store::{StoreError, Write, to_stored};
 
 /// What a SET says about the stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +90,7 @@ pub fn check(receiver: &ReceiverRow, set: &VerifiedSet) -> Result<Vec<StreamNote
 
 /// Records the notes, in the SET's transaction.
 pub fn record(
-    conn: &mut AnyConnection,
+    conn: &mut Write,
     receiver: &ReceiverRow,
     notes: &[StreamNote],
     now: chrono::DateTime<chrono::Utc>,

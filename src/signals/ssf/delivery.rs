@@ -16,7 +16,7 @@ use crate::sealing::Sealer;
 use crate::signals::SignalsError;
 use crate::store::outbox::OutboxRow;
 use crate::store::ssf::{self as rows, QueuedRow, StreamRow};
-use crate::store::{AnyConnection, StoreError, outbox, to_stored};
+use crate::store::{StoreError, outbox, to_stored};
 
 /// Outbox events read per pump step.
 const PUMP_BATCH: i64 = 500;
@@ -75,7 +75,7 @@ impl Transmitter {
 
     fn pump_step(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut crate::store::Write,
         tenant_id: &str,
         stream_id: &str,
     ) -> Result<(usize, bool), StoreError> {
