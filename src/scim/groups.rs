@@ -21,7 +21,7 @@ use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response};
 use crate::audit;
 use crate::outbox::ProvisioningOperation;
-use crate::store::filter::{Condition, CursorKey, Sort};
+use crate::store::filter::CursorKey;
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::membership::MemberField;
 use crate::store::{AnyConnection, StoreError, from_stored, tenants, to_stored};
@@ -435,8 +435,6 @@ const FILTERABLE: [Filterable<GroupColumn>; 5] = [
 ];
 
 impl StoredResource for GroupRow {
-    type Column = GroupColumn;
-    type Related = Member;
     const KIND: ResourceKind = ResourceKind::Group;
     const DERIVED: &'static str = "members";
     const SCHEMA: &'static str = GROUP_SCHEMA;
@@ -447,51 +445,8 @@ impl StoredResource for GroupRow {
         ("display", Shown::Absent),
     ];
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-
     fn not_found(id: &str) -> ScimError {
         not_found(id)
-    }
-
-    fn fetch(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        id: &str,
-    ) -> Result<Option<Self>, StoreError> {
-        rows::get(conn, tenant_id, id)
-    }
-
-    fn count(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        condition: Option<&Condition<GroupColumn>>,
-    ) -> Result<i64, StoreError> {
-        rows::count(conn, tenant_id, condition)
-    }
-
-    fn page(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        condition: Option<&Condition<GroupColumn>>,
-        sort: Option<Sort<GroupColumn>>,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<Self>, StoreError> {
-        rows::page(conn, tenant_id, condition, sort, offset, limit)
-    }
-
-    fn related(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        ids: &[String],
-    ) -> Result<Vec<Member>, StoreError> {
-        rows::members(conn, tenant_id, ids)
-    }
-
-    fn owner(related: &Member) -> &str {
-        &related.group_id
     }
 
     fn cursor_key(&self, column: Option<GroupColumn>) -> Result<Option<CursorKey>, ScimError> {

@@ -16,16 +16,9 @@ use super::schema::{ResourceKind, ResourceSchema};
 use super::service::{Context, ScimService};
 use crate::store::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
-use crate::store::membership::pair_by_owner;
-use crate::store::{AnyConnection, StoreError};
+use crate::store::{AnyConnection, ResourceTable, StoreError, WithRelated};
 
-/// A row with its related rows (a user with their groups, a group with its members).
-pub(super) type WithRelated<R> = (R, Vec<<R as StoredResource>::Related>);
-
-pub(super) trait StoredResource: Sized {
-    type Column: Copy + 'static;
-    /// Rows computed at read time (memberships), each naming the resource it belongs to.
-    type Related;
+pub(super) trait StoredResource: ResourceTable {
     const KIND: ResourceKind;
     /// The core schema, which qualified attribute names in filters must name.
     const SCHEMA: &'static str;
@@ -45,59 +38,7 @@ pub(super) trait StoredResource: Sized {
         Ok(Vec::new())
     }
 
-    fn id(&self) -> &str;
     fn not_found(id: &str) -> ScimError;
-    fn fetch(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        id: &str,
-    ) -> Result<Option<Self>, StoreError>;
-    fn count(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        condition: Option<&Condition<Self::Column>>,
-    ) -> Result<i64, StoreError>;
-    fn page(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        condition: Option<&Condition<Self::Column>>,
-        sort: Option<Sort<Self::Column>>,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<Self>, StoreError>;
-    fn related(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        ids: &[String],
-    ) -> Result<Vec<Self::Related>, StoreError>;
-    fn owner(related: &Self::Related) -> &str;
-    /// A page with each row's related rows: by default the page, then the related rows of
-    /// its ids; a resource may read both in one statement.
-    fn page_with_related(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        condition: Option<&Condition<Self::Column>>,
-        sort: Option<Sort<Self::Column>>,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<WithRelated<Self>>, StoreError> {
-        let rows = Self::page(conn, tenant_id, condition, sort, offset, limit)?;
-        let ids: Vec<String> = rows.iter().map(|row| row.id().to_string()).collect();
-        let related = Self::related(conn, tenant_id, &ids)?;
-        Ok(pair_by_owner(rows, related, Self::id, Self::owner))
-    }
-    /// One row by id with its related rows, as `page_with_related` reads them.
-    fn fetch_with_related(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        id: &str,
-    ) -> Result<Option<WithRelated<Self>>, StoreError> {
-        let Some(row) = Self::fetch(conn, tenant_id, id)? else {
-            return Ok(None);
-        };
-        let related = related_of(conn, tenant_id, &row)?;
-        Ok(Some((row, related)))
-    }
     /// The value of the sort column that a cursor records (none when sorted by id); an error
     /// for a sort column cursors cannot follow.
     fn cursor_key(&self, column: Option<Self::Column>) -> Result<Option<CursorKey>, ScimError>;
@@ -142,9 +83,9 @@ pub(super) fn get<R: StoredResource>(
     let with_related = context.projection.includes(R::DERIVED);
     let (row, related) = service.store.read(|conn| {
         let found = if with_related {
-            R::fetch_with_related(conn, tenant_id, id)?
+            R::get_with_related(conn, tenant_id, id)?
         } else {
-            R::fetch(conn, tenant_id, id)?.map(|row| (row, Vec::new()))
+            R::get(conn, tenant_id, id)?.map(|row| (row, Vec::new()))
         };
         found.ok_or_else(|| R::not_found(id))
     })?;

@@ -19,7 +19,7 @@ use super::service::{Context, ScimService};
 use super::stored::{StoredResource, related_for_response, related_of};
 use crate::audit;
 use crate::outbox::ProvisioningOperation;
-use crate::store::filter::{Condition, CursorKey, Sort};
+use crate::store::filter::CursorKey;
 use crate::store::membership::MemberField;
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
 use crate::store::{
@@ -506,8 +506,6 @@ const FILTERABLE: [Filterable<UserColumn>; 5] = [
 ];
 
 impl StoredResource for UserRow {
-    type Column = UserColumn;
-    type Related = MembershipOfUser;
     const KIND: ResourceKind = ResourceKind::User;
     const DERIVED: &'static str = "groups";
     const SCHEMA: &'static str = USER_SCHEMA;
@@ -531,70 +529,8 @@ impl StoredResource for UserRow {
         Ok(matching::for_tenant(schema, &ready))
     }
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-
     fn not_found(id: &str) -> ScimError {
         not_found(id)
-    }
-
-    fn fetch(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        id: &str,
-    ) -> Result<Option<Self>, StoreError> {
-        rows::get(conn, tenant_id, id)
-    }
-
-    fn count(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        condition: Option<&Condition<UserColumn>>,
-    ) -> Result<i64, StoreError> {
-        rows::count(conn, tenant_id, condition)
-    }
-
-    fn page(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        condition: Option<&Condition<UserColumn>>,
-        sort: Option<Sort<UserColumn>>,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<Self>, StoreError> {
-        rows::page(conn, tenant_id, condition, sort, offset, limit)
-    }
-
-    fn related(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        ids: &[String],
-    ) -> Result<Vec<MembershipOfUser>, StoreError> {
-        rows::memberships(conn, tenant_id, ids)
-    }
-
-    fn owner(related: &MembershipOfUser) -> &str {
-        &related.user_id
-    }
-
-    fn page_with_related(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        condition: Option<&Condition<UserColumn>>,
-        sort: Option<Sort<UserColumn>>,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<(Self, Vec<MembershipOfUser>)>, StoreError> {
-        rows::page_with_groups(conn, tenant_id, condition, sort, offset, limit)
-    }
-
-    fn fetch_with_related(
-        conn: &mut AnyConnection,
-        tenant_id: &str,
-        id: &str,
-    ) -> Result<Option<(Self, Vec<MembershipOfUser>)>, StoreError> {
-        rows::get_with_groups(conn, tenant_id, id)
     }
 
     fn cursor_key(&self, column: Option<UserColumn>) -> Result<Option<CursorKey>, ScimError> {

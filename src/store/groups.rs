@@ -167,7 +167,10 @@ pub struct Member {
     pub user_id: String,
 }
 
-super::resource_table::resource_table!(groups, GroupRow, GroupChanges, GroupColumn);
+super::resource_table::resource_table!(
+    groups, GroupRow, GroupChanges, GroupColumn,
+    related: members -> Member by group_id
+);
 
 /// One page of a tenant's groups that match `condition`, in a stable order.
 pub fn page(

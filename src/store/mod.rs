@@ -24,7 +24,7 @@ pub mod notify;
 pub mod outbox;
 mod paging;
 pub mod receivers;
-mod resource_table;
+pub mod resource_table;
 pub mod revocation_assertions;
 pub mod role_catalog;
 pub mod roles;
@@ -48,6 +48,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use connection::{AnyConnection, Backend, DatabaseUrl, redact_password};
 use connection::{ConnectionManager, ConnectionSetup};
+pub use resource_table::{ResourceTable, WithRelated};
 pub use write::{Read, Session, Write};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -171,7 +171,11 @@ pub struct MembershipOfUser {
     pub group_display_name: String,
 }
 
-super::resource_table::resource_table!(users, UserRow, UserChanges, UserColumn);
+super::resource_table::resource_table!(
+    users, UserRow, UserChanges, UserColumn,
+    related: memberships -> MembershipOfUser by user_id,
+    with_related: page_with_groups, get_with_groups
+);
 
 /// One page of a tenant's users that match `condition`, in a stable order (ids are
 /// time-ordered UUIDv7). The users of one group are read in the membership index's order
