@@ -43,7 +43,7 @@ pub(super) fn publish(
     now: DateTime<Utc>,
     written: Written,
 ) -> Result<(), ScimError> {
-    if !ssf::requests_provisioning_events(conn, tenant_id)? {
+    if !ssf::provisioning_events_for_write(conn, tenant_id)? {
         return Ok(());
     }
     let effect = Effect::Provisioned {

@@ -408,7 +408,11 @@ fn end_transaction(conn: &mut AnyConnection, state: &mut BatchState) -> Result<(
     let unwritten = match &state.broken {
         Some(why) => Unwritten::Unavailable(why.clone()),
         None if state.succeeded == 0 => Unwritten::Unavailable("no write succeeded".into()),
-        None => match state.heads.write(conn) {
+        None => match state
+            .heads
+            .write(conn)
+            .and_then(|()| super::notify::before_commit(conn, state.rings))
+        {
             // A failed COMMIT is rolled back by diesel itself.
             Ok(()) => {
                 return Manager::commit_transaction(conn).map_err(|e| {

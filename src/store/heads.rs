@@ -13,7 +13,9 @@
 //! A transaction that holds a tenant's audit head also reads the tenant's configured matching
 //! attributes once, under that lock (`configured`): a start-up backfill of a new attribute
 //! takes the same lock after recording it, so no write that read the list without it can
-//! commit after the backfill has walked past its user.
+//! commit after the backfill has walked past its user. Whether the tenant's streams ask for
+//! provisioning events is read once the same way (`provisioning_events`): a change to a
+//! tenant's streams takes the lock too (`ssf::insert`, `ssf::update`).
 //!
 //! The heads live in the transaction's `Write` value; a grouped batch moves them from member
 //! to member and rewinds them to where they were before a member whose savepoint was rolled
@@ -32,6 +34,9 @@ pub(super) struct Heads {
     outbox: HashMap<String, HeldHead<i64>>,
     /// Each tenant's configured matching attributes, read under its audit head.
     configured: HashMap<String, Vec<(String, bool)>>,
+    /// Whether any of each tenant's streams asks for provisioning events, read under its
+    /// audit head (`ssf::provisioning_events_for_write`).
+    provisioning_events: HashMap<String, bool>,
     /// Records appended in this transaction, in order; those from `records_in` on are not
     /// inserted yet.
     records: Vec<AuditRow>,
@@ -47,6 +52,7 @@ pub(super) struct HeadsBeforeMember {
     audit: HashMap<String, HeldHead<Head>>,
     outbox: HashMap<String, HeldHead<i64>>,
     configured: HashMap<String, Vec<(String, bool)>>,
+    provisioning_events: HashMap<String, bool>,
     records: usize,
     records_in: usize,
     events: usize,
@@ -138,12 +144,25 @@ impl Heads {
             .insert(tenant_id.to_string(), attributes.to_vec());
     }
 
+    /// Whether the tenant's streams ask for provisioning events, as this transaction read
+    /// it under the tenant's audit head, if it has.
+    pub(super) fn provisioning_events(&self, tenant_id: &str) -> Option<bool> {
+        self.provisioning_events.get(tenant_id).copied()
+    }
+
+    /// Keeps what was read under the tenant's audit head for the rest of the transaction.
+    pub(super) fn keep_provisioning_events(&mut self, tenant_id: &str, requested: bool) {
+        self.provisioning_events
+            .insert(tenant_id.to_string(), requested);
+    }
+
     /// Where the heads are now, to `rewind` to.
     pub(super) fn mark(&self) -> HeadsBeforeMember {
         HeadsBeforeMember {
             audit: self.audit.clone(),
             outbox: self.outbox.clone(),
             configured: self.configured.clone(),
+            provisioning_events: self.provisioning_events.clone(),
             records: self.records.len(),
             records_in: self.records_in,
             events: self.events.len(),
@@ -159,6 +178,7 @@ impl Heads {
             audit: mark.audit,
             outbox: mark.outbox,
             configured: mark.configured,
+            provisioning_events: mark.provisioning_events,
             records_in: mark.records_in.min(self.records.len()),
             events_in: mark.events_in.min(self.events.len()),
             records: self.records,

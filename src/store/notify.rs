@@ -19,12 +19,19 @@ pub const CHANNEL: &str = "scimitar_outbox";
 pub const CREDENTIALS_CHANNEL: &str = "scimitar_credentials";
 
 /// Rings when the current transaction commits, here (the store's doorbell) and on every
-/// replica listening.
+/// replica listening: the transaction sends one `NOTIFY` just before its commit
+/// (`before_commit`), however many of its writes (a batch's members) rang.
 pub fn ring_on_commit(write: &mut Write) -> Result<(), StoreError> {
-    if let AnyConnection::Postgres(pg) = &mut **write {
+    write.ring_after_commit();
+    Ok(())
+}
+
+/// The transaction's last statement before its commit when a write in it rang: Postgres
+/// delivers the notification at the commit, and never if it rolls back.
+pub(super) fn before_commit(conn: &mut AnyConnection, rings: bool) -> Result<(), StoreError> {
+    if let (true, AnyConnection::Postgres(pg)) = (rings, conn) {
         pg.batch_execute(&format!("NOTIFY {CHANNEL}"))?;
     }
-    write.ring_after_commit();
     Ok(())
 }
 

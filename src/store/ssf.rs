@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use super::schema::{ssf_queue, ssf_streams, ssf_subjects};
-use super::{AnyConnection, StoreError};
+use super::{AnyConnection, StoreError, Write};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = ssf_streams, treat_none_as_null = true)]
@@ -58,10 +58,13 @@ impl QueuedRow {
     }
 }
 
-pub fn insert(conn: &mut AnyConnection, row: &StreamRow) -> Result<(), StoreError> {
+/// Adds a stream. It takes its tenant's audit head first, as a change of what the tenant's
+/// streams ask for must (`provisioning_events_for_write`).
+pub fn insert(write: &mut Write, row: &StreamRow) -> Result<(), StoreError> {
+    super::audit::lock_head(write, &row.tenant_id)?;
     diesel::insert_into(ssf_streams::table)
         .values(row)
-        .execute(conn)?;
+        .execute(&mut **write)?;
     Ok(())
 }
 
@@ -128,6 +131,26 @@ pub fn requests_provisioning_events(
     Ok(found.is_some())
 }
 
+/// `requests_provisioning_events` as a write needs it: read once per transaction, under the
+/// tenant's audit head (taken here if the write has not yet), which every write that adds
+/// or changes a stream takes too. So a batch asks once, not once per member, and no write
+/// that read "no stream asks" can commit after a stream that asks was added.
+pub fn provisioning_events_for_write(
+    write: &mut Write,
+    tenant_id: &str,
+) -> Result<bool, StoreError> {
+    if let Some(requested) = write.held().1.provisioning_events(tenant_id) {
+        return Ok(requested);
+    }
+    super::audit::lock_head(write, tenant_id)?;
+    let requested = requests_provisioning_events(write, tenant_id)?;
+    write
+        .held()
+        .1
+        .keep_provisioning_events(tenant_id, requested);
+    Ok(requested)
+}
+
 /// Every stream of every tenant, for the transmitter's pump and the metrics.
 pub fn all(conn: &mut AnyConnection) -> Result<Vec<StreamRow>, StoreError> {
     Ok(ssf_streams::table
@@ -136,10 +159,12 @@ pub fn all(conn: &mut AnyConnection) -> Result<Vec<StreamRow>, StoreError> {
         .load(conn)?)
 }
 
-pub fn update(conn: &mut AnyConnection, row: &StreamRow) -> Result<(), StoreError> {
+/// Writes a stream back, under its tenant's audit head (see `insert`).
+pub fn update(write: &mut Write, row: &StreamRow) -> Result<(), StoreError> {
+    super::audit::lock_head(write, &row.tenant_id)?;
     diesel::update(ssf_streams::table.filter(ssf_streams::id.eq(&row.id)))
         .set(row)
-        .execute(conn)?;
+        .execute(&mut **write)?;
     Ok(())
 }
 

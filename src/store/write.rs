@@ -71,10 +71,11 @@ impl Write {
         (&mut self.conn, &mut self.held)
     }
 
-    /// Inserts the records and events held and writes the heads moved: the transaction's
-    /// last statements before its commit.
+    /// Inserts the records and events held, writes the heads moved and, if the write rang,
+    /// notifies other replicas: the transaction's last statements before its commit.
     pub(super) fn write_heads(&mut self) -> Result<(), StoreError> {
-        self.held.write(&mut self.conn)
+        self.held.write(&mut self.conn)?;
+        super::notify::before_commit(&mut self.conn, self.effects.rings)
     }
 }
 
