@@ -347,7 +347,7 @@ fn update_in(
     let row = rows::update(conn, tenant_id, id, &change.row)
         .map_err(taken(&change.row.user_name))?
         .ok_or_else(|| not_found(id))?;
-    index_matching(conn, service, &row, Indexed::Before)?;
+    index_matching(conn, service, &row, Indexed::Replacing(&current.search))?;
     let diff = audit::diff(&before, &change.attributes);
     let mut details = json!({"changed": diff.changed, "password_changed": change.password_set});
     let now = service.clock.now();
@@ -438,11 +438,14 @@ pub(super) fn delete(
     })
 }
 
-/// Whether the user had matching values before this write.
-enum Indexed {
+/// What the user's matching values were before this write.
+enum Indexed<'a> {
     /// A user created in this write: there is nothing to replace.
     New,
-    Before,
+    /// A user written before, whose search document was this: its values are replaced when
+    /// they change (a deactivation or a `title` change leaves them as they are, and pays no
+    /// statement for them).
+    Replacing(&'a str),
 }
 
 /// Writes the values of the user's matching attributes (`scim::matching`), in the write's
@@ -451,7 +454,7 @@ fn index_matching(
     conn: &mut crate::store::Write,
     service: &ScimService,
     row: &UserRow,
-    indexed: Indexed,
+    indexed: Indexed<'_>,
 ) -> Result<(), ScimError> {
     let schema = service.registry.resource(ResourceKind::User);
     let configured: Vec<String> = match_values::configured_for_write(conn, &row.tenant_id)?
@@ -459,14 +462,15 @@ fn index_matching(
         .map(|(name, _)| name)
         .collect();
     let attributes = matching::for_tenant(schema, &configured);
-    let search = match serde_json::from_str::<Value>(&row.search) {
-        Ok(Value::Object(search)) => search,
-        _ => return Err(ScimError::Internal),
+    let values_of = |search: &str| match serde_json::from_str::<Value>(search) {
+        Ok(Value::Object(search)) => Ok(matching::values(&attributes, &search)),
+        _ => Err(ScimError::Internal),
     };
-    let values = matching::values(&attributes, &search);
+    let values = values_of(&row.search)?;
     match indexed {
         Indexed::New => match_values::insert(conn, &row.tenant_id, &row.id, &values)?,
-        Indexed::Before => match_values::replace(conn, &row.tenant_id, &row.id, &values)?,
+        Indexed::Replacing(before) if values_of(before)? == values => {}
+        Indexed::Replacing(_) => match_values::replace(conn, &row.tenant_id, &row.id, &values)?,
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, expect_scim_error, expect_status};
+use crate::helpers::{TestApp, expect_scim_error, expect_status, id_of};
 use crate::on_both_backends;
 
 async fn seed_users(app: &TestApp) {
@@ -308,6 +308,23 @@ on_both_backends! {
         assert_eq!(found(&app, "/Users", &format!(r#"{number} eq "E-2""#), &[]).await, set(&["carl"]));
         let bad = std::collections::BTreeMap::from([("default".to_string(), vec!["active".to_string()])]);
         assert!(scimitar::scim::match_sync::sync(&app.store, &registry, &bad).is_err());
+    }
+
+    async fn an_update_replaces_the_matched_values_it_changes_and_keeps_those_it_does_not(app) {
+        let ann = json!({"userName": "ann", "emails": [{"value": "ann@work.example", "type": "work"}]});
+        let id = id_of(&expect_status(app.post("/Users", &ann).await, StatusCode::CREATED).await);
+        let by = |email: &str| format!(r#"emails[type eq "work"].value eq "{email}""#);
+        // A deactivation leaves the e-mails as they were: still found by them.
+        let off = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                         "Operations": [{"op": "replace", "path": "active", "value": false}]});
+        expect_status(app.patch(&format!("/Users/{id}"), &off).await, StatusCode::OK).await;
+        assert_eq!(found(&app, "/Users", &by("ann@work.example"), &[]).await, set(&["ann"]));
+        // A new address replaces the old one in the index.
+        let moved = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                           "Operations": [{"op": "replace", "path": "emails", "value": [{"value": "ann@new.example", "type": "work"}]}]});
+        expect_status(app.patch(&format!("/Users/{id}"), &moved).await, StatusCode::OK).await;
+        assert_eq!(found(&app, "/Users", &by("ann@work.example"), &[]).await, set(&[]));
+        assert_eq!(found(&app, "/Users", &by("ann@new.example"), &[]).await, set(&["ann"]));
     }
 }
 
