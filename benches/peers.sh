@@ -12,7 +12,10 @@
 #   PEERS_DIR (argument or env): where `../shared/tools/peers/setup.sh DIR` installed SCIMMY,
 #     scim2-server and the trivial actix-web handler; peers not installed there are skipped.
 #   USERS (10000), SECONDS_PER_RUN (3), RUNS (3), BACKENDS ("sqlite postgres"),
-#   WORKLOADS ("username externalid id create"), GROUP_PUSH (1),
+#   WORKLOADS ("username externalid id create deactivate create4"), GROUP_PUSH (1),
+#     deactivate: PATCH active false, each run on users not yet deactivated (START);
+#     create4: creates spread over 4 tenants (4 tenants x 4 connections), Scimitar only: the
+#     same 16 connections as create, so the ratio create4/create is what tenant lanes give;
 #   SCIMITAR ("scimitar=target/release/scimitar"; several "label=binary" pairs compare builds
 #     in one run; without it the release binary is built),
 #   PG_ADMIN_URL (SCIMITAR_TEST_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/postgres),
@@ -27,7 +30,7 @@ users="${USERS:-10000}"
 seconds="${SECONDS_PER_RUN:-3}"
 runs="${RUNS:-3}"
 backends="${BACKENDS:-sqlite postgres}"
-workloads="${WORKLOADS:-username externalid id create}"
+workloads="${WORKLOADS:-username externalid id create deactivate create4}"
 group_push="${GROUP_PUSH:-1}"
 shared_settings
 if [[ -z "${SCIMITAR:-}" ]]; then
@@ -37,7 +40,7 @@ fi
 script="$PWD/benches/wrk/scim.lua"
 work="$(mktemp -d)"
 tick="$(getconf CLK_TCK)"
-names=() pids=() bases=() tokens=() dbs=() databases=()
+names=() pids=() bases=() tokens=() dbs=() databases=() tenant_tokens=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -46,8 +49,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# name pid base token [postgres database]
-add() { names+=("$1"); pids+=("$2"); bases+=("$3"); tokens+=("$4"); databases+=("${5:-}"); }
+# name pid base token [postgres database] [tokens of 4 tenants]
+add() { names+=("$1"); pids+=("$2"); bases+=("$3"); tokens+=("$4"); databases+=("${5:-}"); tenant_tokens+=("${6:-}"); }
 
 start_scimitar() { # label binary backend
   local label="$1" binary="$2" backend="$3" dir="$work/$1-$3" database
@@ -58,8 +61,15 @@ start_scimitar() { # label binary backend
     database="$(pg_create "$db")"; dbs+=("$db")
   fi
   launch_scimitar "$dir" "$binary" "$database" "$server_cpu"
+  # Three more tenants, each with a SCIM credential of its own, for create4.
+  local four="$SERVER_TOKEN" k
+  for k in 2 3 4; do
+    (cd "$dir" && "$binary" tenant create "bench$k" --database "$database" >/dev/null 2>&1)
+    four="$four $(cd "$dir" && "$binary" client create --name "bench$k" --tenant "bench$k" \
+      --database "$database" 2>/dev/null | sed -n 's/.*"secret" *: *"\([^"]*\)".*/\1/p')"
+  done
   add "$label-$backend" "$SERVER_PID" "$SERVER_URL|/scim/v2" "$SERVER_TOKEN" \
-    "$([[ "$backend" == postgres ]] && echo "${dbs[-1]}")"
+    "$([[ "$backend" == postgres ]] && echo "${dbs[-1]}")" "$four"
 }
 
 start_peer() { # name base-path command...
@@ -85,10 +95,11 @@ if [[ -n "$peers" ]]; then
   [[ -x "$peers/hello-actix/target/release/hello-actix" ]] && start_peer trivial /scim/v2 "$peers/hello-actix/target/release/hello-actix" PORT
 fi
 
-run_wrk() { # index mode seconds -> wrk output; always called in a subshell ($(…) or &), so exec
-  local i="$1" mode="$2" duration="$3"
-  MODE="$mode" BASE="${bases[$i]#*|}" TOKEN="${tokens[$i]}" USERS="$users" IDS="$work/${names[$i]}.ids" \
-    TAG="$RANDOM$RANDOM" exec taskset -c "$load_cpu" wrk -t1 -c16 -d"$duration" --latency -s "$script" "${bases[$i]%|*}"
+run_wrk() { # index mode seconds [run] -> wrk output; always called in a subshell ($(…) or &), so exec
+  local i="$1" mode="$2" duration="$3" run="${4:-1}" four=""
+  if [[ "$mode" == create4 ]]; then mode=create; four="${tenant_tokens[$i]}"; fi
+  MODE="$mode" BASE="${bases[$i]#*|}" TOKEN="${tokens[$i]}" TOKENS="$four" USERS="$users" IDS="$work/${names[$i]}.ids" \
+    START="$(( (run - 1) * users / (runs + 1) ))" TAG="$RANDOM$RANDOM" exec taskset -c "$load_cpu" wrk -t1 -c16 -d"$duration" --latency -s "$script" "${bases[$i]%|*}"
 }
 
 echo "# $(date -u +%F) commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'); users $users, ${seconds}s x $runs runs; PG_PARAMS=$pg_params"
@@ -121,8 +132,9 @@ results="$work/results"
 for run in $(seq 1 "$runs"); do
   for mode in $workloads; do
     for i in "${!names[@]}"; do
+      [[ "$mode" == create4 && -z "${tenant_tokens[$i]}" ]] && continue
       before=$(cpu_ticks "${pids[$i]}")
-      out="$(run_wrk "$i" "$mode" "${seconds}s")"
+      out="$(run_wrk "$i" "$mode" "${seconds}s" "$run")"
       after=$(cpu_ticks "${pids[$i]}")
       requests=$(echo "$out" | awk '/requests in/ {print $1}')
       rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
@@ -138,14 +150,16 @@ done
 echo "# every run: run workload server requests/s p50_ms p99_ms cpu_ms_per_request non-2xx"
 cat "$results"
 echo
-printf '| workload (median of %s) |' "$runs"; for n in "${names[@]}"; do printf ' %s |' "$n"; done; echo
+printf '| workload (median of %s; req/s min–max) |' "$runs"; for n in "${names[@]}"; do printf ' %s |' "$n"; done; echo
 printf '|---|'; for _ in "${names[@]}"; do printf -- '---|'; done; echo
 for mode in $workloads; do
   printf '| %s: req/s, p50/p99 ms, CPU ms/req |' "$mode"
   for n in "${names[@]}"; do
     pick() { awk -F'\t' -v m="$mode" -v n="$n" -v c="$1" '$2 == m && $3 == n {print $c}' "$results" | median; }
     bad=$(awk -F'\t' -v m="$mode" -v n="$n" '$2 == m && $3 == n {s += $8} END {print s + 0}' "$results")
-    printf ' %s, %s/%s, %s%s |' "$(pick 4)" "$(pick 5)" "$(pick 6)" "$(pick 7)" "$([[ "$bad" != 0 ]] && echo " ($bad non-2xx)")"
+    spread=$(awk -F'\t' -v m="$mode" -v n="$n" '$2 == m && $3 == n {print $4}' "$results" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {if (NR) printf "%s–%s", lo, hi}')
+    if [[ -z "$spread" ]]; then printf ' — |'; continue; fi
+    printf ' %s (%s), %s/%s, %s%s |' "$(pick 4)" "$spread" "$(pick 5)" "$(pick 6)" "$(pick 7)" "$([[ "$bad" != 0 ]] && echo " ($bad non-2xx)")"
   done
   echo
 done
@@ -162,6 +176,7 @@ for i in "${!names[@]}"; do
   printf '| %s: Postgres transactions per request |' "${names[$i]}"
   sleep 11
   for mode in $workloads; do
+    [[ "$mode" == deactivate ]] && continue # the runs above used the users up to their last START
     before=$(statements "${databases[$i]}")
     requests=$(run_wrk "$i" "$mode" 2s | awk '/requests in/ {print $1}')
     sleep 11; after=$(statements "${databases[$i]}")

@@ -6,7 +6,10 @@
 --   externalid  GET $BASE/Users?filter=externalId eq "extNNNNNN"
 --   id          GET $BASE/Users/{id} for ids read from $IDS
 --   create      POST $BASE/Users with a userName unique per run ($TAG), thread and request
--- $TOKEN is sent as a bearer token; $BASE is the SCIM base path (default /scim/v2).
+--   deactivate  PATCH $BASE/Users/{id} replacing active with false, for the ids read from $IDS
+--               in order from line $START (wrapping), so each run deactivates users still active
+-- $TOKEN is sent as a bearer token, or each of $TOKENS (space-separated; one per tenant) in
+-- turn, request by request; $BASE is the SCIM base path (default /scim/v2).
 local mode = os.getenv("MODE") or "username"
 local base = os.getenv("BASE") or "/scim/v2"
 local users = tonumber(os.getenv("USERS") or "1000")
@@ -16,6 +19,10 @@ local headers = {
   ["Content-Type"] = "application/scim+json",
 }
 local schema = '"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]'
+local tokens = {}
+for token in string.gmatch(os.getenv("TOKENS") or "", "%S+") do tokens[#tokens + 1] = token end
+local start = tonumber(os.getenv("START") or "0")
+local deactivate = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}'
 
 local thread_count = 0
 function setup(thread)
@@ -24,7 +31,7 @@ function setup(thread)
 end
 
 local ids = {}
-if mode == "id" then
+if mode == "id" or mode == "deactivate" then
   for line in io.lines(os.getenv("IDS")) do ids[#ids + 1] = line end
 end
 
@@ -38,6 +45,9 @@ end
 
 function request()
   counter = counter + 1
+  if #tokens > 0 then
+    headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
+  end
   if mode == "load" then
     local i = (counter - 1) % users
     local body = string.format(
@@ -54,6 +64,9 @@ function request()
     return wrk.format("GET", path, headers)
   elseif mode == "id" then
     return wrk.format("GET", base .. "/Users/" .. ids[math.random(1, #ids)], headers)
+  elseif mode == "deactivate" then
+    local id = ids[((start + counter - 1) % #ids) + 1]
+    return wrk.format("PATCH", base .. "/Users/" .. id, headers, deactivate)
   else
     local path = string.format("%s/Users?filter=userName%%20eq%%20%%22seed%06d%%40example.com%%22",
       base, math.random(0, users - 1))
