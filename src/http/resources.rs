@@ -12,12 +12,12 @@ use super::{AppState, base_url, blocking, parse_body, scim_json, store_read};
 use crate::access::credentials::Caller;
 use crate::audit::{Actor, RequestInfo};
 use crate::scim::list::ListRequest;
+use crate::scim::preview::Preview;
 use crate::scim::projection::Projection;
 use crate::scim::quirks::Quirks;
 use crate::scim::resource::{Precondition, Resource};
 use crate::scim::schema::ResourceKind;
 use crate::scim::{Context, ScimError, ScimService};
-use crate::store::Preview;
 
 /// Request header that turns a write into a preview of it (`scim::preview`).
 pub const PREVIEW_HEADER: &str = "scimitar-preview";

@@ -2,21 +2,69 @@
 //! transaction that is then rolled back. The report is built from the audit records the write
 //! would have appended, so it shows exactly what the real write would do and record.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
 use super::service::ScimService;
-use crate::store::Preview;
-use crate::store::audit::AuditRow;
+use crate::store::audit::{self, AuditRow};
+use crate::store::{RolledBack, Store, StoreError, Write};
 
 /// Schema URI of the preview report.
 pub const PREVIEW_SCHEMA: &str = "urn:scimitar:api:messages:2.0:Preview";
 
+/// What the writes through a previewing store would have recorded in one tenant's chain.
+#[derive(Debug, Default)]
+pub struct Preview {
+    tenant_id: String,
+    /// Where the tenant's chain stood when the write running now began.
+    start: Mutex<i64>,
+    records: Mutex<Vec<AuditRow>>,
+}
+
+impl Preview {
+    /// A store whose writes run in full and are rolled back, and the preview that collects
+    /// the records they would have appended to `tenant_id`'s chain.
+    pub fn of(store: &Store, tenant_id: &str) -> (Store, Arc<Preview>) {
+        let preview = Arc::new(Preview {
+            tenant_id: tenant_id.to_string(),
+            ..Default::default()
+        });
+        (store.rolled_back(preview.clone()), preview)
+    }
+
+    /// The audit records the previewed writes would have appended, in order.
+    pub fn records(&self) -> Vec<AuditRow> {
+        self.records
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+}
+
+impl RolledBack for Preview {
+    fn before(&self, write: &mut Write) -> Result<(), StoreError> {
+        let start = audit::head(write, &self.tenant_id)?.map_or(0, |head| head.seq);
+        if let Ok(mut at) = self.start.lock() {
+            *at = start;
+        }
+        Ok(())
+    }
+
+    fn after(&self, write: &mut Write) -> Result<(), StoreError> {
+        let start = self.start.lock().map_or(0, |at| *at);
+        let appended = audit::chain(write, &self.tenant_id, start, i64::MAX)?;
+        if let Ok(mut records) = self.records.lock() {
+            records.extend(appended);
+        }
+        Ok(())
+    }
+}
+
 impl ScimService {
     /// A service whose writes for `tenant_id` are previewed, and where their records land.
     pub fn previewing(&self, tenant_id: &str) -> (ScimService, Arc<Preview>) {
-        let (store, preview) = self.store.previewing(tenant_id);
+        let (store, preview) = Preview::of(&self.store, tenant_id);
         let mut service = self.clone();
         service.store = store;
         (service, preview)

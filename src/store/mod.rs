@@ -144,8 +144,9 @@ impl Default for PoolSettings {
 pub struct Store {
     pool: Pool<ConnectionManager>,
     url: DatabaseUrl,
-    /// Set on a previewing handle: writes are rolled back after their audit records are read.
-    preview: Option<std::sync::Arc<Preview>>,
+    /// Set on a rolled-back handle (`rolled_back`): every write is rolled back once this has
+    /// looked at it.
+    rolled_back: Option<std::sync::Arc<dyn RolledBack>>,
     /// Rung after a commit that wrote outbox events (`outbox::doorbell`).
     doorbell: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// Active credentials kept in memory (`credential_cache`).
@@ -156,21 +157,12 @@ pub struct Store {
     group_commit: bool,
 }
 
-/// What the writes through a previewing handle would have recorded.
-#[derive(Debug, Default)]
-pub struct Preview {
-    tenant_id: String,
-    records: std::sync::Mutex<Vec<audit::AuditRow>>,
-}
-
-impl Preview {
-    /// The audit records the previewed writes would have appended, in order.
-    pub fn records(&self) -> Vec<audit::AuditRow> {
-        self.records
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
-    }
+/// Looks at each write through a rolled-back handle (`Store::rolled_back`), just before and
+/// just after its work, in its transaction, which is then rolled back: what a dry run (SCIM's
+/// preview) needs to see what the write would have done.
+pub trait RolledBack: Send + Sync {
+    fn before(&self, write: &mut Write) -> Result<(), StoreError>;
+    fn after(&self, write: &mut Write) -> Result<(), StoreError>;
 }
 
 impl Store {
@@ -213,7 +205,7 @@ impl Store {
         let store = Self {
             pool,
             url: url.clone(),
-            preview: None,
+            rolled_back: None,
             doorbell: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
             credentials: Default::default(),
             group: Default::default(),
@@ -223,19 +215,14 @@ impl Store {
         Ok(store)
     }
 
-    /// A handle whose writes to `tenant_id` run in full and are then rolled back: what they
-    /// would record is collected in the returned `Preview`, and nothing changes, not even the
-    /// audit chain.
-    pub fn previewing(&self, tenant_id: &str) -> (Store, std::sync::Arc<Preview>) {
-        let preview = std::sync::Arc::new(Preview {
-            tenant_id: tenant_id.to_string(),
-            records: Default::default(),
-        });
-        let store = Store {
-            preview: Some(preview.clone()),
+    /// A handle whose writes run in full, each in a transaction of its own, and are then
+    /// rolled back, once `watcher` has looked at them: nothing changes, not even the audit
+    /// chain.
+    pub fn rolled_back(&self, watcher: std::sync::Arc<dyn RolledBack>) -> Store {
+        Store {
+            rolled_back: Some(watcher),
             ..self.clone()
-        };
-        (store, preview)
+        }
     }
 
     /// Wakes on each ring of this store's doorbell: outbox events were committed.
@@ -322,7 +309,7 @@ impl Store {
         tenant_id: &str,
         work: impl FnOnce(&mut Write) -> Result<T, E>,
     ) -> Result<T, E> {
-        if self.preview.is_some() || group_commit::in_write() || !self.group_commit {
+        if self.rolled_back.is_some() || group_commit::in_write() || !self.group_commit {
             return self.write_alone(work);
         }
         let lane = match self.backend() {
@@ -338,8 +325,8 @@ impl Store {
         self.group.queued()
     }
 
-    /// Runs `work` in one transaction of its own (`begin_write`); a preview's is rolled back
-    /// once its audit records have been read.
+    /// Runs `work` in one transaction of its own (`begin_write`); on a rolled-back handle it
+    /// is rolled back once its watcher has looked at it.
     fn write_alone<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(&mut Write) -> Result<T, E>,
@@ -349,8 +336,8 @@ impl Store {
         begin_write(&mut conn)?;
         let _in_write = group_commit::InWrite::enter();
         let mut write = Write::begin(conn, heads::Heads::default());
-        if let Some(preview) = &self.preview {
-            let result = previewed(&mut write, preview, work);
+        if let Some(watcher) = &self.rolled_back {
+            let result = watched(&mut write, watcher.as_ref(), work);
             let (mut conn, _, _) = write.end();
             if let Err(rollback) = Manager::rollback_transaction(&mut *conn) {
                 tracing::warn!(error = %rollback, "rollback failed");
@@ -421,18 +408,15 @@ impl std::ops::DerefMut for Checkout {
     }
 }
 
-/// Runs previewed work and collects the audit records it appended to the preview's tenant.
-fn previewed<T, E: From<StoreError>>(
+/// Runs work on a rolled-back handle, its watcher told before and after.
+fn watched<T, E: From<StoreError>>(
     write: &mut Write,
-    preview: &Preview,
+    watcher: &dyn RolledBack,
     work: impl FnOnce(&mut Write) -> Result<T, E>,
 ) -> Result<T, E> {
-    let start = audit::head(write, &preview.tenant_id)?.map_or(0, |head| head.seq);
+    watcher.before(write)?;
     let value = work(write)?;
-    let appended = audit::chain(write, &preview.tenant_id, start, i64::MAX)?;
-    if let Ok(mut records) = preview.records.lock() {
-        records.extend(appended);
-    }
+    watcher.after(write)?;
     Ok(value)
 }
 

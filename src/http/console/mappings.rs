@@ -1,5 +1,5 @@
 //! Adding and removing role mappings, each shown first as a preview: the change runs in full,
-//! cascade included, and is rolled back (`Store::previewing`), so the preview lists exactly who
+//! cascade included, and is rolled back (`scim::preview::Preview`), so the preview lists exactly who
 //! would gain or lose which role and which sessions would end. Applying it is the admin API's
 //! `POST`/`DELETE /admin/v1/role-mappings`, audited under the operator's credential.
 
@@ -82,7 +82,7 @@ fn preview(
     tenant_id: &str,
     change: impl FnOnce(&Store) -> Result<(), ApiError>,
 ) -> Result<Previewed, ApiError> {
-    let (previewing, preview) = state.store.previewing(tenant_id);
+    let (previewing, preview) = crate::scim::preview::Preview::of(&state.store, tenant_id);
     change(&previewing)?;
     let report = crate::scim::preview::report(200, None, &preview.records());
     let apps = app_names(state)?;

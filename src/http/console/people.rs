@@ -359,7 +359,7 @@ pub async fn confirm_kill_switch(
     let now = state.clock.now();
     let (user, records, apps) = blocking(move || {
         let user = reads.get(&state2, ResourceKind::User, &id, Some("groups"))?;
-        let (previewing, preview) = state2.store.previewing(&tenant);
+        let (previewing, preview) = crate::scim::preview::Preview::of(&state2.store, &tenant);
         revoke_user(&previewing, now, &tenant, &id, Some(&actor), Some(&info))?;
         Ok((user, preview.records(), app_names(&state2)?))
     })
