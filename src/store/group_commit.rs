@@ -43,7 +43,10 @@ const GATHER_YIELDS: usize = 8;
 /// until the commit either way), the next one nests inside it, and a member that failed is
 /// rolled back to the innermost, its own, and releases it; the commit ends them all. On
 /// SQLite, where a release is a call and keeps the statement journal to one member's pages,
-/// each is released (or rolled back and released) before the next.
+/// each is released (or rolled back and released) before the next. The batch's first turn
+/// sets none: nothing is in the transaction before it, so a failure there is undone by
+/// rolling the transaction back and beginning it again (`restart`), and a batch pays one
+/// round trip fewer (a write alone on Postgres: 3 round trips to its commit instead of 4).
 const SAVEPOINT: &str = "scimitar_member";
 
 /// The lanes of one store (shared by its clones), by tenant ("" for writes that name none,
@@ -122,6 +125,8 @@ struct BatchState {
     broken: Option<String>,
     /// Members that succeeded (their savepoint released).
     succeeded: usize,
+    /// Turns taken so far: the first runs without a savepoint.
+    turns: usize,
     /// A member that succeeded wrote outbox events: ring the doorbell after commit.
     rings: bool,
     /// Set by the leader once the batch has ended: committed, or why not.
@@ -326,6 +331,17 @@ impl Lane {
     }
 }
 
+/// Undoes the batch's first turn, which ran without a savepoint: rolls the transaction back
+/// and begins it again, in one round trip. Raw statements, so diesel's record of the open
+/// transaction (begun by `begin`) stays as it is.
+fn restart(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let again = match conn {
+        AnyConnection::Sqlite(_) => "ROLLBACK; BEGIN IMMEDIATE",
+        AnyConnection::Postgres(_) => "ROLLBACK; BEGIN",
+    };
+    Ok(conn.batch_execute(again)?)
+}
+
 /// A checked-out connection with a write transaction begun (`store::begin_write`).
 fn begin(store: &Store) -> Result<Checkout, StoreError> {
     let mut conn = store.connection()?;
@@ -453,6 +469,8 @@ struct MemberTurn<'a> {
     conn: Option<Checkout>,
     /// The batch's heads, while this member holds the connection.
     heads: Heads,
+    /// The batch's first turn: nothing of another member is in the transaction yet.
+    first: bool,
     ended: bool,
 }
 
@@ -477,10 +495,13 @@ impl<'a> MemberTurn<'a> {
         }
         let conn = state.conn.take();
         let heads = std::mem::take(&mut state.heads);
+        let first = state.turns == 0;
+        state.turns += 1;
         Ok(Self {
             batch,
             conn,
             heads,
+            first,
             ended: false,
         })
     }
@@ -493,7 +514,11 @@ impl<'a> MemberTurn<'a> {
         let Some(mut conn) = self.conn.take() else {
             return Ran::Failed(StoreError::Unavailable("no connection".into()).into());
         };
-        if let Err(error) = conn.batch_execute(&format!("SAVEPOINT {SAVEPOINT}")) {
+        let savepoint = !self.first;
+        if let Err(error) = match savepoint {
+            true => conn.batch_execute(&format!("SAVEPOINT {SAVEPOINT}")),
+            false => Ok(()),
+        } {
             self.conn = Some(conn);
             self.end(
                 Some(format!("a savepoint could not be set: {error}")),
@@ -510,18 +535,21 @@ impl<'a> MemberTurn<'a> {
         };
         let (mut conn, after, effects) = write.end();
         let kept = match &result {
-            Ok(Ok(_)) if matches!(*conn, AnyConnection::Postgres(_)) => Ok(()),
+            Ok(Ok(_)) if !savepoint || matches!(*conn, AnyConnection::Postgres(_)) => Ok(()),
             Ok(Ok(_)) => conn
                 .batch_execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"))
                 .map_err(StoreError::from),
             _ => Err(StoreError::NotFound),
         };
-        let undone = match kept {
-            Ok(()) => None,
-            Err(_) => conn
+        let undone = match (kept.is_ok(), savepoint) {
+            (true, _) => None,
+            (false, true) => conn
                 .batch_execute(&format!(
                     "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
                 ))
+                .err()
+                .map(|e| format!("a failed write could not be undone: {e}")),
+            (false, false) => restart(&mut conn)
                 .err()
                 .map(|e| format!("a failed write could not be undone: {e}")),
         };

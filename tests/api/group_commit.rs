@@ -156,6 +156,48 @@ on_both_backends! {
         assert!(matches!(verify(&app), Verification::Intact { .. }));
     }
 
+    async fn a_batch_whose_first_write_fails_or_panics_keeps_the_others_and_its_chains_whole(app) {
+        // The first turn runs without a savepoint: its failure rolls the transaction back
+        // and begins it again, and the members after it must find the chains as they were.
+        create_probe(&app);
+        let tenant = app.tenant_id.clone();
+        let outbox_before = app.store.read(|conn| outbox::head(conn, &tenant)).expect("outbox head");
+        for (round, how) in ["fails", "panics"].into_iter().enumerate() {
+            let (started, leader_started) = std::sync::mpsc::channel();
+            let leader = {
+                let (store, tenant) = (app.store.clone(), tenant.clone());
+                std::thread::spawn(move || {
+                    store.write(|conn| {
+                        heads_write(conn, &tenant, &format!("first-{how}"))?;
+                        let _ = started.send(());
+                        wait_for_batch(&store, 3);
+                        match how {
+                            "fails" => Err::<(), _>(StoreError::NotFound),
+                            _ => panic!("a bug in the batch's first write"),
+                        }
+                    })
+                })
+            };
+            leader_started.recv().expect("the first write began");
+            let members: Vec<_> = ["a", "b"].into_iter().map(|name| {
+                let (store, tenant, name) = (app.store.clone(), tenant.clone(), format!("{name}{round}"));
+                std::thread::spawn(move || store.write(|conn| heads_write(conn, &tenant, &name)))
+            }).collect();
+            assert!(leader.join().map_or(true, |outcome| outcome.is_err()), "the first write fails or panics");
+            for member in members {
+                assert!(member.join().expect("a member").is_ok(), "the members after it commit");
+            }
+        }
+        let kept: BTreeSet<String> = ["a0", "a1", "b0", "b1"].map(String::from).into();
+        assert_eq!(probes(&app.store), kept);
+        assert!(matches!(verify(&app), Verification::Intact { .. }), "{:?}", verify(&app));
+        let events = app.store.read(|conn| outbox::after(conn, &tenant, outbox_before, 100)).expect("outbox");
+        let users: BTreeSet<String> = events.iter().filter_map(|e| e.user_id.clone()).collect();
+        assert_eq!(users, kept, "one event per committed write, none of the failed ones");
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (outbox_before + 1..=outbox_before + 4).collect::<Vec<_>>(), "numbered without gaps");
+    }
+
     async fn a_failed_commit_fails_every_member_of_its_batch(app) {
         create_probe(&app);
         // A foreign key checked at the commit: a dangling reference fails the COMMIT itself,
