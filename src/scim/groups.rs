@@ -14,7 +14,7 @@ use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{check_immutable, fold, normalize};
 use super::patch;
 use super::query::{ColumnKind, Filterable};
-use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
+use super::resource::{self, Precondition, Resource, parse_attributes};
 use super::schema::{GROUP_SCHEMA, ResourceKind, ResourceSchema};
 use super::search::search_document;
 use super::service::{Context, ScimService};
@@ -24,7 +24,7 @@ use crate::outbox::ProvisioningOperation;
 use crate::store::filter::CursorKey;
 use crate::store::groups::{self as rows, GroupChanges, GroupColumn, GroupRow, Member};
 use crate::store::membership::MemberField;
-use crate::store::{AnyConnection, StoreError, from_stored, tenants, to_stored};
+use crate::store::{AnyConnection, StoreError, tenants, to_stored};
 
 /// A group's columns and its member ids, from the normalized attributes.
 struct Columns {
@@ -463,36 +463,12 @@ impl StoredResource for GroupRow {
         }
     }
 
-    /// A group with its `members`.
-    fn show(
-        &self,
-        service: &ScimService,
-        base: &str,
-        members: &[Member],
-    ) -> Result<Resource, ScimError> {
-        let attributes = parse_attributes(&self.id, &self.attributes)?;
-        let members: Vec<Value> = members
-            .iter()
-            .map(|m| {
-                json!({
-                    "value": m.user_id,
-                    "$ref": resource::location(base, ResourceKind::User.endpoint(), &m.user_id),
-                    "type": "User",
-                })
-            })
-            .collect();
-        let stamp = Stamp {
-            id: self.id.clone(),
-            version: self.version,
-            created: from_stored(self.created),
-            last_modified: from_stored(self.last_modified),
-        };
-        Ok(render(
-            service.registry.resource(ResourceKind::Group),
-            base,
-            &stamp,
-            attributes,
-            vec![("members", Value::Array(members))],
-        ))
+    /// A member: the user's id and location.
+    fn shown_related(member: &Member, base: &str) -> Value {
+        json!({
+            "value": member.user_id,
+            "$ref": resource::location(base, ResourceKind::User.endpoint(), &member.user_id),
+            "type": "User",
+        })
     }
 }

@@ -10,12 +10,13 @@ use super::matching::MatchAttribute;
 use super::membership_query::MembershipFields;
 use super::page_memo::{Continuation, PageKey};
 use super::query::{Filterable, Target, resolve, to_condition, uses_indexed};
-use super::resource::Resource;
+use super::resource::{self, Resource, parse_attributes};
 use super::schema::LIST_RESPONSE_SCHEMA;
 use super::schema::{ResourceKind, ResourceSchema};
 use super::service::{Context, ScimService};
 use crate::store::audit;
 use crate::store::filter::{Condition, CursorKey, Sort};
+use crate::store::from_stored;
 use crate::store::{AnyConnection, ResourceTable, StoreError, WithRelated};
 
 pub(super) trait StoredResource: ResourceTable {
@@ -42,13 +43,35 @@ pub(super) trait StoredResource: ResourceTable {
     /// The value of the sort column that a cursor records (none when sorted by id); an error
     /// for a sort column cursors cannot follow.
     fn cursor_key(&self, column: Option<Self::Column>) -> Result<Option<CursorKey>, ScimError>;
+    /// One related row as the representation shows it under `DERIVED`.
+    fn shown_related(related: &Self::Related, base: &str) -> Value;
     /// The representation, given this resource's related rows only.
     fn show(
         &self,
         service: &ScimService,
         base: &str,
         related: &[Self::Related],
-    ) -> Result<Resource, ScimError>;
+    ) -> Result<Resource, ScimError> {
+        let attributes = parse_attributes(self.id(), self.document())?;
+        let meta = self.meta();
+        let stamp = resource::Stamp {
+            id: self.id().to_string(),
+            version: meta.version,
+            created: from_stored(meta.created),
+            last_modified: from_stored(meta.last_modified),
+        };
+        let shown = related
+            .iter()
+            .map(|r| Self::shown_related(r, base))
+            .collect();
+        Ok(resource::render(
+            service.registry.resource(Self::KIND),
+            base,
+            &stamp,
+            attributes,
+            vec![(Self::DERIVED, Value::Array(shown))],
+        ))
+    }
 }
 
 /// The related rows of one resource, read in the caller's transaction.

@@ -12,7 +12,7 @@ use super::membership_query::{MembershipFields, Shown};
 use super::normalize::{Normalized, check_immutable, fold, normalize};
 use super::patch;
 use super::query::{ColumnKind, Filterable};
-use super::resource::{self, Precondition, Resource, Stamp, parse_attributes, render};
+use super::resource::{self, Precondition, Resource, parse_attributes};
 use super::schema::{ResourceKind, ResourceSchema, USER_SCHEMA};
 use super::search::search_document;
 use super::service::{Context, ScimService};
@@ -22,9 +22,7 @@ use crate::outbox::ProvisioningOperation;
 use crate::store::filter::CursorKey;
 use crate::store::membership::MemberField;
 use crate::store::users::{self as rows, MembershipOfUser, UserChanges, UserColumn, UserRow};
-use crate::store::{
-    AnyConnection, StoreError, Write, from_stored, groups, match_values, to_stored,
-};
+use crate::store::{AnyConnection, StoreError, Write, groups, match_values, to_stored};
 
 /// The indexed columns, derived from the normalized attributes in one place.
 struct Columns {
@@ -549,37 +547,13 @@ impl StoredResource for UserRow {
         }
     }
 
-    /// A user with its read-only `groups`.
-    fn show(
-        &self,
-        service: &ScimService,
-        base: &str,
-        memberships: &[MembershipOfUser],
-    ) -> Result<Resource, ScimError> {
-        let attributes = parse_attributes(&self.id, &self.attributes)?;
-        let groups: Vec<Value> = memberships
-            .iter()
-            .map(|m| {
-                json!({
-                    "value": m.group_id,
-                    "$ref": resource::location(base, ResourceKind::Group.endpoint(), &m.group_id),
-                    "display": m.group_display_name,
-                    "type": "direct",
-                })
-            })
-            .collect();
-        let stamp = Stamp {
-            id: self.id.clone(),
-            version: self.version,
-            created: from_stored(self.created),
-            last_modified: from_stored(self.last_modified),
-        };
-        Ok(render(
-            service.registry.resource(ResourceKind::User),
-            base,
-            &stamp,
-            attributes,
-            vec![("groups", Value::Array(groups))],
-        ))
+    /// A group of the user's: its id, location and name.
+    fn shown_related(membership: &MembershipOfUser, base: &str) -> Value {
+        json!({
+            "value": membership.group_id,
+            "$ref": resource::location(base, ResourceKind::Group.endpoint(), &membership.group_id),
+            "display": membership.group_display_name,
+            "type": "direct",
+        })
     }
 }

@@ -25,6 +25,18 @@ macro_rules! resource_table {
                 &self.id
             }
 
+            fn document(&self) -> &str {
+                &self.attributes
+            }
+
+            fn meta(&self) -> super::resource_table::RowMeta {
+                super::resource_table::RowMeta {
+                    version: self.version,
+                    created: self.created,
+                    last_modified: self.last_modified,
+                }
+            }
+
             fn get(
                 conn: &mut AnyConnection,
                 tenant_id: &str,
@@ -200,6 +212,14 @@ pub(crate) use resource_table;
 use super::filter::{Condition, Sort};
 use super::{AnyConnection, StoreError};
 
+/// A row's version and times, for its `meta`.
+#[derive(Debug, Clone, Copy)]
+pub struct RowMeta {
+    pub version: i64,
+    pub created: chrono::NaiveDateTime,
+    pub last_modified: chrono::NaiveDateTime,
+}
+
 /// A row with its related rows (a user with their groups, a group with its members).
 pub type WithRelated<R> = (R, Vec<<R as ResourceTable>::Related>);
 
@@ -213,6 +233,9 @@ pub trait ResourceTable: Sized {
     type Related;
 
     fn id(&self) -> &str;
+    /// The stored document (the resource's attributes as JSON text).
+    fn document(&self) -> &str;
+    fn meta(&self) -> RowMeta;
     fn get(conn: &mut AnyConnection, tenant_id: &str, id: &str)
     -> Result<Option<Self>, StoreError>;
     fn count(
