@@ -4,7 +4,7 @@
 //! tenant, outbox lag) is read when scraped and handed to `render`.
 //!
 //! Counters about committed state (sessions ended, tokens issued) are recorded through
-//! `store::after_commit`, so a rolled-back write counts nothing.
+//! `store::Write::after_commit`, so a rolled-back write counts nothing.
 
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;

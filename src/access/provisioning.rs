@@ -18,7 +18,7 @@
 //! | `kill_switch`, `global_revocation`, `security_event` | all end | sessions revoked | — |
 //!
 //! In-memory counters (the burst window, metrics) change only after the commit
-//! (`store::after_commit`), so a rolled-back write counts nothing.
+//! (`store::Write::after_commit`), so a rolled-back write counts nothing.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
