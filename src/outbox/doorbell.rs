@@ -2,16 +2,11 @@
 //! reads the outbox from its own cursor; the doorbell only says when to look, so a lost ring
 //! costs latency (readers also look once a second), never an event.
 //!
-//! In process, a commit that published events rings at once; across replicas the store
-//! relays the ring through the database (`store::notify`), the only part that differs by
-//! backend.
+//! A write that publishes events asks for a ring (`store::Write::ring_after_commit`): in
+//! process it rings at once after the commit; across replicas the store relays it through the
+//! database (`store::notify`), the only part that differs by backend.
 
-use crate::store::{Store, StoreError, Write, notify};
-
-/// Rings when the current transaction commits, here and on every replica listening.
-pub(super) fn ring_on_commit(conn: &mut Write) -> Result<(), StoreError> {
-    notify::ring_on_commit(conn)
-}
+use crate::store::{Store, notify};
 
 /// Starts this replica's listener: commits on other replicas ring this one's doorbell
 /// (nothing to start on SQLite, where every writer is in this process).

@@ -203,6 +203,6 @@ pub fn publish(
         })
         .collect();
     rows::append_all(conn, &rows)?;
-    doorbell::ring_on_commit(conn)?;
+    conn.ring_after_commit();
     Ok(())
 }

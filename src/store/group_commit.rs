@@ -515,10 +515,11 @@ impl<'a> MemberTurn<'a> {
             return Ran::Failed(StoreError::Unavailable("no connection".into()).into());
         };
         let savepoint = !self.first;
-        if let Err(error) = match savepoint {
+        let set = match savepoint {
             true => conn.batch_execute(&format!("SAVEPOINT {SAVEPOINT}")),
             false => Ok(()),
-        } {
+        };
+        if let Err(error) = set {
             self.conn = Some(conn);
             self.end(
                 Some(format!("a savepoint could not be set: {error}")),

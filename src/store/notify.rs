@@ -11,23 +11,16 @@ use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
 
 use super::credential_cache::credentials_changed;
-use super::{AnyConnection, Store, StoreError, Write};
+use super::{AnyConnection, Store, StoreError};
 
 /// The Postgres channel the outbox rings on.
 pub const CHANNEL: &str = "scimitar_outbox";
 /// The Postgres channel credential changes notify on (from triggers; `credential_cache`).
 pub const CREDENTIALS_CHANNEL: &str = "scimitar_credentials";
 
-/// Rings when the current transaction commits, here (the store's doorbell) and on every
-/// replica listening: the transaction sends one `NOTIFY` just before its commit
-/// (`before_commit`), however many of its writes (a batch's members) rang.
-pub fn ring_on_commit(write: &mut Write) -> Result<(), StoreError> {
-    write.ring_after_commit();
-    Ok(())
-}
-
-/// The transaction's last statement before its commit when a write in it rang: Postgres
-/// delivers the notification at the commit, and never if it rolls back.
+/// The transaction's last statement before its commit when a write in it rang
+/// (`Write::ring_after_commit`): Postgres delivers the notification to every replica at the
+/// commit, and never if it rolls back; one per transaction, however many of its writes rang.
 pub(super) fn before_commit(conn: &mut AnyConnection, rings: bool) -> Result<(), StoreError> {
     if let (true, AnyConnection::Postgres(pg)) = (rings, conn) {
         pg.batch_execute(&format!("NOTIFY {CHANNEL}"))?;

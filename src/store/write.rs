@@ -61,7 +61,9 @@ impl Write {
         self.effects.hooks.push(Box::new(hook));
     }
 
-    /// Rings the store's doorbell once this write commits (it wrote outbox events).
+    /// Rings the doorbell once this write commits (it wrote outbox events): this store's at
+    /// once, and on Postgres every replica's, through one `NOTIFY` the transaction sends just
+    /// before its commit (`notify::before_commit`).
     pub fn ring_after_commit(&mut self) {
         self.effects.rings = true;
     }
